@@ -1,0 +1,68 @@
+"""Human units in, base units out (and back).
+
+The engine stores plain numbers in base units (tokens, parameters, bytes, USD, seconds);
+people type `96.3k`, `1M` or `120B`. Decimal multipliers throughout (SPEC "Units").
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+from engine.errors import UserError
+
+_SUFFIX = {"": 1.0, "k": 1e3, "m": 1e6, "b": 1e9, "g": 1e9, "t": 1e12}
+_NUMBER = re.compile(r"^\s*([+-]?(?:\d+\.?\d*|\.\d+)(?:e[+-]?\d+)?)\s*([kmbgt]?)\s*$", re.I)
+
+
+def parse_quantity(text: str | float | int, field: str = "value") -> float:
+    """Parse ``96.3k``, ``1M``, ``120B``, ``4T`` or a plain number into a float.
+
+    >>> parse_quantity("96.3k")
+    96300.0
+    >>> parse_quantity("120B")
+    120000000000.0
+    """
+    if isinstance(text, bool):
+        raise UserError(f"{field}: expected a number, got {text!r}")
+    if isinstance(text, (int, float)):
+        value = float(text)
+    else:
+        match = _NUMBER.match(str(text))
+        if not match:
+            raise UserError(
+                f"{field}: cannot read {text!r} as a number "
+                "(allowed: plain numbers or a k/M/B/T suffix, e.g. 96.3k, 1M, 120B)"
+            )
+        value = float(match.group(1)) * _SUFFIX[match.group(2).lower()]
+    if not math.isfinite(value):
+        raise UserError(f"{field}: must be a finite number, got {text!r}")
+    return value
+
+
+def _scaled(value: float, steps: list[tuple[float, str]], digits: int) -> str:
+    for scale, suffix in steps:
+        if abs(value) >= scale:
+            return f"{value / scale:.{digits}g}{suffix}"
+    return f"{value:.{digits}g}"
+
+
+def format_count(value: float, digits: int = 4) -> str:
+    """``120e9`` -> ``120B``; tokens and parameters."""
+    return _scaled(value, [(1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "k")], digits)
+
+
+def format_bytes(value: float, digits: int = 4) -> str:
+    """Decimal bytes: ``1.84e12`` -> ``1.84 TB``."""
+    return _scaled(value, [(1e15, " PB"), (1e12, " TB"), (1e9, " GB"), (1e6, " MB"), (1e3, " kB")], digits) + (
+        "" if abs(value) >= 1e3 else " B"
+    )
+
+
+def format_usd(value: float) -> str:
+    """``42e6`` -> ``$42.0M``; small amounts keep cents or more digits."""
+    if abs(value) >= 1e6:
+        return f"${value / 1e6:,.3g}M"
+    if abs(value) >= 100:
+        return f"${value:,.0f}"
+    return f"${value:.4g}"

@@ -1,0 +1,76 @@
+"""`tokensweep point`: the panel, the JSON keys, and one-line errors with exit code 2."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from engine.cli import main
+from engine.variables import VARIABLES
+
+POINT = ["point", "--model", "gpt-oss-120b", "--isl", "96.3k", "--concurrency", "250", "--weight-bits", "4",
+         "--kv-bits", "16", "--hardware", "wse3"]  # fmt: skip
+
+
+def test_panel_states_units(capsys):
+    assert main(POINT) == 0
+    out = capsys.readouterr().out
+    for text in ("58.4 GB", "systems needed         22", "layers per unit", "$22M", "tokens/s", "/Mtok", "stranded"):
+        assert text in out
+
+
+def test_json_has_every_cube_variable_in_base_units(capsys):
+    assert main(POINT + ["--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert {v.name for v in VARIABLES} <= set(data)
+    assert data["weight_bytes"] == pytest.approx(58.4e9)
+    assert data["capex_usd"] == 22e6
+
+
+def test_osl_override_and_assumption_override(capsys):
+    assert main(POINT + ["--osl", "1k", "--set", "cache_read_speedup=20", "--json"]) == 0
+    fast = json.loads(capsys.readouterr().out)
+    assert fast["osl"] == 1000
+    assert main(POINT + ["--osl", "1k", "--json"]) == 0
+    slow = json.loads(capsys.readouterr().out)
+    assert fast["turn_time_s"] < slow["turn_time_s"]
+
+
+def test_vs_prints_both_hardware_and_the_break_even(capsys):
+    argv = ["point", "--model", "llama-3.1-70b", "--hardware", "h100-sxm", "--weight-bits", "8", "--kv-bits", "8",
+            "--concurrency", "1", "--isl", "1k", "--vs", "wse3", "--api-price", "0.60"]  # fmt: skip
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "h100-sxm" in out and "wse3" in out and "Break-even concurrency" in out
+    assert main(argv + ["--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert set(data["hardware"]) == {"h100-sxm", "wse3"}
+    assert "h100-sxm below API price" in data["break_even_concurrency"]
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["point", "--model", "gpt-oss-12b"], "model: unknown model 'gpt-oss-12b' (did you mean 'gpt-oss-120b'?"),
+        (["point", "--model", "gpt-oss-120b", "--hardware", "h100"], "did you mean 'h100-sxm'"),
+        (["point", "--model", "gpt-oss-120b", "--kv-bits", "0"], "--kv-bits: 0 is out of range (allowed: 1 to 32)"),
+        (["point", "--model", "gpt-oss-120b", "--weight-bits", "nan"], "--weight-bits: cannot read 'nan' as a number"),
+        (["point", "--model", "gpt-oss-120b", "--isl", "12q"], "--isl: cannot read '12q' as a number"),
+        (["point", "--model", "gpt-oss-120b", "--concurrency", "2.5"], "--concurrency: 2.5 must be a whole number"),
+        (["point", "--model", "gpt-oss-120b", "--set", "mfu=0.4"], "--set: unknown assumption 'mfu'"),
+        (["point", "--model", "gpt-oss-120b", "--set", "mfu_decode=2"], "--set mfu_decode: Input should be less than or equal to 1"),
+        (["point", "--model", "gpt-oss-120b", "--price", "reserved"], "--set price: Input should be 'on_demand', 'spot' or 'tco'"),
+        (["point", "--params", "120B", "--layers", "36"], "--model: required (or the ad-hoc fields"),
+        (["point"], "--model: required"),
+        (["pointz"], "invalid choice: 'pointz'"),
+        (["point", "--model", "gpt-oss-120b", "--workload", "agentic"], "workload: unknown workload 'agentic'"),
+    ],
+)
+def test_bad_values_exit_2_with_one_line(capsys, argv, message):
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert message in captured.err
+    assert captured.err.count("\n") == 1
+    assert "Traceback" not in captured.err
