@@ -17,10 +17,10 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 
 
 def open_cube(path):
-    """Open a cube written by ``tokensweep run`` (plain :func:`xarray.open_zarr` underneath)."""
-    import xarray as xr
+    """Open a cube written by ``tokensweep run`` as an :class:`xarray.Dataset` (lazy, Dask-backed)."""
+    from engine.store import open_cube as _open
 
-    return xr.open_zarr(path, zarr_format=3, consolidated=False)
+    return _open(path)
 
 
 __all__ = ["__version__", "open_cube"]

@@ -1,0 +1,130 @@
+"""Where blocks run: local threads, local processes, or a Dask distributed cluster.
+
+The engine only ever sees a :class:`Runner`; which one is resolved here at the edge from
+``--scheduler`` (``threads``, ``processes``, ``tcp://HOST:PORT``) or from a named profile
+in a YAML file (``--profile NAME --profiles FILE``)::
+
+    profiles:
+      laptop: {scheduler: threads, workers: 2}
+      lab:    {scheduler: "tcp://10.0.0.5:8786"}
+      hpc:    {scheduler: slurm, jobs: 8, cores: 32, memory: 64GB, walltime: "02:00:00", queue: normal}
+
+``slurm`` needs the optional ``dask-jobqueue`` extra (``pip install tokensweep[slurm]``).
+
+Parallelism has one owner, Dask: kernels are single-threaded and release the GIL, so
+``threads`` with one thread per core uses the machine without Numba's threading layer.
+Distributed workers must see the store's filesystem (a shared disk, or 127.0.0.1).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from engine.errors import UserError, did_you_mean
+
+LOCAL = ("threads", "processes", "sync")
+
+
+@dataclass(frozen=True)
+class Profile:
+    scheduler: str = "threads"
+    workers: int | None = None
+    options: tuple[tuple[str, object], ...] = ()
+
+    def describe(self) -> str:
+        if self.scheduler in LOCAL:
+            return f"{self.scheduler} x {self.workers or os.cpu_count()}"
+        return self.scheduler
+
+
+def load_profile(name: str, path: str | Path) -> Profile:
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except OSError as exc:
+        raise UserError(f"--profiles: cannot read {path} ({exc.strerror})") from None
+    except yaml.YAMLError:
+        raise UserError(f"--profiles: {path} is not valid YAML") from None
+    profiles = data.get("profiles", {}) if isinstance(data, dict) else {}
+    if name not in profiles:
+        raise UserError(f"--profile: unknown profile '{name}' in {path} ({did_you_mean(name, profiles)})")
+    entry = dict(profiles[name] or {})
+    scheduler = str(entry.pop("scheduler", "threads"))
+    workers = entry.pop("workers", None)
+    return resolve(scheduler, workers, tuple(sorted(entry.items())))
+
+
+def resolve(scheduler: str | None, workers: int | None = None, options=()) -> Profile:
+    scheduler = scheduler or "threads"
+    if scheduler not in LOCAL and not scheduler.startswith("tcp://") and scheduler != "slurm":
+        raise UserError(f"--scheduler: '{scheduler}' is not known (allowed: threads, processes, sync, tcp://HOST:PORT, slurm)")
+    if workers is not None and (not isinstance(workers, int) or workers < 1):
+        raise UserError(f"--workers: must be a whole number >= 1, got {workers!r}")
+    return Profile(scheduler, workers, tuple(options))
+
+
+class Runner:
+    """Runs zero-argument tasks and reports each result as it completes."""
+
+    def __init__(self, profile: Profile, client=None):
+        self.profile = profile
+        self.client = client
+
+    def run(self, tasks: Sequence[Callable[[], int]], on_done: Callable[[int], None]) -> None:
+        if not tasks:
+            return
+        if self.client is not None:
+            from distributed import as_completed
+
+            futures = self.client.map(lambda task: task(), tasks, pure=False)
+            for future in as_completed(futures):
+                on_done(future.result())
+            return
+        import dask
+        from dask.callbacks import Callback
+
+        class _Progress(Callback):
+            def _posttask(self, key, result, dsk, state, worker_id):
+                on_done(result)
+
+        delayed = [dask.delayed(task, pure=False)() for task in tasks]
+        with _Progress():
+            dask.compute(*delayed, scheduler=self.profile.scheduler, num_workers=self.profile.workers or os.cpu_count())
+
+
+@contextmanager
+def connect(profile: Profile) -> Iterator[Runner]:
+    """A Runner for the profile; connects to (or starts) a cluster and closes it afterwards."""
+    if profile.scheduler in LOCAL:
+        yield Runner(profile)
+        return
+    try:
+        from distributed import Client
+    except ImportError:
+        raise UserError("--scheduler: a Dask cluster needs the 'distributed' package (pip install tokensweep[distributed])") from None
+    if profile.scheduler == "slurm":
+        try:
+            from dask_jobqueue import SLURMCluster
+        except ImportError:
+            raise UserError("--profile: 'slurm' needs dask-jobqueue (pip install tokensweep[slurm])") from None
+        options = dict(profile.options)
+        jobs = int(options.pop("jobs", 1))
+        with SLURMCluster(**options) as cluster:  # pragma: no cover - needs a SLURM site
+            cluster.scale(jobs=jobs)
+            with Client(cluster) as client:
+                yield Runner(profile, client)
+        return
+    try:
+        client = Client(profile.scheduler, timeout="10s")
+    except OSError as exc:
+        raise UserError(f"--scheduler: cannot reach the Dask scheduler at {profile.scheduler} ({exc})") from None
+    try:
+        yield Runner(profile, client)
+    finally:
+        client.close()

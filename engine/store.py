@@ -1,0 +1,266 @@
+"""Zarr v3 cubes written in three phases, resumable, one writer at a time.
+
+1. **Template**: the whole Dataset's metadata and coordinates, no data (``compute=False``).
+2. **Blocks**: each block is evaluated and written into its own whole-chunk regions; after
+   the write returns, an empty record file names the block as done. Zarr 3 skips chunks
+   equal to the fill value, so chunk files are never used to infer completion.
+3. **Finalise**: ``complete = 1`` in the attrs, consolidated metadata.
+
+The state lives beside the cube in ``<store>.tokensweep/`` (``lock``, ``spec.json``,
+``blocks/``) so the cube itself stays plain Zarr. A second writer is refused by an
+``flock`` on the lock file (released by the kernel when a run dies, so a killed run can
+always be resumed). A resume checks the spec fingerprint and refuses a different spec
+unless ``overwrite``. Guarantee after any crash: every recorded block is on disk; rerun
+the same command to compute the rest.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+import time
+import warnings
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import lru_cache, partial
+from pathlib import Path
+
+import numpy as np
+
+from engine.errors import UserError
+from engine.grid import Plan, evaluate_block
+
+STATE_SUFFIX = ".tokensweep"
+OUTPUTS = Path("outputs")
+
+
+@dataclass
+class RunResult:
+    path: Path
+    points: int
+    blocks_total: int
+    blocks_computed: int
+    seconds: float
+    bytes_on_disk: int
+    resumed: bool
+
+    def summary(self) -> str:
+        from engine.units import format_bytes
+
+        if self.blocks_computed == 0:
+            return f"{self.path} is already complete ({format_bytes(self.bytes_on_disk)} on disk, {self.points:,} points)"
+        rate = self.points / self.seconds if self.seconds > 0 else float("inf")
+        action = "resumed" if self.resumed else "wrote"
+        return (
+            f"{action} {self.path} ({format_bytes(self.bytes_on_disk)} on disk): {self.points:,} points, "
+            f"{self.blocks_computed}/{self.blocks_total} blocks computed in {self.seconds:.1f} s "
+            f"({rate:,.0f} points/s)"
+        )
+
+
+def state_dir(path: Path) -> Path:
+    return path.with_name(path.name + STATE_SUFFIX)
+
+
+def default_output(plan: Plan) -> Path:
+    return OUTPUTS / f"{plan.spec.name}.zarr"
+
+
+def check_output(path: str | Path) -> Path:
+    """Resolve and confine an output path: a ``.zarr`` directory that is ours or does not exist."""
+    path = Path(path).expanduser()
+    if path.suffix != ".zarr":
+        raise UserError(f"--output: {path} must end in .zarr (a Zarr v3 store directory)")
+    resolved = path.resolve()
+    if resolved.exists() and not resolved.is_dir():
+        raise UserError(f"--output: {path} exists and is a file, not a store directory")
+    if resolved.exists() and any(resolved.iterdir()) and not state_dir(resolved).exists():
+        raise UserError(f"--output: {path} exists and was not written by tokensweep; refusing to touch it")
+    parent = resolved.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise UserError(f"--output: cannot write in {parent} (read-only or no permission)")
+    return resolved
+
+
+@contextmanager
+def writer_lock(state: Path):
+    state.mkdir(parents=True, exist_ok=True)
+    handle = open(state / "lock", "a+")
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            owner = handle.read().strip() or "another process"
+            raise UserError(f"store: {state.with_suffix('')} is being written by {owner}; wait for it or stop it") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()} on {os.uname().nodename}")
+        handle.flush()
+        yield
+    finally:
+        handle.close()
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def block_id(block: tuple[int, ...]) -> str:
+    return ".".join(map(str, block)) or "0"
+
+
+def done_blocks(state: Path) -> set[str]:
+    folder = state / "blocks"
+    return {p.name for p in folder.iterdir()} if folder.exists() else set()
+
+
+@lru_cache(maxsize=256)
+def _open_array(path: str, name: str, fingerprint: str):
+    """Arrays stay open per process; the fingerprint keys out handles to an overwritten store."""
+    import zarr
+
+    return zarr.open_array(path, path=name, mode="r+")
+
+
+def write_block(plan: Plan, block: tuple[int, ...], path: str, fingerprint: str) -> int:
+    """Evaluate one block, write its whole-chunk regions, then record it as done."""
+    result = evaluate_block(plan, block)
+    for var in plan.variables:
+        if var.name not in result:
+            continue
+        region = plan.var_region(block, var)
+        array = _open_array(path, var.name, fingerprint)
+        for sl, chunk, size in zip(region, array.chunks, array.shape):
+            start, stop, _ = sl.indices(size)
+            if start % chunk or (stop != size and stop - start != chunk):
+                raise AssertionError(f"block {block} does not cover whole chunks of {var.name}")
+        array[region] = result[var.name]
+    record = state_dir(Path(path)) / "blocks" / block_id(block)
+    record.touch()
+    return plan.block_points(block)
+
+
+def _write_template(plan: Plan, path: Path, fingerprint: str) -> None:
+    ds = plan.to_dataset()
+    ds.attrs.update(plan.attrs(fingerprint))
+    encoding = {v.name: {"chunks": plan.var_chunks(v)} for v in plan.variables}
+    for name in ("units_needed",):
+        if name in encoding:
+            encoding[name]["fill_value"] = 0
+    if path.exists():
+        shutil.rmtree(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        ds.to_zarr(path, mode="w", compute=False, zarr_format=3, consolidated=False, encoding=encoding)
+
+
+def _finalise(path: Path) -> None:
+    import zarr
+
+    group = zarr.open_group(path, mode="r+")
+    group.attrs.update({"complete": 1, "completed": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # consolidated metadata is a Zarr v3 extension
+        zarr.consolidate_metadata(path)
+
+
+def directory_bytes(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+def run_sweep(
+    plan: Plan,
+    output: str | Path | None = None,
+    profile=None,
+    overwrite: bool = False,
+    progress: bool = True,
+    fingerprint_extra: dict | None = None,
+) -> RunResult:
+    """Write (or resume) the plan's cube; returns what was done."""
+    from engine import cluster
+
+    path = check_output(output or plan.spec.output or default_output(plan))
+    profile = profile or cluster.resolve("threads")
+    fingerprint = plan.spec.fingerprint({"catalog": plan.catalog.fingerprint, **(fingerprint_extra or {})})
+    state = state_dir(path)
+    started = time.perf_counter()
+    # Connect before touching the disk: an unreachable cluster must leave nothing behind.
+    with cluster.connect(profile) as runner, writer_lock(state):
+        spec_file = state / "spec.json"
+        resumed = False
+        if spec_file.exists():
+            recorded = json.loads(spec_file.read_text())
+            if recorded["fingerprint"] != fingerprint:
+                if not overwrite:
+                    raise UserError(
+                        f"store: {path} was written by a different spec or catalog (fingerprint "
+                        f"{recorded['fingerprint']}, now {fingerprint}); use --overwrite to replace it or --output elsewhere"
+                    )
+                spec_file.unlink()
+            elif overwrite:
+                spec_file.unlink()
+            else:
+                resumed = True
+        if not resumed:
+            shutil.rmtree(state / "blocks", ignore_errors=True)
+            _write_template(plan, path, fingerprint)
+            (state / "blocks").mkdir(exist_ok=True)
+            _atomic_write(spec_file, json.dumps({"fingerprint": fingerprint, "spec": plan.spec.canonical()}, indent=1))
+        done = done_blocks(state)
+        todo = [b for b in plan.blocks() if block_id(b) not in done]
+        tasks = [partial(write_block, plan, b, str(path), fingerprint) for b in todo]
+        total_points = plan.n_points
+        done_points = total_points - sum(plan.block_points(b) for b in todo)
+        with _progress_bar(progress, total_points, done_points) as advance:
+            runner.run(tasks, advance)
+        _finalise(path)
+    return RunResult(
+        path=path, points=total_points, blocks_total=plan.n_blocks, blocks_computed=len(todo),
+        seconds=time.perf_counter() - started, bytes_on_disk=directory_bytes(path), resumed=resumed,
+    )  # fmt: skip
+
+
+@contextmanager
+def _progress_bar(enabled: bool, total: int, done: int):
+    if not enabled:
+        yield lambda points: None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    class Rate(TextColumn):
+        def render(self, task):
+            speed = task.finished_speed or task.speed
+            from rich.text import Text
+
+            return Text(f"{speed:,.0f} points/s" if speed else "")
+
+    from rich.console import Console
+
+    with Progress(
+        TextColumn("[bold]sweep"), BarColumn(), MofNCompleteColumn(), TextColumn("points"), Rate(""),
+        TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=Console(stderr=True),
+    ) as bar:  # fmt: skip
+        task = bar.add_task("sweep", total=total, completed=done)
+        yield lambda points: bar.advance(task, points)
+
+
+def open_cube(path: str | Path):
+    """Open a cube (plain ``xarray.open_zarr``); incomplete cubes open too, with NaN gaps."""
+    import xarray as xr
+
+    path = Path(path)
+    if not (path / "zarr.json").exists():
+        raise UserError(f"cube: {path} is not a Zarr store (no zarr.json)")
+    consolidated = bool(json.loads((path / "zarr.json").read_text()).get("consolidated_metadata"))
+    return xr.open_zarr(path, consolidated=consolidated, zarr_format=3)
+
+
+def is_complete(ds) -> bool:
+    return bool(np.asarray(ds.attrs.get("complete", 0)))

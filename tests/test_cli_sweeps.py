@@ -1,0 +1,84 @@
+"""`tokensweep plan / run / show / slice` in-process, and spec validation."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import xarray as xr
+
+from engine.cli import main
+from engine.spec import load_spec
+from tests.sweep_helpers import small, write_spec
+
+
+@pytest.fixture(scope="module")
+def cube(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("cube")
+    spec = write_spec(tmp, small())
+    assert main(["run", str(spec), "--output", str(tmp / "small.zarr"), "--no-progress"]) == 0
+    return tmp / "small.zarr"
+
+
+def test_plan_prints_the_grid_and_writes_nothing(tmp_path, capsys):
+    spec = write_spec(tmp_path, small())
+    assert main(["plan", str(spec), "--output", str(tmp_path / "p.zarr")]) == 0
+    out = capsys.readouterr().out
+    for text in ("points        1,944", "blocks", "per block", "before compression", "estimated"):
+        assert text in out
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["spec.yaml"]
+
+
+def test_show_lists_dims_variables_and_units(cube, capsys):
+    assert main(["show", str(cube)]) == 0
+    out = capsys.readouterr().out
+    assert "complete" in out and "cost_per_mtok_usd" in out and "[USD/Mtok]" in out and "isl" in out
+
+
+def test_slice_nearest_with_human_units(cube, capsys):
+    argv = ["slice", str(cube), "--var", "units_needed", "--sel", "isl=1M", "--sel", "model=gpt-oss-120b",
+            "--sel", "hardware=wse3", "--sel", "concurrency=250", "--sel", "weight_bits=4", "--sel", "kv_bits=16"]  # fmt: skip
+    assert main(argv) == 0
+    line = capsys.readouterr().out
+    ds = xr.open_zarr(cube)
+    expected = ds["units_needed"].sel(isl=1e6, method="nearest").sel(
+        model="gpt-oss-120b", hardware="wse3", concurrency=250, weight_bits=4, kv_bits=16
+    )
+    assert line.startswith(f"units_needed = {int(expected)} count at ")
+    assert main(argv[:-4] + ["--json"]) == 0
+    records = json.loads(capsys.readouterr().out)
+    assert {r["kv_bits"] for r in records} == {8.0, 16.0}
+    assert main(argv[:-4] + ["--csv"]) == 0
+    assert capsys.readouterr().out.splitlines()[0].endswith("units_needed")
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--var", "cost"], "--var: unknown variable 'cost'"),
+        (["--var", "units_needed", "--sel", "isll=1M"], "--sel: unknown dim 'isll' (did you mean 'isl'?"),
+        (["--var", "units_needed", "--sel", "model=gpt-oss"], "--sel: model has no 'gpt-oss'"),
+        (["--var", "units_needed", "--sel", "isl"], "--sel: expected DIM=VALUE"),
+    ],
+)
+def test_slice_errors(cube, capsys, argv, message):
+    assert main(["slice", str(cube), *argv]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_shipped_sweeps_are_valid():
+    from pathlib import Path
+
+    from engine.grid import make_plan
+
+    for path in sorted(Path(__file__).parents[1].joinpath("sweeps").glob("*.yaml")):
+        plan = make_plan(load_spec(path))
+        assert plan.n_points > 0, path
+
+
+def test_open_cube_api(cube):
+    import engine
+
+    ds = engine.open_cube(cube)
+    assert int(ds.attrs["complete"]) == 1
+    assert ds["units_needed"].attrs["units"] == "count"

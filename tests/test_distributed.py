@@ -1,0 +1,87 @@
+"""A real Dask cluster on 127.0.0.1: one scheduler and two worker processes."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+import xarray as xr
+
+from engine.cluster import resolve
+from engine.grid import make_plan
+from engine.spec import parse_spec
+from engine.store import run_sweep
+from tests.sweep_helpers import comparable, small
+
+SPEC = small(chunks={"model": 2, "isl": 3})
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def cluster():
+    """Scheduler and two single-threaded workers as separate processes; torn down after."""
+    distributed = pytest.importorskip("distributed")
+    port = free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    common = ["--no-dashboard"]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1", "--port", str(port), *common],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+    ]
+    try:
+        for _ in range(2):
+            procs.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "distributed.cli.dask_worker", address, "--nthreads", "1", "--nworkers", "1",
+                     "--host", "127.0.0.1", *common],
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                )  # fmt: skip
+            )
+        with distributed.Client(address, timeout="30s") as client:
+            client.wait_for_workers(2, timeout=60)
+            yield address, client, procs
+    finally:
+        for p in reversed(procs):
+            p.terminate()
+        for p in procs:
+            try:
+                p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+
+def test_distributed_run_gives_the_same_cube_as_threads(tmp_path, cluster):
+    address, client, _ = cluster
+    plan = make_plan(parse_spec(SPEC))
+    threaded = tmp_path / "threads.zarr"
+    remote = tmp_path / "cluster.zarr"
+    run_sweep(plan, threaded, resolve("threads"), progress=False)
+    result = run_sweep(plan, remote, resolve(address), progress=False)
+    assert result.blocks_computed == plan.n_blocks
+    workers_used = client.run(lambda: __import__("engine").__name__)
+    assert len(workers_used) == 2
+    xr.testing.assert_identical(comparable(xr.open_zarr(remote)), comparable(xr.open_zarr(threaded)))
+
+
+def test_unreachable_scheduler_is_a_one_line_error(tmp_path, capsys):
+    from engine.cli import main
+    from tests.sweep_helpers import write_spec
+
+    spec_path = write_spec(tmp_path, SPEC)
+    started = time.monotonic()
+    code = main(["run", str(spec_path), "--output", str(tmp_path / "x.zarr"), "--scheduler", f"tcp://127.0.0.1:{free_port()}",
+                 "--no-progress"])  # fmt: skip
+    assert code == 2
+    assert "cannot reach the Dask scheduler" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == [spec_path]  # nothing written
+    assert time.monotonic() - started < 60

@@ -1,0 +1,112 @@
+"""The lazy Dask cube equals the eager one, whatever the chunking, and builds lazily."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import xarray as xr
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from engine import grid
+from engine.grid import make_plan
+from engine.spec import parse_spec
+from tests.sweep_helpers import small
+
+
+@pytest.fixture(scope="module")
+def plan():
+    return make_plan(parse_spec(small()))
+
+
+@pytest.fixture(scope="module")
+def eager(plan):
+    return plan.evaluate_eager()
+
+
+def test_dask_result_equals_eager_numpy_result(plan, eager):
+    assert plan.n_blocks > 10
+    xr.testing.assert_identical(plan.to_dataset().compute(scheduler="threads"), eager)
+
+
+def test_building_the_graph_computes_nothing(monkeypatch):
+    calls = []
+    real = grid.evaluate_block
+    monkeypatch.setattr(grid, "evaluate_block", lambda p, b: calls.append(b) or real(p, b))
+    plan = make_plan(parse_spec(small()))
+    ds = plan.to_dataset()
+    ds["cost_per_mtok_usd"].sel(hardware="wse3").mean()  # building more graph on top
+    assert calls == []
+    ds["weight_bytes"].compute(scheduler="sync")
+    assert 0 < len(calls) < plan.n_blocks  # only the blocks that own weight_bytes chunks
+
+
+TINY_AXES = {"isl": [16e3, 1e5, 1e6, 1e7], "concurrency": [1, 64], "weight_bits": [4, 8], "kv_bits": [16]}
+TINY = dict(models=["gpt-oss-120b"], hardware=["wse3", "h100-sxm"], axes=TINY_AXES,
+            synthetic={"reference": "deepseek-v3", "params": [2e11, 2e12]})  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def tiny_eager():
+    return make_plan(parse_spec(small(**TINY, chunks={}))).evaluate_eager()
+
+
+@settings(max_examples=25)
+@given(
+    model=st.integers(1, 3),
+    isl=st.integers(1, 4),
+    concurrency=st.integers(1, 2),
+    weight_bits=st.integers(1, 2),
+    hardware=st.integers(1, 2),
+)
+def test_results_do_not_depend_on_chunking(tiny_eager, model, isl, concurrency, weight_bits, hardware):
+    chunks = {"model": model, "isl": isl, "concurrency": concurrency, "weight_bits": weight_bits, "hardware": hardware}
+    plan = make_plan(parse_spec(small(**TINY, chunks=chunks)))
+    chunked = plan.to_dataset().compute(scheduler="sync")
+    assert chunked.attrs["spec_fingerprint"] != tiny_eager.attrs["spec_fingerprint"]  # chunks are part of the spec
+    chunked.attrs = tiny_eager.attrs
+    xr.testing.assert_identical(chunked, tiny_eager)
+
+
+def test_each_variable_spans_only_its_dims(eager):
+    assert eager["weight_bytes"].dims == ("model", "weight_bits")
+    assert eager["kv_bytes_per_request"].dims == ("model", "isl", "kv_bits")
+    assert eager["total_bytes"].dims == ("model", "isl", "concurrency", "weight_bits", "kv_bits")
+    assert eager["units_needed"].dims[-1] == "hardware"
+    assert eager["cost_per_mtok_by_type_usd"].dims[-1] == "token_type"
+    for name in list(eager.variables):
+        assert "units" in eager[name].attrs and "long_name" in eager[name].attrs, name
+
+
+def test_catalog_fields_are_non_index_coordinates(eager):
+    assert eager["layers"].dims == ("model",)
+    assert int(eager["layers"].sel(model="gpt-oss-120b")) == 36
+    assert bool(eager["synthetic"].sel(model="deepseek-v3@4T"))
+    assert eager["memory_bytes"].sel(hardware="wse3") == 44e9
+    assert eager["osl"].dims == ("isl",)
+
+
+def test_synthetic_only_sweep_uses_a_params_axis():
+    spec = small(models=[], chunks={"params": 2})
+    ds = make_plan(parse_spec(spec)).evaluate_eager()
+    assert "params" in ds.dims and "model" not in ds.dims
+    assert ds["params"].attrs["units"] == "params"
+    np.testing.assert_allclose(ds["params"].values, np.geomspace(125e9, 4e12, 4))
+
+
+def test_osl_axis_and_parameter_axis(eager):
+    spec = small(axes={**small()["axes"], "osl": [100, 1000], "cache_read_speedup": [5, 20]})
+    plan = make_plan(parse_spec(spec))
+    ds = plan.to_dataset().compute(scheduler="sync")
+    xr.testing.assert_identical(ds, plan.evaluate_eager())
+    assert ds["kv_bytes"].dims == ("model", "isl", "osl", "concurrency", "kv_bits")
+    assert "cache_read_speedup" in ds["turn_time_s"].dims
+    assert "cache_read_speedup" not in ds["units_needed"].dims
+    wse = ds["turn_time_s"].sel(hardware="wse3", model="gpt-oss-120b")
+    assert (wse.sel(cache_read_speedup=20) < wse.sel(cache_read_speedup=5)).all()
+
+
+def test_float32_precision_halves_the_store(plan):
+    single = make_plan(parse_spec(small(precision="float32")))
+    assert single.to_dataset()["cost_per_mtok_usd"].dtype == np.float32
+    assert single.bytes_on_disk() < 0.6 * plan.bytes_on_disk()

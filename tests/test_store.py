@@ -1,0 +1,125 @@
+"""Cubes on disk: three-phase writes, resume after SIGKILL, one writer, specs that differ."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import xarray as xr
+
+from engine.cli import main
+from engine.grid import make_plan
+from engine.spec import parse_spec
+from engine.store import run_sweep, state_dir, writer_lock
+from tests.sweep_helpers import comparable, small, write_spec
+
+MANY_BLOCKS = small(chunks={"model": 1, "isl": 1, "concurrency": 2})
+
+
+@pytest.fixture(scope="module")
+def reference_cube(tmp_path_factory):
+    """The uninterrupted run every other run is compared with."""
+    path = tmp_path_factory.mktemp("ref") / "cube.zarr"
+    run_sweep(make_plan(parse_spec(MANY_BLOCKS)), path, progress=False)
+    return comparable(xr.open_zarr(path))
+
+
+def test_run_writes_a_complete_cube_equal_to_the_eager_evaluation(tmp_path, reference_cube):
+    plan = make_plan(parse_spec(MANY_BLOCKS))
+    cube = reference_cube
+    xr.testing.assert_equal(cube, plan.evaluate_eager())
+    assert int(cube.attrs["complete"]) == 1
+    for name in cube.variables:
+        assert "units" in cube[name].attrs, name
+
+
+def test_cube_opens_with_plain_xarray_and_no_project_code(tmp_path):
+    path = tmp_path / "plain.zarr"
+    run_sweep(make_plan(parse_spec(small())), path, progress=False)
+    code = (
+        "import sys; sys.modules['engine'] = None\n"  # any import of the project would fail
+        "import xarray as xr\n"
+        f"ds = xr.open_zarr({str(path)!r})\n"
+        "assert ds['units_needed'].attrs['units'] == 'count'\n"
+        "print(int(ds['units_needed'].sel(model='gpt-oss-120b', hardware='wse3').max()))\n"
+    )
+    out = subprocess.run([sys.executable, "-W", "error", "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert int(out.stdout) > 1
+
+
+def _run_cli(spec_path, output, *extra, env=None):
+    cmd = [sys.executable, "-m", "engine.cli", "run", str(spec_path), "--output", str(output), "--no-progress", *extra]
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+
+
+def kill_after(process, output, blocks: int, timeout: float = 60.0) -> int:
+    """SIGKILL the run once it has recorded `blocks` blocks; returns how many were recorded."""
+    folder = state_dir(output) / "blocks"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        done = len(os.listdir(folder)) if folder.exists() else 0
+        if done >= blocks or process.poll() is not None:
+            break
+        time.sleep(0.01)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    return len(os.listdir(folder)) if folder.exists() else 0
+
+
+def test_sigkill_mid_run_then_resume_gives_an_identical_cube(tmp_path, reference_cube):
+    spec_path = write_spec(tmp_path, MANY_BLOCKS)
+    output = tmp_path / "killed.zarr"
+    total = make_plan(parse_spec(MANY_BLOCKS)).n_blocks
+    recorded = kill_after(_run_cli(spec_path, output, "--workers", "1"), output, blocks=total // 3)
+    assert 0 < recorded < total, "the run was not killed mid-way"
+    assert int(xr.open_zarr(output, consolidated=False).attrs["complete"]) == 0
+    resumed = _run_cli(spec_path, output)
+    out, err = resumed.communicate(timeout=120)
+    assert resumed.returncode == 0, err
+    assert f"{total - recorded}/{total} blocks computed" in out
+    xr.testing.assert_identical(comparable(xr.open_zarr(output)), reference_cube)
+
+
+def test_second_concurrent_writer_is_refused(tmp_path, capsys):
+    spec_path = write_spec(tmp_path, small())
+    output = tmp_path / "busy.zarr"
+    with writer_lock(state_dir(output)):
+        assert main(["run", str(spec_path), "--output", str(output), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "is being written by pid" in err
+    assert not (output / "zarr.json").exists()
+
+
+def test_resume_with_a_changed_spec_is_refused_unless_overwrite(tmp_path, capsys):
+    output = tmp_path / "cube.zarr"
+    first = write_spec(tmp_path, small(), "first.yaml")
+    assert main(["run", str(first), "--output", str(output), "--no-progress"]) == 0
+    before = sorted(p.name for p in output.rglob("*"))
+    changed = write_spec(tmp_path, small(hardware=["wse3"]), "changed.yaml")
+    assert main(["run", str(changed), "--output", str(output), "--no-progress"]) == 2
+    assert "written by a different spec" in capsys.readouterr().err
+    assert sorted(p.name for p in output.rglob("*")) == before
+    assert main(["run", str(changed), "--output", str(output), "--no-progress", "--overwrite"]) == 0
+    assert list(xr.open_zarr(output).hardware.values) == ["wse3"]
+
+
+def test_rerunning_a_complete_cube_computes_nothing(tmp_path, capsys):
+    spec_path = write_spec(tmp_path, small())
+    output = tmp_path / "cube.zarr"
+    assert main(["run", str(spec_path), "--output", str(output), "--no-progress"]) == 0
+    capsys.readouterr()
+    assert main(["run", str(spec_path), "--output", str(output), "--no-progress"]) == 0
+    assert "already complete" in capsys.readouterr().out
+
+
+def test_processes_scheduler_gives_the_same_cube(tmp_path, reference_cube):
+    output = tmp_path / "procs.zarr"
+    from engine.cluster import resolve
+
+    run_sweep(make_plan(parse_spec(MANY_BLOCKS)), output, resolve("processes", 2), progress=False)
+    xr.testing.assert_identical(comparable(xr.open_zarr(output)), reference_cube)
