@@ -1,24 +1,318 @@
-"""Figures drawn from cubes (filled in by the figures work)."""
+"""Figures drawn from cubes: the feasibility phase diagram, cost vs concurrency, memory.
+
+Each figure is two steps: ``*_data`` selects the slice of the cube it shows (an xarray
+object, tested on its own), and ``draw_*`` renders it with matplotlib (Agg backend), with
+a caption stating every fixed assumption.
+"""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+
+import numpy as np
+
+from engine.errors import UserError, did_you_mean
+from engine.units import format_count, parse_quantity
+
+PHASE_LEVELS = (32, 64, 128)
+ISL_TICKS = (16e3, 64e3, 256e3, 1e6, 10e6)
+SIZE_TICKS = (125e9, 250e9, 500e9, 1e12, 2e12, 4e12)
+MARKER_ISL = 1e6
+PREFERRED = {"hardware": "wse3", "concurrency": 250, "weight_bits": 4, "kv_bits": 16, "isl": 96.3e3}
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("plot", help="draw a figure from a cube")
-    p.add_argument("kind", choices=["phase", "cost", "memory"])
-    p.add_argument("cube")
-    p.add_argument("-o", "--output")
+    p = sub.add_parser("plot", help="draw a figure from a cube (phase diagram, cost, memory)")
+    p.add_argument("kind", choices=["phase", "cost", "memory"], help="which figure")
+    p.add_argument("cube", help="path of a cube written by tokensweep run")
+    p.add_argument("-o", "--output", help="image file (.png or .svg); default next to the cube")
+    p.add_argument("--sel", action="append", default=[], metavar="DIM=VALUE", help="fix an axis (repeatable), e.g. concurrency=64")
+    p.add_argument("--levels", default="32,64,128", help="phase contour levels in units (default 32,64,128)")
+    p.add_argument("--api-price", type=lambda t: parse_quantity(t, "--api-price"), default=0.60, help="reference API price, USD/Mtok (cost figure)")
+    p.add_argument("--model", help="model for the cost figure (default: the first)")
 
 
 def default_figure_path(cube: Path, kind: str) -> Path:
+    cube = Path(cube)
     return cube.with_name(f"{cube.stem}_{kind}.png")
 
 
-def draw(kind: str, cube, output) -> Path:  # pragma: no cover - replaced by the figures work
-    raise NotImplementedError
+# ---------------------------------------------------------------------------- selection
+def _fix(ds, keep: tuple[str, ...], chosen: dict) -> tuple:
+    """Fix every dim not in ``keep``: the user's choice, else a preferred value, else the first."""
+    fixed = {}
+    for dim in ds.dims:
+        if dim in keep or dim == "token_type":
+            continue
+        values = ds[dim].values
+        if dim in chosen:
+            value = chosen[dim]
+        elif dim in PREFERRED and ds[dim].dtype.kind in "iuf":
+            value = PREFERRED[dim]
+        elif dim in PREFERRED and PREFERRED[dim] in [str(v) for v in values]:
+            value = PREFERRED[dim]
+        else:
+            value = values[0]
+        fixed[dim] = _nearest(ds, dim, value)
+    return ds.sel(fixed), fixed
 
 
-def run(args) -> int:  # pragma: no cover
-    raise NotImplementedError
+def _nearest(ds, dim: str, value):
+    coord = ds[dim]
+    if coord.dtype.kind in "iuf":
+        return coord.sel({dim: float(value)}, method="nearest").item()
+    labels = [str(v) for v in coord.values]
+    if str(value) not in labels:
+        raise UserError(f"--sel: {dim} has no '{value}' ({did_you_mean(str(value), labels)})")
+    return str(value)
+
+
+def parse_selection(ds, items: list[str]) -> dict:
+    chosen = {}
+    for item in items:
+        if "=" not in item:
+            raise UserError(f"--sel: expected DIM=VALUE, got '{item}'")
+        dim, text = (p.strip() for p in item.split("=", 1))
+        if dim not in ds.dims:
+            raise UserError(f"--sel: unknown dim '{dim}' ({did_you_mean(dim, list(ds.dims))})")
+        chosen[dim] = parse_quantity(text, f"--sel {dim}") if ds[dim].dtype.kind in "iuf" else text
+    return chosen
+
+
+def _figure(plt, size, caption_lines: int = 1):
+    """A figure whose layout leaves a band at the bottom for the caption."""
+    from matplotlib.layout_engine import ConstrainedLayoutEngine
+
+    fig, ax = plt.subplots(figsize=size)
+    band = 0.03 + 0.025 * caption_lines
+    fig.set_layout_engine(ConstrainedLayoutEngine(rect=(0, band, 1, 1 - band)))
+    return fig, ax
+
+
+def _caption(ds, fixed: dict) -> str:
+    workload = json.loads(ds.attrs.get("workload", "{}")).get("name", "?")
+    assumptions = json.loads(ds.attrs.get("assumptions", "{}"))
+    units = {"concurrency": " requests", "weight_bits": "-bit weights", "kv_bits": "-bit KV", "isl": " tokens ISL"}
+    parts = []
+    for dim, value in fixed.items():
+        shown = format_count(value) if dim == "isl" else (f"{value:g}" if isinstance(value, float) else str(value))
+        parts.append(f"{shown}{units.get(dim, '')}" if dim in units else f"{dim} {shown}")
+    parts.append(f"workload {workload}")
+    parts.append(f"price {assumptions.get('price', '?')}")
+    if "cache_read_speedup" not in fixed:
+        parts.append(f"cache-read speedup {assumptions.get('cache_read_speedup', '?'):g}")
+    return "Fixed: " + ", ".join(parts) + f". tokensweep {ds.attrs.get('engine_version', '')}, spec {ds.attrs.get('spec_fingerprint', '')}"
+
+
+def _size_dim(ds) -> str:
+    if "params" in ds.dims:
+        return "params"
+    if "model" in ds.dims:
+        return "model"
+    raise UserError("cube: has neither a 'model' nor a 'params' dim")
+
+
+# ---------------------------------------------------------------------------- phase
+def phase_data(ds, chosen: dict | None = None):
+    """Units needed over (model size, ISL) for the synthetic sizes, plus the catalog markers.
+
+    Returns ``(grid, markers, fixed)``: ``grid`` is units_needed with dims (params, isl);
+    ``markers`` maps a catalog model to (total params, ISL nearest 1M, units needed there).
+    """
+    chosen = chosen or {}
+    if "units_needed" not in ds:
+        raise UserError("cube: has no units_needed variable (add it to the spec's variables)")
+    size = _size_dim(ds)
+    units, fixed = _fix(ds["units_needed"], (size, "isl"), chosen)
+    markers: dict[str, tuple[float, float, int]] = {}
+    if size == "params":
+        grid = units
+    else:
+        synthetic = ds["synthetic"].values.astype(bool)
+        if not synthetic.any():
+            raise UserError("cube: the phase diagram needs synthetic model sizes (a 'synthetic:' block in the spec)")
+        grid = units.isel(model=synthetic).swap_dims(model="total_params").rename(total_params="params").drop_vars("model")
+        marker_isl = units["isl"].sel(isl=MARKER_ISL, method="nearest").item()
+        for name in units["model"].values[~synthetic]:
+            value = units.sel(model=name, isl=marker_isl)
+            markers[str(name)] = (float(value["total_params"]), float(marker_isl), int(value))
+    grid = grid.transpose("params", "isl").load()
+    return grid, markers, fixed
+
+
+def draw_phase(ds, output: Path, chosen: dict | None = None, levels=PHASE_LEVELS):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import BoundaryNorm
+
+    grid, markers, fixed = phase_data(ds, chosen)
+    hardware = fixed.get("hardware", "")
+    unit_word = "systems" if str(hardware).startswith("wse") else "units"
+    x, y, z = grid["isl"].values, grid["params"].values, grid.values.astype(float)
+    top = max(2.0, float(np.nanmax(z)))
+    bounds = 2.0 ** np.arange(0, np.ceil(np.log2(top)) + 1)
+    fig, ax = _figure(plt, (9, 6.5))
+    ax.set_facecolor("#e8e8e8")  # outside the swept sizes (markers may sit there)
+    filled = ax.contourf(x, y, z, levels=bounds, norm=BoundaryNorm(bounds, 256), cmap="viridis", extend="max")
+    lines = ax.contour(x, y, z, levels=list(levels), colors="white", linewidths=1.6)
+    ax.clabel(lines, fmt=lambda v: f"{v:g} {unit_word}", fontsize=9)
+    bar = fig.colorbar(filled, ax=ax, ticks=bounds)
+    bar.set_label(f"{hardware} {unit_word} needed for one replica (count)")
+    for name, (params, isl, units) in markers.items():
+        ax.plot(isl, params, marker="o", color="red", markeredgecolor="white", markersize=8)
+        ax.annotate(f"{name} ({units} {unit_word})", (isl, params), textcoords="offset points", xytext=(8, 4),
+                    color="white", fontsize=9, fontweight="bold")  # fmt: skip
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    sizes = [params for params, _, _ in markers.values()]
+    ax.set_ylim(min([y[0], *sizes]) / 1.06, max([y[-1], *sizes]) * 1.06)
+    ax.set_xticks([t for t in ISL_TICKS if x[0] <= t <= x[-1]], [format_count(t) for t in ISL_TICKS if x[0] <= t <= x[-1]])
+    ax.set_yticks([t for t in SIZE_TICKS if y[0] <= t <= y[-1]], [format_count(t) for t in SIZE_TICKS if y[0] <= t <= y[-1]])
+    ax.minorticks_off()
+    ax.set_xlabel("average input length per turn, ISL (tokens, log)")
+    ax.set_ylabel("model size, total parameters (log)")
+    ax.set_title(f"Feasibility phase diagram: {hardware} {unit_word} to hold weights + KV of all requests")
+    fig.text(0.01, 0.005, _caption(ds, fixed), fontsize=7, ha="left", va="bottom", wrap=True)
+    fig.savefig(output, dpi=130)
+    plt.close(fig)
+    return lines
+
+
+# ---------------------------------------------------------------------------- cost
+def cost_data(ds, chosen: dict | None = None, model: str | None = None, api_price: float = 0.60):
+    """Cost per Mtok vs concurrency per hardware, and break-even concurrencies.
+
+    Returns ``(cost, break_even, fixed)``; ``break_even`` maps "<hw> below <other>" and
+    "<hw> below API" to the smallest concurrency (None if never).
+    """
+    from engine.compare import break_even_concurrency
+
+    chosen = dict(chosen or {})
+    size = _size_dim(ds)
+    if model is not None:
+        chosen[size] = model if size == "model" else parse_quantity(model, "--model")
+    cost, fixed = _fix(ds["cost_per_mtok_usd"], ("concurrency", "hardware"), chosen)
+    cost = cost.transpose("hardware", "concurrency").load()
+    names = [str(h) for h in cost["hardware"].values]
+    result: dict[str, int | None] = {}
+    for a in names:
+        for b in names:
+            if a != b:
+                result[f"{a} below {b}"] = _maybe_int(break_even_concurrency(cost.sel(hardware=a), cost.sel(hardware=b)))
+        result[f"{a} below API"] = _maybe_int(break_even_concurrency(cost.sel(hardware=a), api_price))
+    return cost, result, fixed
+
+
+def _maybe_int(value) -> int | None:
+    v = float(value)
+    return None if np.isnan(v) else int(v)
+
+
+def draw_cost(ds, output: Path, chosen=None, model=None, api_price: float = 0.60):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cost, break_even, fixed = cost_data(ds, chosen, model, api_price)
+    from matplotlib.ticker import FuncFormatter
+
+    fig, ax = _figure(plt, (9, 6), caption_lines=3)
+    r = cost["concurrency"].values
+    for name in cost["hardware"].values:
+        series = cost.sel(hardware=name)
+        (line,) = ax.plot(r, series.values, marker="o", label=str(name))
+        at = break_even.get(f"{name} below API")
+        if at is not None:  # first concurrency below the API price: a star on the line
+            ax.plot(at, series.sel(concurrency=at).item(), marker="*", markersize=16, color=line.get_color(),
+                    markeredgecolor="black", zorder=5)  # fmt: skip
+    ax.axhline(api_price, color="black", linestyle="--", label=f"reference API price ${api_price:g}/Mtok")
+    ax.set_xscale("log", base=2)
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.set_yscale("log")
+    ax.set_xlabel("concurrent requests per replica, R (log2)")
+    ax.set_ylabel("hardware cost per million tokens, blended (USD/Mtok, log)")
+    size = _size_dim(ds)
+    ax.set_title(f"Cost per Mtok vs concurrency: {fixed.get(size)}")
+    ax.legend()
+    pairs = [f"{k}: R={v}" for k, v in break_even.items() if v is not None]
+    text = "Break-even (smallest R where cheaper; stars mark the API crossing): " + ("; ".join(pairs) if pairs else "none in range")
+    fig.text(0.01, 0.005, text + "\n" + _caption(ds, fixed), fontsize=7, ha="left", va="bottom", wrap=True)
+    fig.savefig(output, dpi=130)
+    plt.close(fig)
+    return break_even
+
+
+# ---------------------------------------------------------------------------- memory
+def memory_data(ds, chosen: dict | None = None):
+    """Weights and KV bytes per model at one ISL and concurrency, and units needed per bar."""
+    chosen = chosen or {}
+    size = _size_dim(ds)
+    weights, fixed_w = _fix(ds["weight_bytes"], (size,), chosen)
+    kv, fixed_kv = _fix(ds["kv_bytes"], (size,), chosen)
+    units, fixed = _fix(ds["units_needed"], (size,), chosen)
+    if size == "model" and "synthetic" in ds.coords:
+        real = ~ds["synthetic"].values.astype(bool)
+        if real.any():
+            weights, kv, units = (a.isel(model=real) for a in (weights, kv, units))
+    return weights.load(), kv.load(), units.load(), fixed
+
+
+def draw_memory(ds, output: Path, chosen=None):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    weights, kv, units, fixed = memory_data(ds, chosen)
+    size = _size_dim(ds)
+    labels = [str(v) if size == "model" else format_count(v) for v in weights[size].values]
+    fig, ax = _figure(plt, (max(8, 0.6 * len(labels) + 3), 6))
+    index = np.arange(len(labels))
+    ax.bar(index, weights.values / 1e12, label="weights", color="#4c72b0")
+    ax.bar(index, kv.values / 1e12, bottom=weights.values / 1e12, label="KV cache", color="#dd8452")
+    for i, (w, k, u) in enumerate(zip(weights.values, kv.values, units.values)):
+        ax.text(i, (w + k) / 1e12, f"{int(u)} units\nKV {100 * k / (w + k):.0f}%", ha="center", va="bottom", fontsize=8)
+    ax.set_xticks(index, labels, rotation=45, ha="right")
+    ax.set_ylabel("memory of one replica (TB)")
+    ax.margins(y=0.12)
+    ax.set_title(f"Weights vs KV cache per replica; labels: {fixed.get('hardware')} units needed")
+    ax.legend()
+    fig.text(0.01, 0.005, _caption(ds, fixed), fontsize=7, ha="left", va="bottom", wrap=True)
+    fig.savefig(output, dpi=130)
+    plt.close(fig)
+
+
+# ---------------------------------------------------------------------------- CLI
+def draw(kind: str, cube, output, chosen=None, **options) -> Path:
+    from engine.store import open_cube
+
+    ds = open_cube(Path(cube))
+    output = Path(output)
+    if output.suffix.lower() not in (".png", ".svg"):
+        raise UserError(f"-o: {output} must end in .png or .svg")
+    if kind == "phase":
+        draw_phase(ds, output, chosen, levels=options.get("levels", PHASE_LEVELS))
+    elif kind == "cost":
+        draw_cost(ds, output, chosen, options.get("model"), options.get("api_price", 0.60))
+    else:
+        draw_memory(ds, output, chosen)
+    return output
+
+
+def run(args) -> int:
+    from engine.store import open_cube
+
+    ds = open_cube(Path(args.cube))
+    chosen = parse_selection(ds, args.sel)
+    try:
+        levels = tuple(float(v) for v in args.levels.split(","))
+    except ValueError:
+        raise UserError(f"--levels: expected numbers separated by commas, got '{args.levels}'") from None
+    output = Path(args.output) if args.output else default_figure_path(Path(args.cube), args.kind)
+    draw(args.kind, args.cube, output, chosen, levels=levels, model=args.model, api_price=args.api_price)
+    print(f"figure {args.kind}: {output}")
+    return 0
