@@ -189,6 +189,9 @@ class Hardware(_Record):
 PRICE_SCENARIOS = ("on_demand", "spot")
 
 
+MIN_FRACTION = 1e-9  # smaller non-zero shares are noise and would overflow per-token costs
+
+
 class Workload(_Record):
     """A turn's token volume split (fractions sum to 1)."""
 
@@ -206,6 +209,9 @@ class Workload(_Record):
             raise ValueError(f"cache_read + cache_write + input + output must sum to 1 (got {total:.6g})")
         if self.cache_read + self.cache_write + self.input <= 0:
             raise ValueError("at least one input fraction (cache_read, cache_write, input) must be > 0")
+        for name, value in zip(("cache_read", "cache_write", "input"), self.fractions):
+            if 0 < value < MIN_FRACTION:
+                raise ValueError(f"{name} must be 0 or at least {MIN_FRACTION:g} (got {value:g})")
         return self
 
     @property

@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 
 import numba as nb
+import numpy as np
 
 from engine.jit import helper, kernel
 from engine.tables import (
@@ -130,12 +131,6 @@ def attended_positions(groups, start, stop, context):
 
 
 @helper
-def units_for(total_bytes, memory_bytes, usable):
-    units = math.ceil(total_bytes / (memory_bytes * usable))
-    return max(1, units)
-
-
-@helper
 def usable_fraction(hardware, h, assumptions):
     override = assumptions[A_USABLE]
     return override if override > 0.0 else hardware[h, H_USABLE]
@@ -178,14 +173,6 @@ def comm_time(hardware, h, units, tokens, layers, hidden, assumptions):
     return 2.0 * layers * (per_allreduce + assumptions[A_ALLREDUCE_LATENCY])
 
 
-@helper
-def _type_cost(rate, seconds, conc, tokens):
-    """Hardware cost per Mtok of one token type from its share of the round; NaN if absent."""
-    if tokens > 0.0:
-        return rate * seconds / 3600.0 / (conc * tokens) * 1e6
-    return math.nan
-
-
 # --------------------------------------------------------------------------- kernels
 @kernel(MEMORY_SIGNATURE)
 def memory_kernel(
@@ -195,8 +182,12 @@ def memory_kernel(
 ):  # fmt: skip
     """Memory footprint and units needed over model x context x R x wbits x kbits x hardware."""
     n_ctx, n_conc, n_wb, n_kb, n_hw = isl.size, concurrency.size, weight_bits.size, kv_bits.size, hardware.shape[0]
+    capacity = np.empty(n_hw)
+    for h in range(n_hw):
+        capacity[h] = hardware[h, H_MEMORY_BYTES] * usable_fraction(hardware, h, assumptions)
     for m in range(models.shape[0]):
         start, stop = group_offsets[m], group_offsets[m + 1]
+        layers = models[m, M_LAYERS]
         for w in range(n_wb):
             weight_bytes[m, w] = models[m, M_TOTAL_PARAMS] * weight_bits[w] / 8.0
         for c in range(n_ctx):
@@ -212,14 +203,14 @@ def memory_kernel(
                         total_bytes[m, c, r, w, k] = total
                         kv_share[m, c, r, w, k] = kv_bytes[m, c, r, k] / total
                         for h in range(n_hw):
-                            memory = hardware[h, H_MEMORY_BYTES]
-                            usable = usable_fraction(hardware, h, assumptions)
-                            units = units_for(total, memory, usable)
+                            filled = total / capacity[h]  # units of memory the replica fills
+                            units = max(1, math.ceil(filled))
+                            inv_units = 1.0 / units
                             domain = hardware[h, H_DOMAIN]
                             units_needed[m, c, r, w, k, h] = units
-                            layers_per_unit[m, c, r, w, k, h] = models[m, M_LAYERS] / units
+                            layers_per_unit[m, c, r, w, k, h] = layers * inv_units
                             capex_usd[m, c, r, w, k, h] = units * hardware[h, H_CAPEX]
-                            stranded_fraction[m, c, r, w, k, h] = 1.0 - total / (units * memory * usable)
+                            stranded_fraction[m, c, r, w, k, h] = 1.0 - filled * inv_units
                             fits_domain[m, c, r, w, k, h] = domain == 0.0 or units <= domain
 
 
@@ -230,14 +221,27 @@ def performance_kernel(
     interactivity_tps, decode_step_s, ttft_s, turn_time_s, throughput_tps, output_throughput_tps,
     usd_per_hour, cost_per_mtok_usd, cost_per_mtok_output_usd, cost_per_turn_usd, cost_per_mtok_by_type_usd,
 ):  # fmt: skip
-    """Throughput and cost over model x context x R x wbits x kbits x hardware."""
+    """Throughput and cost over model x context x R x wbits x kbits x hardware.
+
+    Divisions are the cost of this kernel, so everything that does not depend on the
+    hardware is turned into a multiplier outside the innermost loop (units needed keeps
+    its exact division: it feeds a ceil).
+    """
     n_ctx, n_conc, n_wb, n_kb, n_hw = isl.size, concurrency.size, weight_bits.size, kv_bits.size, hardware.shape[0]
     eta = assumptions[A_BW_EFFICIENCY]
     mfu_decode = assumptions[A_MFU_DECODE]
     mfu_prefill = assumptions[A_MFU_PREFILL]
-    speedup = assumptions[A_CACHE_READ_SPEEDUP]
+    inv_speedup = 1.0 / assumptions[A_CACHE_READ_SPEEDUP]
     host_tier = assumptions[A_CACHE_TIER] == 1.0
     inputs = mix[W_CACHE_READ] + mix[W_CACHE_WRITE] + mix[W_INPUT]
+    # Per hardware: hourly rate per unit, bandwidth and capacity, scale-up limits.
+    unit_rates = np.empty(n_hw)
+    capacity = np.empty(n_hw)
+    for h in range(n_hw):
+        unit_rates[h] = unit_rate(hardware, h, assumptions)
+        capacity[h] = hardware[h, H_MEMORY_BYTES] * usable_fraction(hardware, h, assumptions)
+    inv_base = np.empty(n_hw)
+    type_scale = np.empty(4)
     for m in range(models.shape[0]):
         start, stop = group_offsets[m], group_offsets[m + 1]
         total_params = models[m, M_TOTAL_PARAMS]
@@ -252,6 +256,9 @@ def performance_kernel(
             routed = (total_params - active) / (1.0 - per_token / experts)
         dense = total_params - routed
         fit = assumptions[A_FIT_COEFFICIENT] / (active / 1e9) ** assumptions[A_FIT_EXPONENT]
+        for h in range(n_hw):
+            base = overrides[m, h]
+            inv_base[h] = 1.0 / (fit if math.isnan(base) else base)
         for c in range(n_ctx):
             isl_c, osl_c = isl[c], osl[c]
             held_elements = kv_elements(groups, start, stop, isl_c + osl_c)
@@ -263,14 +270,24 @@ def performance_kernel(
             fresh = isl_c * mix[W_INPUT] / inputs
             prefill_tokens = cache_write + fresh
             prefill_context = cache_read + prefill_tokens / 2.0
-            prefill_fpt = 2.0 * active + 4.0 * query_width * attended_positions(groups, start, stop, prefill_context)
+            prefill_flops = prefill_tokens * (
+                2.0 * active + 4.0 * query_width * attended_positions(groups, start, stop, prefill_context)
+            )
             cache_read_elements = kv_elements(groups, start, stop, cache_read)
+            share = 0.0 if prefill_tokens == 0.0 else 1.0 / prefill_tokens
+            wafer_turn_factor = osl_c + isl_c * inv_speedup  # turn = step x this
             for r in range(n_conc):
                 conc = concurrency[r]
                 touched = 0.0
                 if routed != 0.0:
                     touched = routed * (1.0 - (1.0 - per_token / experts) ** conc)
                 decode_flops = conc * decode_fpt
+                # Cost multipliers: cost = rate x seconds x scale (1e6 tokens / 3600 s per token count).
+                blended_scale = 1e6 / 3600.0 / (conc * (isl_c + osl_c))
+                output_scale = 1e6 / 3600.0 / (conc * osl_c)
+                turn_scale = 1.0 / 3600.0 / conc
+                for t, tokens in enumerate((cache_read, cache_write, fresh, osl_c)):
+                    type_scale[t] = 1e6 / 3600.0 / (conc * tokens) if tokens > 0.0 else math.nan
                 for w in range(n_wb):
                     wbits = weight_bits[w]
                     weights = total_params * wbits / 8.0
@@ -281,24 +298,19 @@ def performance_kernel(
                         decode_kv = conc * (mean_elements * kbits / 8.0)
                         cache_read_bytes = cache_read_elements * kbits / 8.0
                         for h in range(n_hw):
-                            units = units_for(total, hardware[h, H_MEMORY_BYTES], usable_fraction(hardware, h, assumptions))
+                            units = max(1, math.ceil(total / capacity[h]))
                             peak = nominal_peak(hardware, h, wbits)
                             bandwidth = units * hardware[h, H_BANDWIDTH] * eta
                             if hardware[h, H_KIND] == 0.0:  # wafer: interactivity model
-                                base = overrides[m, h]
-                                if math.isnan(base):
-                                    base = fit
                                 t_mem = (weights + decode_kv) / bandwidth
                                 t_flop = decode_flops / (units * peak * mfu_decode)
-                                interactivity = 1.0 / max(1.0 / base, t_mem, t_flop)
-                                ingest = speedup * interactivity
-                                turn = osl_c / interactivity + isl_c / ingest
-                                ttft = isl_c / ingest
-                                step = 1.0 / interactivity
-                                time_cache_read = cache_read / ingest
-                                time_cache_write = cache_write / ingest
-                                time_input = fresh / ingest
-                                time_output = osl_c / interactivity
+                                step = max(inv_base[h], t_mem, t_flop)
+                                turn = step * wafer_turn_factor
+                                ttft = isl_c * step * inv_speedup
+                                time_cache_read = cache_read * step * inv_speedup
+                                time_cache_write = cache_write * step * inv_speedup
+                                time_input = fresh * step * inv_speedup
+                                time_output = osl_c * step
                             else:  # GPU roofline
                                 t_dec = max(
                                     (weights_touched + decode_kv) / bandwidth,
@@ -309,7 +321,7 @@ def performance_kernel(
                                     + assumptions[A_STEP_OVERHEAD]
                                     + comm_time(hardware, h, units, conc, layers, hidden, assumptions)
                                 )
-                                t_pre = prefill_tokens * prefill_fpt / (units * peak * mfu_prefill)
+                                t_pre = prefill_flops / (units * peak * mfu_prefill)
                                 if prefill_tokens > 0.0:
                                     t_pre += comm_time(hardware, h, units, prefill_tokens, layers, hidden, assumptions)
                                 if host_tier:
@@ -317,30 +329,26 @@ def performance_kernel(
                                 else:
                                     cache_bw = bandwidth
                                 t_cr = cache_read_bytes / cache_bw
-                                interactivity = 1.0 / step
                                 turn = osl_c * step + conc * (t_pre + t_cr)
                                 ttft = t_pre + t_cr
-                                share = 0.0 if prefill_tokens == 0.0 else 1.0 / prefill_tokens
                                 time_cache_read = conc * t_cr
                                 time_cache_write = conc * t_pre * cache_write * share
                                 time_input = conc * t_pre * fresh * share
                                 time_output = osl_c * step
-                            throughput = conc * (isl_c + osl_c) / turn
-                            output_throughput = conc * osl_c / turn
-                            rate = units * unit_rate(hardware, h, assumptions)
-                            interactivity_tps[m, c, r, w, k, h] = interactivity
+                            inv_turn = 1.0 / turn
+                            rate = units * unit_rates[h]
+                            interactivity_tps[m, c, r, w, k, h] = 1.0 / step
                             decode_step_s[m, c, r, w, k, h] = step
                             ttft_s[m, c, r, w, k, h] = ttft
                             turn_time_s[m, c, r, w, k, h] = turn
-                            throughput_tps[m, c, r, w, k, h] = throughput
-                            output_throughput_tps[m, c, r, w, k, h] = output_throughput
+                            throughput_tps[m, c, r, w, k, h] = conc * (isl_c + osl_c) * inv_turn
+                            output_throughput_tps[m, c, r, w, k, h] = conc * osl_c * inv_turn
                             usd_per_hour[m, c, r, w, k, h] = rate
-                            cost_per_mtok_usd[m, c, r, w, k, h] = rate / (throughput * 3600.0) * 1e6
-                            cost_per_mtok_output_usd[m, c, r, w, k, h] = rate / (output_throughput * 3600.0) * 1e6
-                            cost_per_turn_usd[m, c, r, w, k, h] = rate * turn / 3600.0 / conc
+                            cost_per_mtok_usd[m, c, r, w, k, h] = rate * turn * blended_scale
+                            cost_per_mtok_output_usd[m, c, r, w, k, h] = rate * turn * output_scale
+                            cost_per_turn_usd[m, c, r, w, k, h] = rate * turn * turn_scale
                             by_type = cost_per_mtok_by_type_usd[m, c, r, w, k, h]
-                            by_type[0] = _type_cost(rate, time_cache_read, conc, cache_read)
-                            by_type[1] = _type_cost(rate, time_cache_write, conc, cache_write)
-                            by_type[2] = _type_cost(rate, time_input, conc, fresh)
-                            by_type[3] = _type_cost(rate, time_output, conc, osl_c)
-
+                            by_type[0] = rate * time_cache_read * type_scale[0]
+                            by_type[1] = rate * time_cache_write * type_scale[1]
+                            by_type[2] = rate * time_input * type_scale[2]
+                            by_type[3] = rate * time_output * type_scale[3]

@@ -17,6 +17,8 @@ from engine.variables import TOKEN_TYPES, family
 from tests import strategies as s
 
 RTOL = 1e-9
+# 1 - (bytes / capacity) cancels when a replica is almost exactly full: compare absolutely.
+ABSOLUTE = {"stranded_fraction": 1e-12}
 
 assumption_sets = st.builds(
     Assumptions,
@@ -34,13 +36,13 @@ assumption_sets = st.builds(
 @st.composite
 def workloads(draw):
     output = draw(st.floats(0.0005, 0.95, **s.finite))
-    parts = [draw(st.sampled_from([0.0, 0.01, 1.0]) | st.floats(0, 1, **s.finite)) for _ in range(3)]
+    parts = [draw(st.sampled_from([0.0, 0.01, 1.0]) | st.floats(1e-6, 1, **s.finite)) for _ in range(3)]
     parts[2] = max(parts[2], 0.01)
     scale = (1.0 - output) / sum(parts)
     return Workload(name="random", cache_read=parts[0] * scale, cache_write=parts[1] * scale, input=parts[2] * scale, output=output)
 
 
-def assert_matches(kernel_value, reference_value, where):
+def assert_matches(kernel_value, reference_value, where, absolute=1e-300):
     if isinstance(reference_value, (bool, np.bool_)):
         assert bool(kernel_value) == reference_value, where
     elif isinstance(reference_value, int):
@@ -48,7 +50,7 @@ def assert_matches(kernel_value, reference_value, where):
     elif math.isnan(reference_value):
         assert math.isnan(kernel_value), where
     else:
-        assert kernel_value == pytest.approx(reference_value, rel=RTOL, abs=1e-300), where
+        assert kernel_value == pytest.approx(reference_value, rel=RTOL, abs=absolute), where
 
 
 def grid_case(catalog):
@@ -85,7 +87,7 @@ def check_family(name, case):
                                     for t, kind in enumerate(TOKEN_TYPES):
                                         assert_matches(arrays[var.name][at + (t,)], ref[var.name][kind], f"{where} ({kind})")
                                 else:
-                                    assert_matches(arrays[var.name][at], ref[var.name], where)
+                                    assert_matches(arrays[var.name][at], ref[var.name], where, ABSOLUTE.get(var.name, 1e-300))
 
 
 @settings(max_examples=250)

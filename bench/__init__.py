@@ -1,0 +1,1 @@
+"""tokensweep benchmarks: `python -m bench [--quick]` (see bench/suite.py)."""

@@ -1,0 +1,445 @@
+"""Benchmarks as classes with setup, warm-up and a run that returns figures.
+
+Every headline is a ratio of two figures measured in the same run on the same grid, so
+results compare across machines: compiled kernels vs numpy broadcasting vs the pure
+Python reference; achieved output bytes/s vs this machine's measured write bandwidth;
+end-to-end sweep points/s vs kernel-only points/s; tokensweep vs llm-analysis.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from bench import numpy_impl
+from engine.assumptions import Assumptions
+from engine.catalog import load_catalog
+from engine.evaluate import evaluate_arrays
+from engine.tables import assumption_vector, hardware_table, interactivity_overrides, model_table, workload_vector
+from engine.variables import VARIABLES
+
+
+def best_of(func, repeat: int) -> float:
+    """Minimum wall time of `repeat` calls (the least-disturbed measurement)."""
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        func()
+        times.append(time.perf_counter() - started)
+    return min(times)
+
+
+@dataclass
+class Grid:
+    """A benchmark grid: catalog models x ISL x R x wbits x kbits x hardware."""
+
+    n_models: int
+    n_isl: int
+    n_conc: int
+    n_hw: int = 4
+    weight_bits: tuple = (4.0, 8.0, 16.0)
+    kv_bits: tuple = (8.0, 16.0)
+    catalog: object = field(default_factory=load_catalog)
+
+    def __post_init__(self):
+        names = sorted(self.catalog.models)
+        self.models = [self.catalog.model(n) for n in (names * 4)[: self.n_models]]
+        self.hardware = [self.catalog.unit(n) for n in ("wse3", "h100-sxm", "b200", "mi300x", "gb200", "h200-sxm")[: self.n_hw]]
+        self.isl = np.geomspace(1e3, 1e7, self.n_isl)
+        self.workload = self.catalog.workload("agentic-coding")
+        self.osl = self.isl * self.workload.output / (1 - self.workload.output)
+        self.concurrency = np.geomspace(1, 1024, self.n_conc).round()
+        self.assumptions = Assumptions()
+
+    @property
+    def points(self) -> int:
+        return len(self.models) * self.n_isl * self.n_conc * len(self.weight_bits) * len(self.kv_bits) * len(self.hardware)
+
+    def compiled(self, families=("memory", "performance")):
+        return evaluate_arrays(self.models, self.hardware, self.isl, self.osl, self.concurrency, self.weight_bits,
+                               self.kv_bits, self.workload, self.assumptions, families)  # fmt: skip
+
+    def numpy(self, families=("memory", "performance")):
+        mt = model_table(self.models)
+        hw = hardware_table(self.hardware)
+        av = assumption_vector(self.assumptions)
+        wb, kb = np.asarray(self.weight_bits), np.asarray(self.kv_bits)
+        out = {}
+        if "memory" in families:
+            out.update(numpy_impl.memory_numpy(mt.table, mt.group_offsets, mt.groups, hw, self.isl, self.osl,
+                                               self.concurrency, wb, kb, av))  # fmt: skip
+        if "performance" in families:
+            out.update(numpy_impl.performance_numpy(
+                mt.table, mt.group_offsets, mt.groups, hw, interactivity_overrides(self.models, self.hardware),
+                self.isl, self.osl, self.concurrency, wb, kb, av, workload_vector(self.workload)))  # fmt: skip
+        return out
+
+    def python(self, limit: int):
+        """The reference on the first `limit` points of the grid (C order)."""
+        from engine.reference import evaluate_point
+
+        done = 0
+        for m in self.models:
+            for c in range(self.n_isl):
+                for r in self.concurrency:
+                    for w in self.weight_bits:
+                        for k in self.kv_bits:
+                            for h in self.hardware:
+                                evaluate_point(m, h, self.isl[c], self.osl[c], r, w, k, self.workload, self.assumptions)
+                                done += 1
+                                if done >= limit:
+                                    return done
+        return done
+
+
+def output_bytes(arrays: dict) -> int:
+    return sum(a.nbytes for a in arrays.values())
+
+
+class KernelThroughput:
+    """Grid points/s per kernel family and for the full set: compiled vs numpy vs Python."""
+
+    SIZES = {"tiny": (2, 4, 2, 50), "quick": (6, 32, 11, 500), "full": (18, 128, 32, 3000)}
+
+    def __init__(self, size: str):
+        models, isl, conc, self.python_points = self.SIZES[size]
+        self.grid = Grid(n_models=models, n_isl=isl, n_conc=conc)
+        self.repeat = 5 if size == "full" else 3
+
+    def setup(self):
+        self.grid.compiled()  # compile or load from cache
+
+    def check(self):
+        """The numpy baseline computes the same numbers as the kernels."""
+        a, b = self.grid.compiled(), self.grid.numpy()
+        for name in a:
+            np.testing.assert_allclose(b[name], a[name], rtol=1e-9, atol=1e-12 if name == "stranded_fraction" else 0, equal_nan=True, err_msg=name)
+
+    def run(self) -> dict:
+        g = self.grid
+        out = {"grid_points": g.points, "grid": f"{len(g.models)} models x {g.n_isl} ISL x {g.n_conc} R x "
+               f"{len(g.weight_bits)} wbits x {len(g.kv_bits)} kbits x {len(g.hardware)} hardware"}  # fmt: skip
+        for label, families in (("memory", ("memory",)), ("performance", ("performance",)), ("all", ("memory", "performance"))):
+            compiled = best_of(lambda: g.compiled(families), self.repeat)
+            numpy = best_of(lambda: g.numpy(families), max(1, self.repeat // 2))
+            out[label] = {
+                "compiled_points_per_s": g.points / compiled,
+                "numpy_points_per_s": g.points / numpy,
+                "kernel_vs_numpy": numpy / compiled,
+                "output_bytes": output_bytes(g.compiled(families)),
+                "compiled_s": compiled,
+            }
+        started = time.perf_counter()
+        done = g.python(self.python_points)
+        python_rate = done / (time.perf_counter() - started)
+        out["python_points_per_s"] = python_rate
+        out["kernel_vs_python"] = out["all"]["compiled_points_per_s"] / python_rate
+        out["kernel_vs_numpy"] = out["all"]["kernel_vs_numpy"]
+        return out
+
+
+class WriteBandwidth:
+    """This machine's memory write bandwidth (numpy filling the kernels' output bytes), and
+    the fraction of it the kernels achieve writing their outputs."""
+
+    def __init__(self, kernel: KernelThroughput):
+        self.kernel = kernel
+
+    def run(self, kernel_figures: dict) -> dict:
+        nbytes = kernel_figures["all"]["output_bytes"]
+        buffer = np.empty(nbytes // 8)
+        buffer.fill(1.0)  # fault the pages in before timing
+        fill = best_of(lambda: buffer.fill(2.0), 5)
+        machine = nbytes / fill
+        out = {"machine_write_bytes_per_s": machine, "buffer_bytes": nbytes}
+        for family in ("memory", "performance", "all"):
+            achieved = kernel_figures[family]["output_bytes"] / kernel_figures[family]["compiled_s"]
+            out[f"{family}_achieved_bytes_per_s"] = achieved
+            out[f"{family}_bandwidth_fraction"] = achieved / machine
+        out["bandwidth_fraction"] = out["all_bandwidth_fraction"]
+        return out
+
+
+class VersusLLMAnalysis:
+    """llm-analysis evaluates one configuration per Python call (memory, latency,
+    throughput and cost for one model on one GPU at one batch, prompt and output length).
+    The comparable tokensweep work is one grid point of both kernel families (every
+    memory, throughput and cost variable) for the same kind of configuration."""
+
+    def __init__(self, size: str):
+        self.calls = {"tiny": 3, "quick": 20, "full": 100}[size]
+
+    def run(self, grid: Grid) -> dict:
+        try:
+            import logging
+
+            from llm_analysis.analysis import LLMAnalysis
+            from llm_analysis.config import get_dtype_config_by_name, get_gpu_config_by_name, get_model_config_by_name
+        except ImportError:
+            return {"available": False, "reason": "llm-analysis not installed (pip install -e '.[bench]')"}
+        logging.disable(logging.CRITICAL)
+        analysis = LLMAnalysis(
+            get_model_config_by_name("upstage_Llama-2-70b-instruct-v2"),
+            get_gpu_config_by_name("h100-sxm-80gb"),
+            get_dtype_config_by_name("w8a8e16"),
+        )
+        batches = [1, 2, 4, 8, 16, 32]
+        started = time.perf_counter()
+        for i in range(self.calls):
+            analysis.inference(batch_size_per_gpu=batches[i % len(batches)], seq_len=512 + 64 * i % 2048,
+                               num_tokens_to_generate=128, kv_cache_dtype_bytes=1, cost_per_gpu_hour=2.904)  # fmt: skip
+        theirs = self.calls / (time.perf_counter() - started)
+        logging.disable(logging.NOTSET)
+        ours_grid = Grid(n_models=1, n_isl=64, n_conc=16, n_hw=1, weight_bits=(8.0,), kv_bits=(8.0,), catalog=grid.catalog)
+        ours_grid.models = [grid.catalog.model("llama-3.1-70b")]
+        ours_grid.hardware = [grid.catalog.unit("h100-sxm")]
+        ours_grid.compiled()
+        seconds = best_of(ours_grid.compiled, 5)
+        ours = ours_grid.points / seconds
+        return {
+            "available": True,
+            "llm_analysis_configs_per_s": theirs,
+            "tokensweep_points_per_s": ours,
+            "vs_llm_analysis": ours / theirs,
+            "comparable": "one configuration (model, GPU, batch, prompt length, output length) -> memory, latency, "
+            "throughput and cost; tokensweep: Llama 3.1 70B on H100, 8-bit, 1,024 points per call of both kernel "
+            "families; llm-analysis: Llama 2 70B on H100, w8a8, one inference() call per configuration",
+        }
+
+
+def _peak_rss_of(cmd: list[str], env=None) -> tuple[float, int, str]:
+    """Wall time, peak RSS in bytes and stdout of a child process."""
+    started = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    seconds = time.perf_counter() - started
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stderr[-2000:]}")
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return seconds, usage.ru_maxrss * 1024, proc.stdout
+
+
+class EndToEnd:
+    """A sweep to Zarr: points/s, bytes, compression, peak RSS; threads 1 vs 2, processes,
+    chunk size. Each configuration runs in a fresh process (clean peak RSS)."""
+
+    # Full: 18 models x 512 ISL x 64 R x 3 wbits x 2 kbits x 4 hardware = 1.4e8 points.
+    SIZES = {
+        "tiny": {"n_isl": 4, "n_conc": 2, "models": 2, "chunks": (2, 1, 4)},
+        "quick": {"n_isl": 64, "n_conc": 16, "models": 6, "chunks": (8, 2, 32)},
+        "full": {"n_isl": 512, "n_conc": 64, "models": 18, "chunks": (16, 4, 64)},
+    }
+
+    def __init__(self, size: str, workdir: Path):
+        self.workdir = workdir
+        self.axes = self.SIZES[size]
+
+    def spec(self, chunk_isl: int, name: str, isl_points: int | None = None) -> Path:
+        import yaml
+
+        catalog = load_catalog()
+        spec = {
+            "name": name,
+            "models": sorted(catalog.models)[: self.axes["models"]],
+            "hardware": ["wse3", "h100-sxm", "b200", "mi300x"],
+            "axes": {
+                "isl": {"geomspace": ["1k", "10M", isl_points or self.axes["n_isl"]]},
+                "concurrency": {"geomspace": [1, 1e4, self.axes["n_conc"]]},
+                "weight_bits": [4, 8, 16],
+                "kv_bits": [8, 16],
+            },
+            "chunks": {"isl": chunk_isl, "model": 1},
+            "precision": "float32",
+            "max_points": 1e10,
+        }
+        spec["axes"]["concurrency"] = sorted({int(round(v)) for v in np.geomspace(1, 1e4, self.axes["n_conc"])})
+        path = self.workdir / f"{name}.yaml"
+        path.write_text(yaml.safe_dump(spec))
+        return path
+
+    def _run(self, spec: Path, scheduler: str, workers: int) -> dict:
+        out = self.workdir / f"{spec.stem}-{scheduler}-{workers}.zarr"
+        cmd = [sys.executable, "-m", "engine.cli", "run", str(spec), "--output", str(out), "--no-progress",
+               "--scheduler", scheduler, "--workers", str(workers)]  # fmt: skip
+        seconds, _, _ = _peak_rss_of(cmd)
+        rss = _child_peak_rss(cmd)
+        import xarray as xr
+
+        ds = xr.open_zarr(out)
+        points = int(np.prod([ds.sizes[d] for d in ds["cost_per_mtok_usd"].dims]))
+        logical = sum(int(np.prod(v.shape)) * v.dtype.itemsize for v in ds.data_vars.values())
+        on_disk = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
+        shutil.rmtree(out, ignore_errors=True)
+        shutil.rmtree(out.with_name(out.name + ".tokensweep"), ignore_errors=True)
+        return {"points": points, "seconds": seconds, "points_per_s": points / seconds, "bytes_logical": logical,
+                "bytes_on_disk": on_disk, "compression_ratio": logical / on_disk, "peak_rss_bytes": rss}  # fmt: skip
+
+    def kernel_only(self, spec: Path, workers: int) -> dict:
+        """The same blocks evaluated on the same thread pool, nothing written."""
+        code = (
+            "import time, dask; from engine.spec import load_spec; from engine.grid import make_plan, evaluate_block\n"
+            f"plan = make_plan(load_spec({str(spec)!r})); evaluate_block(plan, next(plan.blocks()))\n"
+            "t = time.perf_counter()\n"
+            "tasks = [dask.delayed(evaluate_block, pure=False)(plan, b) for b in plan.blocks()]\n"
+            "tasks = [dask.delayed(len)(t) for t in tasks]\n"
+            f"dask.compute(*tasks, scheduler='threads', num_workers={workers})\n"
+            "print(plan.n_points / (time.perf_counter() - t))\n"
+        )
+        _, _, stdout = _peak_rss_of([sys.executable, "-c", code])
+        return {"points_per_s": float(stdout.strip())}
+
+    def run(self) -> dict:
+        default, small_chunk, large_chunk = self.axes["chunks"]
+        main = self.spec(chunk_isl=default, name="e2e")
+        out: dict = {}
+        out["kernel_only_threads_2"] = self.kernel_only(main, 2)
+        out["threads_2"] = self._run(main, "threads", 2)
+        out["end_to_end_vs_kernel"] = out["threads_2"]["points_per_s"] / out["kernel_only_threads_2"]["points_per_s"]
+        out["threads_1"] = self._run(main, "threads", 1)
+        out["thread_scaling_2_vs_1"] = out["threads_2"]["points_per_s"] / out["threads_1"]["points_per_s"]
+        out["processes_2"] = self._run(main, "processes", 2)
+        for chunk in (small_chunk, large_chunk):
+            out[f"chunk_isl_{chunk}"] = self._run(self.spec(chunk_isl=chunk, name=f"e2e-chunk{chunk}"), "threads", 2)
+        # Memory bounded by chunk size, not grid size: half the grid, same chunks.
+        half = self.spec(chunk_isl=default, name="e2e-half", isl_points=self.axes["n_isl"] // 2)
+        out["half_grid_threads_2"] = self._run(half, "threads", 2)
+        out["rss_full_vs_half_grid"] = out["threads_2"]["peak_rss_bytes"] / out["half_grid_threads_2"]["peak_rss_bytes"]
+        return out
+
+
+def _child_peak_rss(cmd: list[str]) -> int:
+    """Peak RSS of one child, measured with /usr/bin/time-like wait4 accounting."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    if status != 0:
+        raise RuntimeError(f"{' '.join(cmd)} exited with {status}")
+    return usage.ru_maxrss * 1024
+
+
+class StartUp:
+    """JIT compile time, and `tokensweep point` from a cold and a warm compilation cache."""
+
+    POINT = ["point", "--model", "gpt-oss-120b", "--isl", "96.3k", "--concurrency", "250", "--weight-bits", "4",
+             "--kv-bits", "16", "--hardware", "wse3", "--json"]  # fmt: skip
+
+    def run(self) -> dict:
+        cache = Path(tempfile.mkdtemp(prefix="tokensweep-numba-cache-"))
+        env = {**os.environ, "NUMBA_CACHE_DIR": str(cache)}
+        compile_code = (
+            "import time; t = time.perf_counter(); import engine.kernels; "
+            "print(time.perf_counter() - t)"
+        )
+        no_cache = {**env, "TOKENSWEEP_JIT_CACHE": "0"}
+        compile_s = float(subprocess.run([sys.executable, "-c", compile_code], capture_output=True, text=True, env=no_cache, check=True).stdout)
+        cmd = [sys.executable, "-m", "engine.cli", *self.POINT]
+        cold = _timed(cmd, env)
+        warm = min(_timed(cmd, env) for _ in range(3))
+        shutil.rmtree(cache, ignore_errors=True)
+        return {"jit_compile_s": compile_s, "point_cold_cache_s": cold, "point_warm_cache_s": warm,
+                "warm_vs_cold": cold / warm}  # fmt: skip
+
+
+def _timed(cmd, env) -> float:
+    started = time.perf_counter()
+    subprocess.run(cmd, capture_output=True, env=env, check=True)
+    return time.perf_counter() - started
+
+
+def machine() -> dict:
+    info = {"python": platform.python_version(), "platform": platform.platform(), "processor": platform.processor(),
+            "cpus": os.cpu_count()}  # fmt: skip
+    try:
+        import numba
+
+        info["numba"] = numba.__version__
+        info["numpy"] = np.__version__
+        info["cpu_name"] = next(
+            (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")),
+            "",
+        )
+        info["memory_bytes"] = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (OSError, ValueError, StopIteration):
+        pass
+    return info
+
+
+def run_all(size: str, outdir: Path, include_e2e: bool = True, log=print) -> dict:
+    """Run every benchmark at `size` (tiny, quick, full); write results.json and results.md."""
+    outdir.mkdir(parents=True, exist_ok=True)
+    results: dict = {"size": size, "machine": machine(), "variables": len(VARIABLES)}
+    kernel = KernelThroughput(size)
+    kernel.setup()
+    kernel.check()
+    log("kernel throughput ...")
+    results["kernels"] = kernel.run()
+    results["bandwidth"] = WriteBandwidth(kernel).run(results["kernels"])
+    log("llm-analysis ...")
+    results["llm_analysis"] = VersusLLMAnalysis(size).run(kernel.grid)
+    log("start-up ...")
+    results["startup"] = StartUp().run()
+    if include_e2e:
+        log("end to end ...")
+        with tempfile.TemporaryDirectory(prefix="tokensweep-bench-", dir=outdir) as work:
+            results["end_to_end"] = EndToEnd(size, Path(work)).run()
+    results["kernel_vs_numpy"] = results["kernels"]["kernel_vs_numpy"]
+    results["kernel_vs_python"] = results["kernels"]["kernel_vs_python"]
+    results["bandwidth_fraction"] = results["bandwidth"]["bandwidth_fraction"]
+    results["end_to_end_vs_kernel"] = results.get("end_to_end", {}).get("end_to_end_vs_kernel")
+    results["vs_llm_analysis"] = results["llm_analysis"].get("vs_llm_analysis")
+    (outdir / "results.json").write_text(json.dumps(results, indent=2))
+    (outdir / "results.md").write_text(markdown(results))
+    return results
+
+
+def markdown(r: dict) -> str:
+    k, b = r["kernels"], r["bandwidth"]
+    lines = [
+        f"# tokensweep benchmarks ({r['size']})",
+        "",
+        f"Machine: {r['machine'].get('cpu_name', '?')}, {r['machine']['cpus']} cores; numba {r['machine'].get('numba')}, numpy {r['machine'].get('numpy')}.",
+        f"Kernel grid: {k['grid']} = {k['grid_points']:,} points, {r['variables']} variables.",
+        "",
+        "| figure | value |",
+        "|---|---|",
+        f"| compiled kernels, all variables | {k['all']['compiled_points_per_s']:,.0f} points/s (1 thread) |",
+        f"| numpy broadcast, all variables | {k['all']['numpy_points_per_s']:,.0f} points/s |",
+        f"| pure-Python reference | {k['python_points_per_s']:,.0f} points/s |",
+        f"| **kernel_vs_numpy** (all / memory / performance) | **{k['all']['kernel_vs_numpy']:.1f}x** / {k['memory']['kernel_vs_numpy']:.1f}x / {k['performance']['kernel_vs_numpy']:.1f}x |",
+        f"| **kernel_vs_python** | **{k['kernel_vs_python']:,.0f}x** |",
+        f"| machine write bandwidth (numpy fill) | {b['machine_write_bytes_per_s'] / 1e9:.2f} GB/s |",
+        f"| kernel output bandwidth (all / memory / performance) | {b['all_achieved_bytes_per_s'] / 1e9:.2f} / {b['memory_achieved_bytes_per_s'] / 1e9:.2f} / {b['performance_achieved_bytes_per_s'] / 1e9:.2f} GB/s |",
+        f"| **bandwidth_fraction** (all / memory / performance) | **{b['all_bandwidth_fraction']:.0%}** / {b['memory_bandwidth_fraction']:.0%} / {b['performance_bandwidth_fraction']:.0%} |",
+    ]
+    llm = r["llm_analysis"]
+    if llm.get("available"):
+        lines.append(f"| **vs_llm_analysis** | **{llm['vs_llm_analysis']:,.0f}x** ({llm['tokensweep_points_per_s']:,.0f} vs {llm['llm_analysis_configs_per_s']:,.1f} configurations/s) |")
+    else:
+        lines.append(f"| vs_llm_analysis | not measured: {llm['reason']} |")
+    s = r["startup"]
+    lines.append(f"| JIT compile (both kernels) | {s['jit_compile_s']:.2f} s |")
+    lines.append(f"| `tokensweep point`, cold / warm cache | {s['point_cold_cache_s']:.2f} s / {s['point_warm_cache_s']:.2f} s |")
+    e = r.get("end_to_end")
+    if e:
+        t2, t1, p2 = e["threads_2"], e["threads_1"], e["processes_2"]
+        lines += [
+            f"| end to end, threads x2 | {t2['points_per_s']:,.0f} points/s, {t2['points']:,} points in {t2['seconds']:.1f} s |",
+            f"| kernel only, threads x2 (same blocks, no writes) | {e['kernel_only_threads_2']['points_per_s']:,.0f} points/s |",
+            f"| **end_to_end_vs_kernel** | **{e['end_to_end_vs_kernel']:.0%}** |",
+            f"| threads x1 / processes x2 | {t1['points_per_s']:,.0f} / {p2['points_per_s']:,.0f} points/s (thread scaling {e['thread_scaling_2_vs_1']:.2f}x) |",
+            f"| bytes (float32, logical / on disk) | {t2['bytes_logical'] / 1e9:.2f} GB / {t2['bytes_on_disk'] / 1e9:.2f} GB (compression {t2['compression_ratio']:.1f}x) |",
+            f"| peak RSS full grid / half grid | {t2['peak_rss_bytes'] / 1e6:,.0f} MB / {e['half_grid_threads_2']['peak_rss_bytes'] / 1e6:,.0f} MB (ratio {e['rss_full_vs_half_grid']:.2f}) |",
+        ]
+        for key, value in e.items():
+            if key.startswith("chunk_isl_"):
+                lines.append(f"| chunk isl {key.removeprefix('chunk_isl_')} (threads x2) | {value['points_per_s']:,.0f} points/s, peak RSS {value['peak_rss_bytes'] / 1e6:,.0f} MB |")
+    return "\n".join(lines) + "\n"

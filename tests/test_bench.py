@@ -1,0 +1,20 @@
+"""Smoke test: every benchmark runs once on a tiny grid (no timing assertions)."""
+
+from __future__ import annotations
+
+import json
+
+
+
+
+def test_every_benchmark_runs_and_reports_its_ratios(tmp_path):
+    from bench.suite import run_all
+
+    results = run_all("tiny", tmp_path, include_e2e=True, log=lambda m: None)
+    saved = json.loads((tmp_path / "results.json").read_text())
+    for key in ("kernel_vs_numpy", "kernel_vs_python", "bandwidth_fraction", "end_to_end_vs_kernel", "machine"):
+        assert key in saved
+    assert "vs_llm_analysis" in saved  # None when llm-analysis is not installed
+    assert results["kernels"]["all"]["compiled_points_per_s"] > 0
+    assert results["end_to_end"]["threads_2"]["points"] == 2 * 4 * 2 * 3 * 2 * 4
+    assert "kernel_vs_numpy" in (tmp_path / "results.md").read_text()
