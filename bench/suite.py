@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import resource
 import shutil
 import subprocess
 import sys
@@ -218,33 +217,29 @@ class VersusLLMAnalysis:
         }
 
 
-def _peak_rss_of(cmd: list[str], env=None) -> tuple[float, int, str]:
-    """Wall time, peak RSS in bytes and stdout of a child process."""
-    started = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    seconds = time.perf_counter() - started
+def _stdout_of(cmd: list[str]) -> str:
+    proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stderr[-2000:]}")
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return seconds, usage.ru_maxrss * 1024, proc.stdout
+    return proc.stdout
 
 
 class EndToEnd:
     """A sweep to Zarr: points/s, bytes, compression, peak RSS; threads 1 vs 2, processes,
     chunk size. Each configuration runs in a fresh process (clean peak RSS)."""
 
-    # Full: 18 models x 512 ISL x 64 R x 3 wbits x 2 kbits x 4 hardware = 1.4e8 points.
+    # Full: 18 models x 2048 ISL x 128 R x 3 wbits x 2 kbits x 4 hardware = 1.1e8 points.
     SIZES = {
-        "tiny": {"n_isl": 4, "n_conc": 2, "models": 2, "chunks": (2, 1, 4)},
-        "quick": {"n_isl": 64, "n_conc": 16, "models": 6, "chunks": (8, 2, 32)},
-        "full": {"n_isl": 512, "n_conc": 64, "models": 18, "chunks": (16, 4, 64)},
+        "tiny": {"n_isl": 4, "n_conc": 2, "models": 2, "chunks": (1, 4)},
+        "quick": {"n_isl": 64, "n_conc": 32, "models": 6, "chunks": (4, 64)},
+        "full": {"n_isl": 2048, "n_conc": 128, "models": 18, "chunks": (8, 512)},
     }
 
     def __init__(self, size: str, workdir: Path):
         self.workdir = workdir
         self.axes = self.SIZES[size]
 
-    def spec(self, chunk_isl: int, name: str, isl_points: int | None = None) -> Path:
+    def spec(self, chunk_isl: int | None, name: str, isl_points: int | None = None) -> Path:
         import yaml
 
         catalog = load_catalog()
@@ -258,7 +253,7 @@ class EndToEnd:
                 "weight_bits": [4, 8, 16],
                 "kv_bits": [8, 16],
             },
-            "chunks": {"isl": chunk_isl, "model": 1},
+            "chunks": {} if chunk_isl is None else {"isl": chunk_isl, "model": 1},
             "precision": "float32",
             "max_points": 1e10,
         }
@@ -271,8 +266,7 @@ class EndToEnd:
         out = self.workdir / f"{spec.stem}-{scheduler}-{workers}.zarr"
         cmd = [sys.executable, "-m", "engine.cli", "run", str(spec), "--output", str(out), "--no-progress",
                "--scheduler", scheduler, "--workers", str(workers)]  # fmt: skip
-        seconds, _, _ = _peak_rss_of(cmd)
-        rss = _child_peak_rss(cmd)
+        wall, seconds, rss = _timed_peak_rss(cmd)
         import xarray as xr
 
         ds = xr.open_zarr(out)
@@ -281,7 +275,7 @@ class EndToEnd:
         on_disk = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
         shutil.rmtree(out, ignore_errors=True)
         shutil.rmtree(out.with_name(out.name + ".tokensweep"), ignore_errors=True)
-        return {"points": points, "seconds": seconds, "points_per_s": points / seconds, "bytes_logical": logical,
+        return {"points": points, "seconds": seconds, "process_wall_s": wall, "points_per_s": points / seconds, "bytes_logical": logical,
                 "bytes_on_disk": on_disk, "compression_ratio": logical / on_disk, "peak_rss_bytes": rss}  # fmt: skip
 
     def kernel_only(self, spec: Path, workers: int) -> dict:
@@ -295,12 +289,11 @@ class EndToEnd:
             f"dask.compute(*tasks, scheduler='threads', num_workers={workers})\n"
             "print(plan.n_points / (time.perf_counter() - t))\n"
         )
-        _, _, stdout = _peak_rss_of([sys.executable, "-c", code])
-        return {"points_per_s": float(stdout.strip())}
+        return {"points_per_s": float(_stdout_of([sys.executable, "-c", code]).strip())}
 
     def run(self) -> dict:
-        default, small_chunk, large_chunk = self.axes["chunks"]
-        main = self.spec(chunk_isl=default, name="e2e")
+        small_chunk, large_chunk = self.axes["chunks"]
+        main = self.spec(chunk_isl=None, name="e2e")  # the engine's default chunking
         out: dict = {}
         out["kernel_only_threads_2"] = self.kernel_only(main, 2)
         out["threads_2"] = self._run(main, "threads", 2)
@@ -311,19 +304,27 @@ class EndToEnd:
         for chunk in (small_chunk, large_chunk):
             out[f"chunk_isl_{chunk}"] = self._run(self.spec(chunk_isl=chunk, name=f"e2e-chunk{chunk}"), "threads", 2)
         # Memory bounded by chunk size, not grid size: half the grid, same chunks.
-        half = self.spec(chunk_isl=default, name="e2e-half", isl_points=self.axes["n_isl"] // 2)
+        half = self.spec(chunk_isl=None, name="e2e-half", isl_points=self.axes["n_isl"] // 2)
         out["half_grid_threads_2"] = self._run(half, "threads", 2)
         out["rss_full_vs_half_grid"] = out["threads_2"]["peak_rss_bytes"] / out["half_grid_threads_2"]["peak_rss_bytes"]
         return out
 
 
-def _child_peak_rss(cmd: list[str]) -> int:
-    """Peak RSS of one child, measured with /usr/bin/time-like wait4 accounting."""
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def _timed_peak_rss(cmd: list[str]) -> tuple[float, float, int]:
+    """Process wall time, the sweep's own time (from its summary line) and peak RSS (bytes)."""
+    import re
+
+    started = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - started
+    out, err = proc.stdout.read(), proc.stderr.read()
+    proc.stdout.close()
+    proc.stderr.close()
     if status != 0:
-        raise RuntimeError(f"{' '.join(cmd)} exited with {status}")
-    return usage.ru_maxrss * 1024
+        raise RuntimeError(f"{' '.join(cmd)} exited with {status}: {err[-2000:]!r}")
+    match = re.search(r"computed in ([0-9.]+) s", out)
+    return wall, float(match.group(1)) if match else wall, usage.ru_maxrss * 1024
 
 
 class StartUp:

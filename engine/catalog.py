@@ -17,10 +17,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Annotated, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from engine.errors import UserError, did_you_mean
+from engine.yamlio import read_yaml
 
 Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 PositiveInt = Annotated[int, Field(gt=0)]
@@ -272,16 +272,7 @@ def _describe_error(err: ValidationError, record: type[BaseModel]) -> str:
 
 
 def _read_yaml(path: Path, label: str) -> dict:
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise UserError(f"catalog {label}: cannot read file ({exc.strerror})") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise UserError(f"catalog {label}: not valid YAML{where}") from None
+    data = read_yaml(path, f"catalog {label}")
     if data is None:
         return {}
     if not isinstance(data, dict):

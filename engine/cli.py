@@ -170,6 +170,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as err:
         print(f"tokensweep: error: {err}", file=sys.stderr)
         return 2
+    except OSError as err:
+        # Disk full, a lost mount, permissions changing under a run: say so in one line.
+        # Recorded blocks are safe; rerunning the same command resumes.
+        where = f" ({err.filename})" if getattr(err, "filename", None) else ""
+        print(f"tokensweep: error: {err.strerror or err}{where}; completed blocks are kept, run again to resume",
+              file=sys.stderr)  # fmt: skip
+        return 1
     except KeyboardInterrupt:
         print("tokensweep: interrupted (a sweep resumes where it stopped: run it again)", file=sys.stderr)
         return 130

@@ -24,9 +24,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 from engine.errors import UserError, did_you_mean
+from engine.yamlio import read_yaml
 
 LOCAL = ("threads", "processes", "sync")
 
@@ -44,13 +43,7 @@ class Profile:
 
 
 def load_profile(name: str, path: str | Path) -> Profile:
-    path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except OSError as exc:
-        raise UserError(f"--profiles: cannot read {path} ({exc.strerror})") from None
-    except yaml.YAMLError:
-        raise UserError(f"--profiles: {path} is not valid YAML") from None
+    data = read_yaml(Path(path), f"--profiles {path}", "profiles file") or {}
     profiles = data.get("profiles", {}) if isinstance(data, dict) else {}
     if name not in profiles:
         raise UserError(f"--profile: unknown profile '{name}' in {path} ({did_you_mean(name, profiles)})")

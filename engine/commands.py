@@ -170,25 +170,12 @@ def run_show(args) -> int:
 
 
 def _selection(ds, items: list[str]) -> tuple[dict, dict]:
-    import numpy as np
+    """--sel items split into exact (labels) and nearest (numeric) selections."""
+    from engine.plots import parse_selection
 
-    exact, nearest = {}, {}
-    for item in items:
-        if "=" not in item:
-            raise UserError(f"--sel: expected DIM=VALUE, got '{item}'")
-        dim, text = (part.strip() for part in item.split("=", 1))
-        if dim not in ds.dims:
-            raise UserError(f"--sel: unknown dim '{dim}' ({did_you_mean(dim, list(ds.dims))})")
-        coord = ds[dim]
-        if coord.dtype.kind in "iuf":
-            value = parse_quantity(text, f"--sel {dim}")
-            nearest[dim] = value
-        else:
-            labels = [str(v) for v in np.asarray(coord.values)]
-            if text not in labels:
-                raise UserError(f"--sel: {dim} has no '{text}' ({did_you_mean(text, labels)})")
-            exact[dim] = text
-    return exact, nearest
+    chosen = parse_selection(ds, items)
+    nearest = {d: v for d, v in chosen.items() if ds[d].dtype.kind in "iuf"}
+    return {d: v for d, v in chosen.items() if d not in nearest}, nearest
 
 
 def run_slice(args) -> int:

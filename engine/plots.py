@@ -76,7 +76,7 @@ def parse_selection(ds, items: list[str]) -> dict:
         dim, text = (p.strip() for p in item.split("=", 1))
         if dim not in ds.dims:
             raise UserError(f"--sel: unknown dim '{dim}' ({did_you_mean(dim, list(ds.dims))})")
-        chosen[dim] = parse_quantity(text, f"--sel {dim}") if ds[dim].dtype.kind in "iuf" else text
+        chosen[dim] = parse_quantity(text, f"--sel {dim}") if ds[dim].dtype.kind in "iuf" else _nearest(ds, dim, text)
     return chosen
 
 

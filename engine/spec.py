@@ -38,12 +38,12 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import numpy as np
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from engine.assumptions import NUMERIC, Assumptions
 from engine.errors import UserError, did_you_mean
 from engine.units import parse_quantity
+from engine.yamlio import read_yaml
 from engine.variables import BY_NAME
 
 CORE_AXES = ("isl", "osl", "concurrency", "weight_bits", "kv_bits")
@@ -142,6 +142,20 @@ class SweepSpec(_Strict):
     output: str | None = None
     description: str = ""
     figures: list[Literal["phase", "cost", "memory"]] = Field(default_factory=list)
+
+    @field_validator("output")
+    @classmethod
+    def _output(cls, value: str | None) -> str | None:
+        # A spec may come from someone else: it may only name a store under the working
+        # directory. The --output flag (the user's own choice) may point anywhere.
+        if value is None:
+            return value
+        path = Path(value)
+        if path.is_absolute() or ".." in path.parts:
+            raise ValueError("must be a relative path inside the working directory (use --output for elsewhere)")
+        if path.suffix != ".zarr":
+            raise ValueError("must end in .zarr (a Zarr v3 store directory)")
+        return value
 
     @field_validator("name")
     @classmethod
@@ -261,6 +275,9 @@ class SweepSpec(_Strict):
 def parse_spec(data: Any, label: str = "spec") -> SweepSpec:
     if not isinstance(data, dict):
         raise UserError(f"{label}: top level must be a mapping (name, hardware, axes, ...)")
+    for key in data:
+        if key not in SweepSpec.model_fields:
+            raise UserError(f"{label}: {key}: unknown key ({did_you_mean(str(key), SweepSpec.model_fields)})")
     try:
         spec = SweepSpec(**data)
     except ValidationError as err:
@@ -280,18 +297,7 @@ def parse_spec(data: Any, label: str = "spec") -> SweepSpec:
 def load_spec(path: str | Path) -> SweepSpec:
     """Read and validate a sweep file (YAML through the safe loader only)."""
     path = Path(path)
-    try:
-        text = path.read_text()
-    except IsADirectoryError:
-        raise UserError(f"{path}: is a directory, expected a sweep YAML file") from None
-    except OSError as exc:
-        raise UserError(f"{path}: cannot read sweep file ({exc.strerror})") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise UserError(f"{path}: not valid YAML{f' at line {mark.line + 1}' if mark else ''}") from None
-    return parse_spec(data, str(path))
+    return parse_spec(read_yaml(path, str(path), "sweep YAML file"), str(path))
 
 
 def points(spec: SweepSpec) -> float:

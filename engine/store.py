@@ -81,9 +81,20 @@ def check_output(path: str | Path) -> Path:
     parent = resolved.parent
     while not parent.exists():
         parent = parent.parent
-    if not os.access(parent, os.W_OK | os.X_OK):
+    if not _writable(parent):
         raise UserError(f"--output: cannot write in {parent} (read-only or no permission)")
     return resolved
+
+
+def _writable(folder: Path) -> bool:
+    """Probe by creating and removing a file: os.access says yes to root on read-only folders."""
+    import tempfile
+
+    try:
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".tokensweep-probe-"):
+            return True
+    except OSError:
+        return False
 
 
 @contextmanager
@@ -150,7 +161,12 @@ def write_block(plan: Plan, block: tuple[int, ...], path: str, fingerprint: str)
 def _write_template(plan: Plan, path: Path, fingerprint: str) -> None:
     ds = plan.to_dataset()
     ds.attrs.update(plan.attrs(fingerprint))
-    encoding = {v.name: {"chunks": plan.var_chunks(v)} for v in plan.variables}
+    # Blosc-LZ4 with byte shuffle: measured 1.5x faster to write than Zarr's default Zstd
+    # on cube blocks, and a better ratio on smooth float data (bench/ reports both).
+    from zarr.codecs import BloscCodec
+
+    codec = BloscCodec(cname="lz4", clevel=5, shuffle="shuffle")
+    encoding = {v.name: {"chunks": plan.var_chunks(v), "compressors": [codec]} for v in plan.variables}
     for name in ("units_needed",):
         if name in encoding:
             encoding[name]["fill_value"] = 0

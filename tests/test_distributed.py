@@ -2,62 +2,18 @@
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import sys
 import time
 
-import pytest
 import xarray as xr
 
 from engine.cluster import resolve
 from engine.grid import make_plan
 from engine.spec import parse_spec
 from engine.store import run_sweep
+from tests.conftest import free_port
 from tests.sweep_helpers import comparable, small
 
 SPEC = small(chunks={"model": 2, "isl": 3})
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture
-def cluster():
-    """Scheduler and two single-threaded workers as separate processes; torn down after."""
-    distributed = pytest.importorskip("distributed")
-    port = free_port()
-    address = f"tcp://127.0.0.1:{port}"
-    common = ["--no-dashboard"]
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1", "--port", str(port), *common],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-    ]
-    try:
-        for _ in range(2):
-            procs.append(
-                subprocess.Popen(
-                    [sys.executable, "-m", "distributed.cli.dask_worker", address, "--nthreads", "1", "--nworkers", "1",
-                     "--host", "127.0.0.1", *common],
-                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                )  # fmt: skip
-            )
-        with distributed.Client(address, timeout="30s") as client:
-            client.wait_for_workers(2, timeout=60)
-            yield address, client, procs
-    finally:
-        for p in reversed(procs):
-            p.terminate()
-        for p in procs:
-            try:
-                p.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                p.kill()
 
 
 def test_distributed_run_gives_the_same_cube_as_threads(tmp_path, cluster):
