@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -110,7 +111,8 @@ def run_plan(args) -> int:
     started = time.perf_counter()
     evaluate_block(plan, first)
     per_block = time.perf_counter() - started
-    workers = profile.workers or __import__("os").cpu_count() if profile.scheduler in ("threads", "processes") else 1
+    local = profile.scheduler in ("threads", "processes")
+    workers = (profile.workers or os.cpu_count() or 1) if local else 1
     estimate = per_block * plan.n_blocks / max(1, workers)
     shape = ", ".join(f"{d} {n}" for d, n in plan.shape.items())
     chunks = ", ".join(f"{d} {n}" for d, n in plan.chunks.items())

@@ -27,7 +27,7 @@ import numpy as np
 from engine import __version__
 from engine.assumptions import DESCRIPTIONS, NUMERIC, Assumptions
 from engine.catalog import Catalog, Hardware, Model, Workload, load_catalog
-from engine.errors import UserError
+from engine.errors import UserError, did_you_mean
 from engine.evaluate import evaluate_arrays
 from engine.reference import output_length, price_source, synthetic_model, unit_usd_per_hour
 from engine.spec import SweepSpec
@@ -397,8 +397,6 @@ def make_plan(spec: SweepSpec, catalog: Catalog | None = None) -> Plan:
         axes[p] = np.asarray(axis_values[p], dtype=np.float64)
     for dim in spec.chunks:
         if dim not in axes:
-            from engine.errors import did_you_mean
-
             raise UserError(f"chunks.{dim}: not a dim of this sweep ({did_you_mean(dim, axes)})")
     n_points = math.prod(len(v) for v in axes.values())
     if n_points > spec.max_points:

@@ -237,11 +237,33 @@ def performance_kernel(
     # Per hardware: hourly rate per unit, bandwidth and capacity, scale-up limits.
     unit_rates = np.empty(n_hw)
     capacity = np.empty(n_hw)
+    inv_bandwidth = np.empty(n_hw)  # 1 / (one unit's memory bandwidth x efficiency)
+    inv_cache_bw = np.empty(n_hw)  # 1 / one unit's cache-read bandwidth
+    inv_decode_peak = np.empty((n_hw, n_wb))  # 1 / (peak x mfu_decode), by weight width
+    inv_prefill_peak = np.empty((n_hw, n_wb))
     for h in range(n_hw):
         unit_rates[h] = unit_rate(hardware, h, assumptions)
         capacity[h] = hardware[h, H_MEMORY_BYTES] * usable_fraction(hardware, h, assumptions)
+        inv_bandwidth[h] = 1.0 / (hardware[h, H_BANDWIDTH] * eta)
+        inv_cache_bw[h] = 1.0 / (assumptions[A_HOST_CACHE_BW] * 1e9) if host_tier else inv_bandwidth[h]
+        for w in range(n_wb):
+            peak = nominal_peak(hardware, h, weight_bits[w])
+            inv_decode_peak[h, w] = 1.0 / (peak * mfu_decode)
+            inv_prefill_peak[h, w] = 1.0 / (peak * mfu_prefill)
     inv_base = np.empty(n_hw)
     type_scale = np.empty(4)
+    # Flat views: one index per point instead of six strided ones per store.
+    f_interactivity = interactivity_tps.reshape(-1)
+    f_step = decode_step_s.reshape(-1)
+    f_ttft = ttft_s.reshape(-1)
+    f_turn = turn_time_s.reshape(-1)
+    f_throughput = throughput_tps.reshape(-1)
+    f_output_throughput = output_throughput_tps.reshape(-1)
+    f_rate = usd_per_hour.reshape(-1)
+    f_cost = cost_per_mtok_usd.reshape(-1)
+    f_cost_output = cost_per_mtok_output_usd.reshape(-1)
+    f_cost_turn = cost_per_turn_usd.reshape(-1)
+    f_by_type = cost_per_mtok_by_type_usd.reshape(-1)
     for m in range(models.shape[0]):
         start, stop = group_offsets[m], group_offsets[m + 1]
         total_params = models[m, M_TOTAL_PARAMS]
@@ -297,13 +319,14 @@ def performance_kernel(
                         total = weights + conc * (held_elements * kbits / 8.0)
                         decode_kv = conc * (mean_elements * kbits / 8.0)
                         cache_read_bytes = cache_read_elements * kbits / 8.0
+                        base_index = (((m * n_ctx + c) * n_conc + r) * n_wb + w) * n_kb + k
                         for h in range(n_hw):
+                            i = base_index * n_hw + h
                             units = max(1, math.ceil(total / capacity[h]))
-                            peak = nominal_peak(hardware, h, wbits)
-                            bandwidth = units * hardware[h, H_BANDWIDTH] * eta
+                            inv_units = 1.0 / units
                             if hardware[h, H_KIND] == 0.0:  # wafer: interactivity model
-                                t_mem = (weights + decode_kv) / bandwidth
-                                t_flop = decode_flops / (units * peak * mfu_decode)
+                                t_mem = (weights + decode_kv) * inv_units * inv_bandwidth[h]
+                                t_flop = decode_flops * inv_units * inv_decode_peak[h, w]
                                 step = max(inv_base[h], t_mem, t_flop)
                                 turn = step * wafer_turn_factor
                                 ttft = isl_c * step * inv_speedup
@@ -313,22 +336,18 @@ def performance_kernel(
                                 time_output = osl_c * step
                             else:  # GPU roofline
                                 t_dec = max(
-                                    (weights_touched + decode_kv) / bandwidth,
-                                    decode_flops / (units * peak * mfu_decode),
+                                    (weights_touched + decode_kv) * inv_units * inv_bandwidth[h],
+                                    decode_flops * inv_units * inv_decode_peak[h, w],
                                 )
                                 step = (
                                     t_dec
                                     + assumptions[A_STEP_OVERHEAD]
                                     + comm_time(hardware, h, units, conc, layers, hidden, assumptions)
                                 )
-                                t_pre = prefill_flops / (units * peak * mfu_prefill)
+                                t_pre = prefill_flops * inv_units * inv_prefill_peak[h, w]
                                 if prefill_tokens > 0.0:
                                     t_pre += comm_time(hardware, h, units, prefill_tokens, layers, hidden, assumptions)
-                                if host_tier:
-                                    cache_bw = units * assumptions[A_HOST_CACHE_BW] * 1e9
-                                else:
-                                    cache_bw = bandwidth
-                                t_cr = cache_read_bytes / cache_bw
+                                t_cr = cache_read_bytes * inv_units * inv_cache_bw[h]
                                 turn = osl_c * step + conc * (t_pre + t_cr)
                                 ttft = t_pre + t_cr
                                 time_cache_read = conc * t_cr
@@ -337,18 +356,17 @@ def performance_kernel(
                                 time_output = osl_c * step
                             inv_turn = 1.0 / turn
                             rate = units * unit_rates[h]
-                            interactivity_tps[m, c, r, w, k, h] = 1.0 / step
-                            decode_step_s[m, c, r, w, k, h] = step
-                            ttft_s[m, c, r, w, k, h] = ttft
-                            turn_time_s[m, c, r, w, k, h] = turn
-                            throughput_tps[m, c, r, w, k, h] = conc * (isl_c + osl_c) * inv_turn
-                            output_throughput_tps[m, c, r, w, k, h] = conc * osl_c * inv_turn
-                            usd_per_hour[m, c, r, w, k, h] = rate
-                            cost_per_mtok_usd[m, c, r, w, k, h] = rate * turn * blended_scale
-                            cost_per_mtok_output_usd[m, c, r, w, k, h] = rate * turn * output_scale
-                            cost_per_turn_usd[m, c, r, w, k, h] = rate * turn * turn_scale
-                            by_type = cost_per_mtok_by_type_usd[m, c, r, w, k, h]
-                            by_type[0] = rate * time_cache_read * type_scale[0]
-                            by_type[1] = rate * time_cache_write * type_scale[1]
-                            by_type[2] = rate * time_input * type_scale[2]
-                            by_type[3] = rate * time_output * type_scale[3]
+                            f_interactivity[i] = 1.0 / step
+                            f_step[i] = step
+                            f_ttft[i] = ttft
+                            f_turn[i] = turn
+                            f_throughput[i] = conc * (isl_c + osl_c) * inv_turn
+                            f_output_throughput[i] = conc * osl_c * inv_turn
+                            f_rate[i] = rate
+                            f_cost[i] = rate * turn * blended_scale
+                            f_cost_output[i] = rate * turn * output_scale
+                            f_cost_turn[i] = rate * turn * turn_scale
+                            f_by_type[4 * i] = rate * time_cache_read * type_scale[0]
+                            f_by_type[4 * i + 1] = rate * time_cache_write * type_scale[1]
+                            f_by_type[4 * i + 2] = rate * time_input * type_scale[2]
+                            f_by_type[4 * i + 3] = rate * time_output * type_scale[3]

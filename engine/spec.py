@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -298,9 +297,3 @@ def load_spec(path: str | Path) -> SweepSpec:
     """Read and validate a sweep file (YAML through the safe loader only)."""
     path = Path(path)
     return parse_spec(read_yaml(path, str(path), "sweep YAML file"), str(path))
-
-
-def points(spec: SweepSpec) -> float:
-    axes = spec.axis_values()
-    n_models = len(spec.models) + (len(spec.synthetic_params()) if spec.synthetic else 0)
-    return float(n_models * len(spec.hardware) * math.prod(len(v) for v in axes.values()))

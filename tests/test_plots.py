@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import xarray as xr
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from engine import plots
 from engine.cli import main
@@ -100,3 +102,21 @@ def test_memory_data_and_every_figure_file(cube, ds, tmp_path, capsys):
         assert out.read_text().startswith("<?xml")
     assert main(["plot", "phase", str(cube), "--sel", "hardwar=wse3"]) == 2
     assert "unknown dim 'hardwar'" in capsys.readouterr().err
+
+
+@settings(max_examples=200)
+@given(
+    costs=st.lists(st.floats(0.001, 100, allow_nan=False), min_size=1, max_size=12),
+    reference=st.one_of(st.floats(0.001, 100, allow_nan=False), st.lists(st.floats(0.001, 100, allow_nan=False), min_size=12, max_size=12)),
+)
+def test_break_even_equals_the_reference(costs, reference):
+    """The array version agrees with the plain-Python reference on random curves."""
+    from engine import reference as ref
+
+    concurrency = [2**i for i in range(len(costs))]
+    other = reference if isinstance(reference, float) else reference[: len(costs)]
+    expected = ref.break_even_concurrency(concurrency, costs, other)
+    cost = xr.DataArray(costs, dims="concurrency", coords={"concurrency": concurrency})
+    against = other if isinstance(other, float) else xr.DataArray(other, dims="concurrency", coords={"concurrency": concurrency})
+    got = float(break_even_concurrency(cost, against))
+    assert (np.isnan(got) and expected is None) or got == expected

@@ -102,11 +102,11 @@ class _DiskFull:
         self.array, self.budget = array, budget
         self.chunks, self.shape = array.chunks, array.shape
 
-    def __setitem__(self, key, value):
+    async def setitem(self, key, value):
         type(self).writes += 1
         if type(self).writes > self.budget:
             raise OSError(errno.ENOSPC, "No space left on device")
-        self.array[key] = value
+        await self.array.setitem(key, value)
 
 
 def test_disk_full_is_one_clear_line_and_the_store_resumes(tmp_path, monkeypatch, capsys, reference_cube):
