@@ -67,14 +67,22 @@ def cluster():
                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                 )  # fmt: skip
             )
-        with distributed.Client(address, timeout="30s") as client:
+        client = distributed.Client(address, timeout="30s")
+        try:
             client.wait_for_workers(2, timeout=60)
             yield address, client, procs
+        finally:
+            try:
+                client.shutdown()  # scheduler and workers stop together; closes the client
+            except Exception:  # noqa: BLE001 - a worker may already be dead
+                client.close()
     finally:
         for p in reversed(procs):
-            p.terminate()
+            if p.poll() is None:
+                p.terminate()
         for p in procs:
             try:
-                p.wait(timeout=20)
+                p.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 p.kill()
+                p.wait()
