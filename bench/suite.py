@@ -130,8 +130,8 @@ class KernelThroughput:
         out = {"grid_points": g.points, "grid": f"{len(g.models)} models x {g.n_isl} ISL x {g.n_conc} R x "
                f"{len(g.weight_bits)} wbits x {len(g.kv_bits)} kbits x {len(g.hardware)} hardware"}  # fmt: skip
         for label, families in (("memory", ("memory",)), ("performance", ("performance",)), ("all", ("memory", "performance"))):
-            compiled = best_of(lambda: g.compiled(families), self.repeat)
-            numpy = best_of(lambda: g.numpy(families), max(1, self.repeat // 2))
+            compiled = best_of(lambda f=families: g.compiled(f), self.repeat)
+            numpy = best_of(lambda f=families: g.numpy(f), max(1, self.repeat // 2))
             out[label] = {
                 "compiled_points_per_s": g.points / compiled,
                 "numpy_points_per_s": g.points / numpy,
