@@ -5,8 +5,9 @@ threads), on-disk caching and ``fastmath`` are set in one place. Environment ove
 
 - ``TOKENSWEEP_JIT_CACHE=0`` disables the on-disk compilation cache (default on, so that
   ``tokensweep point`` starts in about a second after the first run);
-- ``TOKENSWEEP_FASTMATH=1`` enables ``fastmath`` (default off: kernels must agree with
-  the reference implementation to the last few ulps);
+- ``TOKENSWEEP_FASTMATH=1`` enables ``fastmath`` (default off, and not safe to turn on:
+  the kernels use NaN as a sentinel for "no catalog override" and "no rental rate", and
+  fastmath assumes NaN never occurs; measured, it breaks those checks);
 - ``NUMBA_DISABLE_JIT=1`` (Numba's own) runs the kernels as plain Python, for debugging.
 
 Parallelism has one owner: Dask. Kernels are single-threaded (no ``parallel=True``), so
