@@ -14,6 +14,7 @@ and ``token_type`` for the by-type cost. Each variable spans only the dims it de
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from functools import partial
 import json
@@ -57,7 +58,6 @@ class Plan:
     catalog: Catalog
     models: list[Model]
     model_dim: str
-    model_labels: list
     hardware: list[Hardware]
     workload: Workload
     assumptions: Assumptions
@@ -66,6 +66,11 @@ class Plan:
     chunks: dict[str, int]
     variables: list[Variable]
     created: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+
+    @property
+    def fingerprint(self) -> str:
+        """What must match for a store to be resumed: the resolved spec and the catalog content."""
+        return self.spec.fingerprint({"catalog": self.catalog.fingerprint})
 
     # ------------------------------------------------------------------ shape
     @property
@@ -232,13 +237,13 @@ class Plan:
     def derived_osl(self) -> np.ndarray:
         return np.array([output_length(v, self.workload) for v in self.axes["isl"]])
 
-    def attrs(self, spec_fingerprint: str) -> dict:
+    def attrs(self) -> dict:
         return {
             "title": f"tokensweep cube: {self.spec.name}",
             "engine_version": __version__,
             "catalog_fingerprint": self.catalog.fingerprint,
             "spec": json.dumps(self.spec.canonical(), sort_keys=True),
-            "spec_fingerprint": spec_fingerprint,
+            "spec_fingerprint": self.fingerprint,
             "created": self.created,
             "assumptions": json.dumps(self.assumptions.model_dump(mode="json"), sort_keys=True),
             "workload": json.dumps(self.workload.model_dump(mode="json"), sort_keys=True),
@@ -261,7 +266,7 @@ class Plan:
         from dask.base import tokenize
         from dask.highlevelgraph import HighLevelGraph
 
-        token = tokenize(self.spec.fingerprint(), self.catalog.fingerprint)
+        token = tokenize(self.fingerprint)
         evaluate_name = f"tokensweep-block-{token}"
         # Bind the arguments: Dask would otherwise walk the Plan dataclass and the block tuple.
         layer = {(evaluate_name, *b): (partial(evaluate_block, self, b),) for b in self.blocks()}
@@ -279,15 +284,14 @@ class Plan:
             chunks = da.core.normalize_chunks(self.var_chunks(var), self.var_shape(var))
             array = da.Array(merged, name, chunks, dtype=self.storage_dtype(var))
             data_vars[var.name] = (self.var_dims(var), array, {"units": var.units, "long_name": var.long_name})
-        return xr.Dataset(data_vars, coords=self.coords(), attrs=self.attrs(self.spec.fingerprint()))
+        return xr.Dataset(data_vars, coords=self.coords(), attrs=self.attrs())
 
     def evaluate_eager(self):
         """The whole cube computed in this process with numpy arrays (the oracle for Dask)."""
         import xarray as xr
 
         whole = {d: 1 if d in self.param_dims else len(v) for d, v in self.axes.items()}
-        fields = {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
-        eager = Plan(**{**fields, "chunks": whole})
+        eager = dataclasses.replace(self, chunks=whole)
         arrays = {v.name: np.empty(self.var_shape(v), dtype=self.storage_dtype(v)) for v in self.variables}
         for block in eager.blocks():
             result = evaluate_block(eager, block)
@@ -297,7 +301,7 @@ class Plan:
         data_vars = {
             v.name: (self.var_dims(v), arrays[v.name], {"units": v.units, "long_name": v.long_name}) for v in self.variables
         }
-        return xr.Dataset(data_vars, coords=self.coords(), attrs=self.attrs(self.spec.fingerprint()))
+        return xr.Dataset(data_vars, coords=self.coords(), attrs=self.attrs())
 
 
 def _stable(values: np.ndarray) -> np.ndarray:
@@ -409,7 +413,7 @@ def make_plan(spec: SweepSpec, catalog: Catalog | None = None) -> Plan:
     for p in param_dims:
         chunks[p] = 1
     return Plan(
-        spec=spec, catalog=catalog, models=all_models, model_dim=model_dim, model_labels=labels, hardware=hardware,
+        spec=spec, catalog=catalog, models=all_models, model_dim=model_dim, hardware=hardware,
         workload=workload, assumptions=spec.assumptions(), axes=axes, param_dims=param_dims, chunks=chunks,
         variables=variables,
     )  # fmt: skip

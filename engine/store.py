@@ -170,9 +170,8 @@ def write_block(plan: Plan, block: tuple[int, ...], path: str, fingerprint: str)
     return plan.block_points(block)
 
 
-def _write_template(plan: Plan, path: Path, fingerprint: str) -> None:
+def _write_template(plan: Plan, path: Path) -> None:
     ds = plan.to_dataset()
-    ds.attrs.update(plan.attrs(fingerprint))
     # Blosc-LZ4 with byte shuffle: measured 1.5x faster to write than Zarr's default Zstd
     # on cube blocks, and a better ratio on smooth float data (bench/ reports both).
     from zarr.codecs import BloscCodec
@@ -209,14 +208,13 @@ def run_sweep(
     profile=None,
     overwrite: bool = False,
     progress: bool = True,
-    fingerprint_extra: dict | None = None,
 ) -> RunResult:
     """Write (or resume) the plan's cube; returns what was done."""
     from engine import cluster
 
     path = check_output(output or plan.spec.output or default_output(plan))
     profile = profile or cluster.resolve("threads")
-    fingerprint = plan.spec.fingerprint({"catalog": plan.catalog.fingerprint, **(fingerprint_extra or {})})
+    fingerprint = plan.fingerprint
     state = state_dir(path)
     started = time.perf_counter()
     # Connect before touching the disk: an unreachable cluster must leave nothing behind.
@@ -238,7 +236,7 @@ def run_sweep(
                 resumed = True
         if not resumed:
             shutil.rmtree(state / "blocks", ignore_errors=True)
-            _write_template(plan, path, fingerprint)
+            _write_template(plan, path)
             (state / "blocks").mkdir(exist_ok=True)
             _atomic_write(spec_file, json.dumps({"fingerprint": fingerprint, "spec": plan.spec.canonical()}, indent=1))
         done = done_blocks(state)
