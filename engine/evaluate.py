@@ -41,12 +41,15 @@ def evaluate_arrays(
     workload: Workload,
     assumptions: Assumptions,
     families: Sequence[str] = FAMILIES,
+    out: dict[str, np.ndarray] | None = None,
 ) -> dict[str, np.ndarray]:
     """Every variable of the requested families over the Cartesian product of the axes.
 
     ``isl`` and ``osl`` are paired (one context per position). Arrays come back in kernel
     layout: ``(model, context, concurrency, weight_bits, kv_bits, hardware[, token_type])``
-    restricted to each variable's dims.
+    restricted to each variable's dims. ``out`` may hold preallocated C-contiguous arrays
+    (by variable name) to fill instead of allocating: repeated calls then skip the page
+    faults of fresh memory.
     """
     from engine import kernels  # compiled on first use (or loaded from the cache)
 
@@ -66,9 +69,18 @@ def evaluate_arrays(
         "hardware": len(hardware),
         "token_type": len(TOKEN_TYPES),
     }
-    out: dict[str, np.ndarray] = {}
+    given = out or {}
+    out = {}
     for name in families:
-        outputs = [np.empty(_shape(v.dims, sizes), dtype=v.dtype) for v in family(name)]
+        outputs = []
+        for v in family(name):
+            shape = _shape(v.dims, sizes)
+            array = given.get(v.name)
+            if array is None:
+                array = np.empty(shape, dtype=v.dtype)
+            elif array.shape != shape or array.dtype != v.dtype or not array.flags.c_contiguous:
+                raise ValueError(f"out[{v.name!r}] must be a C-contiguous {np.dtype(v.dtype)} array of shape {shape}")
+            outputs.append(array)
         if name == "memory":
             kernels.memory_kernel(
                 mt.table, mt.group_offsets, mt.groups, hw, isl, osl, concurrency, weight_bits, kv_bits, av, *outputs

@@ -130,3 +130,16 @@ def test_kernels_handle_one_request_and_1e8_token_contexts(catalog, agentic):
     # 18 full layers x 1024 elements x 2 bytes x (1e8 + 1e5) tokens, plus 18 windows of 128
     expected = 18 * 1024 * 2 * (1e8 + 1e5) + 18 * 1024 * 2 * 128
     assert arrays["kv_bytes_per_request"][1, 0, 0] == pytest.approx(expected, rel=1e-12)
+
+
+def test_preallocated_outputs_are_filled_in_place(catalog, agentic):
+    args = ([catalog.model("glm-5")], [catalog.unit("b200"), catalog.unit("wse3")], [1e3, 1e5], [10.0, 100.0], [1, 64],
+            [4, 8], [16], agentic, Assumptions())  # fmt: skip
+    fresh = evaluate_arrays(*args)
+    buffers = {name: np.full_like(array, 7) for name, array in fresh.items()}
+    filled = evaluate_arrays(*args, out=buffers)
+    for name, array in fresh.items():
+        assert filled[name] is buffers[name]
+        np.testing.assert_array_equal(filled[name], array)
+    with pytest.raises(ValueError, match="must be a C-contiguous float64 array of shape"):
+        evaluate_arrays(*args, out={"ttft_s": np.empty(3)})
