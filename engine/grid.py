@@ -15,6 +15,7 @@ and ``token_type`` for the by-type cost. Each variable spans only the dims it de
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
 from functools import partial
 import json
@@ -231,10 +232,12 @@ class Plan:
         for name, (units, long_name, values) in hw_fields.items():
             coords[name] = ("hardware", _stable(np.asarray(values)), {"units": units, "long_name": long_name})
         if not self.osl_is_axis:
-            coords["osl"] = ("isl", self.derived_osl(), {"units": "tokens", "long_name": f"output tokens per turn, derived from the {self.workload.name} mix"})
+            coords["osl"] = ("isl", self.derived_osl, {"units": "tokens", "long_name": f"output tokens per turn, derived from the {self.workload.name} mix"})
         return coords
 
+    @functools.cached_property
     def derived_osl(self) -> np.ndarray:
+        """OSL per ISL from the workload mix, computed once (every block reads it)."""
         return np.array([output_length(v, self.workload) for v in self.axes["isl"]])
 
     def attrs(self) -> dict:
@@ -330,7 +333,7 @@ def evaluate_block(plan: Plan, block: tuple[int, ...]) -> dict[str, np.ndarray]:
         osl_axis = plan.axes["osl"][slices["osl"]]
         isl_pairs, osl_pairs = np.repeat(isl, len(osl_axis)), np.tile(osl_axis, len(isl))
     else:
-        isl_pairs, osl_pairs = isl, plan.derived_osl()[slices["isl"]]
+        isl_pairs, osl_pairs = isl, plan.derived_osl[slices["isl"]]
     arrays = evaluate_arrays(
         models, hardware, isl_pairs, osl_pairs,
         plan.axes["concurrency"][slices["concurrency"]],

@@ -28,8 +28,6 @@ from dataclasses import dataclass
 from functools import lru_cache, partial
 from pathlib import Path
 
-import numpy as np
-
 from engine.errors import UserError
 from engine.grid import Plan, evaluate_block
 
@@ -286,7 +284,3 @@ def open_cube(path: str | Path):
         raise UserError(f"cube: {path} is not a Zarr store (no zarr.json)")
     consolidated = bool(json.loads((path / "zarr.json").read_text()).get("consolidated_metadata"))
     return xr.open_zarr(path, consolidated=consolidated, zarr_format=3)
-
-
-def is_complete(ds) -> bool:
-    return bool(np.asarray(ds.attrs.get("complete", 0)))

@@ -67,10 +67,3 @@ FAMILIES = ("memory", "performance")
 def family(name: str) -> tuple[Variable, ...]:
     return tuple(v for v in VARIABLES if v.family == name)
 
-
-def expand_dims(dims: tuple[str, ...], context_dims: tuple[str, ...]) -> tuple[str, ...]:
-    """Replace the context placeholder by the sweep's context dims."""
-    out: list[str] = []
-    for d in dims:
-        out.extend(context_dims if d == CONTEXT else (d,))
-    return tuple(out)
