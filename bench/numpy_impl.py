@@ -1,51 +1,32 @@
 """The cost model as numpy broadcasting: the baseline the compiled kernels are measured against.
 
-Same formulas and output shapes as :mod:`engine.kernels`, written the way one would
-without Numba: every axis becomes a broadcast dimension and every intermediate is
-materialised at up to full grid size. Checked equal to the kernels by the bench itself.
+Same formulas, inputs (by name) and output shapes as :mod:`engine.model.kernels`, written
+the way one would without Numba: every axis becomes a broadcast dimension and every
+intermediate is materialised at up to full grid size. :func:`evaluate_arrays` has the
+array core's signature, so the oracle tests check it against the reference too.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from engine.tables import (
-    A_CACHE_TIER,
-    A_INDEX,
-    A_PRICE_MODE,
-    H_BANDWIDTH,
-    H_CAPEX,
-    H_DOMAIN,
-    H_KIND,
-    H_LINK_BW,
-    H_MEMORY_BYTES,
-    H_PEAK4,
-    H_PEAK8,
-    H_PEAK16,
-    H_POWER_KW,
-    H_RENT_ON_DEMAND,
-    H_RENT_SPOT,
-    H_USABLE,
-    M_ACTIVE_PARAMS,
-    M_EXPERTS,
-    M_EXPERTS_PER_TOKEN,
-    M_HIDDEN,
-    M_LAYERS,
-    M_QUERY_WIDTH,
-    M_TOTAL_PARAMS,
-)
+from engine.model.assumptions import CacheTier, PriceMode
+from engine.model.core import kernel_inputs
+from engine.model.records import HardwareCode
+from engine.model.tables import GC, HW, MC, MIX, P
+from engine.model.variables import FAMILIES
 
 
 def _padded_groups(group_offsets, groups):
     """(M, G) arrays of group fields, zero layers where a model has fewer groups."""
     counts = np.diff(group_offsets)
     width = int(counts.max())
-    fields = np.zeros((len(counts), width, 4))
-    fields[:, :, 2] = np.inf
-    fields[:, :, 3] = 1.0
+    fields = np.zeros((len(counts), width, len(GC)))
+    fields[:, :, GC.window] = np.inf
+    fields[:, :, GC.ratio] = 1.0
     for m, (start, stop) in enumerate(zip(group_offsets[:-1], group_offsets[1:])):
         fields[m, : stop - start] = groups[start:stop]
-    return fields[..., 0], fields[..., 1], fields[..., 2], fields[..., 3]
+    return fields[..., GC.layers], fields[..., GC.elements], fields[..., GC.window], fields[..., GC.ratio]
 
 
 def _per_context(layers, elements, window, ratio, context, with_elements=True):
@@ -64,8 +45,8 @@ def _shapes():
 
 
 def _units(total, hardware, assumptions):
-    usable = hardware[:, H_USABLE] if assumptions[A_INDEX["usable_memory_fraction"]] <= 0 else np.full(len(hardware), assumptions[A_INDEX["usable_memory_fraction"]])
-    memory = hardware[:, H_MEMORY_BYTES]
+    usable = hardware[:, HW.usable_fraction] if assumptions[P.usable_memory_fraction] <= 0 else np.full(len(hardware), assumptions[P.usable_memory_fraction])
+    memory = hardware[:, HW.memory_bytes]
     units = np.maximum(1, np.ceil(total[..., None] / (memory * usable)))
     return units, memory, usable
 
@@ -73,12 +54,12 @@ def _units(total, hardware, assumptions):
 def memory_numpy(models, group_offsets, groups, hardware, isl, osl, concurrency, weight_bits, kv_bits, assumptions):
     layers, elements, window, ratio = _padded_groups(group_offsets, groups)
     elems = _per_context(layers, elements, window, ratio, isl + osl)
-    weight_bytes = models[:, M_TOTAL_PARAMS, None] * weight_bits[None, :] / 8.0
+    weight_bytes = models[:, MC.total_params, None] * weight_bits[None, :] / 8.0
     kv_per_request = elems[:, :, None] * kv_bits[None, None, :] / 8.0
     kv = concurrency[None, None, :, None] * kv_per_request[:, :, None, :]
     total = weight_bytes[:, None, None, :, None] + kv[:, :, :, None, :]
     units, memory, usable = _units(total, hardware, assumptions)
-    domain = hardware[:, H_DOMAIN]
+    domain = hardware[:, HW.scaleup_domain]
     return {
         "weight_bytes": weight_bytes,
         "kv_bytes_per_request": kv_per_request,
@@ -86,8 +67,8 @@ def memory_numpy(models, group_offsets, groups, hardware, isl, osl, concurrency,
         "total_bytes": total,
         "kv_share": kv[:, :, :, None, :] / total,
         "units_needed": units.astype(np.int64),
-        "layers_per_unit": models[:, M_LAYERS].reshape(-1, 1, 1, 1, 1, 1) / units,
-        "capex_usd": units * hardware[:, H_CAPEX],
+        "layers_per_unit": models[:, MC.layers].reshape(-1, 1, 1, 1, 1, 1) / units,
+        "capex_usd": units * hardware[:, HW.capex],
         "stranded_fraction": 1.0 - total[..., None] / (units * memory * usable),
         "fits_domain": (domain == 0.0) | (units <= domain),
     }
@@ -96,20 +77,20 @@ def memory_numpy(models, group_offsets, groups, hardware, isl, osl, concurrency,
 def performance_numpy(models, group_offsets, groups, hardware, overrides, isl, osl, concurrency, weight_bits, kv_bits, assumptions, mix):
     a = assumptions
     layers_g, elements, window, ratio = _padded_groups(group_offsets, groups)
-    P, A = models[:, M_TOTAL_PARAMS], models[:, M_ACTIVE_PARAMS]
-    E, k = models[:, M_EXPERTS], models[:, M_EXPERTS_PER_TOKEN]
+    total, A = models[:, MC.total_params], models[:, MC.active_params]
+    E, k = models[:, MC.experts], models[:, MC.experts_per_token]
     moe = E > k
-    routed = np.where(moe, (P - A) / np.where(moe, 1.0 - k / E, 1.0), 0.0)
-    dense = P - routed
-    fit = a[A_INDEX["interactivity_fit_coefficient"]] / (A / 1e9) ** a[A_INDEX["interactivity_fit_exponent"]]
-    inputs = mix[0] + mix[1] + mix[2]
-    cache_read, cache_write, fresh = isl * mix[0] / inputs, isl * mix[1] / inputs, isl * mix[2] / inputs
+    routed = np.where(moe, (total - A) / np.where(moe, 1.0 - k / E, 1.0), 0.0)
+    dense = total - routed
+    fit = a[P.interactivity_fit_coefficient] / (A / 1e9) ** a[P.interactivity_fit_exponent]
+    inputs = mix[MIX.cache_read] + mix[MIX.cache_write] + mix[MIX.input]
+    cache_read, cache_write, fresh = (isl * mix[f] / inputs for f in (MIX.cache_read, MIX.cache_write, MIX.input))
     prefill = cache_write + fresh
     mean_context = isl + osl / 2.0
     held = _per_context(layers_g, elements, window, ratio, isl + osl)
     mean_elems = _per_context(layers_g, elements, window, ratio, mean_context)
     cr_elems = _per_context(layers_g, elements, window, ratio, cache_read)
-    qw = models[:, M_QUERY_WIDTH, None]
+    qw = models[:, MC.query_width, None]
     decode_fpt = 2.0 * A[:, None] + 4.0 * qw * _per_context(layers_g, elements, window, ratio, mean_context, False)
     prefill_fpt = 2.0 * A[:, None] + 4.0 * qw * _per_context(layers_g, elements, window, ratio, cache_read + prefill / 2.0, False)
 
@@ -122,35 +103,35 @@ def performance_numpy(models, group_offsets, groups, hardware, overrides, isl, o
     hw = lambda col: hardware[:, col].reshape(1, 1, 1, 1, 1, -1)  # noqa: E731
 
     touched = np.where(m6(routed) != 0.0, m6(routed) * (1.0 - (1.0 - m6(k) / m6(E)) ** R), 0.0)
-    weights = m6(P) * wb / 8.0
+    weights = m6(total) * wb / 8.0
     weights_touched = (m6(dense) + touched) * wb / 8.0
     total = weights + R * (mc6(held) * kb / 8.0)
     decode_kv = R * (mc6(mean_elems) * kb / 8.0)
     cache_read_bytes = mc6(cr_elems) * kb / 8.0
     decode_flops = R * mc6(decode_fpt)
     units, _, _ = _units(total[..., 0], hardware, a)
-    peak = np.where(wb <= 4.5, hw(H_PEAK4), np.where(wb <= 8.5, hw(H_PEAK8), hw(H_PEAK16)))
-    bandwidth = units * hw(H_BANDWIDTH) * a[A_INDEX["memory_bw_efficiency"]]
-    wafer = hw(H_KIND) == 0.0
-    speedup = a[A_INDEX["cache_read_speedup"]]
+    peak = np.where(wb <= 4.5, hw(HW.peak_fp4), np.where(wb <= 8.5, hw(HW.peak_fp8), hw(HW.peak_bf16)))
+    bandwidth = units * hw(HW.bandwidth) * a[P.memory_bw_efficiency]
+    wafer = hw(HW.kind) == HardwareCode.wafer
+    speedup = a[P.cache_read_speedup]
 
     base = np.where(np.isnan(overrides), fit[:, None], overrides).reshape(-1, 1, 1, 1, 1, overrides.shape[1])
     t_mem = (weights + decode_kv) / bandwidth
-    t_flop = decode_flops / (units * peak * a[A_INDEX["mfu_decode"]])
+    t_flop = decode_flops / (units * peak * a[P.mfu_decode])
     w_inter = 1.0 / np.maximum(np.maximum(1.0 / base, t_mem), t_flop)
     ingest = speedup * w_inter
 
     def comm(tokens):
-        domain, link = hw(H_DOMAIN), hw(H_LINK_BW)
-        link = np.where((link <= 0.0) | ((domain > 0.0) & (units > domain)), a[A_INDEX["scaleout_bw_gbs"]] * 1e9, link)
-        per = 2.0 * (units - 1) / units * tokens * m6(models[:, M_HIDDEN]) * 2.0 / link
-        return np.where(units <= 1, 0.0, 2.0 * m6(models[:, M_LAYERS]) * (per + a[A_INDEX["allreduce_latency_s"]]))
+        domain, link = hw(HW.scaleup_domain), hw(HW.scaleup_link_bw)
+        link = np.where((link <= 0.0) | ((domain > 0.0) & (units > domain)), a[P.scaleout_bw_gbs] * 1e9, link)
+        per = 2.0 * (units - 1) / units * tokens * m6(models[:, MC.hidden_size]) * 2.0 / link
+        return np.where(units <= 1, 0.0, 2.0 * m6(models[:, MC.layers]) * (per + a[P.allreduce_latency_s]))
 
     t_dec = np.maximum((weights_touched + decode_kv) / bandwidth, t_flop)
-    step = t_dec + a[A_INDEX["step_overhead_s"]] + comm(R)
-    t_pre = c6(prefill) * mc6(prefill_fpt) / (units * peak * a[A_INDEX["mfu_prefill"]])
+    step = t_dec + a[P.step_overhead_s] + comm(R)
+    t_pre = c6(prefill) * mc6(prefill_fpt) / (units * peak * a[P.mfu_prefill])
     t_pre = t_pre + np.where(c6(prefill) > 0.0, comm(c6(prefill)), 0.0)
-    cache_bw = units * a[A_INDEX["host_cache_bw_gbs"]] * 1e9 if a[A_CACHE_TIER] == 1.0 else bandwidth
+    cache_bw = units * a[P.host_cache_bw_gbs] * 1e9 if int(a[P.cache_tier]) == CacheTier.host else bandwidth
     t_cr = cache_read_bytes / cache_bw
     share = np.where(prefill == 0.0, 0.0, 1.0 / np.where(prefill == 0.0, 1.0, prefill))
 
@@ -167,9 +148,13 @@ def performance_numpy(models, group_offsets, groups, hardware, overrides, isl, o
     ]
     throughput = R * (isl6 + osl6) / turn
     output_throughput = R * osl6 / turn
-    mode = a[A_PRICE_MODE]
-    rent = hardware[:, H_RENT_ON_DEMAND] if mode == 0.0 else (hardware[:, H_RENT_SPOT] if mode == 1.0 else np.full(len(hardware), np.nan))
-    tco = hardware[:, H_CAPEX] / (a[A_INDEX["amortisation_years"]] * 8760.0) + hardware[:, H_POWER_KW] * a[A_INDEX["pue"]] * a[A_INDEX["usd_per_kwh"]]
+    mode = int(a[P.price])
+    rent = np.full(len(hardware), np.nan)
+    if mode == PriceMode.on_demand:
+        rent = hardware[:, HW.rent_on_demand]
+    elif mode == PriceMode.spot:
+        rent = hardware[:, HW.rent_spot]
+    tco = hardware[:, HW.capex] / (a[P.amortisation_years] * 8760.0) + hardware[:, HW.power_kw] * a[P.pue] * a[P.usd_per_kwh]
     rate = units * np.where(np.isnan(rent), tco, rent)
     by_type = []
     for time_t, tokens in zip(times, (cache_read, cache_write, fresh, osl)):
@@ -190,3 +175,23 @@ def performance_numpy(models, group_offsets, groups, hardware, overrides, isl, o
         "cost_per_turn_usd": rate * turn / 3600.0 / R,
         "cost_per_mtok_by_type_usd": np.stack([np.broadcast_to(b, shape) for b in by_type], axis=-1),
     }
+
+
+def evaluate_arrays(models, hardware, isl, osl, concurrency, weight_bits, kv_bits, workload, assumptions,
+                    families=FAMILIES, out=None):  # fmt: skip
+    """Same signature and results as :func:`engine.model.core.evaluate_arrays`, in numpy."""
+    x = kernel_inputs(models, hardware, isl, osl, concurrency, weight_bits, kv_bits, workload, assumptions)
+    result = {}
+    with np.errstate(all="ignore"):  # like the kernels: x/0 gives inf/NaN, masked where the formulas say
+        _fill(result, x, families)
+    return result
+
+
+def _fill(result, x, families):
+    if "memory" in families:
+        result.update(memory_numpy(x["models"], x["group_offsets"], x["groups"], x["hardware"], x["isl"], x["osl"],
+                                   x["concurrency"], x["weight_bits"], x["kv_bits"], x["parameters"]))  # fmt: skip
+    if "performance" in families:
+        result.update(performance_numpy(x["models"], x["group_offsets"], x["groups"], x["hardware"], x["overrides"],
+                                        x["isl"], x["osl"], x["concurrency"], x["weight_bits"], x["kv_bits"],
+                                        x["parameters"], x["mix"]))  # fmt: skip

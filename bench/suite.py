@@ -22,11 +22,10 @@ from pathlib import Path
 import numpy as np
 
 from bench import numpy_impl
-from engine.assumptions import Assumptions
-from engine.catalog import load_catalog
-from engine.evaluate import evaluate_arrays
-from engine.tables import assumption_vector, hardware_table, interactivity_overrides, model_table, workload_vector
-from engine.variables import VARIABLES
+from engine.model.assumptions import Assumptions
+from engine.model.catalog import load_catalog
+from engine.model.core import evaluate_arrays
+from engine.model.variables import VARIABLES
 
 
 def best_of(func, repeat: int) -> float:
@@ -70,23 +69,13 @@ class Grid:
                                self.kv_bits, self.workload, self.assumptions, families, out)  # fmt: skip
 
     def numpy(self, families=("memory", "performance")):
-        mt = model_table(self.models)
-        hw = hardware_table(self.hardware)
-        av = assumption_vector(self.assumptions)
-        wb, kb = np.asarray(self.weight_bits), np.asarray(self.kv_bits)
-        out = {}
-        if "memory" in families:
-            out.update(numpy_impl.memory_numpy(mt.table, mt.group_offsets, mt.groups, hw, self.isl, self.osl,
-                                               self.concurrency, wb, kb, av))  # fmt: skip
-        if "performance" in families:
-            out.update(numpy_impl.performance_numpy(
-                mt.table, mt.group_offsets, mt.groups, hw, interactivity_overrides(self.models, self.hardware),
-                self.isl, self.osl, self.concurrency, wb, kb, av, workload_vector(self.workload)))  # fmt: skip
-        return out
+        return numpy_impl.evaluate_arrays(self.models, self.hardware, self.isl, self.osl, self.concurrency,
+                                          self.weight_bits, self.kv_bits, self.workload, self.assumptions, families)  # fmt: skip
 
     def python(self, limit: int):
         """The reference on the first `limit` points of the grid (C order)."""
-        from engine.reference import evaluate_point
+        from engine.model.point import Point
+        from engine.model.reference import evaluate_point
 
         done = 0
         for m in self.models:
@@ -95,7 +84,7 @@ class Grid:
                     for w in self.weight_bits:
                         for k in self.kv_bits:
                             for h in self.hardware:
-                                evaluate_point(m, h, self.isl[c], self.osl[c], r, w, k, self.workload, self.assumptions)
+                                evaluate_point(Point(m, h, self.workload, self.isl[c], self.osl[c], r, w, k, self.assumptions))
                                 done += 1
                                 if done >= limit:
                                     return done
@@ -292,7 +281,7 @@ class EndToEnd:
     def kernel_only(self, spec: Path, workers: int) -> dict:
         """The same blocks evaluated on the same thread pool, nothing written."""
         code = (
-            "import time, dask; from engine.spec import load_spec; from engine.grid import make_plan, evaluate_block\n"
+            "import time, dask; from engine.sweep.spec import load_spec; from engine.sweep.plan import make_plan; from engine.sweep.executors import evaluate_block\n"
             f"plan = make_plan(load_spec({str(spec)!r})); evaluate_block(plan, next(plan.blocks()))\n"
             "t = time.perf_counter()\n"
             "tasks = [dask.delayed(evaluate_block, pure=False)(plan, b) for b in plan.blocks()]\n"
@@ -329,7 +318,7 @@ class EndToEnd:
 # carries the parent's high-water mark across fork and exec, so every child would report
 # the benchmark driver's size. VmHWM belongs to the new address space only.
 _REPORT_PEAK = (
-    "import sys; from engine.cli import main; code = main(sys.argv[1:]); "
+    "import sys; from engine.interfaces.cli import main; code = main(sys.argv[1:]); "
     "print('VmHWM', [l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM')][0]); sys.exit(code)"
 )
 
@@ -362,12 +351,12 @@ class StartUp:
         cache = Path(tempfile.mkdtemp(prefix="tokensweep-numba-cache-"))
         env = {**os.environ, "NUMBA_CACHE_DIR": str(cache)}
         compile_code = (
-            "import time; t = time.perf_counter(); import engine.kernels; "
+            "import time; t = time.perf_counter(); import engine.model.kernels; "
             "print(time.perf_counter() - t)"
         )
         no_cache = {**env, "TOKENSWEEP_JIT_CACHE": "0"}
         compile_s = float(subprocess.run([sys.executable, "-c", compile_code], capture_output=True, text=True, env=no_cache, check=True).stdout)
-        cmd = [sys.executable, "-m", "engine.cli", *self.POINT]
+        cmd = [sys.executable, "-m", "engine", *self.POINT]
         cold = _timed(cmd, env)
         warm = min(_timed(cmd, env) for _ in range(3))
         shutil.rmtree(cache, ignore_errors=True)

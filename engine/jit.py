@@ -8,7 +8,14 @@ threads), on-disk caching and ``fastmath`` are set in one place. Environment ove
 - ``TOKENSWEEP_FASTMATH=1`` enables ``fastmath`` (default off, and not safe to turn on:
   the kernels use NaN as a sentinel for "no catalog override" and "no rental rate", and
   fastmath assumes NaN never occurs; measured, it breaks those checks);
-- ``NUMBA_DISABLE_JIT=1`` (Numba's own) runs the kernels as plain Python, for debugging.
+- ``NUMBA_DISABLE_JIT=1`` (Numba's own) runs the kernels as plain Python, for debugging;
+- ``NUMBA_CACHE_DIR`` (Numba's own) moves the compilation cache (default
+  ``~/.cache/tokensweep/numba``).
+
+Numba keys its cache on the kernel's source file only. The kernels also freeze layouts
+declared elsewhere (table columns, parameter vector, codes), so :func:`layout_cache` puts
+their cache in a folder named by a fingerprint of those layouts: a layout change compiles
+afresh instead of loading a stale kernel that would read the wrong columns.
 
 Parallelism has one owner: Dask. Kernels are single-threaded (no ``parallel=True``), so
 Dask threads never meet Numba's threading layer (no oversubscription, no workqueue abort).
@@ -17,6 +24,8 @@ Dask threads never meet Numba's threading layer (no oversubscription, no workque
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
+from pathlib import Path
 
 import numba
 
@@ -46,3 +55,18 @@ def kernel(signature=None):
 def helper(func):
     """A small scalar function inlined into kernels (compiled lazily with them)."""
     return numba.njit(inline="always", **JIT_OPTIONS)(func)
+
+
+@contextmanager
+def layout_cache(fingerprint: str):
+    """Kernels defined inside cache under ``<cache dir>/layout-<fingerprint>`` (Numba's cache
+    locator reads ``numba.config.CACHE_DIR`` when a cached function is defined)."""
+    base = os.environ.get("NUMBA_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache", "tokensweep", "numba"
+    )
+    saved = numba.config.CACHE_DIR
+    numba.config.CACHE_DIR = str(Path(base) / f"layout-{fingerprint}")
+    try:
+        yield
+    finally:
+        numba.config.CACHE_DIR = saved

@@ -21,7 +21,7 @@ settings.load_profile("tokensweep")
 
 @pytest.fixture(scope="session")
 def catalog():
-    from engine.catalog import load_catalog
+    from engine.model.catalog import load_catalog
 
     return load_catalog()
 
@@ -29,7 +29,7 @@ def catalog():
 @pytest.fixture(scope="session")
 def kernels():
     """The compiled kernel module, imported once for the whole session."""
-    from engine import kernels as compiled
+    from engine.model import kernels as compiled
 
     return compiled
 

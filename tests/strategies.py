@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from engine.catalog import Hardware, KVGroup, Model
+from engine.model.records import Hardware, KVGroup, Model
 
 finite = dict(allow_nan=False, allow_infinity=False)
 

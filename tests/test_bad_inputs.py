@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from engine.cli import main
+from engine.interfaces.cli import main
 from tests.sweep_helpers import small
 
 CORPUS = Path(__file__).parent / "data" / "bad"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine.catalog import load_catalog
+from engine.model.catalog import load_catalog
 from engine.errors import UserError
 
 # Malformed entries live in the bad-input corpus (tests/data/bad/catalogs, tests/test_bad_inputs.py).
@@ -24,7 +24,7 @@ def test_every_reference_entry_is_in_the_catalog(catalog):
 
 
 def kv_bytes_per_token_at_16_bits(model, context):
-    from engine.reference import kv_bytes_per_request
+    from engine.model.reference import kv_bytes_per_request
 
     return kv_bytes_per_request(model, context, 16) / context
 
@@ -56,7 +56,7 @@ def test_sliding_window_layers_stop_growing_past_the_window(catalog):
     model = catalog.model("gpt-oss-120b")
     # 18 full layers grow with context; 18 sliding layers hold at most 128 tokens.
     per_layer = 2 * 8 * 64 * 2
-    from engine.reference import kv_bytes_per_request
+    from engine.model.reference import kv_bytes_per_request
 
     assert kv_bytes_per_request(model, 100, 16) == 36 * per_layer * 100
     assert kv_bytes_per_request(model, 10_000, 16) == 18 * per_layer * 10_000 + 18 * per_layer * 128
@@ -65,7 +65,7 @@ def test_sliding_window_layers_stop_growing_past_the_window(catalog):
 
 
 def test_deepseek_v4_compressed_groups(catalog):
-    from engine.reference import kv_elements_per_request
+    from engine.model.reference import kv_elements_per_request
 
     model = catalog.model("deepseek-v4-pro")
     c = 1_048_576

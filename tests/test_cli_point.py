@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from engine.cli import main
-from engine.variables import VARIABLES
+from engine.interfaces.cli import main
+from engine.model.variables import VARIABLES
 
 POINT = ["point", "--model", "gpt-oss-120b", "--isl", "96.3k", "--concurrency", "250", "--weight-bits", "4",
          "--kv-bits", "16", "--hardware", "wse3"]  # fmt: skip
@@ -59,8 +59,8 @@ def test_vs_prints_both_hardware_and_the_break_even(capsys):
         (["point", "--model", "gpt-oss-120b", "--isl", "12q"], "--isl: cannot read '12q' as a number"),
         (["point", "--model", "gpt-oss-120b", "--concurrency", "2.5"], "--concurrency: 2.5 must be a whole number"),
         (["point", "--model", "gpt-oss-120b", "--set", "mfu=0.4"], "--set: unknown assumption 'mfu'"),
-        (["point", "--model", "gpt-oss-120b", "--set", "mfu_decode=2"], "--set mfu_decode: Input should be less than or equal to 1"),
-        (["point", "--model", "gpt-oss-120b", "--price", "reserved"], "--set price: Input should be 'on_demand', 'spot' or 'tco'"),
+        (["point", "--model", "gpt-oss-120b", "--set", "mfu_decode=2"], "--set mfu_decode: 2 is out of range (allowed: 0.001 to 1)"),
+        (["point", "--model", "gpt-oss-120b", "--price", "reserved"], "--set price: unknown value 'reserved' (allowed: on_demand, spot, tco)"),
         (["point", "--params", "120B", "--layers", "36"], "--model: required (or the ad-hoc fields"),
         (["point"], "--model: required"),
         (["pointz"], "invalid choice: 'pointz'"),

@@ -7,8 +7,8 @@ import json
 import pytest
 import xarray as xr
 
-from engine.cli import main
-from engine.spec import load_spec
+from engine.interfaces.cli import main
+from engine.sweep.spec import load_spec
 from tests.sweep_helpers import small, write_spec
 
 
@@ -69,7 +69,7 @@ def test_slice_errors(cube, capsys, argv, message):
 def test_shipped_sweeps_are_valid():
     from pathlib import Path
 
-    from engine.grid import make_plan
+    from engine.sweep.plan import make_plan
 
     for path in sorted(Path(__file__).parents[1].joinpath("sweeps").glob("*.yaml")):
         plan = make_plan(load_spec(path))

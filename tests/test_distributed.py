@@ -6,10 +6,10 @@ import time
 
 import xarray as xr
 
-from engine.cluster import resolve
-from engine.grid import make_plan
-from engine.spec import parse_spec
-from engine.store import run_sweep
+from engine.sweep.cluster import resolve
+from engine.sweep.plan import make_plan
+from engine.sweep.spec import parse_spec
+from engine.sweep.store import run_sweep
 from tests.conftest import free_port
 from tests.sweep_helpers import comparable, small
 
@@ -30,7 +30,7 @@ def test_distributed_run_gives_the_same_cube_as_threads(tmp_path, cluster):
 
 
 def test_unreachable_scheduler_is_a_one_line_error(tmp_path, capsys):
-    from engine.cli import main
+    from engine.interfaces.cli import main
     from tests.sweep_helpers import write_spec
 
     spec_path = write_spec(tmp_path, SPEC)

@@ -8,9 +8,10 @@ import xarray as xr
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine import grid
-from engine.grid import make_plan
-from engine.spec import parse_spec
+from engine.sweep import executors
+from engine.sweep.executors import evaluate_eager, to_dataset
+from engine.sweep.plan import make_plan
+from engine.sweep.spec import parse_spec
 from tests.sweep_helpers import small
 
 
@@ -21,20 +22,20 @@ def plan():
 
 @pytest.fixture(scope="module")
 def eager(plan):
-    return plan.evaluate_eager()
+    return evaluate_eager(plan)
 
 
 def test_dask_result_equals_eager_numpy_result(plan, eager):
     assert plan.n_blocks > 10
-    xr.testing.assert_identical(plan.to_dataset().compute(scheduler="threads"), eager)
+    xr.testing.assert_identical(to_dataset(plan).compute(scheduler="threads"), eager)
 
 
 def test_building_the_graph_computes_nothing(monkeypatch):
     calls = []
-    real = grid.evaluate_block
-    monkeypatch.setattr(grid, "evaluate_block", lambda p, b: calls.append(b) or real(p, b))
+    real = executors.evaluate_block
+    monkeypatch.setattr(executors, "evaluate_block", lambda p, b: calls.append(b) or real(p, b))
     plan = make_plan(parse_spec(small()))
-    ds = plan.to_dataset()
+    ds = to_dataset(plan)
     ds["cost_per_mtok_usd"].sel(hardware="wse3").mean()  # building more graph on top
     assert calls == []
     ds["weight_bytes"].compute(scheduler="sync")
@@ -48,7 +49,7 @@ TINY = dict(models=["gpt-oss-120b"], hardware=["wse3", "h100-sxm"], axes=TINY_AX
 
 @pytest.fixture(scope="module")
 def tiny_eager():
-    return make_plan(parse_spec(small(**TINY, chunks={}))).evaluate_eager()
+    return evaluate_eager(make_plan(parse_spec(small(**TINY, chunks={}))))
 
 
 @settings(max_examples=25)
@@ -62,7 +63,7 @@ def tiny_eager():
 def test_results_do_not_depend_on_chunking(tiny_eager, model, isl, concurrency, weight_bits, hardware):
     chunks = {"model": model, "isl": isl, "concurrency": concurrency, "weight_bits": weight_bits, "hardware": hardware}
     plan = make_plan(parse_spec(small(**TINY, chunks=chunks)))
-    chunked = plan.to_dataset().compute(scheduler="sync")
+    chunked = to_dataset(plan).compute(scheduler="sync")
     assert chunked.attrs["spec_fingerprint"] != tiny_eager.attrs["spec_fingerprint"]  # chunks are part of the spec
     chunked.attrs = tiny_eager.attrs
     xr.testing.assert_identical(chunked, tiny_eager)
@@ -88,7 +89,7 @@ def test_catalog_fields_are_non_index_coordinates(eager):
 
 def test_synthetic_only_sweep_uses_a_params_axis():
     spec = small(models=[], chunks={"params": 2})
-    ds = make_plan(parse_spec(spec)).evaluate_eager()
+    ds = evaluate_eager(make_plan(parse_spec(spec)))
     assert "params" in ds.dims and "model" not in ds.dims
     assert ds["params"].attrs["units"] == "params"
     np.testing.assert_allclose(ds["params"].values, np.geomspace(125e9, 4e12, 4))
@@ -97,8 +98,8 @@ def test_synthetic_only_sweep_uses_a_params_axis():
 def test_osl_axis_and_parameter_axis(eager):
     spec = small(axes={**small()["axes"], "osl": [100, 1000], "cache_read_speedup": [5, 20]})
     plan = make_plan(parse_spec(spec))
-    ds = plan.to_dataset().compute(scheduler="sync")
-    xr.testing.assert_identical(ds, plan.evaluate_eager())
+    ds = to_dataset(plan).compute(scheduler="sync")
+    xr.testing.assert_identical(ds, evaluate_eager(plan))
     assert ds["kv_bytes"].dims == ("model", "isl", "osl", "concurrency", "kv_bits")
     assert "cache_read_speedup" in ds["turn_time_s"].dims
     assert "cache_read_speedup" not in ds["units_needed"].dims
@@ -108,5 +109,5 @@ def test_osl_axis_and_parameter_axis(eager):
 
 def test_float32_precision_halves_the_store(plan):
     single = make_plan(parse_spec(small(precision="float32")))
-    assert single.to_dataset()["cost_per_mtok_usd"].dtype == np.float32
+    assert to_dataset(single)["cost_per_mtok_usd"].dtype == np.float32
     assert single.bytes_on_disk() < 0.6 * plan.bytes_on_disk()

@@ -9,27 +9,41 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine import reference
-from engine.assumptions import Assumptions
-from engine.catalog import Workload
-from engine.evaluate import evaluate_arrays
-from engine.variables import TOKEN_TYPES, family
+from engine.model import reference
+from engine.model.assumptions import Assumptions
+from engine.model.records import Workload
+from bench import numpy_impl
+from engine.axes import AXES, CHOICE_PARAMETERS, NUMERIC_PARAMETERS
+from engine.model import core
+from engine.model.core import evaluate_arrays
+from engine.model.point import Point
+from engine.model.synthetic import synthetic_model
+from engine.model.variables import TOKEN_TYPES, family
 from tests import strategies as s
 
 RTOL = 1e-9
 # 1 - (bytes / capacity) cancels when a replica is almost exactly full: compare absolutely.
 ABSOLUTE = {"stranded_fraction": 1e-12}
 
+#: Every implementation of the array core, checked against the reference on the same inputs.
+IMPLEMENTATIONS = {"compiled": core.evaluate_arrays, "numpy": numpy_impl.evaluate_arrays}
+
+
+def parameter_values(name):
+    """Any value the registry accepts for a numeric assumption (usable memory kept where units fit int64)."""
+    a = AXES[name]
+    if name == "usable_memory_fraction":
+        return st.one_of(st.just(0.0), st.floats(0.05, 1, **s.finite))
+    if name in ("scaleout_bw_gbs", "host_cache_bw_gbs"):
+        return st.floats(0.1, a.high, **s.finite)
+    return st.floats(a.low, a.high, exclude_min=a.low_open, **s.finite)
+
+
+#: Random assumptions over every parameter of the registry, every price mode and cache tier.
 assumption_sets = st.builds(
     Assumptions,
-    cache_read_speedup=st.floats(1, 30, **s.finite),
-    memory_bw_efficiency=st.floats(0.05, 1, **s.finite),
-    mfu_decode=st.floats(0.05, 1, **s.finite),
-    mfu_prefill=st.floats(0.05, 1, **s.finite),
-    step_overhead_s=st.sampled_from([0.0, 1e-4]),
-    usable_memory_fraction=st.one_of(st.none(), st.floats(0.5, 1, **s.finite)),
-    price=st.sampled_from(["on_demand", "spot", "tco"]),
-    cache_tier=st.sampled_from(["hbm", "host"]),
+    **{name: parameter_values(name) for name in NUMERIC_PARAMETERS},
+    **{name: st.sampled_from(AXES[name].choices) for name in CHOICE_PARAMETERS},
 )
 
 
@@ -67,18 +81,18 @@ def grid_case(catalog):
     )
 
 
-def check_family(name, case):
+def check_family(implementation, name, case):
     models, units, isl, osl, conc, wbits, kbits, workload, assumptions = case
     n = min(len(isl), len(osl))
     isl, osl = isl[:n], osl[:n]
-    arrays = evaluate_arrays(models, units, isl, osl, conc, wbits, kbits, workload, assumptions, families=[name])
+    arrays = IMPLEMENTATIONS[implementation](models, units, isl, osl, conc, wbits, kbits, workload, assumptions, families=[name])
     for m, model in enumerate(models):
         for c in range(n):
             for r, R in enumerate(conc):
                 for w, wb in enumerate(wbits):
                     for k, kb in enumerate(kbits):
                         for h, unit in enumerate(units):
-                            ref = reference.evaluate_point(model, unit, isl[c], osl[c], R, wb, kb, workload, assumptions)
+                            ref = reference.evaluate_point(Point(model, unit, workload, isl[c], osl[c], R, wb, kb, assumptions))
                             index = {"model": m, "<context>": c, "concurrency": r, "weight_bits": w, "kv_bits": k, "hardware": h}
                             for var in family(name):
                                 at = tuple(index[d] for d in var.dims if d != "token_type")
@@ -90,16 +104,18 @@ def check_family(name, case):
                                     assert_matches(arrays[var.name][at], ref[var.name], where, ABSOLUTE.get(var.name, 1e-300))
 
 
+@pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
 @settings(max_examples=250)
 @given(data=st.data())
-def test_memory_kernel_equals_reference(kernels, catalog, data):
-    check_family("memory", data.draw(grid_case(catalog)))
+def test_memory_family_equals_reference(kernels, catalog, implementation, data):
+    check_family(implementation, "memory", data.draw(grid_case(catalog)))
 
 
+@pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
 @settings(max_examples=250)
 @given(data=st.data())
-def test_performance_kernel_equals_reference(kernels, catalog, data):
-    check_family("performance", data.draw(grid_case(catalog)))
+def test_performance_family_equals_reference(kernels, catalog, implementation, data):
+    check_family(implementation, "performance", data.draw(grid_case(catalog)))
 
 
 @settings(max_examples=200)
@@ -110,7 +126,7 @@ def test_performance_kernel_equals_reference(kernels, catalog, data):
 )
 def test_synthetic_models_scale_kv_per_token_as_two_thirds_power(reference_model, total, context):
     """Layers (rounded) x per-layer width: KV per token follows s^(2/3) up to the layer rounding."""
-    model = reference.synthetic_model(reference_model, total)
+    model = synthetic_model(reference_model, total)
     scale = total / reference_model.total_params
     layer_ratio = model.layers / reference_model.layers
     expected = reference.kv_elements_per_request(reference_model, context) * layer_ratio * scale ** (1 / 3)

@@ -8,9 +8,9 @@ import xarray as xr
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine import plots
-from engine.cli import main
-from engine.compare import break_even_concurrency
+from engine.interfaces import figures as plots
+from engine.interfaces.cli import main
+from engine.analysis.compare import break_even_concurrency
 from tests.sweep_helpers import small, write_spec
 
 PHASE = small(
@@ -111,7 +111,7 @@ def test_memory_data_and_every_figure_file(cube, ds, tmp_path, capsys):
 )
 def test_break_even_equals_the_reference(costs, reference):
     """The array version agrees with the plain-Python reference on random curves."""
-    from engine import reference as ref
+    from engine.model import reference as ref
 
     concurrency = [2**i for i in range(len(costs))]
     other = reference if isinstance(reference, float) else reference[: len(costs)]

@@ -5,9 +5,10 @@ from __future__ import annotations
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from engine.assumptions import Assumptions
-from engine.catalog import load_catalog
-from engine.point import evaluate_point
+from engine.model.assumptions import Assumptions
+from engine.model.catalog import load_catalog
+from engine.model.evaluate import evaluate_point
+from engine.model.point import Point
 from tests import strategies as s
 
 CATALOG = load_catalog()
@@ -23,12 +24,12 @@ isls = st.floats(1e3, 1e7, allow_nan=False)
 def test_cost_per_mtok_non_increasing_in_concurrency_at_fixed_units(model, unit, workload, isl, r1, r2, wbits, kbits):
     lo, hi = sorted((r1, r2))
     ideal_compute = Assumptions(mfu_decode=1.0, mfu_prefill=1.0)
-    a = evaluate_point(model, unit, isl, lo, wbits, kbits, workload, ideal_compute)
-    b = evaluate_point(model, unit, isl, hi, wbits, kbits, workload, ideal_compute)
+    a = evaluate_point(Point(model, unit, workload, isl, None, lo, wbits, kbits, ideal_compute))
+    b = evaluate_point(Point(model, unit, workload, isl, None, hi, wbits, kbits, ideal_compute))
     assume(a["units_needed"] == b["units_needed"])
     # Keep to memory-bound decode: bytes per step / bandwidth above FLOPs per step / peak.
     if unit.kind != "wafer":
-        from engine import reference as ref
+        from engine.model import reference as ref
 
         for p, r in ((a, lo), (b, hi)):
             mean = isl + p["osl"] / 2
@@ -44,8 +45,8 @@ def test_cost_per_mtok_non_increasing_in_concurrency_at_fixed_units(model, unit,
 def test_more_bits_never_fewer_units(model, unit, isl, r, w1, w2, k1, k2):
     workload = CATALOG.workload("agentic-coding")
     (wlo, whi), (klo, khi) = sorted((w1, w2)), sorted((k1, k2))
-    small = evaluate_point(model, unit, isl, r, wlo, klo, workload)
-    large = evaluate_point(model, unit, isl, r, whi, khi, workload)
+    small = evaluate_point(Point(model, unit, workload, isl, None, r, wlo, klo))
+    large = evaluate_point(Point(model, unit, workload, isl, None, r, whi, khi))
     assert large["units_needed"] >= small["units_needed"]
 
 
@@ -55,8 +56,8 @@ def test_longer_isl_never_fewer_units(model, unit, i1, i2, r, wbits, kbits):
     workload = CATALOG.workload("agentic-coding")
     lo, hi = sorted((i1, i2))
     assert (
-        evaluate_point(model, unit, hi, r, wbits, kbits, workload)["units_needed"]
-        >= evaluate_point(model, unit, lo, r, wbits, kbits, workload)["units_needed"]
+        evaluate_point(Point(model, unit, workload, hi, None, r, wbits, kbits))["units_needed"]
+        >= evaluate_point(Point(model, unit, workload, lo, None, r, wbits, kbits))["units_needed"]
     )
 
 
@@ -64,9 +65,9 @@ def test_longer_isl_never_fewer_units(model, unit, i1, i2, r, wbits, kbits):
 @given(models, units, workloads, isls, st.integers(1, 1024), s.weight_bits, s.kv_bits)
 def test_cost_by_type_adds_up_to_the_cost_of_a_turn(model, unit, workload, isl, r, wbits, kbits):
     """Charging each token type its share of the time recovers the whole bill."""
-    from engine.reference import input_split
+    from engine.model.reference import input_split
 
-    p = evaluate_point(model, unit, isl, r, wbits, kbits, workload)
+    p = evaluate_point(Point(model, unit, workload, isl, None, r, wbits, kbits))
     tokens = dict(zip(("cache_read", "cache_write", "input"), input_split(isl, workload)), output=p["osl"])
     billed = sum((p["cost_per_mtok_by_type_usd"][t] or 0.0) * tokens[t] / 1e6 for t in tokens)
     assert abs(billed - p["cost_per_turn_usd"]) <= 1e-9 * p["cost_per_turn_usd"]

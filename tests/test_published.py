@@ -1,4 +1,4 @@
-"""Published figures (shared/reference/published.md), computed by the engine.
+"""Published figures (docs/reference/published.md), computed by the engine.
 
 Each test derives its numbers from catalog data and the formulas; the only constants are
 the published figures themselves, compared at the precision they were published with.
@@ -10,11 +10,12 @@ import json
 
 import pytest
 
-from engine import reference
-from engine.assumptions import Assumptions
-from engine.cli import main
-from engine.compare import break_even_concurrency
-from engine.point import adhoc_model, evaluate_point
+from engine.model import reference
+from engine.model.assumptions import Assumptions
+from engine.interfaces.cli import main
+from engine.analysis.compare import break_even_concurrency
+from engine.model.evaluate import adhoc_model, evaluate_point
+from engine.model.point import Point
 
 CALCULATOR_ARGS = [
     "point", "--params", "120B", "--active-params", "5.1B", "--layers", "36", "--kv-heads", "8",
@@ -53,7 +54,7 @@ def test_faithful_gpt_oss_preset_models_the_sliding_windows(catalog, agentic):
     requests = 890.6 GB. Total 949.0 GB -> ceil(949.0 / 44) = 22 systems, KV share 93.8 %,
     36 / 22 = 1.64 layers per wafer, capex $22M: windows halve the calculator's 42 systems.
     """
-    p = evaluate_point(catalog.model("gpt-oss-120b"), catalog.unit("wse3"), 96.3e3, 250, 4, 16, agentic)
+    p = evaluate_point(Point(catalog.model("gpt-oss-120b"), catalog.unit("wse3"), agentic, 96.3e3, None, 250, 4, 16))
     osl = 96_300 * 0.0022 / 0.9978
     per_request = 18 * 2048 * (96_300 + osl) + 18 * 2048 * 128
     assert p["weight_bytes"] == pytest.approx(58.4e9)
@@ -79,7 +80,7 @@ def test_interactivity_table(catalog, agentic, name, published):
     """Catalog values reproduce the table; at one request the wafer runs at that rate."""
     model, wse3 = catalog.model(name), catalog.unit("wse3")
     assert reference.base_interactivity(model, wse3, Assumptions()) == published
-    p = evaluate_point(model, wse3, 8e3, 1, 8, 16, agentic)
+    p = evaluate_point(Point(model, wse3, agentic, 8e3, None, 1, 8, 16))
     assert round(p["interactivity_tps"]) == published
 
 
@@ -142,7 +143,7 @@ def test_article_h100_throughputs_exceed_the_physical_roofline(catalog):
     ideal = Assumptions(memory_bw_efficiency=1.0, mfu_decode=1.0, mfu_prefill=1.0, usable_memory_fraction=1.0)
     workload = catalog.workload("chat")
     for batch, article in H100_ARTICLE.items():
-        p = evaluate_point(llama, h100, 128, batch, 8, 8, workload, ideal, osl=128)
+        p = evaluate_point(Point(llama, h100, workload, 128, 128, batch, 8, 8, ideal))
         assert p["units_needed"] == 1
         bound = batch / p["decode_step_s"]
         assert bound <= batch * 3.35e12 / 70.6e9
@@ -153,7 +154,7 @@ def test_article_h100_throughputs_exceed_the_physical_roofline(catalog):
 def test_h100_llama_default_point_is_physically_plausible(catalog):
     """The issue's example: Llama 3.1 70B, 8-bit, one H100, one request, ISL 1k."""
     llama, h100 = catalog.model("llama-3.1-70b"), catalog.unit("h100-sxm")
-    p = evaluate_point(llama, h100, 1e3, 1, 8, 8, catalog.workload("agentic-coding"))
+    p = evaluate_point(Point(llama, h100, catalog.workload("agentic-coding"), 1e3, None, 1, 8, 8))
     assert p["units_needed"] == 1
     assert 0 < p["interactivity_tps"] <= 3.35e12 / 70.6e9
     assert p["cost_per_mtok_output_usd"] > reference.cost_per_mtok(2.904, 3.35e12 / 70.6e9)
@@ -163,7 +164,7 @@ def test_adhoc_model_matches_catalog_geometry(catalog, agentic):
     """An ad-hoc entry with Llama 3.1 70B's numbers gives the preset's memory figures."""
     preset = catalog.model("llama-3.1-70b")
     adhoc = adhoc_model(70.6e9, 80, 8, 128, hidden_size=8192, attention_heads=64)
-    a = evaluate_point(preset, catalog.unit("h100-sxm"), 32e3, 16, 8, 8, agentic)
-    b = evaluate_point(adhoc, catalog.unit("h100-sxm"), 32e3, 16, 8, 8, agentic)
+    a = evaluate_point(Point(preset, catalog.unit("h100-sxm"), agentic, 32e3, None, 16, 8, 8))
+    b = evaluate_point(Point(adhoc, catalog.unit("h100-sxm"), agentic, 32e3, None, 16, 8, 8))
     for key in ("total_bytes", "units_needed", "decode_step_s", "cost_per_mtok_usd"):
         assert a[key] == pytest.approx(b[key], rel=1e-12)

@@ -16,14 +16,14 @@ import xarray as xr
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine import store
-from engine.assumptions import Assumptions
-from engine.cli import main
-from engine.evaluate import evaluate_arrays
-from engine.grid import make_plan
-from engine.spec import parse_spec
-from engine.store import run_sweep, state_dir
-from engine.variables import TOKEN_TYPES
+from engine.sweep import store
+from engine.model.assumptions import Assumptions
+from engine.interfaces.cli import main
+from engine.model.core import evaluate_arrays
+from engine.sweep.plan import make_plan
+from engine.sweep.spec import parse_spec
+from engine.sweep.store import run_sweep, state_dir
+from engine.model.variables import TOKEN_TYPES
 from tests import strategies as s
 from tests.sweep_helpers import comparable, small, write_spec
 from tests.test_store import MANY_BLOCKS, _run_cli
@@ -58,7 +58,7 @@ def test_no_silent_nan_or_inf_for_valid_inputs(catalog, data):
 
 
 def test_tiny_models_and_huge_contexts_stay_finite(catalog, agentic):
-    from engine.reference import synthetic_model
+    from engine.model.synthetic import synthetic_model
 
     tiny = synthetic_model(catalog.model("llama-3.1-8b"), 1e6)
     arrays = evaluate_arrays([tiny], list(catalog.hardware.values()), [1.0, 1e8], [1.0, 1e6], [1, 1e7], [1, 32], [1, 32],
@@ -146,7 +146,7 @@ def test_two_concurrent_runs_the_second_is_refused(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_a_worker_killed_mid_run_still_gives_an_identical_cube(tmp_path, reference_cube, cluster):
-    from engine.cluster import resolve
+    from engine.sweep.cluster import resolve
 
     address, client, procs = cluster
     output = tmp_path / "cube.zarr"

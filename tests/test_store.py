@@ -11,10 +11,11 @@ import time
 import pytest
 import xarray as xr
 
-from engine.cli import main
-from engine.grid import make_plan
-from engine.spec import parse_spec
-from engine.store import run_sweep, state_dir, writer_lock
+from engine.interfaces.cli import main
+from engine.sweep.executors import evaluate_eager
+from engine.sweep.plan import make_plan
+from engine.sweep.spec import parse_spec
+from engine.sweep.store import run_sweep, state_dir, writer_lock
 from tests.sweep_helpers import comparable, small, write_spec
 
 MANY_BLOCKS = small(chunks={"model": 1, "isl": 1, "concurrency": 2})
@@ -31,7 +32,7 @@ def reference_cube(tmp_path_factory):
 def test_run_writes_a_complete_cube_equal_to_the_eager_evaluation(tmp_path, reference_cube):
     plan = make_plan(parse_spec(MANY_BLOCKS))
     cube = reference_cube
-    xr.testing.assert_equal(cube, plan.evaluate_eager())
+    xr.testing.assert_equal(cube, evaluate_eager(plan))
     assert int(cube.attrs["complete"]) == 1
     for name in cube.variables:
         assert "units" in cube[name].attrs, name
@@ -53,7 +54,7 @@ def test_cube_opens_with_plain_xarray_and_no_project_code(tmp_path):
 
 
 def _run_cli(spec_path, output, *extra, env=None):
-    cmd = [sys.executable, "-m", "engine.cli", "run", str(spec_path), "--output", str(output), "--no-progress", *extra]
+    cmd = [sys.executable, "-m", "engine", "run", str(spec_path), "--output", str(output), "--no-progress", *extra]
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
 
 
@@ -119,7 +120,7 @@ def test_rerunning_a_complete_cube_computes_nothing(tmp_path, capsys):
 
 def test_processes_scheduler_gives_the_same_cube(tmp_path, reference_cube):
     output = tmp_path / "procs.zarr"
-    from engine.cluster import resolve
+    from engine.sweep.cluster import resolve
 
     run_sweep(make_plan(parse_spec(MANY_BLOCKS)), output, resolve("processes", 2), progress=False)
     xr.testing.assert_identical(comparable(xr.open_zarr(output)), reference_cube)

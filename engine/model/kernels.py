@@ -1,7 +1,7 @@
 """Numba kernels: every formula of the cost model over the Cartesian product of 1-D axes.
 
 Two kernel families, each filling preallocated outputs that span only the axes they
-depend on (SPEC "cube contract"):
+depend on (the cube contract):
 
 - :func:`memory_kernel`: weight and KV bytes, footprint, units needed, capex, layers per
   unit, stranded memory, scale-up fit;
@@ -9,104 +9,103 @@ depend on (SPEC "cube contract"):
   hourly cost and cost per Mtok (blended, output-only, per turn, by token type).
 
 The grid is ``model x context x concurrency x weight_bits x kv_bits x hardware``, where a
-*context* is one (ISL, OSL) pair: the wrapper passes paired vectors, either ISL with its
+*context* is one (ISL, OSL) pair: the caller passes paired vectors, either ISL with its
 derived OSL or the flattened product of an ISL and an OSL axis. Kernels loop over the
 axes (no broadcast inputs) and hoist everything that does not depend on the inner loops.
-Each mirrors :mod:`engine.reference` formula by formula, in the same floating-point
-order, and is tested equal to it.
+Each mirrors :mod:`engine.model.reference` formula by formula and is tested equal to it.
+
+Binding by name: :func:`bound` derives a kernel's Numba signature from its parameter
+names, inputs from :data:`KERNEL_INPUTS` and outputs from the variable registry (rank from
+the variable's dims, dtype declared once), and refuses at import a kernel whose output
+parameters are not exactly its family's variables. Callers pass inputs and outputs as
+mappings by name (:class:`BoundKernel`), so no order is shared by convention.
 """
 
 from __future__ import annotations
 
+import inspect
 import math
+from collections.abc import Mapping
+from dataclasses import dataclass
 
 import numba as nb
 import numpy as np
 
-from engine.jit import helper, kernel
-from engine.tables import (
-    A_CACHE_TIER,
-    A_INDEX,
-    A_PRICE_MODE,
-    G_ELEMENTS,
-    G_LAYERS,
-    G_RATIO,
-    G_WINDOW,
-    H_BANDWIDTH,
-    H_CAPEX,
-    H_DOMAIN,
-    H_KIND,
-    H_LINK_BW,
-    H_MEMORY_BYTES,
-    H_PEAK4,
-    H_PEAK8,
-    H_PEAK16,
-    H_POWER_KW,
-    H_RENT_ON_DEMAND,
-    H_RENT_SPOT,
-    H_USABLE,
-    M_ACTIVE_PARAMS,
-    M_EXPERTS,
-    M_EXPERTS_PER_TOKEN,
-    M_HIDDEN,
-    M_LAYERS,
-    M_QUERY_WIDTH,
-    M_TOTAL_PARAMS,
-    W_CACHE_READ,
-    W_CACHE_WRITE,
-    W_INPUT,
-)
+from engine.jit import helper, kernel, layout_cache
+from engine.model.assumptions import CacheTier, PriceMode
+from engine.model.records import HardwareCode
+from engine.model.tables import GC, HW, LAYOUT_FINGERPRINT, MC, MIX, P
+from engine.model.variables import BY_NAME, FAMILIES, TOKEN_TYPES, Variable, family
 
-A_CACHE_READ_SPEEDUP = A_INDEX["cache_read_speedup"]
-A_BW_EFFICIENCY = A_INDEX["memory_bw_efficiency"]
-A_MFU_DECODE = A_INDEX["mfu_decode"]
-A_MFU_PREFILL = A_INDEX["mfu_prefill"]
-A_STEP_OVERHEAD = A_INDEX["step_overhead_s"]
-A_ALLREDUCE_LATENCY = A_INDEX["allreduce_latency_s"]
-A_SCALEOUT_BW = A_INDEX["scaleout_bw_gbs"]
-A_HOST_CACHE_BW = A_INDEX["host_cache_bw_gbs"]
-A_USABLE = A_INDEX["usable_memory_fraction"]
-A_YEARS = A_INDEX["amortisation_years"]
-A_PUE = A_INDEX["pue"]
-A_USD_PER_KWH = A_INDEX["usd_per_kwh"]
-A_FIT_COEFFICIENT = A_INDEX["interactivity_fit_coefficient"]
-A_FIT_EXPONENT = A_INDEX["interactivity_fit_exponent"]
+WAFER = float(HardwareCode.wafer)
+ON_DEMAND = int(PriceMode.on_demand)
+SPOT = int(PriceMode.spot)
+HOST_TIER = int(CacheTier.host)
+N_TYPES = len(TOKEN_TYPES)
 
-# --------------------------------------------------------------------------- signatures
+# --------------------------------------------------------------------------- binding
 f8_1d = nb.float64[::1]
 f8_2d = nb.float64[:, ::1]
-i8_1d = nb.int64[::1]
-_tables = (f8_2d, i8_1d, f8_2d)  # model table, group offsets, group table
-_axes = (f8_1d,) * 5  # isl, osl (paired), concurrency, weight_bits, kv_bits
 
-MEMORY_SIGNATURE = nb.void(
-    *_tables,
-    f8_2d,  # hardware table
-    *_axes,
-    f8_1d,  # assumptions
-    f8_2d,  # weight_bytes (M, WB)
-    nb.float64[:, :, ::1],  # kv_bytes_per_request (M, C, KB)
-    nb.float64[:, :, :, ::1],  # kv_bytes (M, C, R, KB)
-    nb.float64[:, :, :, :, ::1],  # total_bytes (M, C, R, WB, KB)
-    nb.float64[:, :, :, :, ::1],  # kv_share
-    nb.int64[:, :, :, :, :, ::1],  # units_needed (M, C, R, WB, KB, H)
-    nb.float64[:, :, :, :, :, ::1],  # layers_per_unit
-    nb.float64[:, :, :, :, :, ::1],  # capex_usd
-    nb.float64[:, :, :, :, :, ::1],  # stranded_fraction
-    nb.boolean[:, :, :, :, :, ::1],  # fits_domain
-)
+#: Every kernel input, by parameter name, with its Numba type.
+KERNEL_INPUTS = {
+    "models": f8_2d,  # model table (M, len(MC))
+    "group_offsets": nb.int64[::1],  # (M + 1,)
+    "groups": f8_2d,  # KV group table (G, len(GC))
+    "hardware": f8_2d,  # hardware table (H, len(HW))
+    "overrides": f8_2d,  # interactivity overrides (M, H), NaN = fit
+    "isl": f8_1d,  # paired with osl: one context per position
+    "osl": f8_1d,
+    "concurrency": f8_1d,
+    "weight_bits": f8_1d,
+    "kv_bits": f8_1d,
+    "parameters": f8_1d,  # numeric assumptions then choice codes (P)
+    "mix": f8_1d,  # workload fractions (MIX)
+}
 
-f8_6d = nb.float64[:, :, :, :, :, ::1]
-PERFORMANCE_SIGNATURE = nb.void(
-    *_tables,
-    f8_2d,  # hardware table
-    f8_2d,  # interactivity overrides (M, H), NaN = fit
-    *_axes,
-    f8_1d,  # assumptions
-    f8_1d,  # workload mix
-    *(f8_6d,) * 10,  # interactivity .. cost_per_turn (M, C, R, WB, KB, H)
-    nb.float64[:, :, :, :, :, :, ::1],  # cost_per_mtok_by_type (M, C, R, WB, KB, H, 4)
-)
+
+def output_type(var: Variable):
+    """Numba array type of a variable's kernel output: C-contiguous, rank from its dims."""
+    return nb.types.Array(nb.from_dtype(np.dtype(var.dtype)), var.rank, "C")
+
+
+@dataclass(frozen=True)
+class BoundKernel:
+    """A compiled kernel with its inputs and outputs named; called with mappings by name."""
+
+    name: str
+    family: str
+    dispatcher: object
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
+
+    def __call__(self, inputs: Mapping[str, np.ndarray], outputs: Mapping[str, np.ndarray]) -> None:
+        self.dispatcher(*(inputs[n] for n in self.inputs), *(outputs[n] for n in self.outputs))
+
+
+def bound(family_name: str):
+    """Compile a kernel whose trailing parameters are exactly the family's variables, by name."""
+
+    def decorate(py_func) -> BoundKernel:
+        names = list(inspect.signature(py_func).parameters)
+        expected = {v.name for v in family(family_name)}
+        outputs = [n for n in names if n in BY_NAME]
+        if set(outputs) != expected:
+            missing, extra = sorted(expected - set(outputs)), sorted(set(outputs) - expected)
+            raise TypeError(f"kernel {py_func.__name__}: outputs differ from the {family_name} variables "
+                            f"(missing {missing}, not in the family {extra})")  # fmt: skip
+        inputs = names[: len(names) - len(outputs)]
+        if names[len(inputs) :] != outputs:
+            raise TypeError(f"kernel {py_func.__name__}: output parameters must follow the inputs")
+        unknown = [n for n in inputs if n not in KERNEL_INPUTS]
+        if unknown:
+            raise TypeError(f"kernel {py_func.__name__}: unknown inputs {unknown} (known: {', '.join(KERNEL_INPUTS)})")
+        signature = nb.void(*(KERNEL_INPUTS[n] for n in inputs), *(output_type(BY_NAME[n]) for n in outputs))
+        with layout_cache(LAYOUT_FINGERPRINT):
+            dispatcher = kernel(signature)(py_func)
+        return BoundKernel(py_func.__name__, family_name, dispatcher, tuple(inputs), tuple(outputs))
+
+    return decorate
 
 
 # --------------------------------------------------------------------------- scalar helpers
@@ -115,8 +114,8 @@ def kv_elements(groups, start, stop, context):
     """sum_g n_g e_g min(c, W_g) / r_g over one model's groups."""
     total = 0.0
     for g in range(start, stop):
-        held = min(context, groups[g, G_WINDOW])
-        total += groups[g, G_LAYERS] * groups[g, G_ELEMENTS] * held / groups[g, G_RATIO]
+        held = min(context, groups[g, GC.window])
+        total += groups[g, GC.layers] * groups[g, GC.elements] * held / groups[g, GC.ratio]
     return total
 
 
@@ -125,58 +124,58 @@ def attended_positions(groups, start, stop, context):
     """sum_g n_g min(c, W_g) / r_g: positions attended per token over all layers."""
     total = 0.0
     for g in range(start, stop):
-        held = min(context, groups[g, G_WINDOW])
-        total += groups[g, G_LAYERS] * held / groups[g, G_RATIO]
+        held = min(context, groups[g, GC.window])
+        total += groups[g, GC.layers] * held / groups[g, GC.ratio]
     return total
 
 
 @helper
-def usable_fraction(hardware, h, assumptions):
-    override = assumptions[A_USABLE]
-    return override if override > 0.0 else hardware[h, H_USABLE]
+def usable_fraction(hardware, h, parameters):
+    override = parameters[P.usable_memory_fraction]
+    return override if override > 0.0 else hardware[h, HW.usable_fraction]
 
 
 @helper
 def nominal_peak(hardware, h, weight_bits):
     if weight_bits <= 4.5:
-        return hardware[h, H_PEAK4]
+        return hardware[h, HW.peak_fp4]
     if weight_bits <= 8.5:
-        return hardware[h, H_PEAK8]
-    return hardware[h, H_PEAK16]
+        return hardware[h, HW.peak_fp8]
+    return hardware[h, HW.peak_bf16]
 
 
 @helper
-def unit_rate(hardware, h, assumptions):
+def unit_rate(hardware, h, parameters):
     """Hourly rate of one unit: the scenario's rental rate, else TCO."""
-    mode = assumptions[A_PRICE_MODE]
+    mode = int(parameters[P.price])
     rent = math.nan
-    if mode == 0.0:
-        rent = hardware[h, H_RENT_ON_DEMAND]
-    elif mode == 1.0:
-        rent = hardware[h, H_RENT_SPOT]
+    if mode == ON_DEMAND:
+        rent = hardware[h, HW.rent_on_demand]
+    elif mode == SPOT:
+        rent = hardware[h, HW.rent_spot]
     if not math.isnan(rent):
         return rent
-    amortised = hardware[h, H_CAPEX] / (assumptions[A_YEARS] * 8760.0)
-    return amortised + hardware[h, H_POWER_KW] * assumptions[A_PUE] * assumptions[A_USD_PER_KWH]
+    amortised = hardware[h, HW.capex] / (parameters[P.amortisation_years] * 8760.0)
+    return amortised + hardware[h, HW.power_kw] * parameters[P.pue] * parameters[P.usd_per_kwh]
 
 
 @helper
-def comm_time(hardware, h, units, tokens, layers, hidden, assumptions):
+def comm_time(hardware, h, units, tokens, layers, hidden, parameters):
     """Tensor-parallel all-reduce time for one forward pass over `tokens` tokens."""
     if units <= 1:
         return 0.0
-    domain = hardware[h, H_DOMAIN]
-    link = hardware[h, H_LINK_BW]
+    domain = hardware[h, HW.scaleup_domain]
+    link = hardware[h, HW.scaleup_link_bw]
     if link <= 0.0 or (domain > 0.0 and units > domain):
-        link = assumptions[A_SCALEOUT_BW] * 1e9
+        link = parameters[P.scaleout_bw_gbs] * 1e9
     per_allreduce = 2.0 * (units - 1) / units * tokens * hidden * 2.0 / link
-    return 2.0 * layers * (per_allreduce + assumptions[A_ALLREDUCE_LATENCY])
+    return 2.0 * layers * (per_allreduce + parameters[P.allreduce_latency_s])
 
 
 # --------------------------------------------------------------------------- kernels
-@kernel(MEMORY_SIGNATURE)
+@bound("memory")
 def memory_kernel(
-    models, group_offsets, groups, hardware, isl, osl, concurrency, weight_bits, kv_bits, assumptions,
+    models, group_offsets, groups, hardware, isl, osl, concurrency, weight_bits, kv_bits, parameters,
     weight_bytes, kv_bytes_per_request, kv_bytes, total_bytes, kv_share,
     units_needed, layers_per_unit, capex_usd, stranded_fraction, fits_domain,
 ):  # fmt: skip
@@ -184,12 +183,12 @@ def memory_kernel(
     n_ctx, n_conc, n_wb, n_kb, n_hw = isl.size, concurrency.size, weight_bits.size, kv_bits.size, hardware.shape[0]
     capacity = np.empty(n_hw)
     for h in range(n_hw):
-        capacity[h] = hardware[h, H_MEMORY_BYTES] * usable_fraction(hardware, h, assumptions)
+        capacity[h] = hardware[h, HW.memory_bytes] * usable_fraction(hardware, h, parameters)
     for m in range(models.shape[0]):
         start, stop = group_offsets[m], group_offsets[m + 1]
-        layers = models[m, M_LAYERS]
+        layers = models[m, MC.layers]
         for w in range(n_wb):
-            weight_bytes[m, w] = models[m, M_TOTAL_PARAMS] * weight_bits[w] / 8.0
+            weight_bytes[m, w] = models[m, MC.total_params] * weight_bits[w] / 8.0
         for c in range(n_ctx):
             elements = kv_elements(groups, start, stop, isl[c] + osl[c])
             for k in range(n_kb):
@@ -206,18 +205,18 @@ def memory_kernel(
                             filled = total / capacity[h]  # units of memory the replica fills
                             units = max(1, math.ceil(filled))
                             inv_units = 1.0 / units
-                            domain = hardware[h, H_DOMAIN]
+                            domain = hardware[h, HW.scaleup_domain]
                             units_needed[m, c, r, w, k, h] = units
                             layers_per_unit[m, c, r, w, k, h] = layers * inv_units
-                            capex_usd[m, c, r, w, k, h] = units * hardware[h, H_CAPEX]
+                            capex_usd[m, c, r, w, k, h] = units * hardware[h, HW.capex]
                             stranded_fraction[m, c, r, w, k, h] = 1.0 - filled * inv_units
                             fits_domain[m, c, r, w, k, h] = domain == 0.0 or units <= domain
 
 
-@kernel(PERFORMANCE_SIGNATURE)
+@bound("performance")
 def performance_kernel(
     models, group_offsets, groups, hardware, overrides, isl, osl, concurrency, weight_bits, kv_bits,
-    assumptions, mix,
+    parameters, mix,
     interactivity_tps, decode_step_s, ttft_s, turn_time_s, throughput_tps, output_throughput_tps,
     usd_per_hour, cost_per_mtok_usd, cost_per_mtok_output_usd, cost_per_turn_usd, cost_per_mtok_by_type_usd,
 ):  # fmt: skip
@@ -228,12 +227,12 @@ def performance_kernel(
     its exact division: it feeds a ceil).
     """
     n_ctx, n_conc, n_wb, n_kb, n_hw = isl.size, concurrency.size, weight_bits.size, kv_bits.size, hardware.shape[0]
-    eta = assumptions[A_BW_EFFICIENCY]
-    mfu_decode = assumptions[A_MFU_DECODE]
-    mfu_prefill = assumptions[A_MFU_PREFILL]
-    inv_speedup = 1.0 / assumptions[A_CACHE_READ_SPEEDUP]
-    host_tier = assumptions[A_CACHE_TIER] == 1.0
-    inputs = mix[W_CACHE_READ] + mix[W_CACHE_WRITE] + mix[W_INPUT]
+    eta = parameters[P.memory_bw_efficiency]
+    mfu_decode = parameters[P.mfu_decode]
+    mfu_prefill = parameters[P.mfu_prefill]
+    inv_speedup = 1.0 / parameters[P.cache_read_speedup]
+    host_tier = int(parameters[P.cache_tier]) == HOST_TIER
+    inputs = mix[MIX.cache_read] + mix[MIX.cache_write] + mix[MIX.input]
     # Per hardware: hourly rate per unit, bandwidth and capacity, scale-up limits.
     unit_rates = np.empty(n_hw)
     capacity = np.empty(n_hw)
@@ -242,16 +241,16 @@ def performance_kernel(
     inv_decode_peak = np.empty((n_hw, n_wb))  # 1 / (peak x mfu_decode), by weight width
     inv_prefill_peak = np.empty((n_hw, n_wb))
     for h in range(n_hw):
-        unit_rates[h] = unit_rate(hardware, h, assumptions)
-        capacity[h] = hardware[h, H_MEMORY_BYTES] * usable_fraction(hardware, h, assumptions)
-        inv_bandwidth[h] = 1.0 / (hardware[h, H_BANDWIDTH] * eta)
-        inv_cache_bw[h] = 1.0 / (assumptions[A_HOST_CACHE_BW] * 1e9) if host_tier else inv_bandwidth[h]
+        unit_rates[h] = unit_rate(hardware, h, parameters)
+        capacity[h] = hardware[h, HW.memory_bytes] * usable_fraction(hardware, h, parameters)
+        inv_bandwidth[h] = 1.0 / (hardware[h, HW.bandwidth] * eta)
+        inv_cache_bw[h] = 1.0 / (parameters[P.host_cache_bw_gbs] * 1e9) if host_tier else inv_bandwidth[h]
         for w in range(n_wb):
             peak = nominal_peak(hardware, h, weight_bits[w])
             inv_decode_peak[h, w] = 1.0 / (peak * mfu_decode)
             inv_prefill_peak[h, w] = 1.0 / (peak * mfu_prefill)
     inv_base = np.empty(n_hw)
-    type_scale = np.empty(4)
+    type_scale = np.empty(N_TYPES)
     # Flat views: one index per point instead of six strided ones per store.
     f_interactivity = interactivity_tps.reshape(-1)
     f_step = decode_step_s.reshape(-1)
@@ -266,18 +265,18 @@ def performance_kernel(
     f_by_type = cost_per_mtok_by_type_usd.reshape(-1)
     for m in range(models.shape[0]):
         start, stop = group_offsets[m], group_offsets[m + 1]
-        total_params = models[m, M_TOTAL_PARAMS]
-        active = models[m, M_ACTIVE_PARAMS]
-        layers = models[m, M_LAYERS]
-        hidden = models[m, M_HIDDEN]
-        query_width = models[m, M_QUERY_WIDTH]
-        experts = models[m, M_EXPERTS]
-        per_token = models[m, M_EXPERTS_PER_TOKEN]
+        total_params = models[m, MC.total_params]
+        active = models[m, MC.active_params]
+        layers = models[m, MC.layers]
+        hidden = models[m, MC.hidden_size]
+        query_width = models[m, MC.query_width]
+        experts = models[m, MC.experts]
+        per_token = models[m, MC.experts_per_token]
         routed = 0.0
         if experts > per_token:
             routed = (total_params - active) / (1.0 - per_token / experts)
         dense = total_params - routed
-        fit = assumptions[A_FIT_COEFFICIENT] / (active / 1e9) ** assumptions[A_FIT_EXPONENT]
+        fit = parameters[P.interactivity_fit_coefficient] / (active / 1e9) ** parameters[P.interactivity_fit_exponent]
         for h in range(n_hw):
             base = overrides[m, h]
             inv_base[h] = 1.0 / (fit if math.isnan(base) else base)
@@ -287,9 +286,9 @@ def performance_kernel(
             mean_context = isl_c + osl_c / 2.0
             mean_elements = kv_elements(groups, start, stop, mean_context)
             decode_fpt = 2.0 * active + 4.0 * query_width * attended_positions(groups, start, stop, mean_context)
-            cache_read = isl_c * mix[W_CACHE_READ] / inputs
-            cache_write = isl_c * mix[W_CACHE_WRITE] / inputs
-            fresh = isl_c * mix[W_INPUT] / inputs
+            cache_read = isl_c * mix[MIX.cache_read] / inputs
+            cache_write = isl_c * mix[MIX.cache_write] / inputs
+            fresh = isl_c * mix[MIX.input] / inputs
             prefill_tokens = cache_write + fresh
             prefill_context = cache_read + prefill_tokens / 2.0
             prefill_flops = prefill_tokens * (
@@ -324,7 +323,7 @@ def performance_kernel(
                             i = base_index * n_hw + h
                             units = max(1, math.ceil(total / capacity[h]))
                             inv_units = 1.0 / units
-                            if hardware[h, H_KIND] == 0.0:  # wafer: interactivity model
+                            if hardware[h, HW.kind] == WAFER:  # wafer: interactivity model
                                 t_mem = (weights + decode_kv) * inv_units * inv_bandwidth[h]
                                 t_flop = decode_flops * inv_units * inv_decode_peak[h, w]
                                 step = max(inv_base[h], t_mem, t_flop)
@@ -341,12 +340,12 @@ def performance_kernel(
                                 )
                                 step = (
                                     t_dec
-                                    + assumptions[A_STEP_OVERHEAD]
-                                    + comm_time(hardware, h, units, conc, layers, hidden, assumptions)
+                                    + parameters[P.step_overhead_s]
+                                    + comm_time(hardware, h, units, conc, layers, hidden, parameters)
                                 )
                                 t_pre = prefill_flops * inv_units * inv_prefill_peak[h, w]
                                 if prefill_tokens > 0.0:
-                                    t_pre += comm_time(hardware, h, units, prefill_tokens, layers, hidden, assumptions)
+                                    t_pre += comm_time(hardware, h, units, prefill_tokens, layers, hidden, parameters)
                                 t_cr = cache_read_bytes * inv_units * inv_cache_bw[h]
                                 turn = osl_c * step + conc * (t_pre + t_cr)
                                 ttft = t_pre + t_cr
@@ -366,7 +365,12 @@ def performance_kernel(
                             f_cost[i] = rate * turn * blended_scale
                             f_cost_output[i] = rate * turn * output_scale
                             f_cost_turn[i] = rate * turn * turn_scale
-                            f_by_type[4 * i] = rate * time_cache_read * type_scale[0]
-                            f_by_type[4 * i + 1] = rate * time_cache_write * type_scale[1]
-                            f_by_type[4 * i + 2] = rate * time_input * type_scale[2]
-                            f_by_type[4 * i + 3] = rate * time_output * type_scale[3]
+                            f_by_type[N_TYPES * i] = rate * time_cache_read * type_scale[0]
+                            f_by_type[N_TYPES * i + 1] = rate * time_cache_write * type_scale[1]
+                            f_by_type[N_TYPES * i + 2] = rate * time_input * type_scale[2]
+                            f_by_type[N_TYPES * i + 3] = rate * time_output * type_scale[3]
+
+
+#: The kernel of each family (every family of the registry has one).
+KERNELS: dict[str, BoundKernel] = {k.family: k for k in (memory_kernel, performance_kernel)}
+assert set(KERNELS) == set(FAMILIES), "every variable family needs a kernel"

@@ -1,10 +1,11 @@
-"""Reference implementation: one plain function per formula of ``SPEC.md``.
+"""Reference implementation: one plain function per formula of ``docs/model.md``.
 
 These functions are the documentation of the cost model and the oracle the compiled
-kernels (:mod:`engine.kernels`) are tested against. They favour clarity over speed: each
-takes catalog records and scalars and returns one quantity in base units.
+kernels (:mod:`engine.model.kernels`) and the numpy baseline (``bench/numpy_impl.py``) are
+tested against. They favour clarity over speed: each takes catalog records and scalars and
+returns one quantity in base units. The production path never imports this module.
 
->>> from engine.catalog import load_catalog
+>>> from engine.model.catalog import load_catalog
 >>> cat = load_catalog()
 >>> kv_bytes_per_request(cat.model("qwen3-32b"), context=1000, kv_bits=16)
 262144000.0
@@ -14,17 +15,13 @@ from __future__ import annotations
 
 import math
 
-from engine.assumptions import Assumptions
-from engine.catalog import Hardware, KVGroup, Model, Workload
-
-TOKEN_TYPES = ("cache_read", "cache_write", "input", "output")
+from engine.model.assumptions import Assumptions
+from engine.model.point import Point
+from engine.model.pricing import unit_usd_per_hour
+from engine.model.records import Hardware, Model, Workload
+from engine.model.variables import TOKEN_TYPES
 
 # --------------------------------------------------------------------------- workload
-
-
-def output_length(isl: float, workload: Workload) -> float:
-    """OSL derived from the mix: ``OSL = ISL x f_out / (1 - f_out)``."""
-    return isl * workload.output / (1.0 - workload.output)
 
 
 def input_split(isl: float, workload: Workload) -> tuple[float, float, float]:
@@ -78,6 +75,7 @@ def kv_share(kv: float, total: float) -> float:
 
 
 def usable_fraction(hardware: Hardware, assumptions: Assumptions) -> float:
+    """The assumption where set (> 0), else the catalog's figure for the unit."""
     return assumptions.usable_memory_fraction or hardware.usable_fraction
 
 
@@ -102,45 +100,6 @@ def stranded_fraction(total_bytes: float, units: int, memory_bytes: float, usabl
 def fits_domain(units: int, domain: int | None) -> bool:
     """Does the replica fit the scale-up domain (NVLink island)? No domain: always."""
     return domain is None or units <= domain
-
-
-# --------------------------------------------------------------------------- synthetic models
-
-
-def synthetic_model(
-    reference: Model,
-    total_params: float,
-    layer_exponent: float = 1.0 / 3.0,
-    width_exponent: float = 1.0 / 3.0,
-) -> Model:
-    """A copy of ``reference`` scaled to ``total_params`` at constant aspect ratio.
-
-    Layers scale as ``s^layer_exponent`` (rounded, >= 1) with s = P / P_ref; every KV
-    group keeps its share of the layers; per-layer KV width, hidden size and query width
-    scale as ``s^width_exponent``; the active fraction, experts and windows are kept.
-    """
-    scale = total_params / reference.total_params
-    layers = max(1, round(reference.layers * scale**layer_exponent))
-    layer_ratio = layers / reference.layers
-    width = scale**width_exponent
-    groups = tuple(
-        KVGroup(layers=g.layers * layer_ratio, elements=g.elements * width, window=g.window, ratio=g.ratio)
-        for g in reference.kv_groups
-    )
-    return reference.model_copy(
-        update={
-            "name": f"{reference.name}@{total_params:.4g}",
-            "total_params": total_params,
-            "active_params": reference.active_params * scale,
-            "layers": layers,
-            "hidden_size": max(1, round(reference.hidden_size * width)),
-            "query_width": reference.query_width * width,
-            "kv_groups": groups,
-            "interactivity_tps": {},
-            "sliding_window_layers": 0,
-            "synthetic": True,
-        }
-    )
 
 
 # --------------------------------------------------------------------------- compute
@@ -218,24 +177,7 @@ def tp_comm_time(
     return 2.0 * model.layers * (per_allreduce + assumptions.allreduce_latency_s)
 
 
-# --------------------------------------------------------------------------- hourly cost
-
-
-def tco_usd_per_hour(hardware: Hardware, assumptions: Assumptions) -> float:
-    """``capex / (years x 8760) + power_kW x PUE x $/kWh`` per unit."""
-    amortised = hardware.capex_usd / (assumptions.amortisation_years * 8760.0)
-    return amortised + hardware.power_kw * assumptions.pue * assumptions.usd_per_kwh
-
-
-def unit_usd_per_hour(hardware: Hardware, assumptions: Assumptions) -> float:
-    """Hourly rate of one unit in the chosen price scenario (TCO where no rate is listed)."""
-    if assumptions.price != "tco" and assumptions.price in hardware.usd_per_hour:
-        return hardware.usd_per_hour[assumptions.price]
-    return tco_usd_per_hour(hardware, assumptions)
-
-
-def price_source(hardware: Hardware, price: str) -> str:
-    return "rental" if price != "tco" and price in hardware.usd_per_hour else "tco"
+# --------------------------------------------------------------------------- cost
 
 
 def cost_per_mtok(usd_per_hour: float, tokens_per_s: float) -> float:
@@ -246,19 +188,11 @@ def cost_per_mtok(usd_per_hour: float, tokens_per_s: float) -> float:
 # --------------------------------------------------------------------------- one grid point
 
 
-def evaluate_point(
-    model: Model,
-    hardware: Hardware,
-    isl: float,
-    osl: float,
-    concurrency: float,
-    weight_bits: float,
-    kv_bits: float,
-    workload: Workload,
-    assumptions: Assumptions,
-) -> dict[str, float]:
+def evaluate_point(point: Point) -> dict[str, float]:
     """Every cube variable at one grid point, composed from the formulas above."""
-    a = assumptions
+    model, hardware, workload, a = point.model, point.hardware, point.workload, point.assumptions
+    isl, osl, concurrency = point.isl, point.osl, point.concurrency
+    weight_bits, kv_bits = point.weight_bits, point.kv_bits
     out: dict[str, float] = {}
     context = reserved_context(isl, osl)
     out["weight_bytes"] = weight_bytes(model.total_params, weight_bits)
@@ -328,7 +262,7 @@ def evaluate_point(
     out["turn_time_s"] = turn_time
     out["throughput_tps"] = concurrency * (isl + osl) / turn_time
     out["output_throughput_tps"] = concurrency * osl / turn_time
-    rate = units * unit_usd_per_hour(hardware, a)
+    rate = units * unit_usd_per_hour(hardware, a)  # catalog rental rate, else TCO (engine.model.pricing)
     out["usd_per_hour"] = rate
     out["cost_per_mtok_usd"] = cost_per_mtok(rate, out["throughput_tps"])
     out["cost_per_mtok_output_usd"] = cost_per_mtok(rate, out["output_throughput_tps"])

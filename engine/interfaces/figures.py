@@ -7,12 +7,13 @@ a caption stating every fixed assumption.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
-from engine.errors import UserError, did_you_mean
+from engine.errors import UserError
+from engine.interfaces.selection import nearest
+from engine.sweep.cube import CubeInfo, open_cube
 from engine.units import format_count, parse_quantity
 
 PHASE_LEVELS = (32, 64, 128)
@@ -20,17 +21,6 @@ ISL_TICKS = (16e3, 64e3, 256e3, 1e6, 10e6)
 SIZE_TICKS = (125e9, 250e9, 500e9, 1e12, 2e12, 4e12)
 MARKER_ISL = 1e6
 PREFERRED = {"hardware": "wse3", "concurrency": 250, "weight_bits": 4, "kv_bits": 16, "isl": 96.3e3}
-
-
-def add_parser(sub) -> None:
-    p = sub.add_parser("plot", help="draw a figure from a cube (phase diagram, cost, memory)")
-    p.add_argument("kind", choices=["phase", "cost", "memory"], help="which figure")
-    p.add_argument("cube", help="path of a cube written by tokensweep run")
-    p.add_argument("-o", "--output", help="image file (.png or .svg); default next to the cube")
-    p.add_argument("--sel", action="append", default=[], metavar="DIM=VALUE", help="fix an axis (repeatable), e.g. concurrency=64")
-    p.add_argument("--levels", default="32,64,128", help="phase contour levels in units (default 32,64,128)")
-    p.add_argument("--api-price", type=lambda t: parse_quantity(t, "--api-price"), default=0.60, help="reference API price, USD/Mtok (cost figure)")
-    p.add_argument("--model", help="model for the cost figure (default: the first)")
 
 
 def default_figure_path(cube: Path, kind: str) -> Path:
@@ -54,30 +44,8 @@ def _fix(ds, keep: tuple[str, ...], chosen: dict) -> tuple:
             value = PREFERRED[dim]
         else:
             value = values[0]
-        fixed[dim] = _nearest(ds, dim, value)
+        fixed[dim] = nearest(ds, dim, value)
     return ds.sel(fixed), fixed
-
-
-def _nearest(ds, dim: str, value):
-    coord = ds[dim]
-    if coord.dtype.kind in "iuf":
-        return coord.sel({dim: float(value)}, method="nearest").item()
-    labels = [str(v) for v in coord.values]
-    if str(value) not in labels:
-        raise UserError(f"--sel: {dim} has no '{value}' ({did_you_mean(str(value), labels)})")
-    return str(value)
-
-
-def parse_selection(ds, items: list[str]) -> dict:
-    chosen = {}
-    for item in items:
-        if "=" not in item:
-            raise UserError(f"--sel: expected DIM=VALUE, got '{item}'")
-        dim, text = (p.strip() for p in item.split("=", 1))
-        if dim not in ds.dims:
-            raise UserError(f"--sel: unknown dim '{dim}' ({did_you_mean(dim, list(ds.dims))})")
-        chosen[dim] = parse_quantity(text, f"--sel {dim}") if ds[dim].dtype.kind in "iuf" else _nearest(ds, dim, text)
-    return chosen
 
 
 def _figure(plt, size, caption_lines: int = 1):
@@ -91,8 +59,8 @@ def _figure(plt, size, caption_lines: int = 1):
 
 
 def _caption(ds, fixed: dict) -> str:
-    workload = json.loads(ds.attrs.get("workload", "{}")).get("name", "?")
-    assumptions = json.loads(ds.attrs.get("assumptions", "{}"))
+    info = CubeInfo.of(ds)
+    workload, assumptions = info.workload.get("name", "?"), info.assumptions
     units = {"concurrency": " requests", "weight_bits": "-bit weights", "kv_bits": "-bit KV", "isl": " tokens ISL"}
     parts = []
     for dim, value in fixed.items():
@@ -102,7 +70,7 @@ def _caption(ds, fixed: dict) -> str:
     parts.append(f"price {assumptions.get('price', '?')}")
     if "cache_read_speedup" not in fixed:
         parts.append(f"cache-read speedup {assumptions.get('cache_read_speedup', '?'):g}")
-    return "Fixed: " + ", ".join(parts) + f". tokensweep {ds.attrs.get('engine_version', '')}, spec {ds.attrs.get('spec_fingerprint', '')}"
+    return "Fixed: " + ", ".join(parts) + f". tokensweep {info.engine_version}, spec {info.spec_fingerprint}"
 
 
 def _size_dim(ds) -> str:
@@ -188,7 +156,7 @@ def cost_data(ds, chosen: dict | None = None, model: str | None = None, api_pric
     Returns ``(cost, break_even, fixed)``; ``break_even`` maps "<hw> below <other>" and
     "<hw> below API" to the smallest concurrency (None if never).
     """
-    from engine.compare import break_even_concurrency
+    from engine.analysis.compare import break_even_concurrency
 
     chosen = dict(chosen or {})
     size = _size_dim(ds)
@@ -288,8 +256,6 @@ def draw_memory(ds, output: Path, chosen=None):
 
 # ---------------------------------------------------------------------------- CLI
 def draw(kind: str, cube, output, chosen=None, **options) -> Path:
-    from engine.store import open_cube
-
     ds = open_cube(Path(cube))
     output = Path(output)
     if output.suffix.lower() not in (".png", ".svg"):
@@ -301,18 +267,3 @@ def draw(kind: str, cube, output, chosen=None, **options) -> Path:
     else:
         draw_memory(ds, output, chosen)
     return output
-
-
-def run(args) -> int:
-    from engine.store import open_cube
-
-    ds = open_cube(Path(args.cube))
-    chosen = parse_selection(ds, args.sel)
-    try:
-        levels = tuple(float(v) for v in args.levels.split(","))
-    except ValueError:
-        raise UserError(f"--levels: expected numbers separated by commas, got '{args.levels}'") from None
-    output = Path(args.output) if args.output else default_figure_path(Path(args.cube), args.kind)
-    draw(args.kind, args.cube, output, chosen, levels=levels, model=args.model, api_price=args.api_price)
-    print(f"figure {args.kind}: {output}")
-    return 0

@@ -1,26 +1,20 @@
-"""The catalog: models, hardware and workload mixes as validated, typed records.
+"""Catalog records: model architectures, hardware units and workload mixes, validated on creation.
 
-The engine ships its own catalog files (``engine/data/*.yaml``, built from the sourced
-facts in ``shared/reference``); users add theirs with ``--catalog PATH`` (same schema).
-Every entry is checked on load; a bad one fails with one line naming the file, the entry,
-the field and what is allowed.
+Each record is a frozen pydantic model; derived fields (KV groups from the attention
+fields, active parameters of dense models, query width) are filled in once on creation so
+every consumer sees the same layout. Named integer codes for hardware kinds
+(:class:`HardwareCode`) are what the kernels read.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
-from dataclasses import dataclass, field
-from functools import lru_cache
-from importlib import resources
-from pathlib import Path
-from typing import Annotated, Literal
+from enum import IntEnum
+from typing import Annotated, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from engine.errors import UserError, did_you_mean
-from engine.yamlio import read_yaml
+from engine.errors import did_you_mean
 
 Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 PositiveInt = Annotated[int, Field(gt=0)]
@@ -140,6 +134,8 @@ class Model(_Record):
 
 
 HardwareKind = Literal["wafer", "gpu", "sram_chip"]
+#: Kernel codes of the hardware kinds.
+HardwareCode = IntEnum("HardwareCode", {k: i for i, k in enumerate(get_args(HardwareKind))})
 DEFAULT_USABLE_FRACTION = {"wafer": 1.0, "gpu": 0.90, "sram_chip": 1.0}
 
 
@@ -218,126 +214,12 @@ class Workload(_Record):
     def fractions(self) -> tuple[float, float, float, float]:
         return (self.cache_read, self.cache_write, self.input, self.output)
 
+    def output_length(self, isl: float) -> float:
+        """OSL derived from the mix: ``OSL = ISL x f_out / (1 - f_out)`` (tokens).
 
-_SECTIONS = {"models": Model, "hardware": Hardware, "workloads": Workload}
-
-
-@dataclass(frozen=True)
-class Catalog:
-    """All known models, hardware and workloads, plus a fingerprint of their content."""
-
-    models: dict[str, Model]
-    hardware: dict[str, Hardware]
-    workloads: dict[str, Workload]
-    files: tuple[str, ...] = field(default=())
-
-    @property
-    def fingerprint(self) -> str:
-        payload = {
-            section: {name: rec.model_dump(mode="json") for name, rec in sorted(getattr(self, section).items())}
-            for section in _SECTIONS
-        }
-        blob = json.dumps(payload, sort_keys=True).encode()
-        return hashlib.sha256(blob).hexdigest()[:16]
-
-    def model(self, name: str) -> Model:
-        try:
-            return self.models[name]
-        except KeyError:
-            raise UserError(f"model: unknown model '{name}' ({did_you_mean(name, self.models)})") from None
-
-    def unit(self, name: str) -> Hardware:
-        try:
-            return self.hardware[name]
-        except KeyError:
-            raise UserError(f"hardware: unknown hardware '{name}' ({did_you_mean(name, self.hardware)})") from None
-
-    def workload(self, name: str) -> Workload:
-        try:
-            return self.workloads[name]
-        except KeyError:
-            raise UserError(f"workload: unknown workload '{name}' ({did_you_mean(name, self.workloads)})") from None
+        >>> Workload(name="w", cache_read=0.5, cache_write=0, input=0.25, output=0.25).output_length(300)
+        100.0
+        """
+        return isl * self.output / (1.0 - self.output)
 
 
-def _describe_error(err: ValidationError, record: type[BaseModel]) -> str:
-    errors = err.errors()
-    # A misspelt key also makes the real one "missing": report the typo first.
-    first = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
-    loc = ".".join(str(p) for p in first["loc"]) or "(entry)"
-    if first["type"] == "extra_forbidden":
-        allowed = [f for f in record.model_fields if f != "name"]
-        return f"field '{loc}': unknown field ({did_you_mean(loc, allowed)})"
-    msg = first["msg"].removeprefix("Value error, ")
-    return f"field '{loc}': {msg}"
-
-
-def _read_yaml(path: Path, label: str) -> dict:
-    data = read_yaml(path, f"catalog {label}")
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise UserError(f"catalog {label}: top level must be a mapping with keys {', '.join(_SECTIONS)}")
-    return data
-
-
-def _parse_entries(data: dict, label: str, known: dict[str, dict]) -> dict[str, dict[str, object]]:
-    """Validate the raw entries of one file; ``known`` holds earlier raw entries for ``inherits``."""
-    parsed: dict[str, dict[str, object]] = {s: {} for s in _SECTIONS}
-    for section, entries in data.items():
-        if section not in _SECTIONS:
-            raise UserError(f"catalog {label}: unknown section '{section}' ({did_you_mean(section, _SECTIONS)})")
-        if entries is None:
-            continue
-        if not isinstance(entries, dict):
-            raise UserError(f"catalog {label}: section '{section}' must map names to entries")
-        kind = section.rstrip("s") if section != "hardware" else "hardware"
-        for name, raw in entries.items():
-            if not isinstance(raw, dict):
-                raise UserError(f"catalog {label}: {kind} '{name}': entry must be a mapping of fields")
-            raw = dict(raw)
-            parent = raw.pop("inherits", None)
-            if parent is not None:
-                base = known[section].get(parent)
-                if base is None:
-                    raise UserError(
-                        f"catalog {label}: {kind} '{name}': field 'inherits': "
-                        f"unknown entry '{parent}' ({did_you_mean(str(parent), known[section])})"
-                    )
-                raw = {**base, **raw}
-                if section == "models" and "attention" in raw and raw["attention"] != base.get("attention"):
-                    raw.pop("kv_groups", None)
-            known[section][name] = raw
-            try:
-                parsed[section][name] = _SECTIONS[section](name=str(name), **raw)
-            except ValidationError as err:
-                raise UserError(f"catalog {label}: {kind} '{name}': {_describe_error(err, _SECTIONS[section])}") from None
-            except TypeError as err:
-                raise UserError(f"catalog {label}: {kind} '{name}': {err}") from None
-    return parsed
-
-
-def _builtin_files() -> list[tuple[str, Path]]:
-    root = resources.files("engine") / "data"
-    return [(f"engine/data/{n}", Path(str(root / n))) for n in ("models.yaml", "hardware.yaml", "workloads.yaml")]
-
-
-def load_catalog(extra: tuple[str | Path, ...] | list[str | Path] = ()) -> Catalog:
-    """Load the built-in catalog plus any user files (later entries override earlier ones).
-
-    >>> cat = load_catalog()
-    >>> cat.model("qwen3-32b").kv_groups[0].elements
-    2048.0
-    """
-    return _load(tuple(str(p) for p in extra))
-
-
-@lru_cache(maxsize=8)
-def _load(extra: tuple[str, ...]) -> Catalog:
-    known: dict[str, dict] = {s: {} for s in _SECTIONS}
-    merged: dict[str, dict] = {s: {} for s in _SECTIONS}
-    files = _builtin_files() + [(p, Path(p)) for p in extra]
-    for label, path in files:
-        parsed = _parse_entries(_read_yaml(path, label), label, known)
-        for section in _SECTIONS:
-            merged[section].update(parsed[section])
-    return Catalog(files=tuple(label for label, _ in files), **merged)

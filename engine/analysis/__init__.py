@@ -1,0 +1,1 @@
+"""Decisions from cubes: comparisons, break-even concurrency."""

@@ -1,0 +1,207 @@
+"""The axis registry: every dimension a sweep, a point or a cube can have, declared once.
+
+An :class:`Axis` carries its units, meaning, bounds, whether it is whole-numbered, its
+default, its dtype and how people type it (``96.3k``, ``1M``, ``120B``). Spec validation,
+the ``tokensweep point`` flags, ``--set``, cube coordinates, kernel array shapes and the
+assumptions record (:mod:`engine.model.assumptions`) are all derived from :data:`AXES`.
+
+Roles:
+
+- ``grid``: a numeric axis the kernels loop over (ISL, OSL, concurrency, bits);
+- ``label``: a categorical dim (model, hardware, token type) or the synthetic size axis;
+- ``parameter``: a scalar assumption of the cost model; any numeric one may be made a
+  sweep axis, which the engine evaluates as one value per block (no kernel change);
+- ``choice``: a categorical assumption with named codes (price scenario, cache tier).
+
+Adding a numeric assumption axis is one entry here plus its formula in the reference and
+the kernels; everything else (validation, flags, coordinates, attrs, docs check) follows.
+
+>>> AXES["isl"].parse("96.3k")
+96300.0
+>>> AXES["concurrency"].units
+'requests'
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+
+from engine.errors import UserError
+from engine.units import parse_quantity
+
+Role = Literal["grid", "label", "parameter", "choice"]
+
+
+@dataclass(frozen=True)
+class Axis:
+    """One dimension or assumption: the single source of its units, bounds and default."""
+
+    name: str
+    role: Role
+    units: str
+    long_name: str
+    low: float = -math.inf
+    high: float = math.inf
+    low_open: bool = False  # True: values must be strictly above ``low``
+    integer: bool = False
+    default: Any = None  # parameters: the value; grid axes: the values when a sweep omits the axis
+    point_default: Any = None  # the `tokensweep point` default where it differs from `default`
+    dtype: str = "float64"
+    choices: tuple[str, ...] = ()  # choice parameters: allowed names, in code order
+    split: int = 99  # default chunking splits axes in this order (lowest first)
+    note: str = ""  # the source or reasoning behind a default (docs/model.md)
+
+    # ------------------------------------------------------------------ reading values
+    def bounds_text(self) -> str:
+        low = "" if self.low == -math.inf else f"{'>' if self.low_open else '>='} {self.low:g}"
+        if self.high == math.inf:
+            return low or "any number"
+        if not self.low_open and self.low != -math.inf:
+            return f"{self.low:g} to {self.high:g}"
+        return f"{low} and <= {self.high:g}" if low else f"<= {self.high:g}"
+
+    def check(self, value: float, field: str) -> float:
+        """``value`` if within bounds (and whole where required), else a one-line UserError."""
+        below = value <= self.low if self.low_open else value < self.low
+        if below or value > self.high:
+            raise UserError(f"{field}: {value:g} is out of range (allowed: {self.bounds_text()})")
+        if self.integer and value != int(value):
+            raise UserError(f"{field}: {value:g} must be a whole number")
+        return value
+
+    def parse(self, text: str | float | int, field: str | None = None) -> float:
+        """A human quantity (``96.3k``, ``1M``) checked against the axis bounds."""
+        field = field or self.name
+        return self.check(parse_quantity(text, field), field)
+
+    def values(self, raw: Any, field: str | None = None) -> np.ndarray:
+        """A sweep's axis: a list of values or ``{geomspace|linspace: [start, stop, n]}``, checked.
+
+        Values must be strictly increasing. Whole-numbered axes accept a geomspace and round
+        it to whole numbers (duplicates after rounding are refused).
+        """
+        field = field or f"axes.{self.name}"
+        values = expand(raw, field, whole=self.integer)
+        for v in values:
+            self.check(v, field)
+        if any(b <= a for a, b in zip(values, values[1:])):
+            raise UserError(f"{field}: values must be strictly increasing (sorted, no repeats), got {_show(values)}")
+        return np.asarray(values, dtype=self.dtype)
+
+    @property
+    def attrs(self) -> dict[str, str]:
+        """CF-style attributes of the coordinate."""
+        return {"units": self.units, "long_name": self.long_name}
+
+
+def expand(raw: Any, field: str, whole: bool = False) -> list[float]:
+    """Values of an axis as given in a spec: a list, one value, or a geomspace/linspace form."""
+    if isinstance(raw, dict):
+        if len(raw) != 1 or next(iter(raw)) not in ("geomspace", "linspace"):
+            raise UserError(
+                f"{field}: expected a list of values or one of {{geomspace: [start, stop, n]}}, {{linspace: [start, stop, n]}}"
+            )
+        ((kind, args),) = raw.items()
+        if not isinstance(args, list) or len(args) != 3:
+            raise UserError(f"{field}.{kind}: expected [start, stop, number of points]")
+        start, stop = parse_quantity(args[0], f"{field}.{kind}[0]"), parse_quantity(args[1], f"{field}.{kind}[1]")
+        num = parse_quantity(args[2], f"{field}.{kind}[2]")
+        if num != int(num) or num < 1:
+            raise UserError(f"{field}.{kind}[2]: number of points must be a whole number >= 1, got {args[2]!r}")
+        if kind == "geomspace" and (start <= 0 or stop <= 0):
+            raise UserError(f"{field}.geomspace: start and stop must be > 0")
+        if not stop > start and num > 1:
+            raise UserError(f"{field}.{kind}: stop must be greater than start (axes are increasing)")
+        values = (np.geomspace if kind == "geomspace" else np.linspace)(start, stop, int(num))
+        if whole:
+            values = np.round(values)
+        return [float(v) for v in values]
+    if isinstance(raw, (int, float, str)) and not isinstance(raw, bool):
+        raw = [raw]
+    if not isinstance(raw, list):
+        raise UserError(f"{field}: expected a list of values, got {type(raw).__name__}")
+    if not raw:
+        raise UserError(f"{field}: axis is empty (give at least one value)")
+    return [parse_quantity(v, f"{field}[{i}]") for i, v in enumerate(raw)]
+
+
+def _show(values: list[float]) -> str:
+    text = ", ".join(f"{v:g}" for v in values[:6])
+    return f"[{text}{', ...' if len(values) > 6 else ''}]"
+
+
+# ---------------------------------------------------------------------- the registry
+_FRACTION = dict(low=0.001, high=1.0, units="1")  # an efficiency below 0.1 % is a typo, and overflows costs
+
+AXES: dict[str, Axis] = {
+    a.name: a
+    for a in (
+        # ---------------------------------------------------------------- dims
+        Axis("model", "label", "", "model (catalog preset or synthetic size)", dtype="object", split=3),
+        Axis("params", "label", "params", "total parameters of the synthetic model", low=1e6, high=1e15, split=3),
+        Axis("isl", "grid", "tokens", "average input tokens per turn (cache read + cache write + fresh input)",
+             low=1, high=1e9, point_default=96.3e3, split=0),  # fmt: skip
+        Axis("osl", "grid", "tokens", "average output tokens per turn", low=1, high=1e9, split=1),
+        Axis("concurrency", "grid", "requests", "concurrent requests held by one replica",
+             low=1, high=1e7, integer=True, default=(1,), dtype="int64", split=2),  # fmt: skip
+        Axis("weight_bits", "grid", "bits", "weight bits per parameter", low=1, high=32, default=(16.0,), split=6),
+        Axis("kv_bits", "grid", "bits", "KV-cache bits per element", low=1, high=32, default=(16.0,), split=5),
+        Axis("hardware", "label", "", "hardware unit (catalog entry)", dtype="object", split=4),
+        Axis("token_type", "label", "", "token type of the workload mix", dtype="object"),
+        # ---------------------------------------------------------------- numeric assumptions
+        Axis("cache_read_speedup", "parameter", "1",
+             "cache-read/prefill token rate as a multiple of decode interactivity (WSE-3); plausible 5-20",
+             low=1, high=1e4, default=10.0, note="WSE-3 calculator: cache reads 5-20x faster than decode"),  # fmt: skip
+        Axis("memory_bw_efficiency", "parameter", long_name="achieved fraction of peak memory bandwidth",
+             default=0.8, note="NVIDIA's configurator uses 0.8 for all its GPUs", **_FRACTION),  # fmt: skip
+        Axis("mfu_decode", "parameter", long_name="model FLOPs utilisation while decoding", default=0.5,
+             note="project default", **_FRACTION),  # fmt: skip
+        Axis("mfu_prefill", "parameter", long_name="model FLOPs utilisation while prefilling", default=0.6,
+             note="project default", **_FRACTION),  # fmt: skip
+        Axis("step_overhead_s", "parameter", "s", "fixed overhead added to every decode step",
+             low=0, high=10, default=0.0, note="project default; calibration hint 3 us per op"),  # fmt: skip
+        Axis("allreduce_latency_s", "parameter", "s", "latency of one tensor-parallel all-reduce",
+             low=0, high=1, default=8e-6, note="project default"),  # fmt: skip
+        Axis("scaleout_bw_gbs", "parameter", "GB/s",
+             "per-unit scale-out network bandwidth used past the scale-up domain (400 Gb/s NIC)",
+             low=0.001, high=1e6, default=50.0, note="one 400 Gb/s InfiniBand/Ethernet NIC per GPU"),  # fmt: skip
+        Axis("host_cache_bw_gbs", "parameter", "GB/s", "per-unit bandwidth of the host-memory prefix-cache tier (PCIe 5)",
+             low=0.001, high=1e6, default=50.0, note="PCIe 5 x16 host-memory tier"),  # fmt: skip
+        Axis("usable_memory_fraction", "parameter", "1",
+             "usable fraction of unit memory; 0 = catalog default (wafer 1.0, GPU 0.9)",
+             low=0, high=1, default=0.0, note="catalog: WSE-3 1.0 (SRAM), GPUs 0.90 (runtime, fragmentation)"),  # fmt: skip
+        Axis("amortisation_years", "parameter", "year", "capex amortisation period in TCO mode",
+             low=0.01, high=100, default=4.0, note="TCO mode"),  # fmt: skip
+        Axis("pue", "parameter", "1", "data-centre power usage effectiveness in TCO mode",
+             low=1, high=10, default=1.3, note="TCO mode"),  # fmt: skip
+        Axis("usd_per_kwh", "parameter", "USD/kWh", "electricity price in TCO mode",
+             low=0, high=100, default=0.10, note="TCO mode"),  # fmt: skip
+        Axis("interactivity_fit_coefficient", "parameter", "tok/s",
+             "WSE-3 interactivity fit: coefficient of 3322 / A_B^0.294",
+             low=0.001, high=1e9, default=3322.0, note="WSE-3 calculator fit"),  # fmt: skip
+        Axis("interactivity_fit_exponent", "parameter", "1", "WSE-3 interactivity fit: exponent of 3322 / A_B^0.294",
+             low=0, high=10, default=0.294, note="WSE-3 calculator fit"),  # fmt: skip
+        # ---------------------------------------------------------------- categorical assumptions
+        Axis("price", "choice", "", "hourly-rate scenario: on_demand, spot (rental rates) or tco (derived)",
+             default="on_demand", choices=("on_demand", "spot", "tco"), note="rental scenario or `tco`"),  # fmt: skip
+        Axis("cache_tier", "choice", "", "where cache-read KV is loaded from: hbm (resident prefix) or host (PCIe tier)",
+             default="hbm", choices=("hbm", "host"), note="GPU cache-read tier"),  # fmt: skip
+    )
+}
+
+#: Numeric axes the kernels loop over, in kernel order (OSL pairs with ISL as one context).
+GRID_AXES = tuple(n for n, a in AXES.items() if a.role == "grid")
+#: Numeric assumptions, in the order of the kernels' parameter vector.
+NUMERIC_PARAMETERS = tuple(n for n, a in AXES.items() if a.role == "parameter")
+#: Categorical assumptions, coded by their index in ``choices``.
+CHOICE_PARAMETERS = tuple(n for n, a in AXES.items() if a.role == "choice")
+#: Every assumption of the cost model.
+PARAMETERS = NUMERIC_PARAMETERS + CHOICE_PARAMETERS
+
+
+def axis(name: str) -> Axis:
+    return AXES[name]

@@ -1,0 +1,1 @@
+"""What people use: the CLI (one module per subcommand), text panels and figures."""

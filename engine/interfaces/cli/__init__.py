@@ -1,0 +1,65 @@
+"""The ``tokensweep`` command: a thin ``main(argv) -> int`` over the engine.
+
+One module per subcommand, each owning its options (``add_parser``) and its handler
+(``run``). User mistakes raise :class:`engine.errors.UserError`; ``main`` prints them as
+one line on stderr and returns 2 without writing anything. Heavy imports (Numba kernels,
+xarray, Dask, matplotlib) happen inside the handlers that need them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from engine.errors import UserError
+
+#: Subcommands in the order ``--help`` lists them; each is a module of this package.
+SUBCOMMANDS = ("point", "catalog", "plan", "run", "show", "slice", "plot")
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse that reports mistakes as a UserError (one line, exit 2) instead of usage text."""
+
+    def error(self, message: str):  # noqa: D401 - argparse API
+        raise UserError(message)
+
+
+def _module(name: str):
+    return importlib.import_module(f"engine.interfaces.cli.{name}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from engine import __version__
+
+    parser = Parser(prog="tokensweep", description="Sweep engine for LLM-inference economics.")
+    parser.add_argument("--version", action="version", version=f"tokensweep {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+    for name in SUBCOMMANDS:
+        _module(name).add_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``tokensweep`` console script; returns the exit code."""
+    try:
+        args = build_parser().parse_args(argv)
+        return _module(args.command).run(args)
+    except UserError as err:
+        print(f"tokensweep: error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:
+        # Disk full, a lost mount, permissions changing under a run: say so in one line.
+        # Recorded blocks are safe; rerunning the same command resumes.
+        where = f" ({err.filename})" if getattr(err, "filename", None) else ""
+        print(f"tokensweep: error: {err.strerror or err}{where}; completed blocks are kept, run again to resume",
+              file=sys.stderr)  # fmt: skip
+        return 1
+    except KeyboardInterrupt:
+        print("tokensweep: interrupted (a sweep resumes where it stopped: run it again)", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

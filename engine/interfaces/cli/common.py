@@ -1,0 +1,77 @@
+"""Options and helpers shared by several subcommands."""
+
+from __future__ import annotations
+
+from engine.axes import AXES
+from engine.errors import UserError
+from engine.units import parse_quantity
+
+
+def axis_type(name: str, flag: str | None = None):
+    """argparse type for an axis: human units, checked against the registry's bounds."""
+    axis = AXES[name]
+    flag = flag or f"--{name.replace('_', '-')}"
+
+    def parse(text: str):
+        value = axis.parse(text, flag)
+        return int(value) if axis.integer else value
+
+    parse.__name__ = flag
+    return parse
+
+
+def quantity(field: str, minimum: float | None = None):
+    """argparse type for a plain quantity (not an axis), e.g. a price."""
+
+    def parse(text: str) -> float:
+        value = parse_quantity(text, field)
+        if minimum is not None and value < minimum:
+            raise UserError(f"{field}: {text} is out of range (allowed: >= {minimum:g})")
+        return value
+
+    parse.__name__ = field
+    return parse
+
+
+def add_catalog_option(parser) -> None:
+    parser.add_argument("--catalog", action="append", default=[], metavar="PATH", help="extra catalog file (repeatable)")
+
+
+def add_sweep_options(parser) -> None:
+    """The options `plan` and `run` share: the spec, catalog, budget, output and scheduler."""
+    parser.add_argument("spec", help="sweep YAML file, e.g. sweeps/cerebras_phase.yaml")
+    add_catalog_option(parser)
+    parser.add_argument("--max-points", type=quantity("--max-points", 1), help="size budget (overrides the spec's max_points)")
+    parser.add_argument("--output", help="store path ending in .zarr (default outputs/<name>.zarr)")
+    parser.add_argument("--scheduler", help="threads (default), processes, sync or tcp://HOST:PORT")
+    parser.add_argument("--workers", type=lambda t: int(parse_quantity(t, "--workers")), help="local worker count (default: cores)")
+    parser.add_argument("--profile", help="named execution profile from --profiles")
+    parser.add_argument("--profiles", default="profiles.yaml", help="profiles file (default ./profiles.yaml)")
+
+
+def sweep_plan(args):
+    """The plan of the spec named on the command line (budget override applied)."""
+    from engine.model.catalog import load_catalog
+    from engine.sweep.plan import make_plan
+    from engine.sweep.spec import load_spec
+
+    spec = load_spec(args.spec)
+    if args.max_points is not None:
+        spec = spec.model_copy(update={"max_points": args.max_points})
+    return make_plan(spec, load_catalog(args.catalog))
+
+
+def execution_profile(args):
+    from engine.sweep import cluster
+
+    if args.profile:
+        return cluster.load_profile(args.profile, args.profiles)
+    return cluster.resolve(args.scheduler, args.workers)
+
+
+def open_cube_arg(path: str):
+    from pathlib import Path
+
+    from engine.sweep.cube import open_cube
+
+    return open_cube(Path(path))

@@ -1,0 +1,42 @@
+"""``tokensweep plan``: validate a sweep and say what a run would do; writes nothing."""
+
+from __future__ import annotations
+
+import os
+import time
+
+from engine.interfaces.cli.common import add_sweep_options, execution_profile, sweep_plan
+from engine.units import format_bytes
+
+
+def add_parser(sub) -> None:
+    add_sweep_options(sub.add_parser("plan", help="validate a sweep and print its grid, chunks, sizes and estimated time (writes nothing)"))
+
+
+def run(args) -> int:
+    from engine.sweep.executors import evaluate_block
+    from engine.sweep.store import check_output, default_output
+
+    plan = sweep_plan(args)
+    profile = execution_profile(args)
+    output = check_output(args.output or default_output(plan))
+    first = next(plan.blocks())
+    evaluate_block(plan, first)  # compile / load kernels before timing
+    started = time.perf_counter()
+    evaluate_block(plan, first)
+    per_block = time.perf_counter() - started
+    local = profile.scheduler in ("threads", "processes")
+    workers = (profile.workers or os.cpu_count() or 1) if local else 1
+    estimate = per_block * plan.n_blocks / max(1, workers)
+    shape = ", ".join(f"{d} {n}" for d, n in plan.shape.items())
+    chunks = ", ".join(f"{d} {n}" for d, n in plan.chunks.items())
+    print(f"sweep {plan.spec.name} -> {output}")
+    print(f"  grid          {shape}")
+    print(f"  points        {plan.n_points:,}")
+    print(f"  variables     {len(plan.variables)} ({', '.join(v.name for v in plan.variables)})")
+    print(f"  chunks        {chunks}: {plan.n_blocks:,} blocks")
+    print(f"  memory        {format_bytes(plan.bytes_per_block())} per block in flight (x workers)")
+    print(f"  on disk       {format_bytes(plan.bytes_on_disk())} before compression ({plan.spec.precision})")
+    print(f"  estimated     {estimate:,.1f} s of compute on {profile.describe()} "
+          f"(one block took {per_block * 1e3:.1f} ms; Zarr writes add to this)")  # fmt: skip
+    return 0

@@ -1,0 +1,34 @@
+"""``tokensweep plot``: a figure from a cube (phase diagram, cost vs concurrency, memory)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from engine.errors import UserError
+from engine.interfaces.cli.common import open_cube_arg, quantity
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("plot", help="draw a figure from a cube (phase diagram, cost, memory)")
+    p.add_argument("kind", choices=["phase", "cost", "memory"], help="which figure")
+    p.add_argument("cube", help="path of a cube written by tokensweep run")
+    p.add_argument("-o", "--output", help="image file (.png or .svg); default next to the cube")
+    p.add_argument("--sel", action="append", default=[], metavar="DIM=VALUE", help="fix an axis (repeatable), e.g. concurrency=64")
+    p.add_argument("--levels", default="32,64,128", help="phase contour levels in units (default 32,64,128)")
+    p.add_argument("--api-price", type=quantity("--api-price", 0), default=0.60, help="reference API price, USD/Mtok (cost figure)")
+    p.add_argument("--model", help="model for the cost figure (default: the first)")
+
+
+def run(args) -> int:
+    from engine.interfaces import figures
+    from engine.interfaces.selection import parse_selection
+
+    chosen = parse_selection(open_cube_arg(args.cube), args.sel)
+    try:
+        levels = tuple(float(v) for v in args.levels.split(","))
+    except ValueError:
+        raise UserError(f"--levels: expected numbers separated by commas, got '{args.levels}'") from None
+    output = Path(args.output) if args.output else figures.default_figure_path(Path(args.cube), args.kind)
+    figures.draw(args.kind, args.cube, output, chosen, levels=levels, model=args.model, api_price=args.api_price)
+    print(f"figure {args.kind}: {output}")
+    return 0

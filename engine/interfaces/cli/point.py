@@ -1,0 +1,117 @@
+"""``tokensweep point``: one configuration, every figure (or a side-by-side with --vs)."""
+
+from __future__ import annotations
+
+import json
+
+from engine.axes import AXES, GRID_AXES
+from engine.errors import UserError
+from engine.interfaces.cli.common import add_catalog_option, axis_type, quantity
+
+_HELP = {
+    "isl": "average input tokens per turn (default 96.3k)",
+    "osl": "output tokens per turn (default: from the workload mix)",
+    "concurrency": "concurrent requests per replica",
+    "weight_bits": "weight bits per parameter (e.g. 4.25 for MXFP4)",
+    "kv_bits": "KV-cache bits per element",
+}
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("point", help="evaluate one configuration and print every figure")
+    src = p.add_argument_group("model (a catalog preset, or an ad-hoc dense-attention model)")
+    src.add_argument("--model", help="catalog model name, e.g. gpt-oss-120b")
+    src.add_argument("--params", type=axis_type("params", "--params"), help="ad hoc: total parameters, e.g. 120B")
+    src.add_argument("--active-params", type=axis_type("params", "--active-params"), help="ad hoc: active parameters (MoE)")
+    for flag in ("layers", "kv-heads", "head-dim", "hidden-size", "attention-heads"):
+        src.add_argument(f"--{flag}", type=_whole(f"--{flag}"), help=f"ad hoc: {flag.replace('-', ' ')}")
+    for name in GRID_AXES:  # one flag per grid axis, bounds and default from the registry
+        axis = AXES[name]
+        default = axis.point_default if axis.point_default is not None else (axis.default[0] if axis.default else None)
+        bounds = f" ({axis.bounds_text()} {axis.units})"
+        p.add_argument(f"--{name.replace('_', '-')}", type=axis_type(name), default=default, help=_HELP[name] + bounds)
+    p.add_argument("--hardware", default="wse3", help="catalog hardware name (default wse3)")
+    p.add_argument("--workload", default="agentic-coding", help="workload mix (default agentic-coding)")
+    p.add_argument("--price", help="price scenario: " + ", ".join(AXES["price"].choices))
+    p.add_argument("--cache-tier", help="cache-read tier for GPUs: " + ", ".join(AXES["cache_tier"].choices))
+    p.add_argument("--set", action="append", type=_assignment, default=[], metavar="NAME=VALUE", help="override an assumption (repeatable)")
+    p.add_argument("--vs", metavar="HARDWARE", help="compare with another hardware and print the break-even concurrency")
+    p.add_argument("--api-price", type=quantity("--api-price", 0), help="reference API price in USD/Mtok for break-even (with --vs)")
+    add_catalog_option(p)
+    p.add_argument("--json", action="store_true", help="print one JSON object (base units)")
+
+
+def _whole(flag: str):
+    def parse(text: str) -> int:
+        from engine.units import parse_quantity
+
+        value = parse_quantity(text, flag)
+        if value < 1 or value != int(value):
+            raise UserError(f"{flag}: {text} must be a whole number >= 1")
+        return int(value)
+
+    return parse
+
+
+def _assignment(text: str) -> tuple[str, str]:
+    if "=" not in text:
+        raise UserError(f"--set: expected NAME=VALUE, got '{text}'")
+    key, value = text.split("=", 1)
+    return key.strip().replace("-", "_"), value.strip()
+
+
+def assumptions_of(args):
+    from engine.sweep.spec import parse_assumptions
+
+    values: dict = dict(args.set)
+    if args.price:
+        values["price"] = args.price
+    if args.cache_tier:
+        values["cache_tier"] = args.cache_tier
+    return parse_assumptions(values, "--set ")
+
+
+def model_of(args, catalog):
+    from engine.model.evaluate import adhoc_model
+
+    adhoc = [args.params, args.layers, args.kv_heads, args.head_dim]
+    if args.model and any(v is not None for v in adhoc + [args.active_params]):
+        raise UserError("--model: give either --model or the ad-hoc fields (--params --layers --kv-heads --head-dim), not both")
+    if args.model:
+        return catalog.model(args.model)
+    if any(v is None for v in adhoc):
+        raise UserError("--model: required (or the ad-hoc fields --params, --layers, --kv-heads and --head-dim together)")
+    if args.active_params is not None and args.active_params > args.params:
+        raise UserError("--active-params: must not exceed --params")
+    name = f"custom-{args.params / 1e9:g}B"
+    return adhoc_model(
+        args.params, args.layers, args.kv_heads, args.head_dim, args.active_params, args.hidden_size, args.attention_heads, name
+    )
+
+
+def run(args) -> int:
+    from engine.model.catalog import load_catalog
+    from engine.model.evaluate import evaluate_point
+    from engine.model.point import Point
+
+    catalog = load_catalog(args.catalog)
+    point = Point(
+        model=model_of(args, catalog), hardware=catalog.unit(args.hardware), workload=catalog.workload(args.workload),
+        isl=args.isl, osl=args.osl, concurrency=args.concurrency, weight_bits=args.weight_bits, kv_bits=args.kv_bits,
+        assumptions=assumptions_of(args),
+    )  # fmt: skip
+    if args.vs:
+        from engine.analysis.compare import compare_point
+        from engine.interfaces.panels import format_comparison
+
+        comparison = compare_point(point, catalog.unit(args.vs), args.api_price)
+        print(json.dumps(comparison, indent=2) if args.json else format_comparison(point.model, comparison))
+        return 0
+    values = evaluate_point(point)
+    if args.json:
+        print(json.dumps({"model": point.model.name, "hardware": point.hardware.name, **values}, indent=2))
+    else:
+        from engine.interfaces.panels import format_panel
+
+        print(format_panel(point, values))
+    return 0

@@ -1,0 +1,30 @@
+"""``tokensweep run``: a sweep into a Zarr v3 cube, resuming an interrupted run; then its figures."""
+
+from __future__ import annotations
+
+from engine.interfaces.cli.common import add_sweep_options, execution_profile, sweep_plan
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("run", help="run a sweep into a Zarr v3 cube (resumes an interrupted run)")
+    add_sweep_options(p)
+    p.add_argument("--overwrite", action="store_true", help="replace a store written by a different spec")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--no-figures", action="store_true", help="skip the figures the spec asks for")
+
+
+def run(args) -> int:
+    from engine.sweep.store import run_sweep
+
+    plan = sweep_plan(args)
+    profile = execution_profile(args)
+    result = run_sweep(plan, args.output, profile, overwrite=args.overwrite, progress=not args.no_progress)
+    print(result.summary())
+    if plan.spec.figures and not args.no_figures:
+        from engine.interfaces import figures
+
+        for kind in plan.spec.figures:
+            path = figures.default_figure_path(result.path, kind)
+            figures.draw(kind, result.path, path)
+            print(f"figure {kind}: {path}")
+    return 0

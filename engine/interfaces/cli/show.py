@@ -1,0 +1,33 @@
+"""``tokensweep show``: a cube's dims, variables with units, and provenance."""
+
+from __future__ import annotations
+
+from engine.interfaces.cli.common import open_cube_arg
+
+
+def add_parser(sub) -> None:
+    sub.add_parser("show", help="describe a cube: dims, variables with units, provenance").add_argument("cube")
+
+
+def run(args) -> int:
+    import json
+
+    from engine.sweep.cube import CubeInfo
+
+    ds = open_cube_arg(args.cube)
+    info = CubeInfo.of(ds)
+    state = "complete" if info.complete else "INCOMPLETE (run the sweep again to resume)"
+    print(f"cube {args.cube}: sweep '{info.name}', {state}")
+    print(f"  engine {info.engine_version}, catalog {info.catalog_fingerprint}, "
+          f"spec {info.spec_fingerprint}, created {info.created}")  # fmt: skip
+    print("dims:")
+    for dim, size in ds.sizes.items():
+        values = ds[dim].values
+        units = ds[dim].attrs.get("units", "")
+        span = f"{values[0]} .. {values[-1]}" if size > 1 else f"{values[0]}"
+        print(f"  {dim:<22} {size:>6}  {span} {units}".rstrip())
+    print("variables:")
+    for name, var in ds.data_vars.items():
+        print(f"  {name:<28} [{var.attrs.get('units', '')}] ({', '.join(var.dims)})  {var.attrs.get('long_name', '')}")
+    print("assumptions:", json.dumps(info.assumptions, sort_keys=True))
+    return 0

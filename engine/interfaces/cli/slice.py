@@ -1,0 +1,51 @@
+"""``tokensweep slice``: values of one variable at a selection, as text, CSV or JSON."""
+
+from __future__ import annotations
+
+import sys
+
+from engine.errors import UserError, did_you_mean
+from engine.interfaces.cli.common import open_cube_arg
+
+
+def add_parser(sub) -> None:
+    sl = sub.add_parser("slice", help="select values from a cube (nearest on numeric axes)")
+    sl.add_argument("cube")
+    sl.add_argument("--var", required=True, help="variable name, e.g. cost_per_mtok_usd")
+    sl.add_argument("--sel", action="append", default=[], metavar="DIM=VALUE", help="selection (repeatable), e.g. isl=1M")
+    fmt = sl.add_mutually_exclusive_group()
+    fmt.add_argument("--csv", action="store_true", help="CSV on stdout")
+    fmt.add_argument("--json", action="store_true", help="JSON on stdout")
+
+
+def run(args) -> int:
+    from engine.interfaces.selection import parse_selection
+
+    ds = open_cube_arg(args.cube)
+    if args.var not in ds.data_vars:
+        raise UserError(f"--var: unknown variable '{args.var}' ({did_you_mean(args.var, list(ds.data_vars))})")
+    chosen = parse_selection(ds, args.sel)
+    da = ds[args.var]
+    chosen = {d: v for d, v in chosen.items() if d in da.dims}
+    nearest = {d: v for d, v in chosen.items() if ds[d].dtype.kind in "iuf"}
+    exact = {d: v for d, v in chosen.items() if d not in nearest}
+    if exact:
+        da = da.sel(exact)
+    if nearest:
+        da = da.sel(nearest, method="nearest")
+    # Keep the dims and the value; catalog fields stay in `tokensweep show`.
+    da = da.reset_coords(drop=True).load()
+    units = da.attrs.get("units", "")
+    if args.json:
+        frame = da.to_dataframe().reset_index()
+        print(frame.to_json(orient="records", double_precision=15))
+    elif args.csv:
+        da.to_dataframe().reset_index().to_csv(sys.stdout, index=False)
+    elif da.ndim == 0:
+        where = ", ".join(f"{c}={da[c].values}" for c in da.coords if da[c].ndim == 0 and c in ds.dims)
+        print(f"{args.var} = {da.values.item():.6g} {units} at {where}")
+    else:
+        frame = da.to_dataframe().reset_index()
+        print(f"{args.var} [{units}]")
+        print(frame.to_string(index=False))
+    return 0

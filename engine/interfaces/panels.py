@@ -1,0 +1,73 @@
+"""Text panels: what ``tokensweep point`` prints for one point and for a comparison."""
+
+from __future__ import annotations
+
+from engine.model.point import Point
+from engine.model.records import Model
+from engine.units import format_bytes, format_count, format_usd
+
+
+def format_panel(point: Point, values: dict) -> str:
+    """The human panel printed by ``tokensweep point``: ``values`` from ``evaluate_point(point)``."""
+    model, hardware = point.model, point.hardware
+    concurrency, weight_bits, kv_bits = point.concurrency, point.weight_bits, point.kv_bits
+    unit_word = "systems" if hardware.kind == "wafer" else ("GPUs" if hardware.kind == "gpu" else "chips")
+    domain = "no scale-up domain" if hardware.scaleup_domain is None else f"scale-up domain {hardware.scaleup_domain}"
+    by_type = values["cost_per_mtok_by_type_usd"]
+    lines = [
+        f"{model.name} on {hardware.name}: ISL {format_count(values['isl'])} tokens, OSL {values['osl']:.0f} tokens, "
+        f"{concurrency:g} concurrent requests, weights {weight_bits:g}-bit, KV {kv_bits:g}-bit",
+        "",
+        "Memory",
+        f"  weights                {format_bytes(values['weight_bytes'])}",
+        f"  KV cache               {format_bytes(values['kv_bytes'])}  ({format_bytes(values['kv_bytes_per_request'])} per request)",
+        f"  total                  {format_bytes(values['total_bytes'])}",
+        f"  KV share               {values['kv_share'] * 100:.1f} %",
+        "Fit",
+        f"  {unit_word + ' needed':<22} {values['units_needed']}  "
+        f"({'fits' if values['fits_domain'] else 'exceeds'} {domain})",
+        f"  layers per unit        {values['layers_per_unit']:.3g} layers",
+        f"  stranded memory        {values['stranded_fraction'] * 100:.1f} %",
+        f"  capex                  {format_usd(values['capex_usd'])}",
+        "Throughput",
+        f"  interactivity          {values['interactivity_tps']:,.1f} tokens/s per request",
+        f"  time to first token    {values['ttft_s']:.4g} s",
+        f"  turn time              {values['turn_time_s']:.4g} s",
+        f"  cluster throughput     {values['throughput_tps']:,.0f} tokens/s ({values['output_throughput_tps']:,.1f} output tokens/s)",
+        "Cost",
+        f"  hourly                 {format_usd(values['usd_per_hour'])}/h",
+        f"  per Mtok (blended)     {format_usd(values['cost_per_mtok_usd'])}/Mtok",
+        f"  per Mtok (output)      {format_usd(values['cost_per_mtok_output_usd'])}/Mtok",
+        f"  per turn               {format_usd(values['cost_per_turn_usd'])}",
+        "  per Mtok by type       "
+        + ", ".join(f"{t} {'n/a' if v is None else format_usd(v)}" for t, v in by_type.items()),
+    ]
+    return "\n".join(lines)
+
+
+def format_comparison(model: Model, comparison: dict) -> str:
+    names = list(comparison["hardware"])
+    a, b = (comparison["hardware"][n] for n in names)
+    rows = [
+        ("units needed", lambda s: f"{s['units_needed']}"),
+        ("interactivity", lambda s: f"{s['interactivity_tps']:,.1f} tok/s"),
+        ("time to first token", lambda s: f"{s['ttft_s']:.4g} s"),
+        ("cluster throughput", lambda s: f"{s['throughput_tps']:,.0f} tok/s"),
+        ("hourly cost", lambda s: f"{format_usd(s['usd_per_hour'])}/h"),
+        ("cost per Mtok", lambda s: f"{format_usd(s['cost_per_mtok_usd'])}/Mtok"),
+        ("cost per output Mtok", lambda s: f"{format_usd(s['cost_per_mtok_output_usd'])}/Mtok"),
+    ]
+    lines = [
+        f"{model.name}: ISL {format_count(comparison['isl'])} tokens, OSL {comparison['osl']:.0f} tokens, "
+        f"{comparison['concurrency']:g} concurrent requests, weights {comparison['weight_bits']:g}-bit, "
+        f"KV {comparison['kv_bits']:g}-bit",
+        "",
+        f"  {'':<22} {names[0]:>18} {names[1]:>18}",
+    ]
+    lines += [f"  {label:<22} {fmt(a):>18} {fmt(b):>18}" for label, fmt in rows]
+    lines.append(f"  cost ratio {names[0]}/{names[1]}: {comparison['cost_ratio']:.3g}")
+    lo, hi = comparison["concurrency_searched"]
+    lines.append(f"Break-even concurrency (searched {lo} to {hi}, powers of two):")
+    for label, value in comparison["break_even_concurrency"].items():
+        lines.append(f"  {label:<40} {'never' if value is None else value}")
+    return "\n".join(lines)

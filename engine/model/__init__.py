@@ -1,0 +1,1 @@
+"""The cost model: records, formulas, kernels and the array core."""

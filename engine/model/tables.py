@@ -1,0 +1,157 @@
+"""Catalog records as struct-of-arrays tables, the layout the kernels read, bound by name.
+
+Kernels take 2-D float tables with one row per model / hardware unit; columns are named by
+:class:`enum.IntEnum` classes (``hardware[h, HW.memory_bytes]``), frozen into the
+compiled code as constants. Builders fill each row by column name and check that every
+column is set, so no table depends on the order values are listed in. KV groups of all
+models are flattened with offsets. Missing values use sentinels documented per column.
+
+:data:`LAYOUT_FINGERPRINT` hashes every layout the kernels freeze (columns, parameter
+vector, codes, variable shapes); the kernels' on-disk cache is keyed by it, so a changed
+layout can never load a stale compiled kernel.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from enum import IntEnum
+
+import numpy as np
+
+from engine.axes import CHOICE_PARAMETERS, NUMERIC_PARAMETERS
+from engine.model.assumptions import CODES, Assumptions
+from engine.model.records import Hardware, HardwareCode, Model, Workload
+from engine.model.variables import VARIABLES
+
+
+class MC(IntEnum):
+    """Model table columns."""
+
+    total_params = 0
+    active_params = 1
+    layers = 2
+    hidden_size = 3
+    query_width = 4
+    experts = 5
+    experts_per_token = 6
+
+
+class GC(IntEnum):
+    """KV group table columns; window = +inf when the group has none."""
+
+    layers = 0
+    elements = 1
+    window = 2
+    ratio = 3
+
+
+class HW(IntEnum):
+    """Hardware table columns. scaleup_domain 0 = none; scaleup_link_bw 0 = no scale-up link;
+    rent_* NaN = no listed rate in that scenario (the TCO rate applies)."""
+
+    kind = 0  # HardwareCode
+    memory_bytes = 1
+    usable_fraction = 2
+    bandwidth = 3
+    peak_fp4 = 4
+    peak_fp8 = 5
+    peak_bf16 = 6
+    capex = 7
+    scaleup_domain = 8
+    scaleup_link_bw = 9
+    rent_on_demand = 10
+    rent_spot = 11
+    power_kw = 12
+
+
+class MIX(IntEnum):
+    """Workload mix vector."""
+
+    cache_read = 0
+    cache_write = 1
+    input = 2
+    output = 3
+
+
+#: Parameter vector: numeric assumptions in registry order, then the choice codes.
+P = IntEnum("P", {name: i for i, name in enumerate(NUMERIC_PARAMETERS + CHOICE_PARAMETERS)})
+
+
+def _row(columns: type[IntEnum], values: Mapping[str, float], what: str) -> list[float]:
+    """Values in column order, refusing a missing or unknown column name."""
+    names = [c.name for c in columns]
+    if set(values) != set(names):
+        raise AssertionError(f"{what} row: columns {sorted(set(values) ^ set(names))} are missing or unknown")
+    return [float(values[n]) for n in names]
+
+
+@dataclass(frozen=True)
+class ModelTable:
+    table: np.ndarray  # (M, len(MC))
+    group_offsets: np.ndarray  # (M + 1,) int64
+    groups: np.ndarray  # (G, len(GC))
+
+
+def model_table(models: Sequence[Model]) -> ModelTable:
+    table = np.empty((len(models), len(MC)))
+    offsets = np.zeros(len(models) + 1, dtype=np.int64)
+    rows = []
+    for i, m in enumerate(models):
+        table[i] = _row(MC, {
+            "total_params": m.total_params, "active_params": m.active_params, "layers": m.layers,
+            "hidden_size": m.hidden_size, "query_width": m.query_width, "experts": m.experts,
+            "experts_per_token": m.experts_per_token,
+        }, "model")  # fmt: skip
+        for g in m.kv_groups:
+            window = math.inf if g.window is None else g.window
+            rows.append(_row(GC, {"layers": g.layers, "elements": g.elements, "window": window, "ratio": g.ratio}, "group"))
+        offsets[i + 1] = len(rows)
+    groups = np.array(rows, dtype=np.float64).reshape(len(rows), len(GC))
+    return ModelTable(table, offsets, groups)
+
+
+def hardware_table(units: Sequence[Hardware]) -> np.ndarray:
+    table = np.empty((len(units), len(HW)))
+    for i, h in enumerate(units):
+        table[i] = _row(HW, {
+            "kind": HardwareCode[h.kind], "memory_bytes": h.memory_gb * 1e9, "usable_fraction": h.usable_fraction,
+            "bandwidth": h.memory_bw_tbs * 1e12, "peak_fp4": h.peak_flops(4), "peak_fp8": h.peak_flops(8),
+            "peak_bf16": h.peak_flops(16), "capex": h.capex_usd, "scaleup_domain": h.scaleup_domain or 0,
+            "scaleup_link_bw": (h.scaleup_link_gbs_per_dir or 0.0) * 1e9,
+            "rent_on_demand": h.usd_per_hour.get("on_demand", math.nan),
+            "rent_spot": h.usd_per_hour.get("spot", math.nan), "power_kw": h.power_kw,
+        }, "hardware")  # fmt: skip
+    return table
+
+
+def interactivity_overrides(models: Sequence[Model], units: Sequence[Hardware]) -> np.ndarray:
+    """(M, H) catalog interactivity overrides in tok/s; NaN where the fit applies."""
+    out = np.full((len(models), len(units)), np.nan)
+    for i, m in enumerate(models):
+        for j, h in enumerate(units):
+            if h.name in m.interactivity_tps:
+                out[i, j] = m.interactivity_tps[h.name]
+    return out
+
+
+def parameter_vector(assumptions: Assumptions) -> np.ndarray:
+    vector = assumptions.as_vector()
+    assert len(vector) == len(P)
+    return np.asarray(vector, dtype=np.float64)
+
+
+def workload_vector(workload: Workload) -> np.ndarray:
+    return np.asarray(_row(MIX, {f: getattr(workload, f) for f in MIX.__members__}, "mix"), dtype=np.float64)
+
+
+def _layout() -> dict:
+    enums = {e.__name__: [m.name for m in e] for e in (MC, GC, HW, MIX, P, HardwareCode, *CODES.values())}
+    variables = [(v.name, v.family, v.dims, np.dtype(v.dtype).str) for v in VARIABLES]
+    return {"enums": enums, "variables": variables}
+
+
+LAYOUT_FINGERPRINT = hashlib.sha256(json.dumps(_layout(), sort_keys=True).encode()).hexdigest()[:12]

@@ -1,0 +1,1 @@
+"""Sweeps: spec, plan, cube schema, executors and the Zarr store."""

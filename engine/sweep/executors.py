@@ -1,0 +1,102 @@
+"""Executors: how a plan's blocks are evaluated.
+
+- :func:`evaluate_block`: one block through the array core, in cube layout;
+- :func:`to_dataset`: the whole cube as a lazy, Dask-backed :class:`xarray.Dataset` (one
+  task per block, each variable's chunk taken from the one block that owns it);
+- :func:`evaluate_eager`: the whole cube in this process with numpy (the oracle the Dask
+  path is tested against).
+
+The store writer (:mod:`engine.sweep.store`) runs :func:`evaluate_block` per block too.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from functools import partial
+
+import numpy as np
+
+from engine.model.core import evaluate_arrays
+from engine.model.variables import FAMILIES, TOKEN_TYPE
+from engine.sweep.plan import Plan
+
+
+def evaluate_block(plan: Plan, block: tuple[int, ...]) -> dict[str, np.ndarray]:
+    """Run the kernels on one block; arrays come back in cube layout for the block's extents.
+
+    Only the families with a variable this block owns are run.
+    """
+    spec, schema = plan.spec, plan.schema
+    slices = plan.block_slices(block)
+    owned = [v for v in plan.variables if plan.owns(block, v)]
+    families = [f for f in FAMILIES if any(v.family == f for v in owned)]
+    if not families:
+        return {}
+    isl = spec.axes["isl"][slices["isl"]]
+    if spec.osl_is_axis:
+        osl_axis = spec.axes["osl"][slices["osl"]]
+        isl_pairs, osl_pairs = np.repeat(isl, len(osl_axis)), np.tile(osl_axis, len(isl))
+    else:
+        isl_pairs, osl_pairs = isl, spec.derived_osl[slices["isl"]]
+    arrays = evaluate_arrays(
+        spec.models[slices[spec.model_dim]], spec.hardware[slices["hardware"]], isl_pairs, osl_pairs,
+        spec.axes["concurrency"][slices["concurrency"]], spec.axes["weight_bits"][slices["weight_bits"]],
+        spec.axes["kv_bits"][slices["kv_bits"]], spec.workload, plan.block_assumptions(block), families,
+    )  # fmt: skip
+    out = {}
+    for var in owned:
+        shape = tuple(
+            schema.dim_size(d) if d == TOKEN_TYPE else slices[d].stop - slices[d].start for d in schema.var_dims(var)
+        )
+        out[var.name] = arrays[var.name].reshape(shape).astype(schema.storage_dtype(var), copy=False)
+    return out
+
+
+def _pick(result: dict, name: str):
+    return result[name]
+
+
+def to_dataset(plan: Plan):
+    """The whole cube as a lazy, Dask-backed Dataset (building it computes nothing)."""
+    import dask.array as da
+    import xarray as xr
+    from dask.base import tokenize
+    from dask.highlevelgraph import HighLevelGraph
+
+    schema = plan.schema
+    token = tokenize(plan.fingerprint)
+    evaluate_name = f"tokensweep-block-{token}"
+    # Bind the arguments: Dask would otherwise walk the Plan dataclass and the block tuple.
+    layer = {(evaluate_name, *b): (partial(evaluate_block, plan, b),) for b in plan.blocks()}
+    data_vars = {}
+    for var in plan.variables:
+        name = f"{var.name}-{token}"
+        var_layer = {
+            (name, *plan.var_block_index(b, var)): (partial(_pick, name=var.name), (evaluate_name, *b))
+            for b in plan.blocks()
+            if plan.owns(b, var)
+        }
+        graph = HighLevelGraph(
+            layers={evaluate_name: layer, name: var_layer}, dependencies={evaluate_name: set(), name: {evaluate_name}}
+        )
+        chunks = da.core.normalize_chunks(plan.var_chunks(var), schema.var_shape(var))
+        array = da.Array(graph, name, chunks, dtype=schema.storage_dtype(var))
+        data_vars[var.name] = (schema.var_dims(var), array, schema.var_attrs(var))
+    return xr.Dataset(data_vars, coords=schema.coords(), attrs=schema.attrs(plan.created))
+
+
+def evaluate_eager(plan: Plan):
+    """The whole cube computed in this process with numpy arrays (the oracle for Dask)."""
+    import xarray as xr
+
+    schema = plan.schema
+    whole = {d: 1 if d in plan.spec.parameter_dims else len(v) for d, v in plan.spec.axes.items()}
+    eager = dataclasses.replace(plan, chunks=whole)
+    arrays = {v.name: np.empty(schema.var_shape(v), dtype=schema.storage_dtype(v)) for v in plan.variables}
+    for block in eager.blocks():
+        result = evaluate_block(eager, block)
+        for var in plan.variables:
+            if eager.owns(block, var):
+                arrays[var.name][eager.var_region(block, var)] = result[var.name]
+    data_vars = {v.name: (schema.var_dims(v), arrays[v.name], schema.var_attrs(v)) for v in plan.variables}
+    return xr.Dataset(data_vars, coords=schema.coords(), attrs=schema.attrs(plan.created))

@@ -1,0 +1,352 @@
+"""Sweep specifications: YAML validated, then resolved once into a frozen :class:`ResolvedSpec`.
+
+A spec names the models (catalog presets and/or synthetic sizes), the hardware, the axes
+and the scalar parameters of a study. :func:`parse_spec` checks its shape and values;
+:func:`resolve` turns it, with a catalog, into final axis vectors, model records,
+assumptions and a fingerprint computed once. Every mistake is one line naming the field
+and what is allowed (``UserError``); nothing is written for a bad spec.
+
+Schema (see the README for a worked example)::
+
+    name: phase                    # store defaults to outputs/<name>.zarr
+    models: [gpt-oss-120b]         # catalog presets (optional)
+    synthetic:                     # optional: a model-size axis
+      reference: deepseek-v3
+      params: {geomspace: [125B, 4T, 48]}
+      layer_exponent: 0.3333       # optional, default 1/3
+      width_exponent: 0.3333
+    hardware: [wse3, h100-sxm]
+    axes:
+      isl: {geomspace: [16k, 10M, 64]}   # required
+      osl: [256, 1024]                   # optional; default derived from the workload
+      concurrency: [1, 8, 64, 250]
+      weight_bits: [4, 8, 16]
+      kv_bits: [8, 16]
+      cache_read_speedup: [5, 10, 20]    # any numeric assumption may be an axis
+    parameters: {workload: agentic-coding, price: on_demand, cache_read_speedup: 10}
+    chunks: {isl: 16}
+    variables: [units_needed, cost_per_mtok_usd]   # optional subset
+    precision: float64             # or float32 (halves the store)
+    max_points: 2e9                # size budget (refuse larger grids)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from engine.axes import AXES, GRID_AXES, NUMERIC_PARAMETERS, PARAMETERS
+from engine.errors import UserError, did_you_mean
+from engine.model.assumptions import Assumptions
+from engine.model.catalog import Catalog, load_catalog
+from engine.model.records import Hardware, Model, Workload
+from engine.model.synthetic import DEFAULT_EXPONENT, synthetic_model
+from engine.model.variables import BY_NAME, VARIABLES, Variable
+from engine.units import format_count, parse_quantity
+from engine.yamlio import read_yaml
+
+DEFAULT_MAX_POINTS = 5e9
+DEFAULT_WORKLOAD = "agentic-coding"
+#: Spec fields that do not change a single computed number: a resume ignores them.
+NOT_FINGERPRINTED = ("output", "max_points", "description", "figures")
+
+
+def describe_validation_error(err: ValidationError, prefix: str = "") -> str:
+    """One line: the field's dotted path and what is allowed."""
+    errors = err.errors()
+    first = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
+    loc = ".".join(str(p) for p in first["loc"])
+    msg = first["msg"].removeprefix("Value error, ")
+    if first["type"] == "extra_forbidden":
+        msg = "unknown key (a typo?)"
+    return f"{prefix}{loc}: {msg}" if loc else f"{prefix}{msg}"
+
+
+def parse_assumptions(values: dict[str, Any], prefix: str) -> Assumptions:
+    """Assumptions from human values (``50k``, ``spot``), errors as one line under ``prefix``."""
+    parsed = {}
+    for key, value in values.items():
+        if key not in PARAMETERS:
+            where = prefix.strip().rstrip(".")
+            raise UserError(f"{where}: unknown assumption '{key}' ({did_you_mean(key, PARAMETERS)})")
+        axis = AXES[key]
+        if axis.role == "choice":
+            if str(value) not in axis.choices:
+                raise UserError(f"{prefix}{key}: unknown value '{value}' ({did_you_mean(str(value), axis.choices)})")
+            parsed[key] = str(value)
+        else:
+            parsed[key] = axis.parse(value, f"{prefix}{key}")
+    try:
+        return Assumptions(**parsed)
+    except ValidationError as err:
+        raise UserError(describe_validation_error(err, prefix=prefix)) from None
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SyntheticSpec(_Strict):
+    reference: str
+    params: Any
+    layer_exponent: Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)] = DEFAULT_EXPONENT
+    width_exponent: Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)] = DEFAULT_EXPONENT
+
+
+class SweepSpec(_Strict):
+    """A sweep as written: checked for shape here, resolved against a catalog by :func:`resolve`."""
+
+    name: str
+    models: list[str] = Field(default_factory=list)
+    synthetic: SyntheticSpec | None = None
+    hardware: list[str]
+    axes: dict[str, Any]
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    chunks: dict[str, int] = Field(default_factory=dict)
+    variables: list[str] | None = None
+    precision: Literal["float64", "float32"] = "float64"
+    max_points: Annotated[float, Field(gt=0, allow_inf_nan=False)] = DEFAULT_MAX_POINTS
+    output: str | None = None
+    description: str = ""
+    figures: list[Literal["phase", "cost", "memory"]] = Field(default_factory=list)
+
+    @field_validator("output")
+    @classmethod
+    def _output(cls, value: str | None) -> str | None:
+        # A spec may come from someone else: it may only name a store under the working
+        # directory. The --output flag (the user's own choice) may point anywhere.
+        if value is None:
+            return value
+        path = Path(value)
+        if path.is_absolute() or ".." in path.parts:
+            raise ValueError("must be a relative path inside the working directory (use --output for elsewhere)")
+        if path.suffix != ".zarr":
+            raise ValueError("must end in .zarr (a Zarr v3 store directory)")
+        return value
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}", value):
+            raise ValueError("must be 1-100 letters, digits, '_', '-' or '.', starting with a letter or digit")
+        return value
+
+    @field_validator("hardware")
+    @classmethod
+    def _hardware(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("list at least one hardware entry")
+        if len(set(value)) != len(value):
+            raise ValueError("hardware is listed twice")
+        return value
+
+    @field_validator("models")
+    @classmethod
+    def _models(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError("a model is listed twice")
+        return value
+
+    @field_validator("chunks")
+    @classmethod
+    def _chunks(cls, value: dict[str, int]) -> dict[str, int]:
+        for dim, size in value.items():
+            if size < 1:
+                raise ValueError(f"chunk size for '{dim}' must be >= 1, got {size}")
+        return value
+
+    @field_validator("variables")
+    @classmethod
+    def _variables(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None:
+            if not value:
+                raise ValueError("list at least one variable, or leave it out for all")
+            for name in value:
+                if name not in BY_NAME:
+                    raise ValueError(f"unknown variable '{name}' ({did_you_mean(name, BY_NAME)})")
+        return value
+
+    @model_validator(mode="after")
+    def _axes(self) -> SweepSpec:
+        if not self.models and self.synthetic is None:
+            raise ValueError("give 'models' (catalog presets), 'synthetic' (a model-size axis) or both")
+        allowed = set(GRID_AXES) | set(NUMERIC_PARAMETERS)
+        for name in self.axes:
+            if name not in allowed:
+                raise ValueError(f"axes.{name}: unknown axis ({did_you_mean(name, allowed)})")
+        if "isl" not in self.axes:
+            raise ValueError("axes.isl: required (average input tokens per turn)")
+        known = [*PARAMETERS, "workload"]
+        for name in self.parameters:
+            if name not in known:
+                raise ValueError(f"parameters.{name}: unknown parameter ({did_you_mean(name, known)})")
+            if name in self.axes:
+                raise ValueError(f"parameters.{name}: also given as an axis; keep one")
+        return self
+
+    # ------------------------------------------------------------------ values
+    def axis_values(self) -> dict[str, np.ndarray]:
+        """Every numeric axis expanded and checked: grid axes (defaults filled), then parameter axes."""
+        out: dict[str, np.ndarray] = {}
+        for name in GRID_AXES:
+            if name in self.axes:
+                out[name] = AXES[name].values(self.axes[name])
+            elif AXES[name].default is not None:
+                out[name] = np.asarray(AXES[name].default, dtype=AXES[name].dtype)
+        for name in NUMERIC_PARAMETERS:
+            if name in self.axes:
+                out[name] = AXES[name].values(self.axes[name])
+        return out
+
+    def synthetic_params(self) -> np.ndarray:
+        assert self.synthetic is not None
+        return AXES["params"].values(self.synthetic.params, "synthetic.params")
+
+    def assumptions(self) -> Assumptions:
+        return parse_assumptions({k: v for k, v in self.parameters.items() if k != "workload"}, "parameters.")
+
+    @property
+    def workload_name(self) -> str:
+        return str(self.parameters.get("workload", DEFAULT_WORKLOAD))
+
+
+def parse_spec(data: Any, label: str = "spec") -> SweepSpec:
+    """A validated spec from parsed YAML (every value checked; names checked by :func:`resolve`)."""
+    if not isinstance(data, dict):
+        raise UserError(f"{label}: top level must be a mapping (name, hardware, axes, ...)")
+    for key in data:
+        if key not in SweepSpec.model_fields:
+            raise UserError(f"{label}: {key}: unknown key ({did_you_mean(str(key), SweepSpec.model_fields)})")
+    try:
+        spec = SweepSpec(**data)
+    except ValidationError as err:
+        raise UserError(f"{label}: {describe_validation_error(err)}") from None
+    except TypeError as err:
+        raise UserError(f"{label}: {err}") from None
+    try:
+        spec.axis_values()
+        if spec.synthetic is not None:
+            spec.synthetic_params()
+        spec.assumptions()
+        for name in NUMERIC_PARAMETERS:  # every value of a parameter axis must be a valid assumption
+            if name in spec.axes:
+                for v in spec.axis_values()[name]:
+                    parse_assumptions({name: float(v)}, "axes.")
+    except UserError as err:
+        raise UserError(f"{label}: {err}") from None
+    return spec
+
+
+def load_spec(path: str | Path) -> SweepSpec:
+    """Read and validate a sweep file (YAML through the safe loader only)."""
+    path = Path(path)
+    return parse_spec(read_yaml(path, str(path), "sweep YAML file"), str(path))
+
+
+# ---------------------------------------------------------------------- resolution
+@dataclass(frozen=True, eq=False)
+class ResolvedSpec:
+    """A sweep with every name resolved and every axis expanded: what plans are made from.
+
+    ``axes`` holds every cube dim except ``token_type``, in cube order: the model dim
+    (``model`` labels, or ``params`` when every model is synthetic), ISL, OSL (when an
+    axis), concurrency, bits, hardware, then the assumptions made axes.
+    """
+
+    name: str
+    description: str
+    output: str | None
+    models: tuple[Model, ...]  # catalog presets, then synthetic sizes
+    model_dim: str
+    hardware: tuple[Hardware, ...]
+    workload: Workload
+    assumptions: Assumptions  # base values; parameter axes override per block
+    axes: dict[str, np.ndarray]
+    parameter_dims: tuple[str, ...]
+    requested_chunks: dict[str, int]
+    variables: tuple[Variable, ...]
+    precision: str
+    max_points: float
+    figures: tuple[str, ...]
+    canonical: dict  # the spec with every axis expanded: recorded in the cube's attrs
+    catalog_fingerprint: str
+    fingerprint: str  # what must match to resume a store: the computed numbers' inputs
+    derived_osl: np.ndarray | None  # OSL per ISL from the workload mix, when OSL is not an axis
+
+    @property
+    def osl_is_axis(self) -> bool:
+        return "osl" in self.axes
+
+    @property
+    def n_points(self) -> int:
+        return math.prod(len(v) for v in self.axes.values())
+
+
+def _fingerprint(canonical: dict, catalog_fingerprint: str) -> str:
+    payload = {k: v for k, v in canonical.items() if k not in NOT_FINGERPRINTED}
+    blob = json.dumps({"spec": payload, "catalog": catalog_fingerprint}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def resolve(spec: SweepSpec, catalog: Catalog | None = None) -> ResolvedSpec:
+    """Resolve names against the catalog, expand the axes and check the size budget."""
+    catalog = catalog or load_catalog()
+    values = spec.axis_values()
+    presets = [catalog.model(name) for name in spec.models]
+    synthetic: list[Model] = []
+    sizes = np.empty(0)
+    if spec.synthetic is not None:
+        reference = catalog.model(spec.synthetic.reference)
+        sizes = spec.synthetic_params()
+        synthetic = [
+            synthetic_model(reference, float(p), spec.synthetic.layer_exponent, spec.synthetic.width_exponent) for p in sizes
+        ]
+    if presets:
+        model_dim = "model"
+        labels = np.asarray([m.name for m in presets] + [f"{m.name.split('@')[0]}@{format_count(m.total_params)}"
+                                                         for m in synthetic], dtype=object)  # fmt: skip
+        if len(set(labels)) != len(labels):
+            raise UserError("synthetic.params: sizes too close to label apart (4 significant digits); use fewer points")
+    else:
+        model_dim = "params"
+        labels = sizes
+    hardware = tuple(catalog.unit(name) for name in spec.hardware)
+    workload = catalog.workload(spec.workload_name)
+    axes: dict[str, np.ndarray] = {model_dim: labels}
+    for name in GRID_AXES:
+        if name in values:
+            axes[name] = values[name]
+    axes["hardware"] = np.asarray(spec.hardware, dtype=object)
+    parameter_dims = tuple(p for p in NUMERIC_PARAMETERS if p in values)
+    for p in parameter_dims:
+        axes[p] = values[p]
+    for dim in spec.chunks:
+        if dim not in axes:
+            raise UserError(f"chunks.{dim}: not a dim of this sweep ({did_you_mean(dim, axes)})")
+    n_points = math.prod(len(v) for v in axes.values())
+    if n_points > spec.max_points:
+        raise UserError(
+            f"max_points: the grid has {n_points:,} points, above the budget of {spec.max_points:,.0f} "
+            "(raise max_points in the spec or --max-points, or shrink an axis)"
+        )
+    canonical = spec.model_dump(mode="json")
+    canonical["axes"] = {k: v.tolist() for k, v in values.items()}
+    if spec.synthetic is not None:
+        canonical["synthetic"]["params"] = sizes.tolist()
+    variables = tuple(BY_NAME[n] for n in spec.variables) if spec.variables else VARIABLES
+    return ResolvedSpec(
+        name=spec.name, description=spec.description, output=spec.output, models=tuple(presets + synthetic),
+        model_dim=model_dim, hardware=hardware, workload=workload, assumptions=spec.assumptions(), axes=axes,
+        parameter_dims=parameter_dims, requested_chunks=dict(spec.chunks), variables=variables,
+        precision=spec.precision, max_points=spec.max_points, figures=tuple(spec.figures), canonical=canonical,
+        catalog_fingerprint=catalog.fingerprint, fingerprint=_fingerprint(canonical, catalog.fingerprint),
+        derived_osl=None if "osl" in axes else np.array([workload.output_length(v) for v in axes["isl"]]),
+    )  # fmt: skip
