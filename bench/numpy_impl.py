@@ -8,6 +8,8 @@ array core's signature, so the oracle tests check it against the reference too.
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from engine.model.assumptions import CacheTier, PriceMode
@@ -24,7 +26,7 @@ def _padded_groups(group_offsets, groups):
     fields = np.zeros((len(counts), width, len(GC)))
     fields[:, :, GC.window] = np.inf
     fields[:, :, GC.ratio] = 1.0
-    for m, (start, stop) in enumerate(zip(group_offsets[:-1], group_offsets[1:])):
+    for m, (start, stop) in enumerate(itertools.pairwise(group_offsets)):
         fields[m, : stop - start] = groups[start:stop]
     return fields[..., GC.layers], fields[..., GC.elements], fields[..., GC.window], fields[..., GC.ratio]
 
@@ -41,11 +43,22 @@ def _grid(M, C, R, W, K, H):
 
 
 def _shapes():
-    return [(-1, 1, 1, 1, 1, 1), (1, -1, 1, 1, 1, 1), (1, 1, -1, 1, 1, 1), (1, 1, 1, -1, 1, 1), (1, 1, 1, 1, -1, 1), (1, 1, 1, 1, 1, -1)]
+    return [
+        (-1, 1, 1, 1, 1, 1),
+        (1, -1, 1, 1, 1, 1),
+        (1, 1, -1, 1, 1, 1),
+        (1, 1, 1, -1, 1, 1),
+        (1, 1, 1, 1, -1, 1),
+        (1, 1, 1, 1, 1, -1),
+    ]
 
 
 def _units(total, hardware, assumptions):
-    usable = hardware[:, HW.usable_fraction] if assumptions[P.usable_memory_fraction] <= 0 else np.full(len(hardware), assumptions[P.usable_memory_fraction])
+    usable = (
+        hardware[:, HW.usable_fraction]
+        if assumptions[P.usable_memory_fraction] <= 0
+        else np.full(len(hardware), assumptions[P.usable_memory_fraction])
+    )
     memory = hardware[:, HW.memory_bytes]
     units = np.maximum(1, np.ceil(total[..., None] / (memory * usable)))
     return units, memory, usable
@@ -74,12 +87,14 @@ def memory_numpy(models, group_offsets, groups, hardware, isl, osl, concurrency,
     }
 
 
-def performance_numpy(models, group_offsets, groups, hardware, overrides, isl, osl, concurrency, weight_bits, kv_bits, assumptions, mix):
+def performance_numpy(
+    models, group_offsets, groups, hardware, overrides, isl, osl, concurrency, weight_bits, kv_bits, assumptions, mix
+):
     a = assumptions
     layers_g, elements, window, ratio = _padded_groups(group_offsets, groups)
     total, A = models[:, MC.total_params], models[:, MC.active_params]
     E, k = models[:, MC.experts], models[:, MC.experts_per_token]
-    moe = E > k
+    moe = k < E
     routed = np.where(moe, (total - A) / np.where(moe, 1.0 - k / E, 1.0), 0.0)
     dense = total - routed
     fit = a[P.interactivity_fit_coefficient] / (A / 1e9) ** a[P.interactivity_fit_exponent]
@@ -92,7 +107,9 @@ def performance_numpy(models, group_offsets, groups, hardware, overrides, isl, o
     cr_elems = _per_context(layers_g, elements, window, ratio, cache_read)
     qw = models[:, MC.query_width, None]
     decode_fpt = 2.0 * A[:, None] + 4.0 * qw * _per_context(layers_g, elements, window, ratio, mean_context, False)
-    prefill_fpt = 2.0 * A[:, None] + 4.0 * qw * _per_context(layers_g, elements, window, ratio, cache_read + prefill / 2.0, False)
+    prefill_fpt = 2.0 * A[:, None] + 4.0 * qw * _per_context(
+        layers_g, elements, window, ratio, cache_read + prefill / 2.0, False
+    )
 
     m6 = lambda x: x.reshape(-1, 1, 1, 1, 1, 1)  # noqa: E731
     mc6 = lambda x: x.reshape(x.shape[0], x.shape[1], 1, 1, 1, 1)  # noqa: E731
@@ -154,7 +171,10 @@ def performance_numpy(models, group_offsets, groups, hardware, overrides, isl, o
         rent = hardware[:, HW.rent_on_demand]
     elif mode == PriceMode.spot:
         rent = hardware[:, HW.rent_spot]
-    tco = hardware[:, HW.capex] / (a[P.amortisation_years] * 8760.0) + hardware[:, HW.power_kw] * a[P.pue] * a[P.usd_per_kwh]
+    tco = (
+        hardware[:, HW.capex] / (a[P.amortisation_years] * 8760.0)
+        + hardware[:, HW.power_kw] * a[P.pue] * a[P.usd_per_kwh]
+    )
     rate = units * np.where(np.isnan(rent), tco, rent)
     by_type = []
     for time_t, tokens in zip(times, (cache_read, cache_write, fresh, osl)):
@@ -177,8 +197,9 @@ def performance_numpy(models, group_offsets, groups, hardware, overrides, isl, o
     }
 
 
-def evaluate_arrays(models, hardware, isl, osl, concurrency, weight_bits, kv_bits, workload, assumptions,
-                    families=FAMILIES, out=None):  # fmt: skip
+def evaluate_arrays(
+    models, hardware, isl, osl, concurrency, weight_bits, kv_bits, workload, assumptions, families=FAMILIES, out=None
+):
     """Same signature and results as :func:`engine.model.core.evaluate_arrays`, in numpy."""
     x = kernel_inputs(models, hardware, isl, osl, concurrency, weight_bits, kv_bits, workload, assumptions)
     result = {}
@@ -189,9 +210,34 @@ def evaluate_arrays(models, hardware, isl, osl, concurrency, weight_bits, kv_bit
 
 def _fill(result, x, families):
     if "memory" in families:
-        result.update(memory_numpy(x["models"], x["group_offsets"], x["groups"], x["hardware"], x["isl"], x["osl"],
-                                   x["concurrency"], x["weight_bits"], x["kv_bits"], x["parameters"]))  # fmt: skip
+        result.update(
+            memory_numpy(
+                x["models"],
+                x["group_offsets"],
+                x["groups"],
+                x["hardware"],
+                x["isl"],
+                x["osl"],
+                x["concurrency"],
+                x["weight_bits"],
+                x["kv_bits"],
+                x["parameters"],
+            )
+        )
     if "performance" in families:
-        result.update(performance_numpy(x["models"], x["group_offsets"], x["groups"], x["hardware"], x["overrides"],
-                                        x["isl"], x["osl"], x["concurrency"], x["weight_bits"], x["kv_bits"],
-                                        x["parameters"], x["mix"]))  # fmt: skip
+        result.update(
+            performance_numpy(
+                x["models"],
+                x["group_offsets"],
+                x["groups"],
+                x["hardware"],
+                x["overrides"],
+                x["isl"],
+                x["osl"],
+                x["concurrency"],
+                x["weight_bits"],
+                x["kv_bits"],
+                x["parameters"],
+                x["mix"],
+            )
+        )

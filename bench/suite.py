@@ -18,6 +18,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 
@@ -53,7 +54,9 @@ class Grid:
     def __post_init__(self):
         names = sorted(self.catalog.models)
         self.models = [self.catalog.model(n) for n in (names * 4)[: self.n_models]]
-        self.hardware = [self.catalog.unit(n) for n in ("wse3", "h100-sxm", "b200", "mi300x", "gb200", "h200-sxm")[: self.n_hw]]
+        self.hardware = [
+            self.catalog.unit(n) for n in ("wse3", "h100-sxm", "b200", "mi300x", "gb200", "h200-sxm")[: self.n_hw]
+        ]
         self.isl = np.geomspace(1e3, 1e7, self.n_isl)
         self.workload = self.catalog.workload("agentic-coding")
         self.osl = self.isl * self.workload.output / (1 - self.workload.output)
@@ -62,15 +65,38 @@ class Grid:
 
     @property
     def points(self) -> int:
-        return len(self.models) * self.n_isl * self.n_conc * len(self.weight_bits) * len(self.kv_bits) * len(self.hardware)
+        return (
+            len(self.models) * self.n_isl * self.n_conc * len(self.weight_bits) * len(self.kv_bits) * len(self.hardware)
+        )
 
     def compiled(self, families=("memory", "performance"), out=None):
-        return evaluate_arrays(self.models, self.hardware, self.isl, self.osl, self.concurrency, self.weight_bits,
-                               self.kv_bits, self.workload, self.assumptions, families, out)  # fmt: skip
+        return evaluate_arrays(
+            self.models,
+            self.hardware,
+            self.isl,
+            self.osl,
+            self.concurrency,
+            self.weight_bits,
+            self.kv_bits,
+            self.workload,
+            self.assumptions,
+            families,
+            out,
+        )
 
     def numpy(self, families=("memory", "performance")):
-        return numpy_impl.evaluate_arrays(self.models, self.hardware, self.isl, self.osl, self.concurrency,
-                                          self.weight_bits, self.kv_bits, self.workload, self.assumptions, families)  # fmt: skip
+        return numpy_impl.evaluate_arrays(
+            self.models,
+            self.hardware,
+            self.isl,
+            self.osl,
+            self.concurrency,
+            self.weight_bits,
+            self.kv_bits,
+            self.workload,
+            self.assumptions,
+            families,
+        )
 
     def python(self, limit: int):
         """The reference on the first `limit` points of the grid (C order)."""
@@ -84,7 +110,9 @@ class Grid:
                     for w in self.weight_bits:
                         for k in self.kv_bits:
                             for h in self.hardware:
-                                evaluate_point(Point(m, h, self.workload, self.isl[c], self.osl[c], r, w, k, self.assumptions))
+                                evaluate_point(
+                                    Point(m, h, self.workload, self.isl[c], self.osl[c], r, w, k, self.assumptions)
+                                )
                                 done += 1
                                 if done >= limit:
                                     return done
@@ -98,7 +126,7 @@ def output_bytes(arrays: dict) -> int:
 class KernelThroughput:
     """Grid points/s per kernel family and for the full set: compiled vs numpy vs Python."""
 
-    SIZES = {"tiny": (2, 4, 2, 50), "quick": (6, 32, 11, 500), "full": (18, 128, 32, 3000)}
+    SIZES: ClassVar[dict] = {"tiny": (2, 4, 2, 50), "quick": (6, 32, 11, 500), "full": (18, 128, 32, 3000)}
 
     def __init__(self, size: str):
         models, isl, conc, self.python_points = self.SIZES[size]
@@ -112,13 +140,27 @@ class KernelThroughput:
         """The numpy baseline computes the same numbers as the kernels."""
         a, b = self.grid.compiled(), self.grid.numpy()
         for name in a:
-            np.testing.assert_allclose(b[name], a[name], rtol=1e-9, atol=1e-12 if name == "stranded_fraction" else 0, equal_nan=True, err_msg=name)
+            np.testing.assert_allclose(
+                b[name],
+                a[name],
+                rtol=1e-9,
+                atol=1e-12 if name == "stranded_fraction" else 0,
+                equal_nan=True,
+                err_msg=name,
+            )
 
     def run(self) -> dict:
         g = self.grid
-        out = {"grid_points": g.points, "grid": f"{len(g.models)} models x {g.n_isl} ISL x {g.n_conc} R x "
-               f"{len(g.weight_bits)} wbits x {len(g.kv_bits)} kbits x {len(g.hardware)} hardware"}  # fmt: skip
-        for label, families in (("memory", ("memory",)), ("performance", ("performance",)), ("all", ("memory", "performance"))):
+        out = {
+            "grid_points": g.points,
+            "grid": f"{len(g.models)} models x {g.n_isl} ISL x {g.n_conc} R x "
+            f"{len(g.weight_bits)} wbits x {len(g.kv_bits)} kbits x {len(g.hardware)} hardware",
+        }
+        for label, families in (
+            ("memory", ("memory",)),
+            ("performance", ("performance",)),
+            ("all", ("memory", "performance")),
+        ):
             compiled = best_of(lambda f=families: g.compiled(f), self.repeat)
             numpy = best_of(lambda f=families: g.numpy(f), max(1, self.repeat // 2))
             buffers = g.compiled(families)  # reused: the kernel alone, no page faults
@@ -195,11 +237,18 @@ class VersusLLMAnalysis:
         batches = [1, 2, 4, 8, 16, 32]
         started = time.perf_counter()
         for i in range(self.calls):
-            analysis.inference(batch_size_per_gpu=batches[i % len(batches)], seq_len=512 + 64 * i % 2048,
-                               num_tokens_to_generate=128, kv_cache_dtype_bytes=1, cost_per_gpu_hour=2.904)  # fmt: skip
+            analysis.inference(
+                batch_size_per_gpu=batches[i % len(batches)],
+                seq_len=512 + 64 * i % 2048,
+                num_tokens_to_generate=128,
+                kv_cache_dtype_bytes=1,
+                cost_per_gpu_hour=2.904,
+            )
         theirs = self.calls / (time.perf_counter() - started)
         logging.disable(logging.NOTSET)
-        ours_grid = Grid(n_models=1, n_isl=64, n_conc=16, n_hw=1, weight_bits=(8.0,), kv_bits=(8.0,), catalog=grid.catalog)
+        ours_grid = Grid(
+            n_models=1, n_isl=64, n_conc=16, n_hw=1, weight_bits=(8.0,), kv_bits=(8.0,), catalog=grid.catalog
+        )
         ours_grid.models = [grid.catalog.model("llama-3.1-70b")]
         ours_grid.hardware = [grid.catalog.unit("h100-sxm")]
         ours_grid.compiled()
@@ -229,7 +278,7 @@ class EndToEnd:
 
     # Full: 18 models x 2400 ISL x 105 R (128 log-spaced, rounded, distinct) x 3 wbits x 2 kbits
     # x 4 hardware = 1.09e8 points.
-    SIZES = {
+    SIZES: ClassVar[dict] = {
         "tiny": {"n_isl": 4, "n_conc": 2, "models": 2, "chunks": (1, 4)},
         "quick": {"n_isl": 64, "n_conc": 32, "models": 6, "chunks": (4, 64)},
         "full": {"n_isl": 2400, "n_conc": 128, "models": 18, "chunks": (8, 512)},
@@ -257,15 +306,27 @@ class EndToEnd:
             "precision": "float32",
             "max_points": 1e10,
         }
-        spec["axes"]["concurrency"] = sorted({int(round(v)) for v in np.geomspace(1, 1e4, self.axes["n_conc"])})
+        spec["axes"]["concurrency"] = sorted({round(v) for v in np.geomspace(1, 1e4, self.axes["n_conc"])})
         path = self.workdir / f"{name}.yaml"
         path.write_text(yaml.safe_dump(spec))
         return path
 
     def _run(self, spec: Path, scheduler: str, workers: int) -> dict:
         out = self.workdir / f"{spec.stem}-{scheduler}-{workers}.zarr"
-        cmd = [sys.executable, "-c", _REPORT_PEAK, "run", str(spec), "--output", str(out), "--no-progress",
-               "--scheduler", scheduler, "--workers", str(workers)]  # fmt: skip
+        cmd = [
+            sys.executable,
+            "-c",
+            _REPORT_PEAK,
+            "run",
+            str(spec),
+            "--output",
+            str(out),
+            "--no-progress",
+            "--scheduler",
+            scheduler,
+            "--workers",
+            str(workers),
+        ]
         wall, seconds, rss = _timed_peak_rss(cmd)
         import xarray as xr
 
@@ -275,8 +336,16 @@ class EndToEnd:
         on_disk = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
         shutil.rmtree(out, ignore_errors=True)
         shutil.rmtree(out.with_name(out.name + ".tokensweep"), ignore_errors=True)
-        return {"points": points, "seconds": seconds, "process_wall_s": wall, "points_per_s": points / seconds, "bytes_logical": logical,
-                "bytes_on_disk": on_disk, "compression_ratio": logical / on_disk, "peak_rss_bytes": rss}  # fmt: skip
+        return {
+            "points": points,
+            "seconds": seconds,
+            "process_wall_s": wall,
+            "points_per_s": points / seconds,
+            "bytes_logical": logical,
+            "bytes_on_disk": on_disk,
+            "compression_ratio": logical / on_disk,
+            "peak_rss_bytes": rss,
+        }
 
     def kernel_only(self, spec: Path, workers: int) -> dict:
         """The same blocks evaluated on the same thread pool, nothing written."""
@@ -344,24 +413,30 @@ def _timed_peak_rss(cmd: list[str]) -> tuple[float, float, int]:
 class StartUp:
     """JIT compile time, and `tokensweep point` from a cold and a warm compilation cache."""
 
-    POINT = ["point", "--model", "gpt-oss-120b", "--isl", "96.3k", "--concurrency", "250", "--weight-bits", "4",
-             "--kv-bits", "16", "--hardware", "wse3", "--json"]  # fmt: skip
+    POINT = ("point", "--model", "gpt-oss-120b", "--isl", "96.3k", "--concurrency", "250", "--weight-bits", "4", "--kv-bits", "16", "--hardware", "wse3", "--json")  # fmt: skip
 
     def run(self) -> dict:
         cache = Path(tempfile.mkdtemp(prefix="tokensweep-numba-cache-"))
         env = {**os.environ, "NUMBA_CACHE_DIR": str(cache)}
         compile_code = (
-            "import time; t = time.perf_counter(); import engine.model.kernels; "
-            "print(time.perf_counter() - t)"
+            "import time; t = time.perf_counter(); import engine.model.kernels; print(time.perf_counter() - t)"
         )
         no_cache = {**env, "TOKENSWEEP_JIT_CACHE": "0"}
-        compile_s = float(subprocess.run([sys.executable, "-c", compile_code], capture_output=True, text=True, env=no_cache, check=True).stdout)
+        compile_s = float(
+            subprocess.run(
+                [sys.executable, "-c", compile_code], capture_output=True, text=True, env=no_cache, check=True
+            ).stdout
+        )
         cmd = [sys.executable, "-m", "engine", *self.POINT]
         cold = _timed(cmd, env)
         warm = min(_timed(cmd, env) for _ in range(3))
         shutil.rmtree(cache, ignore_errors=True)
-        return {"jit_compile_s": compile_s, "point_cold_cache_s": cold, "point_warm_cache_s": warm,
-                "warm_vs_cold": cold / warm}  # fmt: skip
+        return {
+            "jit_compile_s": compile_s,
+            "point_cold_cache_s": cold,
+            "point_warm_cache_s": warm,
+            "warm_vs_cold": cold / warm,
+        }
 
 
 def _timed(cmd, env) -> float:
@@ -371,15 +446,23 @@ def _timed(cmd, env) -> float:
 
 
 def machine() -> dict:
-    info = {"python": platform.python_version(), "platform": platform.platform(), "processor": platform.processor(),
-            "cpus": os.cpu_count()}  # fmt: skip
+    info = {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "processor": platform.processor(),
+        "cpus": os.cpu_count(),
+    }
     try:
         import numba
 
         info["numba"] = numba.__version__
         info["numpy"] = np.__version__
         info["cpu_name"] = next(
-            (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")),
+            (
+                line.split(":", 1)[1].strip()
+                for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")
+            ),
             "",
         )
         info["memory_bytes"] = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
@@ -438,12 +521,16 @@ def markdown(r: dict) -> str:
     ]
     llm = r["llm_analysis"]
     if llm.get("available"):
-        lines.append(f"| **vs_llm_analysis** | **{llm['vs_llm_analysis']:,.0f}x** ({llm['tokensweep_points_per_s']:,.0f} vs {llm['llm_analysis_configs_per_s']:,.1f} configurations/s) |")
+        lines.append(
+            f"| **vs_llm_analysis** | **{llm['vs_llm_analysis']:,.0f}x** ({llm['tokensweep_points_per_s']:,.0f} vs {llm['llm_analysis_configs_per_s']:,.1f} configurations/s) |"
+        )
     else:
         lines.append(f"| vs_llm_analysis | not measured: {llm['reason']} |")
     s = r["startup"]
     lines.append(f"| JIT compile (both kernels) | {s['jit_compile_s']:.2f} s |")
-    lines.append(f"| `tokensweep point`, cold / warm cache | {s['point_cold_cache_s']:.2f} s / {s['point_warm_cache_s']:.2f} s |")
+    lines.append(
+        f"| `tokensweep point`, cold / warm cache | {s['point_cold_cache_s']:.2f} s / {s['point_warm_cache_s']:.2f} s |"
+    )
     e = r.get("end_to_end")
     if e:
         t2, t1, p2 = e["threads_2"], e["threads_1"], e["processes_2"]
@@ -459,5 +546,7 @@ def markdown(r: dict) -> str:
             if key.startswith("chunk_isl_"):
                 label = key.removeprefix("chunk_isl_")
                 label = "engine default" if label == "default" else f"isl {label} x model 1"
-                lines.append(f"| chunks {label}, 1/8 grid (threads x2) | {value['points_per_s']:,.0f} points/s, peak RSS {value['peak_rss_bytes'] / 1e6:,.0f} MB |")
+                lines.append(
+                    f"| chunks {label}, 1/8 grid (threads x2) | {value['points_per_s']:,.0f} points/s, peak RSS {value['peak_rss_bytes'] / 1e6:,.0f} MB |"
+                )
     return "\n".join(lines) + "\n"

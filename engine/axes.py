@@ -24,6 +24,7 @@ the kernels; everything else (validation, flags, coordinates, attrs, docs check)
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -88,7 +89,7 @@ class Axis:
         values = expand(raw, field, whole=self.integer)
         for v in values:
             self.check(v, field)
-        if any(b <= a for a, b in zip(values, values[1:])):
+        if any(b <= a for a, b in itertools.pairwise(values)):
             raise UserError(f"{field}: values must be strictly increasing (sorted, no repeats), got {_show(values)}")
         return np.asarray(values, dtype=self.dtype)
 
@@ -135,7 +136,7 @@ def _show(values: list[float]) -> str:
 
 
 # ---------------------------------------------------------------------- the registry
-_FRACTION = dict(low=0.001, high=1.0, units="1")  # an efficiency below 0.1 % is a typo, and overflows costs
+_FRACTION = {"low": 0.001, "high": 1.0, "units": "1"}  # an efficiency below 0.1 % is a typo, and overflows costs
 
 AXES: dict[str, Axis] = {
     a.name: a
@@ -143,53 +144,187 @@ AXES: dict[str, Axis] = {
         # ---------------------------------------------------------------- dims
         Axis("model", "label", "", "model (catalog preset or synthetic size)", dtype="object", split=3),
         Axis("params", "label", "params", "total parameters of the synthetic model", low=1e6, high=1e15, split=3),
-        Axis("isl", "grid", "tokens", "average input tokens per turn (cache read + cache write + fresh input)",
-             low=1, high=1e9, point_default=96.3e3, split=0),  # fmt: skip
+        Axis(
+            "isl",
+            "grid",
+            "tokens",
+            "average input tokens per turn (cache read + cache write + fresh input)",
+            low=1,
+            high=1e9,
+            point_default=96.3e3,
+            split=0,
+        ),
         Axis("osl", "grid", "tokens", "average output tokens per turn", low=1, high=1e9, split=1),
-        Axis("concurrency", "grid", "requests", "concurrent requests held by one replica",
-             low=1, high=1e7, integer=True, default=(1,), dtype="int64", split=2),  # fmt: skip
+        Axis(
+            "concurrency",
+            "grid",
+            "requests",
+            "concurrent requests held by one replica",
+            low=1,
+            high=1e7,
+            integer=True,
+            default=(1,),
+            dtype="int64",
+            split=2,
+        ),
         Axis("weight_bits", "grid", "bits", "weight bits per parameter", low=1, high=32, default=(16.0,), split=6),
         Axis("kv_bits", "grid", "bits", "KV-cache bits per element", low=1, high=32, default=(16.0,), split=5),
         Axis("hardware", "label", "", "hardware unit (catalog entry)", dtype="object", split=4),
         Axis("token_type", "label", "", "token type of the workload mix", dtype="object"),
         # ---------------------------------------------------------------- numeric assumptions
-        Axis("cache_read_speedup", "parameter", "1",
-             "cache-read/prefill token rate as a multiple of decode interactivity (WSE-3); plausible 5-20",
-             low=1, high=1e4, default=10.0, note="WSE-3 calculator: cache reads 5-20x faster than decode"),  # fmt: skip
-        Axis("memory_bw_efficiency", "parameter", long_name="achieved fraction of peak memory bandwidth",
-             default=0.8, note="NVIDIA's configurator uses 0.8 for all its GPUs", **_FRACTION),  # fmt: skip
-        Axis("mfu_decode", "parameter", long_name="model FLOPs utilisation while decoding", default=0.5,
-             note="project default", **_FRACTION),  # fmt: skip
-        Axis("mfu_prefill", "parameter", long_name="model FLOPs utilisation while prefilling", default=0.6,
-             note="project default", **_FRACTION),  # fmt: skip
-        Axis("step_overhead_s", "parameter", "s", "fixed overhead added to every decode step",
-             low=0, high=10, default=0.0, note="project default; calibration hint 3 us per op"),  # fmt: skip
-        Axis("allreduce_latency_s", "parameter", "s", "latency of one tensor-parallel all-reduce",
-             low=0, high=1, default=8e-6, note="project default"),  # fmt: skip
-        Axis("scaleout_bw_gbs", "parameter", "GB/s",
-             "per-unit scale-out network bandwidth used past the scale-up domain (400 Gb/s NIC)",
-             low=0.001, high=1e6, default=50.0, note="one 400 Gb/s InfiniBand/Ethernet NIC per GPU"),  # fmt: skip
-        Axis("host_cache_bw_gbs", "parameter", "GB/s", "per-unit bandwidth of the host-memory prefix-cache tier (PCIe 5)",
-             low=0.001, high=1e6, default=50.0, note="PCIe 5 x16 host-memory tier"),  # fmt: skip
-        Axis("usable_memory_fraction", "parameter", "1",
-             "usable fraction of unit memory; 0 = catalog default (wafer 1.0, GPU 0.9)",
-             low=0, high=1, default=0.0, note="catalog: WSE-3 1.0 (SRAM), GPUs 0.90 (runtime, fragmentation)"),  # fmt: skip
-        Axis("amortisation_years", "parameter", "year", "capex amortisation period in TCO mode",
-             low=0.01, high=100, default=4.0, note="TCO mode"),  # fmt: skip
-        Axis("pue", "parameter", "1", "data-centre power usage effectiveness in TCO mode",
-             low=1, high=10, default=1.3, note="TCO mode"),  # fmt: skip
-        Axis("usd_per_kwh", "parameter", "USD/kWh", "electricity price in TCO mode",
-             low=0, high=100, default=0.10, note="TCO mode"),  # fmt: skip
-        Axis("interactivity_fit_coefficient", "parameter", "tok/s",
-             "WSE-3 interactivity fit: coefficient of 3322 / A_B^0.294",
-             low=0.001, high=1e9, default=3322.0, note="WSE-3 calculator fit"),  # fmt: skip
-        Axis("interactivity_fit_exponent", "parameter", "1", "WSE-3 interactivity fit: exponent of 3322 / A_B^0.294",
-             low=0, high=10, default=0.294, note="WSE-3 calculator fit"),  # fmt: skip
+        Axis(
+            "cache_read_speedup",
+            "parameter",
+            "1",
+            "cache-read/prefill token rate as a multiple of decode interactivity (WSE-3); plausible 5-20",
+            low=1,
+            high=1e4,
+            default=10.0,
+            note="WSE-3 calculator: cache reads 5-20x faster than decode",
+        ),
+        Axis(
+            "memory_bw_efficiency",
+            "parameter",
+            long_name="achieved fraction of peak memory bandwidth",
+            default=0.8,
+            note="NVIDIA's configurator uses 0.8 for all its GPUs",
+            **_FRACTION,
+        ),
+        Axis(
+            "mfu_decode",
+            "parameter",
+            long_name="model FLOPs utilisation while decoding",
+            default=0.5,
+            note="project default",
+            **_FRACTION,
+        ),
+        Axis(
+            "mfu_prefill",
+            "parameter",
+            long_name="model FLOPs utilisation while prefilling",
+            default=0.6,
+            note="project default",
+            **_FRACTION,
+        ),
+        Axis(
+            "step_overhead_s",
+            "parameter",
+            "s",
+            "fixed overhead added to every decode step",
+            low=0,
+            high=10,
+            default=0.0,
+            note="project default; calibration hint 3 us per op",
+        ),
+        Axis(
+            "allreduce_latency_s",
+            "parameter",
+            "s",
+            "latency of one tensor-parallel all-reduce",
+            low=0,
+            high=1,
+            default=8e-6,
+            note="project default",
+        ),
+        Axis(
+            "scaleout_bw_gbs",
+            "parameter",
+            "GB/s",
+            "per-unit scale-out network bandwidth used past the scale-up domain (400 Gb/s NIC)",
+            low=0.001,
+            high=1e6,
+            default=50.0,
+            note="one 400 Gb/s InfiniBand/Ethernet NIC per GPU",
+        ),
+        Axis(
+            "host_cache_bw_gbs",
+            "parameter",
+            "GB/s",
+            "per-unit bandwidth of the host-memory prefix-cache tier (PCIe 5)",
+            low=0.001,
+            high=1e6,
+            default=50.0,
+            note="PCIe 5 x16 host-memory tier",
+        ),
+        Axis(
+            "usable_memory_fraction",
+            "parameter",
+            "1",
+            "usable fraction of unit memory; 0 = catalog default (wafer 1.0, GPU 0.9)",
+            low=0,
+            high=1,
+            default=0.0,
+            note="catalog: WSE-3 1.0 (SRAM), GPUs 0.90 (runtime, fragmentation)",
+        ),
+        Axis(
+            "amortisation_years",
+            "parameter",
+            "year",
+            "capex amortisation period in TCO mode",
+            low=0.01,
+            high=100,
+            default=4.0,
+            note="TCO mode",
+        ),
+        Axis(
+            "pue",
+            "parameter",
+            "1",
+            "data-centre power usage effectiveness in TCO mode",
+            low=1,
+            high=10,
+            default=1.3,
+            note="TCO mode",
+        ),
+        Axis(
+            "usd_per_kwh",
+            "parameter",
+            "USD/kWh",
+            "electricity price in TCO mode",
+            low=0,
+            high=100,
+            default=0.10,
+            note="TCO mode",
+        ),
+        Axis(
+            "interactivity_fit_coefficient",
+            "parameter",
+            "tok/s",
+            "WSE-3 interactivity fit: coefficient of 3322 / A_B^0.294",
+            low=0.001,
+            high=1e9,
+            default=3322.0,
+            note="WSE-3 calculator fit",
+        ),
+        Axis(
+            "interactivity_fit_exponent",
+            "parameter",
+            "1",
+            "WSE-3 interactivity fit: exponent of 3322 / A_B^0.294",
+            low=0,
+            high=10,
+            default=0.294,
+            note="WSE-3 calculator fit",
+        ),
         # ---------------------------------------------------------------- categorical assumptions
-        Axis("price", "choice", "", "hourly-rate scenario: on_demand, spot (rental rates) or tco (derived)",
-             default="on_demand", choices=("on_demand", "spot", "tco"), note="rental scenario or `tco`"),  # fmt: skip
-        Axis("cache_tier", "choice", "", "where cache-read KV is loaded from: hbm (resident prefix) or host (PCIe tier)",
-             default="hbm", choices=("hbm", "host"), note="GPU cache-read tier"),  # fmt: skip
+        Axis(
+            "price",
+            "choice",
+            "",
+            "hourly-rate scenario: on_demand, spot (rental rates) or tco (derived)",
+            default="on_demand",
+            choices=("on_demand", "spot", "tco"),
+            note="rental scenario or `tco`",
+        ),
+        Axis(
+            "cache_tier",
+            "choice",
+            "",
+            "where cache-read KV is loaded from: hbm (resident prefix) or host (PCIe tier)",
+            default="hbm",
+            choices=("hbm", "host"),
+            note="GPU cache-read tier",
+        ),
     )
 }
 

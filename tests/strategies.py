@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 
 from engine.model.records import Hardware, KVGroup, Model
 
-finite = dict(allow_nan=False, allow_infinity=False)
+finite = {"allow_nan": False, "allow_infinity": False}
 
 kv_groups = st.builds(
     KVGroup,
@@ -56,7 +56,11 @@ def hardware(draw, catalog):
         capex_usd=draw(st.floats(1e3, 5e6, **finite)),
         scaleup_domain=draw(st.one_of(st.none(), st.sampled_from([1, 8, 72]))),
         scaleup_link_gbs_per_dir=draw(st.one_of(st.none(), st.floats(10, 2000, **finite))),
-        usd_per_hour=draw(st.fixed_dictionaries({}, optional={"on_demand": st.floats(0.1, 100, **finite), "spot": st.floats(0.1, 50, **finite)})),
+        usd_per_hour=draw(
+            st.fixed_dictionaries(
+                {}, optional={"on_demand": st.floats(0.1, 100, **finite), "spot": st.floats(0.1, 50, **finite)}
+            )
+        ),
     )
 
 

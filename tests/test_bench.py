@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 
 
-
-
 def test_every_benchmark_runs_and_reports_its_ratios(tmp_path):
     from bench.suite import run_all
 

@@ -4,16 +4,31 @@ from __future__ import annotations
 
 import pytest
 
-from engine.model.catalog import load_catalog
 from engine.errors import UserError
+from engine.model.catalog import load_catalog
 
 # Malformed entries live in the bad-input corpus (tests/data/bad/catalogs, tests/test_bad_inputs.py).
 
 REFERENCE_MODELS = {
-    "gpt-oss-120b", "gpt-oss-20b", "deepseek-v3", "deepseek-v3.2", "deepseek-v4-pro", "deepseek-v4-flash",
-    "kimi-k2", "kimi-k2.6", "glm-4.7", "glm-5", "llama-3.1-8b", "llama-3.1-70b", "llama-3.1-405b",
-    "qwen3-32b", "qwen3-235b-a22b", "qwen3-coder-480b-a35b", "gemma-3-27b", "mistral-large-2",
-}  # fmt: skip
+    "gpt-oss-120b",
+    "gpt-oss-20b",
+    "deepseek-v3",
+    "deepseek-v3.2",
+    "deepseek-v4-pro",
+    "deepseek-v4-flash",
+    "kimi-k2",
+    "kimi-k2.6",
+    "glm-4.7",
+    "glm-5",
+    "llama-3.1-8b",
+    "llama-3.1-70b",
+    "llama-3.1-405b",
+    "qwen3-32b",
+    "qwen3-235b-a22b",
+    "qwen3-coder-480b-a35b",
+    "gemma-3-27b",
+    "mistral-large-2",
+}
 REFERENCE_HARDWARE = {"wse3", "h100-sxm", "h200-sxm", "b200", "gb200", "b300", "mi300x", "mi355x", "groq-lpu"}
 
 
@@ -82,7 +97,9 @@ def test_inherited_entries_keep_the_parent_geometry(catalog):
 def test_fingerprint_is_stable_and_content_sensitive(catalog, tmp_path):
     assert load_catalog().fingerprint == catalog.fingerprint
     extra = tmp_path / "mine.yaml"
-    extra.write_text("hardware:\n  h100-sxm: {kind: gpu, memory_gb: 80, memory_bw_tbs: 3.0, bf16_tflops: 989, power_kw: 0.7, capex_usd: 25000}\n")
+    extra.write_text(
+        "hardware:\n  h100-sxm: {kind: gpu, memory_gb: 80, memory_bw_tbs: 3.0, bf16_tflops: 989, power_kw: 0.7, capex_usd: 25000}\n"
+    )
     mine = load_catalog([extra])
     assert mine.fingerprint != catalog.fingerprint
     assert mine.unit("h100-sxm").memory_bw_tbs == 3.0

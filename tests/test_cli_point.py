@@ -9,8 +9,21 @@ import pytest
 from engine.interfaces.cli import main
 from engine.model.variables import VARIABLES
 
-POINT = ["point", "--model", "gpt-oss-120b", "--isl", "96.3k", "--concurrency", "250", "--weight-bits", "4",
-         "--kv-bits", "16", "--hardware", "wse3"]  # fmt: skip
+POINT = [
+    "point",
+    "--model",
+    "gpt-oss-120b",
+    "--isl",
+    "96.3k",
+    "--concurrency",
+    "250",
+    "--weight-bits",
+    "4",
+    "--kv-bits",
+    "16",
+    "--hardware",
+    "wse3",
+]
 
 
 def test_panel_states_units(capsys):
@@ -21,7 +34,7 @@ def test_panel_states_units(capsys):
 
 
 def test_json_has_every_cube_variable_in_base_units(capsys):
-    assert main(POINT + ["--json"]) == 0
+    assert main([*POINT, "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert {v.name for v in VARIABLES} <= set(data)
     assert data["weight_bytes"] == pytest.approx(58.4e9)
@@ -29,21 +42,38 @@ def test_json_has_every_cube_variable_in_base_units(capsys):
 
 
 def test_osl_override_and_assumption_override(capsys):
-    assert main(POINT + ["--osl", "1k", "--set", "cache_read_speedup=20", "--json"]) == 0
+    assert main([*POINT, "--osl", "1k", "--set", "cache_read_speedup=20", "--json"]) == 0
     fast = json.loads(capsys.readouterr().out)
     assert fast["osl"] == 1000
-    assert main(POINT + ["--osl", "1k", "--json"]) == 0
+    assert main([*POINT, "--osl", "1k", "--json"]) == 0
     slow = json.loads(capsys.readouterr().out)
     assert fast["turn_time_s"] < slow["turn_time_s"]
 
 
 def test_vs_prints_both_hardware_and_the_break_even(capsys):
-    argv = ["point", "--model", "llama-3.1-70b", "--hardware", "h100-sxm", "--weight-bits", "8", "--kv-bits", "8",
-            "--concurrency", "1", "--isl", "1k", "--vs", "wse3", "--api-price", "0.60"]  # fmt: skip
+    argv = [
+        "point",
+        "--model",
+        "llama-3.1-70b",
+        "--hardware",
+        "h100-sxm",
+        "--weight-bits",
+        "8",
+        "--kv-bits",
+        "8",
+        "--concurrency",
+        "1",
+        "--isl",
+        "1k",
+        "--vs",
+        "wse3",
+        "--api-price",
+        "0.60",
+    ]
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert "h100-sxm" in out and "wse3" in out and "Break-even concurrency" in out
-    assert main(argv + ["--json"]) == 0
+    assert main([*argv, "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert set(data["hardware"]) == {"h100-sxm", "wse3"}
     assert "h100-sxm below API price" in data["break_even_concurrency"]
@@ -59,8 +89,14 @@ def test_vs_prints_both_hardware_and_the_break_even(capsys):
         (["point", "--model", "gpt-oss-120b", "--isl", "12q"], "--isl: cannot read '12q' as a number"),
         (["point", "--model", "gpt-oss-120b", "--concurrency", "2.5"], "--concurrency: 2.5 must be a whole number"),
         (["point", "--model", "gpt-oss-120b", "--set", "mfu=0.4"], "--set: unknown assumption 'mfu'"),
-        (["point", "--model", "gpt-oss-120b", "--set", "mfu_decode=2"], "--set mfu_decode: 2 is out of range (allowed: 0.001 to 1)"),
-        (["point", "--model", "gpt-oss-120b", "--price", "reserved"], "--set price: unknown value 'reserved' (allowed: on_demand, spot, tco)"),
+        (
+            ["point", "--model", "gpt-oss-120b", "--set", "mfu_decode=2"],
+            "--set mfu_decode: 2 is out of range (allowed: 0.001 to 1)",
+        ),
+        (
+            ["point", "--model", "gpt-oss-120b", "--price", "reserved"],
+            "--set price: unknown value 'reserved' (allowed: on_demand, spot, tco)",
+        ),
         (["point", "--params", "120B", "--layers", "36"], "--model: required (or the ad-hoc fields"),
         (["point"], "--model: required"),
         (["pointz"], "invalid choice: 'pointz'"),

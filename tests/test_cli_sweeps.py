@@ -36,19 +36,37 @@ def test_show_lists_dims_variables_and_units(cube, capsys):
 
 
 def test_slice_nearest_with_human_units(cube, capsys):
-    argv = ["slice", str(cube), "--var", "units_needed", "--sel", "isl=1M", "--sel", "model=gpt-oss-120b",
-            "--sel", "hardware=wse3", "--sel", "concurrency=250", "--sel", "weight_bits=4", "--sel", "kv_bits=16"]  # fmt: skip
+    argv = [
+        "slice",
+        str(cube),
+        "--var",
+        "units_needed",
+        "--sel",
+        "isl=1M",
+        "--sel",
+        "model=gpt-oss-120b",
+        "--sel",
+        "hardware=wse3",
+        "--sel",
+        "concurrency=250",
+        "--sel",
+        "weight_bits=4",
+        "--sel",
+        "kv_bits=16",
+    ]
     assert main(argv) == 0
     line = capsys.readouterr().out
     ds = xr.open_zarr(cube)
-    expected = ds["units_needed"].sel(isl=1e6, method="nearest").sel(
-        model="gpt-oss-120b", hardware="wse3", concurrency=250, weight_bits=4, kv_bits=16
+    expected = (
+        ds["units_needed"]
+        .sel(isl=1e6, method="nearest")
+        .sel(model="gpt-oss-120b", hardware="wse3", concurrency=250, weight_bits=4, kv_bits=16)
     )
     assert line.startswith(f"units_needed = {int(expected)} count at ")
-    assert main(argv[:-4] + ["--json"]) == 0
+    assert main([*argv[:-4], "--json"]) == 0
     records = json.loads(capsys.readouterr().out)
     assert {r["kv_bits"] for r in records} == {8.0, 16.0}
-    assert main(argv[:-4] + ["--csv"]) == 0
+    assert main([*argv[:-4], "--csv"]) == 0
     assert capsys.readouterr().out.splitlines()[0].endswith("units_needed")
 
 

@@ -35,8 +35,17 @@ def test_unreachable_scheduler_is_a_one_line_error(tmp_path, capsys):
 
     spec_path = write_spec(tmp_path, SPEC)
     started = time.monotonic()
-    code = main(["run", str(spec_path), "--output", str(tmp_path / "x.zarr"), "--scheduler", f"tcp://127.0.0.1:{free_port()}",
-                 "--no-progress"])  # fmt: skip
+    code = main(
+        [
+            "run",
+            str(spec_path),
+            "--output",
+            str(tmp_path / "x.zarr"),
+            "--scheduler",
+            f"tcp://127.0.0.1:{free_port()}",
+            "--no-progress",
+        ]
+    )
     assert code == 2
     assert "cannot reach the Dask scheduler" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == [spec_path]  # nothing written

@@ -43,8 +43,12 @@ def test_building_the_graph_computes_nothing(monkeypatch):
 
 
 TINY_AXES = {"isl": [16e3, 1e5, 1e6, 1e7], "concurrency": [1, 64], "weight_bits": [4, 8], "kv_bits": [16]}
-TINY = dict(models=["gpt-oss-120b"], hardware=["wse3", "h100-sxm"], axes=TINY_AXES,
-            synthetic={"reference": "deepseek-v3", "params": [2e11, 2e12]})  # fmt: skip
+TINY = {
+    "models": ["gpt-oss-120b"],
+    "hardware": ["wse3", "h100-sxm"],
+    "axes": TINY_AXES,
+    "synthetic": {"reference": "deepseek-v3", "params": [2e11, 2e12]},
+}
 
 
 @pytest.fixture(scope="module")

@@ -9,14 +9,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.model import reference
-from engine.model.assumptions import Assumptions
-from engine.model.records import Workload
 from bench import numpy_impl
 from engine.axes import AXES, CHOICE_PARAMETERS, NUMERIC_PARAMETERS
-from engine.model import core
+from engine.model import core, reference
+from engine.model.assumptions import Assumptions
 from engine.model.core import evaluate_arrays
 from engine.model.point import Point
+from engine.model.records import Workload
 from engine.model.synthetic import synthetic_model
 from engine.model.variables import TOKEN_TYPES, family
 from tests import strategies as s
@@ -53,7 +52,9 @@ def workloads(draw):
     parts = [draw(st.sampled_from([0.0, 0.01, 1.0]) | st.floats(1e-6, 1, **s.finite)) for _ in range(3)]
     parts[2] = max(parts[2], 0.01)
     scale = (1.0 - output) / sum(parts)
-    return Workload(name="random", cache_read=parts[0] * scale, cache_write=parts[1] * scale, input=parts[2] * scale, output=output)
+    return Workload(
+        name="random", cache_read=parts[0] * scale, cache_write=parts[1] * scale, input=parts[2] * scale, output=output
+    )
 
 
 def assert_matches(kernel_value, reference_value, where, absolute=1e-300):
@@ -85,23 +86,40 @@ def check_family(implementation, name, case):
     models, units, isl, osl, conc, wbits, kbits, workload, assumptions = case
     n = min(len(isl), len(osl))
     isl, osl = isl[:n], osl[:n]
-    arrays = IMPLEMENTATIONS[implementation](models, units, isl, osl, conc, wbits, kbits, workload, assumptions, families=[name])
+    arrays = IMPLEMENTATIONS[implementation](
+        models, units, isl, osl, conc, wbits, kbits, workload, assumptions, families=[name]
+    )
     for m, model in enumerate(models):
         for c in range(n):
             for r, R in enumerate(conc):
                 for w, wb in enumerate(wbits):
                     for k, kb in enumerate(kbits):
                         for h, unit in enumerate(units):
-                            ref = reference.evaluate_point(Point(model, unit, workload, isl[c], osl[c], R, wb, kb, assumptions))
-                            index = {"model": m, "<context>": c, "concurrency": r, "weight_bits": w, "kv_bits": k, "hardware": h}
+                            ref = reference.evaluate_point(
+                                Point(model, unit, workload, isl[c], osl[c], R, wb, kb, assumptions)
+                            )
+                            index = {
+                                "model": m,
+                                "<context>": c,
+                                "concurrency": r,
+                                "weight_bits": w,
+                                "kv_bits": k,
+                                "hardware": h,
+                            }
                             for var in family(name):
                                 at = tuple(index[d] for d in var.dims if d != "token_type")
-                                where = f"{var.name} at model {m}, isl {isl[c]}, R {R}, wbits {wb}, kbits {kb}, {unit.name}"
+                                where = (
+                                    f"{var.name} at model {m}, isl {isl[c]}, R {R}, wbits {wb}, kbits {kb}, {unit.name}"
+                                )
                                 if var.name == "cost_per_mtok_by_type_usd":
                                     for t, kind in enumerate(TOKEN_TYPES):
-                                        assert_matches(arrays[var.name][at + (t,)], ref[var.name][kind], f"{where} ({kind})")
+                                        assert_matches(
+                                            arrays[var.name][(*at, t)], ref[var.name][kind], f"{where} ({kind})"
+                                        )
                                 else:
-                                    assert_matches(arrays[var.name][at], ref[var.name], where, ABSOLUTE.get(var.name, 1e-300))
+                                    assert_matches(
+                                        arrays[var.name][at], ref[var.name], where, ABSOLUTE.get(var.name, 1e-300)
+                                    )
 
 
 @pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
@@ -132,7 +150,9 @@ def test_synthetic_models_scale_kv_per_token_as_two_thirds_power(reference_model
     expected = reference.kv_elements_per_request(reference_model, context) * layer_ratio * scale ** (1 / 3)
     assert reference.kv_elements_per_request(model, context) == pytest.approx(expected, rel=1e-9)
     assert model.layers == max(1, round(reference_model.layers * scale ** (1 / 3)))
-    assert model.active_params / model.total_params == pytest.approx(reference_model.active_params / reference_model.total_params)
+    assert model.active_params / model.total_params == pytest.approx(
+        reference_model.active_params / reference_model.total_params
+    )
     assert [g.window for g in model.kv_groups] == [g.window for g in reference_model.kv_groups]
 
 
@@ -149,8 +169,17 @@ def test_kernels_handle_one_request_and_1e8_token_contexts(catalog, agentic):
 
 
 def test_preallocated_outputs_are_filled_in_place(catalog, agentic):
-    args = ([catalog.model("glm-5")], [catalog.unit("b200"), catalog.unit("wse3")], [1e3, 1e5], [10.0, 100.0], [1, 64],
-            [4, 8], [16], agentic, Assumptions())  # fmt: skip
+    args = (
+        [catalog.model("glm-5")],
+        [catalog.unit("b200"), catalog.unit("wse3")],
+        [1e3, 1e5],
+        [10.0, 100.0],
+        [1, 64],
+        [4, 8],
+        [16],
+        agentic,
+        Assumptions(),
+    )
     fresh = evaluate_arrays(*args)
     buffers = {name: np.full_like(array, 7) for name, array in fresh.items()}
     filled = evaluate_arrays(*args, out=buffers)

@@ -8,15 +8,20 @@ import xarray as xr
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from engine.analysis.compare import break_even_concurrency
 from engine.interfaces import figures as plots
 from engine.interfaces.cli import main
-from engine.analysis.compare import break_even_concurrency
 from tests.sweep_helpers import small, write_spec
 
 PHASE = small(
     synthetic={"reference": "deepseek-v3", "params": {"geomspace": ["125B", "4T", 12]}},
     models=["gpt-oss-120b", "deepseek-v3", "kimi-k2.6"],
-    axes={"isl": {"geomspace": ["16k", "10M", 16]}, "concurrency": [1, 16, 64, 250], "weight_bits": [4], "kv_bits": [16]},
+    axes={
+        "isl": {"geomspace": ["16k", "10M", 16]},
+        "concurrency": [1, 16, 64, 250],
+        "weight_bits": [4],
+        "kv_bits": [16],
+    },
     chunks={},
 )
 
@@ -35,10 +40,12 @@ def ds(cube):
 
 
 def test_phase_grid_is_the_cube_slice(ds):
-    grid, markers, fixed = plots.phase_data(ds)
+    grid, _markers, fixed = plots.phase_data(ds)
     assert fixed == {"concurrency": 250, "weight_bits": 4.0, "kv_bits": 16.0, "hardware": "wse3"}
-    synthetic = ds["units_needed"].sel(hardware="wse3", concurrency=250, weight_bits=4, kv_bits=16).isel(
-        model=ds["synthetic"].values
+    synthetic = (
+        ds["units_needed"]
+        .sel(hardware="wse3", concurrency=250, weight_bits=4, kv_bits=16)
+        .isel(model=ds["synthetic"].values)
     )
     np.testing.assert_array_equal(grid.values, synthetic.transpose("model", "isl").values)
     np.testing.assert_allclose(grid["params"].values, np.geomspace(125e9, 4e12, 12))
@@ -51,7 +58,9 @@ def test_phase_markers_sit_at_1m_isl_with_catalog_sizes(ds, catalog):
     for name, (params, isl, units) in markers.items():
         assert params == catalog.model(name).total_params
         assert isl == nearest
-        expected = ds["units_needed"].sel(model=name, isl=isl, hardware="wse3", concurrency=250, weight_bits=4, kv_bits=16)
+        expected = ds["units_needed"].sel(
+            model=name, isl=isl, hardware="wse3", concurrency=250, weight_bits=4, kv_bits=16
+        )
         assert units == int(expected)
 
 
@@ -86,16 +95,21 @@ def test_cost_break_even_matches_the_function(ds):
 
 
 def test_break_even_is_the_smallest_concurrency_below():
-    cost = xr.DataArray([[3.0, 2.0, 0.5], [1.0, 1.0, 1.0]], dims=("hw", "concurrency"), coords={"concurrency": [1, 8, 64]})
+    cost = xr.DataArray(
+        [[3.0, 2.0, 0.5], [1.0, 1.0, 1.0]], dims=("hw", "concurrency"), coords={"concurrency": [1, 8, 64]}
+    )
     assert break_even_concurrency(cost, 1.5).values.tolist() == [64.0, 1.0]
     assert break_even_concurrency(cost, 2.5).values.tolist() == [8.0, 1.0]
     assert np.isnan(break_even_concurrency(cost.isel(hw=1), 0.5))
 
 
 def test_memory_data_and_every_figure_file(cube, ds, tmp_path, capsys):
-    weights, kv, units, fixed = plots.memory_data(ds, {"isl": 1e6})
+    weights, kv, _units, fixed = plots.memory_data(ds, {"isl": 1e6})
     assert list(weights["model"].values) == ["gpt-oss-120b", "deepseek-v3", "kimi-k2.6"]
-    assert kv.sel(model="deepseek-v3").item() == ds["kv_bytes"].sel(model="deepseek-v3", isl=fixed["isl"], concurrency=250, kv_bits=16).item()
+    assert (
+        kv.sel(model="deepseek-v3").item()
+        == ds["kv_bytes"].sel(model="deepseek-v3", isl=fixed["isl"], concurrency=250, kv_bits=16).item()
+    )
     for kind in ("phase", "cost", "memory"):
         out = tmp_path / f"{kind}.svg"
         assert main(["plot", kind, str(cube), "-o", str(out), "--sel", "isl=1M"]) == 0
@@ -107,7 +121,10 @@ def test_memory_data_and_every_figure_file(cube, ds, tmp_path, capsys):
 @settings(max_examples=200)
 @given(
     costs=st.lists(st.floats(0.001, 100, allow_nan=False), min_size=1, max_size=12),
-    reference=st.one_of(st.floats(0.001, 100, allow_nan=False), st.lists(st.floats(0.001, 100, allow_nan=False), min_size=12, max_size=12)),
+    reference=st.one_of(
+        st.floats(0.001, 100, allow_nan=False),
+        st.lists(st.floats(0.001, 100, allow_nan=False), min_size=12, max_size=12),
+    ),
 )
 def test_break_even_equals_the_reference(costs, reference):
     """The array version agrees with the plain-Python reference on random curves."""
@@ -117,6 +134,10 @@ def test_break_even_equals_the_reference(costs, reference):
     other = reference if isinstance(reference, float) else reference[: len(costs)]
     expected = ref.break_even_concurrency(concurrency, costs, other)
     cost = xr.DataArray(costs, dims="concurrency", coords={"concurrency": concurrency})
-    against = other if isinstance(other, float) else xr.DataArray(other, dims="concurrency", coords={"concurrency": concurrency})
+    against = (
+        other
+        if isinstance(other, float)
+        else xr.DataArray(other, dims="concurrency", coords={"concurrency": concurrency})
+    )
     got = float(break_even_concurrency(cost, against))
     assert (np.isnan(got) and expected is None) or got == expected

@@ -18,7 +18,6 @@ workloads = st.sampled_from(sorted(CATALOG.workloads)).map(CATALOG.workload)
 isls = st.floats(1e3, 1e7, allow_nan=False)
 
 
-
 @settings(max_examples=200)
 @given(models, units, workloads, isls, st.integers(1, 512), st.integers(1, 512), s.weight_bits, s.kv_bits)
 def test_cost_per_mtok_non_increasing_in_concurrency_at_fixed_units(model, unit, workload, isl, r1, r2, wbits, kbits):

@@ -10,18 +10,37 @@ import json
 
 import pytest
 
+from engine.analysis.compare import break_even_concurrency
+from engine.interfaces.cli import main
 from engine.model import reference
 from engine.model.assumptions import Assumptions
-from engine.interfaces.cli import main
-from engine.analysis.compare import break_even_concurrency
 from engine.model.evaluate import adhoc_model, evaluate_point
 from engine.model.point import Point
 
 CALCULATOR_ARGS = [
-    "point", "--params", "120B", "--active-params", "5.1B", "--layers", "36", "--kv-heads", "8",
-    "--head-dim", "64", "--isl", "96.3k", "--concurrency", "250", "--weight-bits", "4", "--kv-bits", "16",
-    "--hardware", "wse3", "--json",
-]  # fmt: skip
+    "point",
+    "--params",
+    "120B",
+    "--active-params",
+    "5.1B",
+    "--layers",
+    "36",
+    "--kv-heads",
+    "8",
+    "--head-dim",
+    "64",
+    "--isl",
+    "96.3k",
+    "--concurrency",
+    "250",
+    "--weight-bits",
+    "4",
+    "--kv-bits",
+    "16",
+    "--hardware",
+    "wse3",
+    "--json",
+]
 
 
 def run_json(capsys, argv):
@@ -93,9 +112,13 @@ def test_rounded_fit_is_within_0_2_percent_of_its_anchors(catalog, name):
 
 H100_ARTICLE = {1: 550, 8: 3200, 32: 8000, 64: 12000}  # tok/s, community estimates
 CPM_TABLE = [  # (batch, $/h, published CPM, decimals published)
-    (1, 2.904, 1.47, 2), (8, 2.904, 0.252, 3), (32, 2.904, 0.101, 3),
-    (1, 0.80, 0.40, 2), (8, 0.80, 0.069, 3), (32, 0.80, 0.028, 3),
-]  # fmt: skip
+    (1, 2.904, 1.47, 2),
+    (8, 2.904, 0.252, 3),
+    (32, 2.904, 0.101, 3),
+    (1, 0.80, 0.40, 2),
+    (8, 0.80, 0.069, 3),
+    (32, 0.80, 0.028, 3),
+]
 
 
 @pytest.mark.parametrize("batch, rate, published, decimals", CPM_TABLE)
@@ -111,7 +134,9 @@ def test_on_demand_break_even_against_the_api_price_lies_between_batch_2_and_8(c
     rate = catalog.unit("h100-sxm").usd_per_hour["on_demand"]
     batches = sorted(H100_ARTICLE)
     cpm = xr.DataArray(
-        [reference.cost_per_mtok(rate, H100_ARTICLE[b]) for b in batches], dims="concurrency", coords={"concurrency": batches}
+        [reference.cost_per_mtok(rate, H100_ARTICLE[b]) for b in batches],
+        dims="concurrency",
+        coords={"concurrency": batches},
     )
     assert float(break_even_concurrency(cpm, 0.60)) == 8
     # Interpolating the article's throughput linearly between batch 1 and 8 puts it above 2.

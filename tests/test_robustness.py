@@ -16,14 +16,14 @@ import xarray as xr
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.sweep import store
-from engine.model.assumptions import Assumptions
 from engine.interfaces.cli import main
+from engine.model.assumptions import Assumptions
 from engine.model.core import evaluate_arrays
+from engine.model.variables import TOKEN_TYPES
+from engine.sweep import store
 from engine.sweep.plan import make_plan
 from engine.sweep.spec import parse_spec
 from engine.sweep.store import run_sweep, state_dir
-from engine.model.variables import TOKEN_TYPES
 from tests import strategies as s
 from tests.sweep_helpers import comparable, small, write_spec
 from tests.test_store import MANY_BLOCKS, _run_cli
@@ -45,8 +45,17 @@ def test_no_silent_nan_or_inf_for_valid_inputs(catalog, data):
     isl = data.draw(s.axis(s.contexts))
     osl = [max(1.0, v / 50) for v in isl]
     workload = catalog.workload(data.draw(st.sampled_from(sorted(catalog.workloads))))
-    arrays = evaluate_arrays(models, units, isl, osl, data.draw(s.axis(s.concurrencies)), data.draw(s.axis(s.weight_bits)),
-                             data.draw(s.axis(s.kv_bits)), workload, Assumptions())  # fmt: skip
+    arrays = evaluate_arrays(
+        models,
+        units,
+        isl,
+        osl,
+        data.draw(s.axis(s.concurrencies)),
+        data.draw(s.axis(s.weight_bits)),
+        data.draw(s.axis(s.kv_bits)),
+        workload,
+        Assumptions(),
+    )
     for name, values in arrays.items():
         if name == "cost_per_mtok_by_type_usd":
             for t, kind in enumerate(TOKEN_TYPES):
@@ -61,16 +70,26 @@ def test_tiny_models_and_huge_contexts_stay_finite(catalog, agentic):
     from engine.model.synthetic import synthetic_model
 
     tiny = synthetic_model(catalog.model("llama-3.1-8b"), 1e6)
-    arrays = evaluate_arrays([tiny], list(catalog.hardware.values()), [1.0, 1e8], [1.0, 1e6], [1, 1e7], [1, 32], [1, 32],
-                             agentic, Assumptions())  # fmt: skip
+    arrays = evaluate_arrays(
+        [tiny],
+        list(catalog.hardware.values()),
+        [1.0, 1e8],
+        [1.0, 1e6],
+        [1, 1e7],
+        [1, 32],
+        [1, 32],
+        agentic,
+        Assumptions(),
+    )
     for name, values in arrays.items():
         assert np.isfinite(values.astype(float)).all(), name
 
 
 def test_a_replica_beyond_every_domain_is_masked_not_nan(catalog, agentic):
     """fits_domain is the documented mask; costs stay defined (scale-out bandwidth applies)."""
-    arrays = evaluate_arrays([catalog.model("kimi-k2")], [catalog.unit("h100-sxm")], [1e6], [1e3], [256], [16], [16],
-                             agentic, Assumptions())  # fmt: skip
+    arrays = evaluate_arrays(
+        [catalog.model("kimi-k2")], [catalog.unit("h100-sxm")], [1e6], [1e3], [256], [16], [16], agentic, Assumptions()
+    )
     assert arrays["units_needed"].item() > 8
     assert not arrays["fits_domain"].item()
     assert math.isfinite(arrays["cost_per_mtok_usd"].item())
@@ -88,7 +107,7 @@ def test_sigkill_at_a_random_moment_then_resume(tmp_path, reference_cube, seed):
     process.send_signal(signal.SIGKILL)
     process.wait()
     resumed = _run_cli(spec_path, output)
-    out, err = resumed.communicate(timeout=120)
+    _out, err = resumed.communicate(timeout=120)
     assert resumed.returncode == 0, err
     xr.testing.assert_identical(comparable(xr.open_zarr(output)), reference_cube)
 
@@ -148,7 +167,7 @@ def test_two_concurrent_runs_the_second_is_refused(tmp_path, capsys):
 def test_a_worker_killed_mid_run_still_gives_an_identical_cube(tmp_path, reference_cube, cluster):
     from engine.sweep.cluster import resolve
 
-    address, client, procs = cluster
+    address, _client, procs = cluster
     output = tmp_path / "cube.zarr"
     plan = make_plan(parse_spec(MANY_BLOCKS))
     errors = []
@@ -173,14 +192,16 @@ def test_a_worker_killed_mid_run_still_gives_an_identical_cube(tmp_path, referen
 def _capture(errors, func, *args, **kwargs):
     try:
         func(*args, **kwargs)
-    except BaseException as exc:  # noqa: BLE001 - reported by the test
+    except BaseException as exc:
         errors.append(exc)
 
 
 def test_unsafe_yaml_is_never_executed(tmp_path, capsys):
     marker = tmp_path / "pwned"
     spec = tmp_path / "evil.yaml"
-    spec.write_text(f"name: evil\nhardware: [wse3]\nmodels: !!python/object/apply:os.system ['touch {marker}']\naxes: {{isl: [1k]}}\n")
+    spec.write_text(
+        f"name: evil\nhardware: [wse3]\nmodels: !!python/object/apply:os.system ['touch {marker}']\naxes: {{isl: [1k]}}\n"
+    )
     assert main(["plan", str(spec)]) == 2
     assert "not valid YAML" in capsys.readouterr().err
     assert not marker.exists()

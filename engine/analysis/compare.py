@@ -43,11 +43,25 @@ def compare_point(point: Point, other: Hardware, api_price: float | None = None)
     hardware = point.hardware
     axis = sorted(set(BREAK_EVEN_AXIS) | {int(point.concurrency)})
     arrays = evaluate_arrays(
-        [point.model], [hardware, other], [point.isl], [point.osl], axis, [point.weight_bits], [point.kv_bits],
-        point.workload, point.assumptions,
-    )  # fmt: skip
-    names = ("units_needed", "interactivity_tps", "ttft_s", "throughput_tps", "usd_per_hour", "cost_per_mtok_usd",
-             "cost_per_mtok_output_usd")  # fmt: skip
+        [point.model],
+        [hardware, other],
+        [point.isl],
+        [point.osl],
+        axis,
+        [point.weight_bits],
+        [point.kv_bits],
+        point.workload,
+        point.assumptions,
+    )
+    names = (
+        "units_needed",
+        "interactivity_tps",
+        "ttft_s",
+        "throughput_tps",
+        "usd_per_hour",
+        "cost_per_mtok_usd",
+        "cost_per_mtok_output_usd",
+    )
     at = axis.index(int(point.concurrency))
     sides = {}
     for j, unit in enumerate((hardware, other)):
@@ -76,7 +90,9 @@ def compare_point(point: Point, other: Hardware, api_price: float | None = None)
     if api_price is not None:
         result["api_price_usd_per_mtok"] = api_price
         for unit, series in ((hardware.name, first), (other.name, second)):
-            result["break_even_concurrency"][f"{unit} below API price"] = _plain(break_even_concurrency(series, api_price))
+            result["break_even_concurrency"][f"{unit} below API price"] = _plain(
+                break_even_concurrency(series, api_price)
+            )
     return result
 
 

@@ -38,9 +38,9 @@ def _fix(ds, keep: tuple[str, ...], chosen: dict) -> tuple:
         values = ds[dim].values
         if dim in chosen:
             value = chosen[dim]
-        elif dim in PREFERRED and ds[dim].dtype.kind in "iuf":
-            value = PREFERRED[dim]
-        elif dim in PREFERRED and PREFERRED[dim] in [str(v) for v in values]:
+        elif (dim in PREFERRED and ds[dim].dtype.kind in "iuf") or (
+            dim in PREFERRED and PREFERRED[dim] in [str(v) for v in values]
+        ):
             value = PREFERRED[dim]
         else:
             value = values[0]
@@ -100,7 +100,9 @@ def phase_data(ds, chosen: dict | None = None):
         synthetic = ds["synthetic"].values.astype(bool)
         if not synthetic.any():
             raise UserError("cube: the phase diagram needs synthetic model sizes (a 'synthetic:' block in the spec)")
-        grid = units.isel(model=synthetic).swap_dims(model="total_params").rename(total_params="params").drop_vars("model")
+        grid = (
+            units.isel(model=synthetic).swap_dims(model="total_params").rename(total_params="params").drop_vars("model")
+        )
         marker_isl = units["isl"].sel(isl=MARKER_ISL, method="nearest").item()
         for name in units["model"].values[~synthetic]:
             value = units.sel(model=name, isl=marker_isl)
@@ -131,14 +133,25 @@ def draw_phase(ds, output: Path, chosen: dict | None = None, levels=PHASE_LEVELS
     bar.set_label(f"{hardware} {unit_word} needed for one replica (count)")
     for name, (params, isl, units) in markers.items():
         ax.plot(isl, params, marker="o", color="red", markeredgecolor="white", markersize=8)
-        ax.annotate(f"{name} ({units} {unit_word})", (isl, params), textcoords="offset points", xytext=(8, 4),
-                    color="white", fontsize=9, fontweight="bold")  # fmt: skip
+        ax.annotate(
+            f"{name} ({units} {unit_word})",
+            (isl, params),
+            textcoords="offset points",
+            xytext=(8, 4),
+            color="white",
+            fontsize=9,
+            fontweight="bold",
+        )
     ax.set_xscale("log")
     ax.set_yscale("log")
     sizes = [params for params, _, _ in markers.values()]
     ax.set_ylim(min([y[0], *sizes]) / 1.06, max([y[-1], *sizes]) * 1.06)
-    ax.set_xticks([t for t in ISL_TICKS if x[0] <= t <= x[-1]], [format_count(t) for t in ISL_TICKS if x[0] <= t <= x[-1]])
-    ax.set_yticks([t for t in SIZE_TICKS if y[0] <= t <= y[-1]], [format_count(t) for t in SIZE_TICKS if y[0] <= t <= y[-1]])
+    ax.set_xticks(
+        [t for t in ISL_TICKS if x[0] <= t <= x[-1]], [format_count(t) for t in ISL_TICKS if x[0] <= t <= x[-1]]
+    )
+    ax.set_yticks(
+        [t for t in SIZE_TICKS if y[0] <= t <= y[-1]], [format_count(t) for t in SIZE_TICKS if y[0] <= t <= y[-1]]
+    )
     ax.minorticks_off()
     ax.set_xlabel("average input length per turn, ISL (tokens, log)")
     ax.set_ylabel("model size, total parameters (log)")
@@ -169,7 +182,9 @@ def cost_data(ds, chosen: dict | None = None, model: str | None = None, api_pric
     for a in names:
         for b in names:
             if a != b:
-                result[f"{a} below {b}"] = _maybe_int(break_even_concurrency(cost.sel(hardware=a), cost.sel(hardware=b)))
+                result[f"{a} below {b}"] = _maybe_int(
+                    break_even_concurrency(cost.sel(hardware=a), cost.sel(hardware=b))
+                )
         result[f"{a} below API"] = _maybe_int(break_even_concurrency(cost.sel(hardware=a), api_price))
     return cost, result, fixed
 
@@ -195,8 +210,15 @@ def draw_cost(ds, output: Path, chosen=None, model=None, api_price: float = 0.60
         (line,) = ax.plot(r, series.values, marker="o", label=str(name))
         at = break_even.get(f"{name} below API")
         if at is not None:  # first concurrency below the API price: a star on the line
-            ax.plot(at, series.sel(concurrency=at).item(), marker="*", markersize=16, color=line.get_color(),
-                    markeredgecolor="black", zorder=5)  # fmt: skip
+            ax.plot(
+                at,
+                series.sel(concurrency=at).item(),
+                marker="*",
+                markersize=16,
+                color=line.get_color(),
+                markeredgecolor="black",
+                zorder=5,
+            )
     ax.axhline(api_price, color="black", linestyle="--", label=f"reference API price ${api_price:g}/Mtok")
     ax.set_xscale("log", base=2)
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
@@ -207,7 +229,9 @@ def draw_cost(ds, output: Path, chosen=None, model=None, api_price: float = 0.60
     ax.set_title(f"Cost per Mtok vs concurrency: {fixed.get(size)}")
     ax.legend()
     pairs = [f"{k}: R={v}" for k, v in break_even.items() if v is not None]
-    text = "Break-even (smallest R where cheaper; stars mark the API crossing): " + ("; ".join(pairs) if pairs else "none in range")
+    text = "Break-even (smallest R where cheaper; stars mark the API crossing): " + (
+        "; ".join(pairs) if pairs else "none in range"
+    )
     fig.text(0.01, 0.005, text + "\n" + _caption(ds, fixed), fontsize=7, ha="left", va="bottom", wrap=True)
     fig.savefig(output, dpi=130)
     plt.close(fig)
@@ -219,8 +243,8 @@ def memory_data(ds, chosen: dict | None = None):
     """Weights and KV bytes per model at one ISL and concurrency, and units needed per bar."""
     chosen = chosen or {}
     size = _size_dim(ds)
-    weights, fixed_w = _fix(ds["weight_bytes"], (size,), chosen)
-    kv, fixed_kv = _fix(ds["kv_bytes"], (size,), chosen)
+    weights, _fixed_w = _fix(ds["weight_bytes"], (size,), chosen)
+    kv, _fixed_kv = _fix(ds["kv_bytes"], (size,), chosen)
     units, fixed = _fix(ds["units_needed"], (size,), chosen)
     if size == "model" and "synthetic" in ds.coords:
         real = ~ds["synthetic"].values.astype(bool)

@@ -26,6 +26,7 @@ PriceMode = IntEnum("PriceMode", {c: i for i, c in enumerate(AXES["price"].choic
 CacheTier = IntEnum("CacheTier", {c: i for i, c in enumerate(AXES["cache_tier"].choices)})
 CODES: dict[str, type[IntEnum]] = {"price": PriceMode, "cache_tier": CacheTier}
 assert set(CODES) == set(CHOICE_PARAMETERS), "every choice parameter needs its code enum"
+_CHOICE_CODES = {name: {m.name: int(m) for m in enum} for name, enum in CODES.items()}
 
 
 class _AssumptionsBase(BaseModel):
@@ -37,7 +38,9 @@ class _AssumptionsBase(BaseModel):
 
     def as_vector(self) -> list[float]:
         """Kernel layout: the numeric assumptions in registry order, then the choice codes."""
-        return [float(getattr(self, n)) for n in NUMERIC_PARAMETERS] + [float(self.code(n)) for n in CHOICE_PARAMETERS]
+        return [float(getattr(self, n)) for n in NUMERIC_PARAMETERS] + [
+            float(_CHOICE_CODES[n][getattr(self, n)]) for n in CHOICE_PARAMETERS
+        ]
 
 
 def _field(name: str):

@@ -112,7 +112,9 @@ def _parse_entries(data: dict, label: str, known: dict[str, dict]) -> dict[str, 
             try:
                 parsed[section][name] = _SECTIONS[section](name=str(name), **raw)
             except ValidationError as err:
-                raise UserError(f"catalog {label}: {kind} '{name}': {_describe_error(err, _SECTIONS[section])}") from None
+                raise UserError(
+                    f"catalog {label}: {kind} '{name}': {_describe_error(err, _SECTIONS[section])}"
+                ) from None
             except TypeError as err:
                 raise UserError(f"catalog {label}: {kind} '{name}': {err}") from None
     return parsed

@@ -58,9 +58,16 @@ def evaluate_point(point: Point) -> dict[str, float | bool | int | dict]:
     22
     """
     arrays = evaluate_arrays(
-        [point.model], [point.hardware], [point.isl], [point.osl], [point.concurrency], [point.weight_bits],
-        [point.kv_bits], point.workload, point.assumptions,
-    )  # fmt: skip
+        [point.model],
+        [point.hardware],
+        [point.isl],
+        [point.osl],
+        [point.concurrency],
+        [point.weight_bits],
+        [point.kv_bits],
+        point.workload,
+        point.assumptions,
+    )
     out: dict = {"isl": float(point.isl), "osl": float(point.osl)}
     for var in VARIABLES:
         value = arrays[var.name].reshape(-1)

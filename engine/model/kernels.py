@@ -92,8 +92,10 @@ def bound(family_name: str):
         outputs = [n for n in names if n in BY_NAME]
         if set(outputs) != expected:
             missing, extra = sorted(expected - set(outputs)), sorted(set(outputs) - expected)
-            raise TypeError(f"kernel {py_func.__name__}: outputs differ from the {family_name} variables "
-                            f"(missing {missing}, not in the family {extra})")  # fmt: skip
+            raise TypeError(
+                f"kernel {py_func.__name__}: outputs differ from the {family_name} variables "
+                f"(missing {missing}, not in the family {extra})"
+            )
         inputs = names[: len(names) - len(outputs)]
         if names[len(inputs) :] != outputs:
             raise TypeError(f"kernel {py_func.__name__}: output parameters must follow the inputs")
@@ -175,10 +177,27 @@ def comm_time(hardware, h, units, tokens, layers, hidden, parameters):
 # --------------------------------------------------------------------------- kernels
 @bound("memory")
 def memory_kernel(
-    models, group_offsets, groups, hardware, isl, osl, concurrency, weight_bits, kv_bits, parameters,
-    weight_bytes, kv_bytes_per_request, kv_bytes, total_bytes, kv_share,
-    units_needed, layers_per_unit, capex_usd, stranded_fraction, fits_domain,
-):  # fmt: skip
+    models,
+    group_offsets,
+    groups,
+    hardware,
+    isl,
+    osl,
+    concurrency,
+    weight_bits,
+    kv_bits,
+    parameters,
+    weight_bytes,
+    kv_bytes_per_request,
+    kv_bytes,
+    total_bytes,
+    kv_share,
+    units_needed,
+    layers_per_unit,
+    capex_usd,
+    stranded_fraction,
+    fits_domain,
+):
     """Memory footprint and units needed over model x context x R x wbits x kbits x hardware."""
     n_ctx, n_conc, n_wb, n_kb, n_hw = isl.size, concurrency.size, weight_bits.size, kv_bits.size, hardware.shape[0]
     capacity = np.empty(n_hw)
@@ -215,11 +234,30 @@ def memory_kernel(
 
 @bound("performance")
 def performance_kernel(
-    models, group_offsets, groups, hardware, overrides, isl, osl, concurrency, weight_bits, kv_bits,
-    parameters, mix,
-    interactivity_tps, decode_step_s, ttft_s, turn_time_s, throughput_tps, output_throughput_tps,
-    usd_per_hour, cost_per_mtok_usd, cost_per_mtok_output_usd, cost_per_turn_usd, cost_per_mtok_by_type_usd,
-):  # fmt: skip
+    models,
+    group_offsets,
+    groups,
+    hardware,
+    overrides,
+    isl,
+    osl,
+    concurrency,
+    weight_bits,
+    kv_bits,
+    parameters,
+    mix,
+    interactivity_tps,
+    decode_step_s,
+    ttft_s,
+    turn_time_s,
+    throughput_tps,
+    output_throughput_tps,
+    usd_per_hour,
+    cost_per_mtok_usd,
+    cost_per_mtok_output_usd,
+    cost_per_turn_usd,
+    cost_per_mtok_by_type_usd,
+):
     """Throughput and cost over model x context x R x wbits x kbits x hardware.
 
     Divisions are the cost of this kernel, so everything that does not depend on the

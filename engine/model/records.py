@@ -116,7 +116,9 @@ class Model(_Record):
             if full:
                 groups.append(KVGroup(layers=full, elements=per_layer))
             if self.sliding_window_layers:
-                groups.append(KVGroup(layers=self.sliding_window_layers, elements=per_layer, window=self.sliding_window))
+                groups.append(
+                    KVGroup(layers=self.sliding_window_layers, elements=per_layer, window=self.sliding_window)
+                )
             return tuple(groups)
         if self.attention == "mla":
             self._require("kv_lora_rank", "qk_rope_head_dim")
@@ -221,5 +223,3 @@ class Workload(_Record):
         100.0
         """
         return isl * self.output / (1.0 - self.output)
-
-

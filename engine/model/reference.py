@@ -147,7 +147,9 @@ def weights_touched_bytes(model: Model, concurrency: float, weight_bits: float) 
     """
     experts = routed_expert_params(model)
     dense = model.total_params - experts
-    touched = 0.0 if experts == 0.0 else experts * (1.0 - (1.0 - model.experts_per_token / model.experts) ** concurrency)
+    touched = (
+        0.0 if experts == 0.0 else experts * (1.0 - (1.0 - model.experts_per_token / model.experts) ** concurrency)
+    )
     return (dense + touched) * weight_bits / 8.0
 
 
@@ -160,9 +162,7 @@ def base_interactivity(model: Model, hardware: Hardware, assumptions: Assumption
     return assumptions.interactivity_fit_coefficient / active_b**assumptions.interactivity_fit_exponent
 
 
-def tp_comm_time(
-    model: Model, hardware: Hardware, units: int, tokens: float, assumptions: Assumptions
-) -> float:
+def tp_comm_time(model: Model, hardware: Hardware, units: int, tokens: float, assumptions: Assumptions) -> float:
     """``2 L (2(n-1)/n x tokens x hidden x 2 B / link_bw + t_allreduce)``; zero for n = 1.
 
     Past the scale-up domain (or with no scale-up link) the scale-out bandwidth applies.

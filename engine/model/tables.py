@@ -16,9 +16,12 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
+from functools import cache
 
 import numpy as np
 
@@ -77,16 +80,46 @@ class MIX(IntEnum):
     output = 3
 
 
+_KIND_CODES = {m.name: int(m) for m in HardwareCode}
+
 #: Parameter vector: numeric assumptions in registry order, then the choice codes.
 P = IntEnum("P", {name: i for i, name in enumerate(NUMERIC_PARAMETERS + CHOICE_PARAMETERS)})
 
 
+@cache
+def _names(columns: type[IntEnum]) -> tuple[tuple[str, ...], frozenset[str]]:
+    return tuple(c.name for c in columns), frozenset(c.name for c in columns)
+
+
 def _row(columns: type[IntEnum], values: Mapping[str, float], what: str) -> list[float]:
     """Values in column order, refusing a missing or unknown column name."""
-    names = [c.name for c in columns]
-    if set(values) != set(names):
-        raise AssertionError(f"{what} row: columns {sorted(set(values) ^ set(names))} are missing or unknown")
+    names, known = _names(columns)
+    if values.keys() != known:
+        raise AssertionError(f"{what} row: columns {sorted(set(values) ^ known)} are missing or unknown")
     return [float(values[n]) for n in names]
+
+
+#: Rows already built, by record identity (the record is held, so its id is never reused).
+_ROWS: OrderedDict[int, tuple[object, list[list[float]]]] = OrderedDict()
+_ROWS_MAX = 4096
+
+
+_ROWS_LOCK = threading.Lock()  # Dask threads build tables concurrently
+
+
+def _rows_of(record, build) -> list[list[float]]:
+    """``build(record)`` once per record: blocks of a sweep share their records."""
+    with _ROWS_LOCK:
+        hit = _ROWS.get(id(record))
+        if hit is not None and hit[0] is record:
+            _ROWS.move_to_end(id(record))
+            return hit[1]
+    rows = build(record)
+    with _ROWS_LOCK:
+        _ROWS[id(record)] = (record, rows)
+        if len(_ROWS) > _ROWS_MAX:
+            _ROWS.popitem(last=False)
+    return rows
 
 
 @dataclass(frozen=True)
@@ -96,36 +129,67 @@ class ModelTable:
     groups: np.ndarray  # (G, len(GC))
 
 
+def _model_rows(m: Model) -> list[list[float]]:
+    """The model's row, then one row per KV group."""
+    rows = [
+        _row(
+            MC,
+            {
+                "total_params": m.total_params,
+                "active_params": m.active_params,
+                "layers": m.layers,
+                "hidden_size": m.hidden_size,
+                "query_width": m.query_width,
+                "experts": m.experts,
+                "experts_per_token": m.experts_per_token,
+            },
+            "model",
+        )
+    ]
+    for g in m.kv_groups:
+        window = math.inf if g.window is None else g.window
+        rows.append(_row(GC, {"layers": g.layers, "elements": g.elements, "window": window, "ratio": g.ratio}, "group"))
+    return rows
+
+
 def model_table(models: Sequence[Model]) -> ModelTable:
     table = np.empty((len(models), len(MC)))
     offsets = np.zeros(len(models) + 1, dtype=np.int64)
-    rows = []
+    groups = []
     for i, m in enumerate(models):
-        table[i] = _row(MC, {
-            "total_params": m.total_params, "active_params": m.active_params, "layers": m.layers,
-            "hidden_size": m.hidden_size, "query_width": m.query_width, "experts": m.experts,
-            "experts_per_token": m.experts_per_token,
-        }, "model")  # fmt: skip
-        for g in m.kv_groups:
-            window = math.inf if g.window is None else g.window
-            rows.append(_row(GC, {"layers": g.layers, "elements": g.elements, "window": window, "ratio": g.ratio}, "group"))
-        offsets[i + 1] = len(rows)
-    groups = np.array(rows, dtype=np.float64).reshape(len(rows), len(GC))
-    return ModelTable(table, offsets, groups)
+        row, *group_rows = _rows_of(m, _model_rows)
+        table[i] = row
+        groups.extend(group_rows)
+        offsets[i + 1] = len(groups)
+    return ModelTable(table, offsets, np.array(groups, dtype=np.float64).reshape(len(groups), len(GC)))
+
+
+def _hardware_rows(h: Hardware) -> list[list[float]]:
+    return [
+        _row(
+            HW,
+            {
+                "kind": _KIND_CODES[h.kind],
+                "memory_bytes": h.memory_gb * 1e9,
+                "usable_fraction": h.usable_fraction,
+                "bandwidth": h.memory_bw_tbs * 1e12,
+                "peak_fp4": h.peak_flops(4),
+                "peak_fp8": h.peak_flops(8),
+                "peak_bf16": h.peak_flops(16),
+                "capex": h.capex_usd,
+                "scaleup_domain": h.scaleup_domain or 0,
+                "scaleup_link_bw": (h.scaleup_link_gbs_per_dir or 0.0) * 1e9,
+                "rent_on_demand": h.usd_per_hour.get("on_demand", math.nan),
+                "rent_spot": h.usd_per_hour.get("spot", math.nan),
+                "power_kw": h.power_kw,
+            },
+            "hardware",
+        )
+    ]
 
 
 def hardware_table(units: Sequence[Hardware]) -> np.ndarray:
-    table = np.empty((len(units), len(HW)))
-    for i, h in enumerate(units):
-        table[i] = _row(HW, {
-            "kind": HardwareCode[h.kind], "memory_bytes": h.memory_gb * 1e9, "usable_fraction": h.usable_fraction,
-            "bandwidth": h.memory_bw_tbs * 1e12, "peak_fp4": h.peak_flops(4), "peak_fp8": h.peak_flops(8),
-            "peak_bf16": h.peak_flops(16), "capex": h.capex_usd, "scaleup_domain": h.scaleup_domain or 0,
-            "scaleup_link_bw": (h.scaleup_link_gbs_per_dir or 0.0) * 1e9,
-            "rent_on_demand": h.usd_per_hour.get("on_demand", math.nan),
-            "rent_spot": h.usd_per_hour.get("spot", math.nan), "power_kw": h.power_kw,
-        }, "hardware")  # fmt: skip
-    return table
+    return np.array([_rows_of(h, _hardware_rows)[0] for h in units], dtype=np.float64).reshape(len(units), len(HW))
 
 
 def interactivity_overrides(models: Sequence[Model], units: Sequence[Hardware]) -> np.ndarray:
@@ -145,7 +209,7 @@ def parameter_vector(assumptions: Assumptions) -> np.ndarray:
 
 
 def workload_vector(workload: Workload) -> np.ndarray:
-    return np.asarray(_row(MIX, {f: getattr(workload, f) for f in MIX.__members__}, "mix"), dtype=np.float64)
+    return np.asarray(_row(MIX, {f: getattr(workload, f) for f in _names(MIX)[0]}, "mix"), dtype=np.float64)
 
 
 def _layout() -> dict:

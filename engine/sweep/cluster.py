@@ -56,7 +56,9 @@ def load_profile(name: str, path: str | Path) -> Profile:
 def resolve(scheduler: str | None, workers: int | None = None, options=()) -> Profile:
     scheduler = scheduler or "threads"
     if scheduler not in LOCAL and not scheduler.startswith("tcp://") and scheduler != "slurm":
-        raise UserError(f"--scheduler: '{scheduler}' is not known (allowed: threads, processes, sync, tcp://HOST:PORT, slurm)")
+        raise UserError(
+            f"--scheduler: '{scheduler}' is not known (allowed: threads, processes, sync, tcp://HOST:PORT, slurm)"
+        )
     if workers is not None and (not isinstance(workers, int) or workers < 1):
         raise UserError(f"--workers: must be a whole number >= 1, got {workers!r}")
     return Profile(scheduler, workers, tuple(options))
@@ -100,7 +102,9 @@ def connect(profile: Profile) -> Iterator[Runner]:
     try:
         from distributed import Client
     except ImportError:
-        raise UserError("--scheduler: a Dask cluster needs the 'distributed' package (pip install tokensweep[distributed])") from None
+        raise UserError(
+            "--scheduler: a Dask cluster needs the 'distributed' package (pip install tokensweep[distributed])"
+        ) from None
     if profile.scheduler == "slurm":
         try:
             from dask_jobqueue import SLURMCluster

@@ -100,11 +100,13 @@ class CubeSchema:
             "hidden_size": ("elements", "hidden size", [m.hidden_size for m in models]),
             "query_width": ("elements", "attention query width", [m.query_width for m in models]),
             "kv_elements_per_token": (
-                "elements", "KV elements per token below every window", [m.kv_elements_per_token_full for m in models]
+                "elements",
+                "KV elements per token below every window",
+                [m.kv_elements_per_token_full for m in models],
             ),
             "synthetic": ("bool", "synthetic (scaled) model", [m.synthetic for m in models]),
             "attention": ("", "attention type", [m.attention for m in models]),
-        }  # fmt: skip
+        }
         for name, (units, long_name, values) in model_fields.items():
             if name == "total_params" and md == "params":
                 continue
@@ -117,15 +119,25 @@ class CubeSchema:
             "bf16_flops": ("FLOP/s", "dense BF16 peak per unit", [h.bf16_tflops * 1e12 for h in hardware]),
             "capex_per_unit_usd": ("USD", "capital cost per unit", [h.capex_usd for h in hardware]),
             "scaleup_domain": ("units", "scale-up domain size (0 = none)", [h.scaleup_domain or 0 for h in hardware]),
-            "unit_usd_per_hour": ("USD/h", "hourly rate per unit at the base parameters",
-                                  [unit_usd_per_hour(h, a) for h in hardware]),
-            "price_source": ("", "rental rate, or tco where the scenario lists none", [price_source(h, a.price) for h in hardware]),
-        }  # fmt: skip
+            "unit_usd_per_hour": (
+                "USD/h",
+                "hourly rate per unit at the base parameters",
+                [unit_usd_per_hour(h, a) for h in hardware],
+            ),
+            "price_source": (
+                "",
+                "rental rate, or tco where the scenario lists none",
+                [price_source(h, a.price) for h in hardware],
+            ),
+        }
         for name, (units, long_name, values) in hw_fields.items():
             coords[name] = ("hardware", _stable(np.asarray(values)), {"units": units, "long_name": long_name})
         if not spec.osl_is_axis:
-            coords["osl"] = ("isl", spec.derived_osl, {"units": "tokens",
-                             "long_name": f"output tokens per turn, derived from the {spec.workload.name} mix"})  # fmt: skip
+            coords["osl"] = (
+                "isl",
+                spec.derived_osl,
+                {"units": "tokens", "long_name": f"output tokens per turn, derived from the {spec.workload.name} mix"},
+            )
         return coords
 
     def attrs(self, created: str) -> dict:

@@ -39,10 +39,17 @@ def evaluate_block(plan: Plan, block: tuple[int, ...]) -> dict[str, np.ndarray]:
     else:
         isl_pairs, osl_pairs = isl, spec.derived_osl[slices["isl"]]
     arrays = evaluate_arrays(
-        spec.models[slices[spec.model_dim]], spec.hardware[slices["hardware"]], isl_pairs, osl_pairs,
-        spec.axes["concurrency"][slices["concurrency"]], spec.axes["weight_bits"][slices["weight_bits"]],
-        spec.axes["kv_bits"][slices["kv_bits"]], spec.workload, plan.block_assumptions(block), families,
-    )  # fmt: skip
+        spec.models[slices[spec.model_dim]],
+        spec.hardware[slices["hardware"]],
+        isl_pairs,
+        osl_pairs,
+        spec.axes["concurrency"][slices["concurrency"]],
+        spec.axes["weight_bits"][slices["weight_bits"]],
+        spec.axes["kv_bits"][slices["kv_bits"]],
+        spec.workload,
+        plan.block_assumptions(block),
+        families,
+    )
     out = {}
     for var in owned:
         shape = tuple(

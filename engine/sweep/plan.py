@@ -118,7 +118,10 @@ class Plan:
         total = 0
         for v in VARIABLES:
             dims = self.schema.var_dims(v)
-            total += math.prod(self.schema.dim_size(d) if d == TOKEN_TYPE else chunk[d] for d in dims) * np.dtype(v.dtype).itemsize
+            total += (
+                math.prod(self.schema.dim_size(d) if d == TOKEN_TYPE else chunk[d] for d in dims)
+                * np.dtype(v.dtype).itemsize
+            )
         return total
 
     def __repr__(self) -> str:

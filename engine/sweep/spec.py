@@ -50,7 +50,7 @@ from engine.model.catalog import Catalog, load_catalog
 from engine.model.records import Hardware, Model, Workload
 from engine.model.synthetic import DEFAULT_EXPONENT, synthetic_model
 from engine.model.variables import BY_NAME, VARIABLES, Variable
-from engine.units import format_count, parse_quantity
+from engine.units import format_count
 from engine.yamlio import read_yaml
 
 DEFAULT_MAX_POINTS = 5e9
@@ -307,12 +307,15 @@ def resolve(spec: SweepSpec, catalog: Catalog | None = None) -> ResolvedSpec:
         reference = catalog.model(spec.synthetic.reference)
         sizes = spec.synthetic_params()
         synthetic = [
-            synthetic_model(reference, float(p), spec.synthetic.layer_exponent, spec.synthetic.width_exponent) for p in sizes
+            synthetic_model(reference, float(p), spec.synthetic.layer_exponent, spec.synthetic.width_exponent)
+            for p in sizes
         ]
     if presets:
         model_dim = "model"
-        labels = np.asarray([m.name for m in presets] + [f"{m.name.split('@')[0]}@{format_count(m.total_params)}"
-                                                         for m in synthetic], dtype=object)  # fmt: skip
+        labels = np.asarray(
+            [m.name for m in presets] + [f"{m.name.split('@')[0]}@{format_count(m.total_params)}" for m in synthetic],
+            dtype=object,
+        )
         if len(set(labels)) != len(labels):
             raise UserError("synthetic.params: sizes too close to label apart (4 significant digits); use fewer points")
     else:
@@ -343,10 +346,23 @@ def resolve(spec: SweepSpec, catalog: Catalog | None = None) -> ResolvedSpec:
         canonical["synthetic"]["params"] = sizes.tolist()
     variables = tuple(BY_NAME[n] for n in spec.variables) if spec.variables else VARIABLES
     return ResolvedSpec(
-        name=spec.name, description=spec.description, output=spec.output, models=tuple(presets + synthetic),
-        model_dim=model_dim, hardware=hardware, workload=workload, assumptions=spec.assumptions(), axes=axes,
-        parameter_dims=parameter_dims, requested_chunks=dict(spec.chunks), variables=variables,
-        precision=spec.precision, max_points=spec.max_points, figures=tuple(spec.figures), canonical=canonical,
-        catalog_fingerprint=catalog.fingerprint, fingerprint=_fingerprint(canonical, catalog.fingerprint),
+        name=spec.name,
+        description=spec.description,
+        output=spec.output,
+        models=tuple(presets + synthetic),
+        model_dim=model_dim,
+        hardware=hardware,
+        workload=workload,
+        assumptions=spec.assumptions(),
+        axes=axes,
+        parameter_dims=parameter_dims,
+        requested_chunks=dict(spec.chunks),
+        variables=variables,
+        precision=spec.precision,
+        max_points=spec.max_points,
+        figures=tuple(spec.figures),
+        canonical=canonical,
+        catalog_fingerprint=catalog.fingerprint,
+        fingerprint=_fingerprint(canonical, catalog.fingerprint),
         derived_osl=None if "osl" in axes else np.array([workload.output_length(v) for v in axes["isl"]]),
-    )  # fmt: skip
+    )

@@ -50,7 +50,9 @@ class RunResult:
         from engine.units import format_bytes
 
         if self.blocks_computed == 0:
-            return f"{self.path} is already complete ({format_bytes(self.bytes_on_disk)} on disk, {self.points:,} points)"
+            return (
+                f"{self.path} is already complete ({format_bytes(self.bytes_on_disk)} on disk, {self.points:,} points)"
+            )
         rate = self.points / self.seconds if self.seconds > 0 else float("inf")
         action = "resumed" if self.resumed else "wrote"
         return (
@@ -100,14 +102,16 @@ def _writable(folder: Path) -> bool:
 @contextmanager
 def writer_lock(state: Path):
     state.mkdir(parents=True, exist_ok=True)
-    handle = open(state / "lock", "a+")
+    handle = open(state / "lock", "a+")  # noqa: SIM115 - held for the whole run, closed in finally
     try:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             handle.seek(0)
             owner = handle.read().strip() or "another process"
-            raise UserError(f"store: {state.with_suffix('')} is being written by {owner}; wait for it or stop it") from None
+            raise UserError(
+                f"store: {state.with_suffix('')} is being written by {owner}; wait for it or stop it"
+            ) from None
         handle.seek(0)
         handle.truncate()
         handle.write(f"pid {os.getpid()} on {os.uname().nodename}")
@@ -247,9 +251,14 @@ def run_sweep(
             runner.run(tasks, advance)
         _finalise(path)
     return RunResult(
-        path=path, points=total_points, blocks_total=plan.n_blocks, blocks_computed=len(todo),
-        seconds=time.perf_counter() - started, bytes_on_disk=directory_bytes(path), resumed=resumed,
-    )  # fmt: skip
+        path=path,
+        points=total_points,
+        blocks_total=plan.n_blocks,
+        blocks_computed=len(todo),
+        seconds=time.perf_counter() - started,
+        bytes_on_disk=directory_bytes(path),
+        resumed=resumed,
+    )
 
 
 @contextmanager
@@ -257,7 +266,14 @@ def _progress_bar(enabled: bool, total: int, done: int):
     if not enabled:
         yield lambda points: None
         return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     class Rate(TextColumn):
         def render(self, task):
@@ -269,8 +285,15 @@ def _progress_bar(enabled: bool, total: int, done: int):
     from rich.console import Console
 
     with Progress(
-        TextColumn("[bold]sweep"), BarColumn(), MofNCompleteColumn(), TextColumn("points"), Rate(""),
-        TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=Console(stderr=True),
-    ) as bar:  # fmt: skip
+        TextColumn("[bold]sweep"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("points"),
+        Rate(""),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+    ) as bar:
         task = bar.add_task("sweep", total=total, completed=done)
         yield lambda points: bar.advance(task, points)

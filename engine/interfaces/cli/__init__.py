@@ -22,7 +22,7 @@ SUBCOMMANDS = ("point", "catalog", "plan", "run", "show", "slice", "plot")
 class Parser(argparse.ArgumentParser):
     """argparse that reports mistakes as a UserError (one line, exit 2) instead of usage text."""
 
-    def error(self, message: str):  # noqa: D401 - argparse API
+    def error(self, message: str):
         raise UserError(message)
 
 
@@ -53,8 +53,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Disk full, a lost mount, permissions changing under a run: say so in one line.
         # Recorded blocks are safe; rerunning the same command resumes.
         where = f" ({err.filename})" if getattr(err, "filename", None) else ""
-        print(f"tokensweep: error: {err.strerror or err}{where}; completed blocks are kept, run again to resume",
-              file=sys.stderr)  # fmt: skip
+        print(
+            f"tokensweep: error: {err.strerror or err}{where}; completed blocks are kept, run again to resume",
+            file=sys.stderr,
+        )
         return 1
     except KeyboardInterrupt:
         print("tokensweep: interrupted (a sweep resumes where it stopped: run it again)", file=sys.stderr)

@@ -34,17 +34,23 @@ def quantity(field: str, minimum: float | None = None):
 
 
 def add_catalog_option(parser) -> None:
-    parser.add_argument("--catalog", action="append", default=[], metavar="PATH", help="extra catalog file (repeatable)")
+    parser.add_argument(
+        "--catalog", action="append", default=[], metavar="PATH", help="extra catalog file (repeatable)"
+    )
 
 
 def add_sweep_options(parser) -> None:
     """The options `plan` and `run` share: the spec, catalog, budget, output and scheduler."""
     parser.add_argument("spec", help="sweep YAML file, e.g. sweeps/cerebras_phase.yaml")
     add_catalog_option(parser)
-    parser.add_argument("--max-points", type=quantity("--max-points", 1), help="size budget (overrides the spec's max_points)")
+    parser.add_argument(
+        "--max-points", type=quantity("--max-points", 1), help="size budget (overrides the spec's max_points)"
+    )
     parser.add_argument("--output", help="store path ending in .zarr (default outputs/<name>.zarr)")
     parser.add_argument("--scheduler", help="threads (default), processes, sync or tcp://HOST:PORT")
-    parser.add_argument("--workers", type=lambda t: int(parse_quantity(t, "--workers")), help="local worker count (default: cores)")
+    parser.add_argument(
+        "--workers", type=lambda t: int(parse_quantity(t, "--workers")), help="local worker count (default: cores)"
+    )
     parser.add_argument("--profile", help="named execution profile from --profiles")
     parser.add_argument("--profiles", default="profiles.yaml", help="profiles file (default ./profiles.yaml)")
 

@@ -10,7 +10,11 @@ from engine.units import format_bytes
 
 
 def add_parser(sub) -> None:
-    add_sweep_options(sub.add_parser("plan", help="validate a sweep and print its grid, chunks, sizes and estimated time (writes nothing)"))
+    add_sweep_options(
+        sub.add_parser(
+            "plan", help="validate a sweep and print its grid, chunks, sizes and estimated time (writes nothing)"
+        )
+    )
 
 
 def run(args) -> int:
@@ -37,6 +41,8 @@ def run(args) -> int:
     print(f"  chunks        {chunks}: {plan.n_blocks:,} blocks")
     print(f"  memory        {format_bytes(plan.bytes_per_block())} per block in flight (x workers)")
     print(f"  on disk       {format_bytes(plan.bytes_on_disk())} before compression ({plan.spec.precision})")
-    print(f"  estimated     {estimate:,.1f} s of compute on {profile.describe()} "
-          f"(one block took {per_block * 1e3:.1f} ms; Zarr writes add to this)")  # fmt: skip
+    print(
+        f"  estimated     {estimate:,.1f} s of compute on {profile.describe()} "
+        f"(one block took {per_block * 1e3:.1f} ms; Zarr writes add to this)"
+    )
     return 0

@@ -13,9 +13,13 @@ def add_parser(sub) -> None:
     p.add_argument("kind", choices=["phase", "cost", "memory"], help="which figure")
     p.add_argument("cube", help="path of a cube written by tokensweep run")
     p.add_argument("-o", "--output", help="image file (.png or .svg); default next to the cube")
-    p.add_argument("--sel", action="append", default=[], metavar="DIM=VALUE", help="fix an axis (repeatable), e.g. concurrency=64")
+    p.add_argument(
+        "--sel", action="append", default=[], metavar="DIM=VALUE", help="fix an axis (repeatable), e.g. concurrency=64"
+    )
     p.add_argument("--levels", default="32,64,128", help="phase contour levels in units (default 32,64,128)")
-    p.add_argument("--api-price", type=quantity("--api-price", 0), default=0.60, help="reference API price, USD/Mtok (cost figure)")
+    p.add_argument(
+        "--api-price", type=quantity("--api-price", 0), default=0.60, help="reference API price, USD/Mtok (cost figure)"
+    )
     p.add_argument("--model", help="model for the cost figure (default: the first)")
 
 

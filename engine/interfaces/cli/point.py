@@ -22,7 +22,9 @@ def add_parser(sub) -> None:
     src = p.add_argument_group("model (a catalog preset, or an ad-hoc dense-attention model)")
     src.add_argument("--model", help="catalog model name, e.g. gpt-oss-120b")
     src.add_argument("--params", type=axis_type("params", "--params"), help="ad hoc: total parameters, e.g. 120B")
-    src.add_argument("--active-params", type=axis_type("params", "--active-params"), help="ad hoc: active parameters (MoE)")
+    src.add_argument(
+        "--active-params", type=axis_type("params", "--active-params"), help="ad hoc: active parameters (MoE)"
+    )
     for flag in ("layers", "kv-heads", "head-dim", "hidden-size", "attention-heads"):
         src.add_argument(f"--{flag}", type=_whole(f"--{flag}"), help=f"ad hoc: {flag.replace('-', ' ')}")
     for name in GRID_AXES:  # one flag per grid axis, bounds and default from the registry
@@ -34,9 +36,22 @@ def add_parser(sub) -> None:
     p.add_argument("--workload", default="agentic-coding", help="workload mix (default agentic-coding)")
     p.add_argument("--price", help="price scenario: " + ", ".join(AXES["price"].choices))
     p.add_argument("--cache-tier", help="cache-read tier for GPUs: " + ", ".join(AXES["cache_tier"].choices))
-    p.add_argument("--set", action="append", type=_assignment, default=[], metavar="NAME=VALUE", help="override an assumption (repeatable)")
-    p.add_argument("--vs", metavar="HARDWARE", help="compare with another hardware and print the break-even concurrency")
-    p.add_argument("--api-price", type=quantity("--api-price", 0), help="reference API price in USD/Mtok for break-even (with --vs)")
+    p.add_argument(
+        "--set",
+        action="append",
+        type=_assignment,
+        default=[],
+        metavar="NAME=VALUE",
+        help="override an assumption (repeatable)",
+    )
+    p.add_argument(
+        "--vs", metavar="HARDWARE", help="compare with another hardware and print the break-even concurrency"
+    )
+    p.add_argument(
+        "--api-price",
+        type=quantity("--api-price", 0),
+        help="reference API price in USD/Mtok for break-even (with --vs)",
+    )
     add_catalog_option(p)
     p.add_argument("--json", action="store_true", help="print one JSON object (base units)")
 
@@ -75,17 +90,28 @@ def model_of(args, catalog):
     from engine.model.evaluate import adhoc_model
 
     adhoc = [args.params, args.layers, args.kv_heads, args.head_dim]
-    if args.model and any(v is not None for v in adhoc + [args.active_params]):
-        raise UserError("--model: give either --model or the ad-hoc fields (--params --layers --kv-heads --head-dim), not both")
+    if args.model and any(v is not None for v in [*adhoc, args.active_params]):
+        raise UserError(
+            "--model: give either --model or the ad-hoc fields (--params --layers --kv-heads --head-dim), not both"
+        )
     if args.model:
         return catalog.model(args.model)
     if any(v is None for v in adhoc):
-        raise UserError("--model: required (or the ad-hoc fields --params, --layers, --kv-heads and --head-dim together)")
+        raise UserError(
+            "--model: required (or the ad-hoc fields --params, --layers, --kv-heads and --head-dim together)"
+        )
     if args.active_params is not None and args.active_params > args.params:
         raise UserError("--active-params: must not exceed --params")
     name = f"custom-{args.params / 1e9:g}B"
     return adhoc_model(
-        args.params, args.layers, args.kv_heads, args.head_dim, args.active_params, args.hidden_size, args.attention_heads, name
+        args.params,
+        args.layers,
+        args.kv_heads,
+        args.head_dim,
+        args.active_params,
+        args.hidden_size,
+        args.attention_heads,
+        name,
     )
 
 
@@ -96,10 +122,16 @@ def run(args) -> int:
 
     catalog = load_catalog(args.catalog)
     point = Point(
-        model=model_of(args, catalog), hardware=catalog.unit(args.hardware), workload=catalog.workload(args.workload),
-        isl=args.isl, osl=args.osl, concurrency=args.concurrency, weight_bits=args.weight_bits, kv_bits=args.kv_bits,
+        model=model_of(args, catalog),
+        hardware=catalog.unit(args.hardware),
+        workload=catalog.workload(args.workload),
+        isl=args.isl,
+        osl=args.osl,
+        concurrency=args.concurrency,
+        weight_bits=args.weight_bits,
+        kv_bits=args.kv_bits,
         assumptions=assumptions_of(args),
-    )  # fmt: skip
+    )
     if args.vs:
         from engine.analysis.compare import compare_point
         from engine.interfaces.panels import format_comparison

@@ -18,8 +18,10 @@ def run(args) -> int:
     info = CubeInfo.of(ds)
     state = "complete" if info.complete else "INCOMPLETE (run the sweep again to resume)"
     print(f"cube {args.cube}: sweep '{info.name}', {state}")
-    print(f"  engine {info.engine_version}, catalog {info.catalog_fingerprint}, "
-          f"spec {info.spec_fingerprint}, created {info.created}")  # fmt: skip
+    print(
+        f"  engine {info.engine_version}, catalog {info.catalog_fingerprint}, "
+        f"spec {info.spec_fingerprint}, created {info.created}"
+    )
     print("dims:")
     for dim, size in ds.sizes.items():
         values = ds[dim].values

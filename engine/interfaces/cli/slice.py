@@ -12,7 +12,9 @@ def add_parser(sub) -> None:
     sl = sub.add_parser("slice", help="select values from a cube (nearest on numeric axes)")
     sl.add_argument("cube")
     sl.add_argument("--var", required=True, help="variable name, e.g. cost_per_mtok_usd")
-    sl.add_argument("--sel", action="append", default=[], metavar="DIM=VALUE", help="selection (repeatable), e.g. isl=1M")
+    sl.add_argument(
+        "--sel", action="append", default=[], metavar="DIM=VALUE", help="selection (repeatable), e.g. isl=1M"
+    )
     fmt = sl.add_mutually_exclusive_group()
     fmt.add_argument("--csv", action="store_true", help="CSV on stdout")
     fmt.add_argument("--json", action="store_true", help="JSON on stdout")
