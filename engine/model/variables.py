@@ -63,6 +63,7 @@ DECODE = FIT | {
     "interactivity_fit_exponent",
 }
 TURN = DECODE | {"cache_read_speedup", "mfu_prefill", "host_cache_bw_gbs", "cache_tier"}
+TURN = DECODE | {"cache_read_speedup", "mfu_prefill", "host_cache_bw_gbs", "cache_tier"}
 PRICE = FIT | {"amortisation_years", "pue", "usd_per_kwh", "price"}
 COST = TURN | PRICE
 
@@ -70,59 +71,31 @@ _MC = ("model", CONTEXT)
 _FULL = ("model", CONTEXT, "concurrency", "weight_bits", "kv_bits")
 _HW = (*_FULL, "hardware")
 
+# fmt: off
 VARIABLES: tuple[Variable, ...] = (
     Variable("weight_bytes", "memory", ("model", "weight_bits"), "bytes", "weight memory, P x wbits / 8"),
     Variable("kv_bytes_per_request", "memory", (*_MC, "kv_bits"), "bytes", "KV cache held by one request at ISL + OSL"),
     Variable("kv_bytes", "memory", (*_MC, "concurrency", "kv_bits"), "bytes", "KV cache of all concurrent requests"),
     Variable("total_bytes", "memory", _FULL, "bytes", "weights + KV cache of one replica"),
     Variable("kv_share", "memory", _FULL, "1", "KV cache share of the memory footprint"),
-    Variable(
-        "units_needed", "memory", _HW, "count", "units (WSE-3 systems or GPUs) needed for one replica", FIT, np.int64
-    ),
+    Variable("units_needed", "memory", _HW, "count", "units (WSE-3 systems or GPUs) needed for one replica", FIT, np.int64),
     Variable("layers_per_unit", "memory", _HW, "layers", "model layers per unit", FIT),
     Variable("capex_usd", "memory", _HW, "USD", "estimated capital cost of one replica", FIT),
     Variable("stranded_fraction", "memory", _HW, "1", "usable memory bought but left empty", FIT),
-    Variable(
-        "fits_domain",
-        "memory",
-        _HW,
-        "bool",
-        "replica fits the scale-up domain (always true without one)",
-        FIT,
-        np.bool_,
-    ),
-    Variable(
-        "interactivity_tps",
-        "performance",
-        _HW,
-        "tokens/s",
-        "output tokens per second per request while decoding",
-        DECODE,
-    ),
+    Variable("fits_domain", "memory", _HW, "bool", "replica fits the scale-up domain (always true without one)", FIT,
+             np.bool_),
+    Variable("interactivity_tps", "performance", _HW, "tokens/s", "output tokens per second per request while decoding",
+             DECODE),
     Variable("decode_step_s", "performance", _HW, "s", "time of one decode step for all concurrent requests", DECODE),
     Variable("ttft_s", "performance", _HW, "s", "time to first token (prefill + cache read of one turn)", TURN),
-    Variable(
-        "turn_time_s",
-        "performance",
-        _HW,
-        "s",
-        "wall time of one round of R turns (WSE-3: of one turn per request)",
-        TURN,
-    ),
+    Variable("turn_time_s", "performance", _HW, "s", "wall time of one round of R turns (WSE-3: of one turn per request)",
+             TURN),
     Variable("throughput_tps", "performance", _HW, "tokens/s", "cluster throughput, all token types", TURN),
     Variable("output_throughput_tps", "performance", _HW, "tokens/s", "cluster output-token throughput", TURN),
     Variable("usd_per_hour", "performance", _HW, "USD/h", "hourly cost of one replica", PRICE),
-    Variable(
-        "cost_per_mtok_usd",
-        "performance",
-        _HW,
-        "USD/Mtok",
-        "hardware cost per million tokens, blended over all types",
-        COST,
-    ),
-    Variable(
-        "cost_per_mtok_output_usd", "performance", _HW, "USD/Mtok", "hardware cost per million output tokens", COST
-    ),
+    Variable("cost_per_mtok_usd", "performance", _HW, "USD/Mtok", "hardware cost per million tokens, blended over all types",
+             COST),
+    Variable("cost_per_mtok_output_usd", "performance", _HW, "USD/Mtok", "hardware cost per million output tokens", COST),
     Variable("cost_per_turn_usd", "performance", _HW, "USD", "hardware cost of one turn", COST),
     Variable(
         "cost_per_mtok_by_type_usd",
@@ -133,6 +106,7 @@ VARIABLES: tuple[Variable, ...] = (
         COST,
     ),
 )
+# fmt: on
 
 BY_NAME = {v.name: v for v in VARIABLES}
 
