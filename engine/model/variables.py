@@ -63,7 +63,6 @@ DECODE = FIT | {
     "interactivity_fit_exponent",
 }
 TURN = DECODE | {"cache_read_speedup", "mfu_prefill", "host_cache_bw_gbs", "cache_tier"}
-TURN = DECODE | {"cache_read_speedup", "mfu_prefill", "host_cache_bw_gbs", "cache_tier"}
 PRICE = FIT | {"amortisation_years", "pue", "usd_per_kwh", "price"}
 COST = TURN | PRICE
 
