@@ -8,6 +8,7 @@ array core's signature, so the oracle tests check it against the reference too.
 
 from __future__ import annotations
 
+import inspect
 import itertools
 
 import numpy as np
@@ -53,25 +54,25 @@ def _shapes():
     ]
 
 
-def _units(total, hardware, assumptions):
+def _units(total, hardware, parameters):
     usable = (
         hardware[:, HW.usable_fraction]
-        if assumptions[P.usable_memory_fraction] <= 0
-        else np.full(len(hardware), assumptions[P.usable_memory_fraction])
+        if parameters[P.usable_memory_fraction] <= 0
+        else np.full(len(hardware), parameters[P.usable_memory_fraction])
     )
     memory = hardware[:, HW.memory_bytes]
     units = np.maximum(1, np.ceil(total[..., None] / (memory * usable)))
     return units, memory, usable
 
 
-def memory_numpy(models, group_offsets, groups, hardware, isl, osl, concurrency, weight_bits, kv_bits, assumptions):
+def memory_numpy(models, group_offsets, groups, hardware, isl, osl, concurrency, weight_bits, kv_bits, parameters):
     layers, elements, window, ratio = _padded_groups(group_offsets, groups)
     elems = _per_context(layers, elements, window, ratio, isl + osl)
     weight_bytes = models[:, MC.total_params, None] * weight_bits[None, :] / 8.0
     kv_per_request = elems[:, :, None] * kv_bits[None, None, :] / 8.0
     kv = concurrency[None, None, :, None] * kv_per_request[:, :, None, :]
     total = weight_bytes[:, None, None, :, None] + kv[:, :, :, None, :]
-    units, memory, usable = _units(total, hardware, assumptions)
+    units, memory, usable = _units(total, hardware, parameters)
     domain = hardware[:, HW.scaleup_domain]
     return {
         "weight_bytes": weight_bytes,
@@ -88,9 +89,9 @@ def memory_numpy(models, group_offsets, groups, hardware, isl, osl, concurrency,
 
 
 def performance_numpy(
-    models, group_offsets, groups, hardware, overrides, isl, osl, concurrency, weight_bits, kv_bits, assumptions, mix
+    models, group_offsets, groups, hardware, overrides, isl, osl, concurrency, weight_bits, kv_bits, parameters, mix
 ):
-    a = assumptions
+    a = parameters
     layers_g, elements, window, ratio = _padded_groups(group_offsets, groups)
     total, A = models[:, MC.total_params], models[:, MC.active_params]
     E, k = models[:, MC.experts], models[:, MC.experts_per_token]
@@ -210,34 +211,10 @@ def evaluate_arrays(
 
 def _fill(result, x, families):
     if "memory" in families:
-        result.update(
-            memory_numpy(
-                x["models"],
-                x["group_offsets"],
-                x["groups"],
-                x["hardware"],
-                x["isl"],
-                x["osl"],
-                x["concurrency"],
-                x["weight_bits"],
-                x["kv_bits"],
-                x["parameters"],
-            )
-        )
+        result.update(memory_numpy(**{name: x[name] for name in _MEMORY_INPUTS}))
     if "performance" in families:
-        result.update(
-            performance_numpy(
-                x["models"],
-                x["group_offsets"],
-                x["groups"],
-                x["hardware"],
-                x["overrides"],
-                x["isl"],
-                x["osl"],
-                x["concurrency"],
-                x["weight_bits"],
-                x["kv_bits"],
-                x["parameters"],
-                x["mix"],
-            )
-        )
+        result.update(performance_numpy(**{name: x[name] for name in _PERFORMANCE_INPUTS}))
+
+
+_MEMORY_INPUTS = tuple(inspect.signature(memory_numpy).parameters)
+_PERFORMANCE_INPUTS = tuple(inspect.signature(performance_numpy).parameters)

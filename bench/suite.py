@@ -69,34 +69,17 @@ class Grid:
             len(self.models) * self.n_isl * self.n_conc * len(self.weight_bits) * len(self.kv_bits) * len(self.hardware)
         )
 
+    @property
+    def arguments(self) -> tuple:
+        """The array core's arguments for this grid (models, hardware, axes, mix, assumptions)."""
+        return (self.models, self.hardware, self.isl, self.osl, self.concurrency, self.weight_bits, self.kv_bits,
+                self.workload, self.assumptions)  # fmt: skip
+
     def compiled(self, families=("memory", "performance"), out=None):
-        return evaluate_arrays(
-            self.models,
-            self.hardware,
-            self.isl,
-            self.osl,
-            self.concurrency,
-            self.weight_bits,
-            self.kv_bits,
-            self.workload,
-            self.assumptions,
-            families,
-            out,
-        )
+        return evaluate_arrays(*self.arguments, families, out)
 
     def numpy(self, families=("memory", "performance")):
-        return numpy_impl.evaluate_arrays(
-            self.models,
-            self.hardware,
-            self.isl,
-            self.osl,
-            self.concurrency,
-            self.weight_bits,
-            self.kv_bits,
-            self.workload,
-            self.assumptions,
-            families,
-        )
+        return numpy_impl.evaluate_arrays(*self.arguments, families)
 
     def python(self, limit: int):
         """The reference on the first `limit` points of the grid (C order)."""
