@@ -13,8 +13,9 @@ import itertools
 
 import numpy as np
 
-from engine.model.assumptions import CacheTier, PriceMode
+from engine.model.assumptions import CacheTier, ContextLimit, Parallelism, PrefillModel, PriceMode
 from engine.model.core import kernel_inputs
+from engine.model.kernels import MAX_UNITS
 from engine.model.records import HardwareCode
 from engine.model.tables import GC, HW, MC, MIX, P
 from engine.model.variables import FAMILIES
@@ -39,53 +40,111 @@ def _per_context(layers, elements, window, ratio, context, with_elements=True):
     return (weight[:, None, :] * held).sum(axis=2)
 
 
-def _grid(M, C, R, W, K, H):
-    return [np.reshape(a, shape) for a, shape in zip((M, C, R, W, K, H), _shapes())]
+def _axis(values, position):
+    """A 1-D vector as a broadcastable 6-D array along grid axis ``position`` (M, C, R, W, K, H)."""
+    shape = [1] * 6
+    shape[position] = -1
+    return np.reshape(values, shape)
 
 
-def _shapes():
-    return [
-        (-1, 1, 1, 1, 1, 1),
-        (1, -1, 1, 1, 1, 1),
-        (1, 1, -1, 1, 1, 1),
-        (1, 1, 1, -1, 1, 1),
-        (1, 1, 1, 1, -1, 1),
-        (1, 1, 1, 1, 1, -1),
-    ]
+def _layout(hardware, models, parameters, weight_bits):
+    """Broadcast pieces shared by both families: capacity, dense/expert bytes, KV shards, codes."""
+    usable = parameters[P.usable_memory_fraction]
+    capacity = hardware[:, HW.memory_bytes] * (hardware[:, HW.usable_fraction] if usable <= 0 else usable)
+    total, active = models[:, MC.total_params], models[:, MC.active_params]
+    experts, per_token = models[:, MC.experts], models[:, MC.experts_per_token]
+    moe = experts > per_token
+    routed = np.where(moe, (total - active) / np.where(moe, 1.0 - per_token / experts, 1.0), 0.0)
+    wb = _axis(weight_bits, 3) / 8.0
+    return {
+        "capacity": _axis(capacity, 5),
+        "wafer": _axis(hardware[:, HW.kind] == HardwareCode.wafer, 5),
+        "dense": _axis(total - routed, 0) * wb,
+        "experts": _axis(routed, 0) * wb,
+        "routed": routed,
+        "shards": _axis(models[:, MC.kv_shards], 0),
+        "parallelism": int(parameters[P.parallelism]),
+        "replica": parameters[P.replica_units],
+    }
 
 
-def _units(total, hardware, parameters):
-    usable = (
-        hardware[:, HW.usable_fraction]
-        if parameters[P.usable_memory_fraction] <= 0
-        else np.full(len(hardware), parameters[P.usable_memory_fraction])
-    )
-    memory = hardware[:, HW.memory_bytes]
-    units = np.maximum(1, np.ceil(total[..., None] / (memory * usable)))
-    return units, memory, usable
+def _per_unit(x, units, experts, kv):
+    """Bytes one unit holds or streams (reference.bytes_per_unit), broadcast."""
+    dp = x["parallelism"] == Parallelism["dp-ep"]
+    gpu = (x["dense"] + experts) / units + kv / np.minimum(units, x["shards"])
+    if dp:
+        gpu = x["dense"] + (experts + kv) / units
+    return np.where(x["wafer"], (x["dense"] + experts + kv) / units, gpu)
+
+
+def _replica(x, inside, kv_total):
+    """(units needed, units per replica, fits) as in reference.units_needed."""
+    dense, experts, capacity, shards = x["dense"], x["experts"], x["capacity"], x["shards"]
+    total = dense + experts + kv_total
+    plain = total / capacity
+    dp = x["parallelism"] == Parallelism["dp-ep"]
+    if dp:
+        gpu = np.where(capacity > dense, (experts + kv_total) / (capacity - dense), np.inf)
+    else:
+        room = capacity - kv_total / shards
+        gpu = np.where(
+            shards >= plain, plain, np.where(room > 0, (dense + experts) / np.where(room > 0, room, 1.0), np.inf)
+        )
+    needed = np.where(x["wafer"], plain, gpu)
+    ok = inside & (needed <= MAX_UNITS)
+    needed = np.where(ok, np.maximum(1, np.ceil(np.where(ok, needed, 1.0))), 0).astype(np.int64)
+    units = np.full_like(needed, int(x["replica"])) if x["replica"] > 0 else needed
+    fits = ok & (needed > 0) & (units >= needed)
+    return needed, units, fits
 
 
 def memory_numpy(models, group_offsets, groups, hardware, isl, osl, concurrency, weight_bits, kv_bits, parameters):
     layers, elements, window, ratio = _padded_groups(group_offsets, groups)
-    elems = _per_context(layers, elements, window, ratio, isl + osl)
+    within = (isl + osl)[None, :] <= models[:, MC.max_context, None]
+    inside_mc = within | (int(parameters[P.context_limit]) == ContextLimit["none"])
+    elems = np.where(inside_mc, _per_context(layers, elements, window, ratio, isl + osl), np.nan)
     weight_bytes = models[:, MC.total_params, None] * weight_bits[None, :] / 8.0
     kv_per_request = elems[:, :, None] * kv_bits[None, None, :] / 8.0
     kv = concurrency[None, None, :, None] * kv_per_request[:, :, None, :]
     total = weight_bytes[:, None, None, :, None] + kv[:, :, :, None, :]
-    units, memory, usable = _units(total, hardware, parameters)
+    x = _layout(hardware, models, parameters, weight_bits)
+    kv6 = kv[:, :, :, None, :, None]
+    inside = inside_mc[:, :, None, None, None, None]
+    needed, units, fits = _replica(x, inside, kv6)
+    held = _per_unit(x, np.where(fits, units, 1), x["experts"], kv6)
     domain = hardware[:, HW.scaleup_domain]
+    shape = needed.shape
     return {
         "weight_bytes": weight_bytes,
+        "within_context": within,
         "kv_bytes_per_request": kv_per_request,
         "kv_bytes": kv,
         "total_bytes": total,
         "kv_share": kv[:, :, :, None, :] / total,
-        "units_needed": units.astype(np.int64),
-        "layers_per_unit": models[:, MC.layers].reshape(-1, 1, 1, 1, 1, 1) / units,
-        "capex_usd": units * hardware[:, HW.capex],
-        "stranded_fraction": 1.0 - total[..., None] / (units * memory * usable),
-        "fits_domain": (domain == 0.0) | (units <= domain),
+        "units_needed": needed,
+        "units_per_replica": np.where(fits, units, 0),
+        "replica_fits": fits,
+        "layers_per_unit": np.where(fits, _axis(models[:, MC.layers], 0) / units, np.nan),
+        "capex_usd": np.where(fits, units * hardware[:, HW.capex], np.nan),
+        "stranded_fraction": np.where(fits, 1.0 - np.broadcast_to(held, shape) / x["capacity"], np.nan),
+        "fits_domain": fits & ((domain == 0.0) | (units <= domain)),
     }
+
+
+def _comm(x, hardware, parameters, units, tokens, layers, hidden, per_token, moe_layers):
+    """reference.comm_time, broadcast (zero for one unit and on wafers)."""
+    domain, link = _axis(hardware[:, HW.scaleup_domain], 5), _axis(hardware[:, HW.scaleup_link_bw], 5)
+    link = np.where((link <= 0.0) | ((domain > 0.0) & (units > domain)), parameters[P.scaleout_bw_gbs] * 1e9, link)
+    latency = parameters[P.allreduce_latency_s]
+    allreduce = 2.0 * (units - 1) / units * tokens * hidden * 2.0 / link + latency
+    alltoall = (units - 1) / units * tokens * per_token * hidden * 2.0 / link + latency
+    if x["parallelism"] == Parallelism["tp"]:
+        time = 2.0 * layers * allreduce
+    elif x["parallelism"] == Parallelism["tp-ep"]:
+        time = layers * allreduce + 2.0 * moe_layers * alltoall
+    else:
+        time = 2.0 * moe_layers * alltoall
+    return np.where((units <= 1) | x["wafer"], 0.0, time)
 
 
 def performance_numpy(
@@ -93,79 +152,96 @@ def performance_numpy(
 ):
     a = parameters
     layers_g, elements, window, ratio = _padded_groups(group_offsets, groups)
-    total, A = models[:, MC.total_params], models[:, MC.active_params]
-    E, k = models[:, MC.experts], models[:, MC.experts_per_token]
-    moe = k < E
-    routed = np.where(moe, (total - A) / np.where(moe, 1.0 - k / E, 1.0), 0.0)
-    dense = total - routed
-    fit = a[P.interactivity_fit_coefficient] / (A / 1e9) ** a[P.interactivity_fit_exponent]
+    active = models[:, MC.active_params]
+    x = _layout(hardware, models, a, weight_bits)
+    routed = x["routed"]
+    share_per_token = np.where(routed > 0, models[:, MC.experts_per_token] / models[:, MC.experts], 0.0)
+    fit = a[P.interactivity_fit_coefficient] / (active / 1e9) ** a[P.interactivity_fit_exponent]
     inputs = mix[MIX.cache_read] + mix[MIX.cache_write] + mix[MIX.input]
     cache_read, cache_write, fresh = (isl * mix[f] / inputs for f in (MIX.cache_read, MIX.cache_write, MIX.input))
     prefill = cache_write + fresh
     mean_context = isl + osl / 2.0
+    inside = (_axis((isl + osl), 1) <= _axis(models[:, MC.max_context], 0)) | (
+        int(a[P.context_limit]) == ContextLimit["none"]
+    )
     held = _per_context(layers_g, elements, window, ratio, isl + osl)
     mean_elems = _per_context(layers_g, elements, window, ratio, mean_context)
     cr_elems = _per_context(layers_g, elements, window, ratio, cache_read)
     qw = models[:, MC.query_width, None]
-    decode_fpt = 2.0 * A[:, None] + 4.0 * qw * _per_context(layers_g, elements, window, ratio, mean_context, False)
-    prefill_fpt = 2.0 * A[:, None] + 4.0 * qw * _per_context(
+    decode_fpt = 2.0 * active[:, None] + 4.0 * qw * _per_context(layers_g, elements, window, ratio, mean_context, False)
+    prefill_fpt = 2.0 * active[:, None] + 4.0 * qw * _per_context(
         layers_g, elements, window, ratio, cache_read + prefill / 2.0, False
     )
 
-    m6 = lambda x: x.reshape(-1, 1, 1, 1, 1, 1)  # noqa: E731
-    mc6 = lambda x: x.reshape(x.shape[0], x.shape[1], 1, 1, 1, 1)  # noqa: E731
-    c6 = lambda x: x.reshape(1, -1, 1, 1, 1, 1)  # noqa: E731
-    R = concurrency.reshape(1, 1, -1, 1, 1, 1)
-    wb = weight_bits.reshape(1, 1, 1, -1, 1, 1)
-    kb = kv_bits.reshape(1, 1, 1, 1, -1, 1)
-    hw = lambda col: hardware[:, col].reshape(1, 1, 1, 1, 1, -1)  # noqa: E731
+    def mc6(v):
+        return v.reshape(v.shape[0], v.shape[1], 1, 1, 1, 1)
 
-    touched = np.where(m6(routed) != 0.0, m6(routed) * (1.0 - (1.0 - m6(k) / m6(E)) ** R), 0.0)
-    weights = m6(total) * wb / 8.0
-    weights_touched = (m6(dense) + touched) * wb / 8.0
-    total = weights + R * (mc6(held) * kb / 8.0)
-    decode_kv = R * (mc6(mean_elems) * kb / 8.0)
+    R, wb, kb = _axis(concurrency, 2), _axis(weight_bits, 3), _axis(kv_bits, 4)
+    isl6, osl6 = _axis(isl, 1), _axis(osl, 1)
+    touched = _axis(routed, 0) * (1.0 - (1.0 - _axis(share_per_token, 0)) ** R) * wb / 8.0
+    kv_total = R * (mc6(held) * kb / 8.0)
+    kv_read = R * (mc6(mean_elems) * kb / 8.0)
     cache_read_bytes = mc6(cr_elems) * kb / 8.0
     decode_flops = R * mc6(decode_fpt)
-    units, _, _ = _units(total[..., 0], hardware, a)
-    peak = np.where(wb <= 4.5, hw(HW.peak_fp4), np.where(wb <= 8.5, hw(HW.peak_fp8), hw(HW.peak_bf16)))
-    bandwidth = units * hw(HW.bandwidth) * a[P.memory_bw_efficiency]
-    wafer = hw(HW.kind) == HardwareCode.wafer
-    speedup = a[P.cache_read_speedup]
-
-    base = np.where(np.isnan(overrides), fit[:, None], overrides).reshape(-1, 1, 1, 1, 1, overrides.shape[1])
-    t_mem = (weights + decode_kv) / bandwidth
+    _needed, units, fits = _replica(x, inside, kv_total)
+    units = np.where(fits, units, 1).astype(np.float64)
+    peak = np.where(
+        wb <= 4.5,
+        _axis(hardware[:, HW.peak_fp4], 5),
+        np.where(wb <= 8.5, _axis(hardware[:, HW.peak_fp8], 5), _axis(hardware[:, HW.peak_bf16], 5)),
+    )
+    native = np.where(
+        wb <= 4.5,
+        _axis(hardware[:, HW.native_fp4], 5) > 0,
+        np.where(wb <= 8.5, _axis(hardware[:, HW.native_fp8], 5) > 0, True),
+    )
+    unit_bw = _axis(hardware[:, HW.bandwidth], 5) * a[P.memory_bw_efficiency]
+    wafer = x["wafer"]
+    streamed = np.where(
+        wafer, (x["dense"] + x["experts"] + kv_read) / units, _per_unit({**x, "wafer": False}, units, touched, kv_read)
+    )
+    weights_streamed = np.where(
+        wafer, (x["dense"] + x["experts"]) / units, _per_unit({**x, "wafer": False}, units, touched, 0.0)
+    )
+    t_mem = streamed / unit_bw
     t_flop = decode_flops / (units * peak * a[P.mfu_decode])
-    w_inter = 1.0 / np.maximum(np.maximum(1.0 / base, t_mem), t_flop)
-    ingest = speedup * w_inter
-
-    def comm(tokens):
-        domain, link = hw(HW.scaleup_domain), hw(HW.scaleup_link_bw)
-        link = np.where((link <= 0.0) | ((domain > 0.0) & (units > domain)), a[P.scaleout_bw_gbs] * 1e9, link)
-        per = 2.0 * (units - 1) / units * tokens * m6(models[:, MC.hidden_size]) * 2.0 / link
-        return np.where(units <= 1, 0.0, 2.0 * m6(models[:, MC.layers]) * (per + a[P.allreduce_latency_s]))
-
-    t_dec = np.maximum((weights_touched + decode_kv) / bandwidth, t_flop)
-    step = t_dec + a[P.step_overhead_s] + comm(R)
-    t_pre = c6(prefill) * mc6(prefill_fpt) / (units * peak * a[P.mfu_prefill])
-    t_pre = t_pre + np.where(c6(prefill) > 0.0, comm(c6(prefill)), 0.0)
-    cache_bw = units * a[P.host_cache_bw_gbs] * 1e9 if int(a[P.cache_tier]) == CacheTier.host else bandwidth
+    t_dequant = np.where(
+        native, 0.0, weights_streamed * 8.0 / wb * a[P.dequant_flops_per_weight] / _axis(hardware[:, HW.peak_bf16], 5)
+    )
+    layers = _axis(models[:, MC.layers], 0)
+    hidden = _axis(models[:, MC.hidden_size], 0)
+    per_token = _axis(models[:, MC.experts_per_token], 0)
+    moe_layers = np.where(_axis(routed, 0) > 0, layers, 0.0)
+    comm = _comm(x, hardware, a, units, R, layers, hidden, per_token, moe_layers)
+    t_pre = _axis(prefill, 1) * mc6(prefill_fpt) / (units * peak * a[P.mfu_prefill])
+    t_pre = t_pre + np.where(
+        _axis(prefill, 1) > 0.0,
+        _comm(x, hardware, a, units, _axis(prefill, 1), layers, hidden, per_token, moe_layers),
+        0.0,
+    )
+    cache_bw = units * (a[P.host_cache_bw_gbs] * 1e9 if int(a[P.cache_tier]) == CacheTier.host else unit_bw)
     t_cr = cache_read_bytes / cache_bw
-    share = np.where(prefill == 0.0, 0.0, 1.0 / np.where(prefill == 0.0, 1.0, prefill))
-
-    isl6, osl6 = c6(isl), c6(osl)
-    interactivity = np.where(wafer, w_inter, 1.0 / step)
-    turn = np.where(wafer, osl6 / w_inter + isl6 / ingest, osl6 * step + R * (t_pre + t_cr))
-    ttft = np.where(wafer, isl6 / ingest, t_pre + t_cr)
-    step_out = np.where(wafer, 1.0 / w_inter, step)
-    times = [
-        np.where(wafer, c6(cache_read) / ingest, R * t_cr),
-        np.where(wafer, c6(cache_write) / ingest, R * t_pre * c6(cache_write) * c6(share)),
-        np.where(wafer, c6(fresh) / ingest, R * t_pre * c6(fresh) * c6(share)),
-        np.where(wafer, osl6 / w_inter, osl6 * step),
-    ]
-    throughput = R * (isl6 + osl6) / turn
-    output_throughput = R * osl6 / turn
+    base = np.where(np.isnan(overrides), fit[:, None], overrides).reshape(
+        overrides.shape[0], 1, 1, 1, 1, overrides.shape[1]
+    )
+    overhead = a[P.step_overhead_s] + layers * a[P.layer_overhead_s]
+    step_bound = np.where(wafer, np.maximum(np.maximum(1.0 / base, t_mem), t_flop), np.maximum(t_mem, t_flop) + comm)
+    step = np.where(wafer, step_bound, np.maximum(np.maximum(t_mem, t_flop), t_dequant) + comm + overhead)
+    stalls = np.where(wafer, 1.0, R)
+    speedup = a[P.cache_read_speedup]
+    if int(a[P.prefill_model]) == PrefillModel.calculator:
+        ingest_bound, ingest = isl6 * step_bound / speedup, isl6 * step / speedup
+        times = [_axis(v, 1) * step / speedup for v in (cache_read, cache_write, fresh)]
+    else:
+        ingest_bound = ingest = t_pre + t_cr
+        share = _axis(np.where(prefill == 0.0, 0.0, 1.0 / np.where(prefill == 0.0, 1.0, prefill)), 1)
+        times = [t_cr + 0 * t_pre, _axis(cache_write, 1) * t_pre * share, _axis(fresh, 1) * t_pre * share]
+    ttft_overhead = a[P.ttft_overhead_s]
+    turn_bound = osl6 * step_bound + stalls * ingest_bound
+    turn = osl6 * step + stalls * ingest + ttft_overhead
+    ttft = ttft_overhead + ingest
+    per_output = (turn - ttft) / osl6
+    tokens = R * (isl6 + osl6)
     mode = int(a[P.price])
     rent = np.full(len(hardware), np.nan)
     if mode == PriceMode.on_demand:
@@ -176,24 +252,32 @@ def performance_numpy(
         hardware[:, HW.capex] / (a[P.amortisation_years] * 8760.0)
         + hardware[:, HW.power_kw] * a[P.pue] * a[P.usd_per_kwh]
     )
-    rate = units * np.where(np.isnan(rent), tco, rent)
+    rate = units * _axis(np.where(np.isnan(rent), tco, rent), 5)
+    shape = np.broadcast_shapes(turn.shape, rate.shape, fits.shape)
     by_type = []
-    for time_t, tokens in zip(times, (cache_read, cache_write, fresh, osl)):
-        with np.errstate(divide="ignore", invalid="ignore"):
-            value = rate * time_t / 3600.0 / (R * c6(tokens)) * 1e6
-        by_type.append(np.where(c6(tokens) > 0.0, value, np.nan))
-    shape = throughput.shape
+    for time_t, count in zip(
+        [stalls * t for t in times] + [osl6 * step + ttft_overhead], (cache_read, cache_write, fresh, osl)
+    ):
+        value = rate * time_t / 3600.0 / (R * _axis(count, 1)) * 1e6
+        by_type.append(np.where(fits & (_axis(count, 1) > 0.0), value, np.nan))
+
+    def served(v):
+        return np.where(fits, np.broadcast_to(v, shape), np.nan)
+
     return {
-        "interactivity_tps": np.broadcast_to(interactivity, shape),
-        "decode_step_s": np.broadcast_to(step_out, shape),
-        "ttft_s": np.broadcast_to(ttft, shape),
-        "turn_time_s": turn,
-        "throughput_tps": throughput,
-        "output_throughput_tps": output_throughput,
-        "usd_per_hour": np.broadcast_to(rate, shape),
-        "cost_per_mtok_usd": rate / (throughput * 3600.0) * 1e6,
-        "cost_per_mtok_output_usd": rate / (output_throughput * 3600.0) * 1e6,
-        "cost_per_turn_usd": rate * turn / 3600.0 / R,
+        "interactivity_bound_tps": served(1.0 / step_bound),
+        "throughput_bound_tps": served(tokens / turn_bound),
+        "ttft_bound_s": served(ingest_bound),
+        "interactivity_tps": served(1.0 / per_output),
+        "decode_step_s": served(per_output),
+        "ttft_s": served(ttft),
+        "turn_time_s": served(turn),
+        "throughput_tps": served(tokens / turn),
+        "output_throughput_tps": served(R * osl6 / turn),
+        "usd_per_hour": served(rate),
+        "cost_per_mtok_usd": served(rate / (tokens / turn * 3600.0) * 1e6),
+        "cost_per_mtok_output_usd": served(rate / (R * osl6 / turn * 3600.0) * 1e6),
+        "cost_per_turn_usd": served(rate * turn / 3600.0 / R),
         "cost_per_mtok_by_type_usd": np.stack([np.broadcast_to(b, shape) for b in by_type], axis=-1),
     }
 

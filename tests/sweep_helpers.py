@@ -17,7 +17,8 @@ SMALL = {
         "weight_bits": [4, 8],
         "kv_bits": [8, 16],
     },
-    "parameters": {"workload": "agentic-coding"},
+    # Contexts up to 10M tokens: extrapolated past the models' windows, as the calculator does.
+    "parameters": {"workload": "agentic-coding", "context_limit": "none"},
     "chunks": {"isl": 2, "model": 3, "concurrency": 2},
 }
 

@@ -100,7 +100,10 @@ def test_synthetic_only_sweep_uses_a_params_axis():
 
 
 def test_osl_axis_and_parameter_axis(eager):
-    spec = small(axes={**small()["axes"], "osl": [100, 1000], "cache_read_speedup": [5, 20]})
+    spec = small(
+        axes={**small()["axes"], "osl": [100, 1000], "cache_read_speedup": [5, 20]},
+        parameters={"workload": "agentic-coding", "prefill_model": "calculator", "context_limit": "none"},
+    )
     plan = make_plan(parse_spec(spec))
     ds = to_dataset(plan).compute(scheduler="sync")
     xr.testing.assert_identical(ds, evaluate_eager(plan))

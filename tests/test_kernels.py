@@ -31,6 +31,8 @@ IMPLEMENTATIONS = {"compiled": core.evaluate_arrays, "numpy": numpy_impl.evaluat
 def parameter_values(name):
     """Any value the registry accepts for a numeric assumption (usable memory kept where units fit int64)."""
     a = AXES[name]
+    if name == "replica_units":
+        return st.one_of(st.just(0), st.integers(1, 16), st.integers(1, int(a.high)))
     if name == "usable_memory_fraction":
         return st.one_of(st.just(0.0), st.floats(0.05, 1, **s.finite))
     if name in ("scaleout_bw_gbs", "host_cache_bw_gbs"):
@@ -158,11 +160,16 @@ def test_synthetic_models_scale_kv_per_token_as_two_thirds_power(reference_model
 
 def test_kernels_handle_one_request_and_1e8_token_contexts(catalog, agentic):
     models = [catalog.model("deepseek-v4-pro"), catalog.model("gpt-oss-120b")]
-    units = [catalog.unit("wse3"), catalog.unit("h100-sxm")]
-    arrays = evaluate_arrays(models, units, [1e8], [1e5], [1], [4.25], [16], agentic, Assumptions())
+    units = [catalog.unit("wse3"), catalog.unit("b200")]
+    extrapolate = Assumptions(context_limit="none", parallelism="dp-ep")
+    arrays = evaluate_arrays(models, units, [1e8], [1e5], [1], [4.25], [16], agentic, extrapolate)
+    assert not arrays["within_context"].any()  # 1e8 tokens is past both windows, yet computed
     for name, values in arrays.items():
         if name != "cost_per_mtok_by_type_usd":
             assert np.all(np.isfinite(values.astype(float))), name
+    limited = evaluate_arrays(models, units, [1e8], [1e5], [1], [4.25], [16], agentic, Assumptions())
+    assert np.isnan(limited["cost_per_mtok_usd"]).all() and not limited["replica_fits"].any()
+    assert (limited["units_needed"] == 0).all()
     # 18 full layers x 1024 elements x 2 bytes x (1e8 + 1e5) tokens, plus 18 windows of 128
     expected = 18 * 1024 * 2 * (1e8 + 1e5) + 18 * 1024 * 2 * 128
     assert arrays["kv_bytes_per_request"][1, 0, 0] == pytest.approx(expected, rel=1e-12)

@@ -82,20 +82,10 @@ def test_a_kernel_whose_outputs_are_not_its_family_is_refused_at_import():
     with pytest.raises(TypeError, match=r"outputs differ from the memory variables \(missing \['capex_usd'"):
         bound("memory")(swapped)
 
-    def unknown_input(
-        modles,
-        weight_bytes,
-        kv_bytes_per_request,
-        kv_bytes,
-        total_bytes,
-        kv_share,
-        units_needed,
-        layers_per_unit,
-        capex_usd,
-        stranded_fraction,
-        fits_domain,
-    ):
-        pass
+    names = ", ".join(v.name for v in family("memory"))
+    namespace: dict = {}
+    exec(f"def unknown_input(modles, {names}):\n    pass", namespace)  # a typo in one input's name
+    unknown_input = namespace["unknown_input"]
 
     with pytest.raises(TypeError, match=r"unknown inputs \['modles'\]"):
         bound("memory")(unknown_input)

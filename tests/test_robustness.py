@@ -16,10 +16,11 @@ import xarray as xr
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from engine.axes import AXES
 from engine.interfaces.cli import main
 from engine.model.assumptions import Assumptions
 from engine.model.core import evaluate_arrays
-from engine.model.variables import TOKEN_TYPES
+from engine.model.variables import TOKEN_TYPES, VARIABLES
 from engine.sweep import store
 from engine.sweep.plan import make_plan
 from engine.sweep.spec import parse_spec
@@ -40,30 +41,41 @@ def reference_cube(tmp_path_factory):
 @settings(max_examples=200)
 @given(data=st.data())
 def test_no_silent_nan_or_inf_for_valid_inputs(catalog, data):
+    """Every float is finite exactly where a replica serves the point, NaN exactly where the
+    flags (within_context, replica_fits) say none does; never an unflagged inf or NaN."""
     models = data.draw(s.axis(s.models(), max_size=2))
     units = data.draw(s.axis(s.hardware(catalog), max_size=2))
     isl = data.draw(s.axis(s.contexts))
     osl = [max(1.0, v / 50) for v in isl]
     workload = catalog.workload(data.draw(st.sampled_from(sorted(catalog.workloads))))
-    arrays = evaluate_arrays(
-        models,
-        units,
-        isl,
-        osl,
-        data.draw(s.axis(s.concurrencies)),
-        data.draw(s.axis(s.weight_bits)),
-        data.draw(s.axis(s.kv_bits)),
-        workload,
-        Assumptions(),
+    assumptions = Assumptions(
+        parallelism=data.draw(st.sampled_from(AXES["parallelism"].choices)),
+        replica_units=data.draw(st.sampled_from([0, 0, 1, 2, 8, 64])),
+        context_limit=data.draw(st.sampled_from(AXES["context_limit"].choices)),
     )
-    for name, values in arrays.items():
-        if name == "cost_per_mtok_by_type_usd":
-            for t, kind in enumerate(TOKEN_TYPES):
-                absent = getattr(workload, kind) == 0 if kind != "output" else False
-                part = values[..., t]
-                assert np.isnan(part).all() if absent else np.isfinite(part).all(), (name, kind)
+    arrays = evaluate_arrays(
+        models, units, isl, osl, data.draw(s.axis(s.concurrencies)), data.draw(s.axis(s.weight_bits)),
+        data.draw(s.axis(s.kv_bits)), workload, assumptions,
+    )  # fmt: skip
+    inside = arrays["within_context"] | (assumptions.context_limit == "none")
+    served = arrays["replica_fits"]
+    assert not (served & ~inside[:, :, None, None, None, None]).any()
+    for var in VARIABLES:
+        values = arrays[var.name]
+        if values.dtype.kind != "f":
+            continue
+        if "hardware" in var.dims:
+            mask = served[..., None] if var.name == "cost_per_mtok_by_type_usd" else served
+        elif var.name == "weight_bytes":
+            mask = np.ones(values.shape, bool)
         else:
-            assert np.isfinite(values.astype(float)).all(), name
+            mask = inside.reshape(inside.shape + (1,) * (values.ndim - 2))
+        mask = np.broadcast_to(mask, values.shape)
+        if var.name == "cost_per_mtok_by_type_usd":
+            absent = np.array([kind != "output" and getattr(workload, kind) == 0 for kind in TOKEN_TYPES])
+            mask = mask & ~absent
+        assert np.isfinite(values[mask]).all(), var.name
+        assert np.isnan(values[~mask]).all(), var.name
 
 
 def test_tiny_models_and_huge_contexts_stay_finite(catalog, agentic):
@@ -79,7 +91,7 @@ def test_tiny_models_and_huge_contexts_stay_finite(catalog, agentic):
         [1, 32],
         [1, 32],
         agentic,
-        Assumptions(),
+        Assumptions(context_limit="none", parallelism="dp-ep"),  # KV split by requests: always a replica
     )
     for name, values in arrays.items():
         assert np.isfinite(values.astype(float)).all(), name
@@ -87,8 +99,9 @@ def test_tiny_models_and_huge_contexts_stay_finite(catalog, agentic):
 
 def test_a_replica_beyond_every_domain_is_masked_not_nan(catalog, agentic):
     """fits_domain is the documented mask; costs stay defined (scale-out bandwidth applies)."""
+    what_if = Assumptions(context_limit="none", parallelism="dp-ep")
     arrays = evaluate_arrays(
-        [catalog.model("kimi-k2")], [catalog.unit("h100-sxm")], [1e6], [1e3], [256], [16], [16], agentic, Assumptions()
+        [catalog.model("kimi-k2")], [catalog.unit("h100-sxm")], [1e6], [1e3], [256], [16], [16], agentic, what_if
     )
     assert arrays["units_needed"].item() > 8
     assert not arrays["fits_domain"].item()

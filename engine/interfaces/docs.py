@@ -14,7 +14,10 @@ from pathlib import Path
 from engine.axes import AXES, GRID_AXES, PARAMETERS
 from engine.model import variables as V
 
-READS = (("all", V.COST), ("turn", V.TURN), ("price", V.PRICE), ("decode", V.DECODE), ("memory fit", V.FIT))
+READS = (
+    ("all", V.COST), ("serving", V.SERVING), ("turn bound", V.TURN_BOUND), ("decode bound", V.DECODE_BOUND),
+    ("price", V.PRICE), ("replica", V.REPLICA), ("memory fit", V.FIT),
+)  # fmt: skip
 
 
 def _default(value) -> str:

@@ -22,10 +22,13 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 from engine.axes import AXES, CHOICE_PARAMETERS, NUMERIC_PARAMETERS, PARAMETERS
 
 #: Named codes of the categorical assumptions, in the registry's order of choices.
-PriceMode = IntEnum("PriceMode", {c: i for i, c in enumerate(AXES["price"].choices)})
-CacheTier = IntEnum("CacheTier", {c: i for i, c in enumerate(AXES["cache_tier"].choices)})
-CODES: dict[str, type[IntEnum]] = {"price": PriceMode, "cache_tier": CacheTier}
-assert set(CODES) == set(CHOICE_PARAMETERS), "every choice parameter needs its code enum"
+CODES: dict[str, type[IntEnum]] = {
+    name: IntEnum("".join(w.title() for w in name.split("_")), {c: i for i, c in enumerate(AXES[name].choices)})
+    for name in CHOICE_PARAMETERS
+}
+PriceMode, CacheTier, Parallelism, ContextLimit, PrefillModel = (
+    CODES[n] for n in ("price", "cache_tier", "parallelism", "context_limit", "prefill_model")
+)
 _CHOICE_CODES = {name: {m.name: int(m) for m in enum} for name, enum in CODES.items()}
 
 
@@ -48,7 +51,8 @@ def _field(name: str):
     if a.role == "choice":
         return (Literal[a.choices], a.default)  # type: ignore[valid-type]
     bounds = {"gt" if a.low_open else "ge": a.low, "le": a.high}
-    return (Annotated[float, Field(allow_inf_nan=False, description=a.long_name, **bounds)], a.default)
+    kind = int if a.integer else float
+    return (Annotated[kind, Field(allow_inf_nan=False, description=a.long_name, **bounds)], kind(a.default))
 
 
 Assumptions = create_model(

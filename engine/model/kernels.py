@@ -32,7 +32,7 @@ import numba as nb
 import numpy as np
 
 from engine.jit import helper, kernel, layout_cache
-from engine.model.assumptions import CacheTier, PriceMode
+from engine.model.assumptions import CacheTier, ContextLimit, Parallelism, PrefillModel, PriceMode
 from engine.model.records import HardwareCode
 from engine.model.tables import GC, HW, LAYOUT_FINGERPRINT, MC, MIX, P
 from engine.model.variables import BY_NAME, FAMILIES, TOKEN_TYPES, Variable, family
@@ -41,6 +41,12 @@ WAFER = float(HardwareCode.wafer)
 ON_DEMAND = int(PriceMode.on_demand)
 SPOT = int(PriceMode.spot)
 HOST_TIER = int(CacheTier.host)
+CALCULATOR = int(PrefillModel.calculator)
+NO_LIMIT = int(ContextLimit["none"])
+TP = int(Parallelism["tp"])
+TP_EP = int(Parallelism["tp-ep"])
+DP_EP = int(Parallelism["dp-ep"])
+MAX_UNITS = 1e12  # replicas beyond this many units are reported as not fitting (no integer overflow)
 N_TYPES = len(TOKEN_TYPES)
 
 # --------------------------------------------------------------------------- binding
@@ -162,144 +168,188 @@ def unit_rate(hardware, h, parameters):
 
 
 @helper
-def comm_time(hardware, h, units, tokens, layers, hidden, parameters):
-    """Tensor-parallel all-reduce time for one forward pass over `tokens` tokens."""
-    if units <= 1:
+def comm_time(hardware, h, parallelism, units, tokens, layers, moe_layers, hidden, per_token, parameters):
+    """Collectives of one forward pass over `tokens` tokens (reference.comm_time)."""
+    if units <= 1 or hardware[h, HW.kind] == WAFER:
         return 0.0
     domain = hardware[h, HW.scaleup_domain]
     link = hardware[h, HW.scaleup_link_bw]
     if link <= 0.0 or (domain > 0.0 and units > domain):
         link = parameters[P.scaleout_bw_gbs] * 1e9
-    per_allreduce = 2.0 * (units - 1) / units * tokens * hidden * 2.0 / link
-    return 2.0 * layers * (per_allreduce + parameters[P.allreduce_latency_s])
+    latency = parameters[P.allreduce_latency_s]
+    allreduce = 2.0 * (units - 1) / units * tokens * hidden * 2.0 / link + latency
+    alltoall = (units - 1) / units * tokens * per_token * hidden * 2.0 / link + latency
+    if parallelism == TP:
+        return 2.0 * layers * allreduce
+    if parallelism == TP_EP:
+        return layers * allreduce + 2.0 * moe_layers * alltoall
+    return 2.0 * moe_layers * alltoall
+
+
+@helper
+def units_needed_for(wafer, parallelism, dense, experts, kv_total, capacity, kv_shards):
+    """Fewest units holding the replica in its layout; 0 when none does (reference.units_needed)."""
+    total = dense + experts + kv_total
+    if wafer or (parallelism != DP_EP and kv_shards >= total / capacity):
+        needed = total / capacity
+    elif parallelism == DP_EP:
+        if capacity <= dense:
+            return 0
+        needed = (experts + kv_total) / (capacity - dense)
+    else:
+        room = capacity - kv_total / kv_shards
+        if room <= 0.0:
+            return 0
+        needed = (dense + experts) / room
+    if not needed <= MAX_UNITS:
+        return 0
+    return max(1, math.ceil(needed))
+
+
+@helper
+def per_unit(wafer, parallelism, units, dense, experts, kv_total, kv_shards):
+    """Bytes one unit holds (or streams) in the layout (reference.bytes_per_unit)."""
+    if wafer:
+        return (dense + experts + kv_total) / units
+    if parallelism == DP_EP:
+        return dense + (experts + kv_total) / units
+    return (dense + experts) / units + kv_total / min(units, kv_shards)
+
+
+@helper
+def routed_params(models, m):
+    experts = models[m, MC.experts]
+    per_token = models[m, MC.experts_per_token]
+    if experts <= per_token:
+        return 0.0
+    return (models[m, MC.total_params] - models[m, MC.active_params]) / (1.0 - per_token / experts)
 
 
 # --------------------------------------------------------------------------- kernels
 @bound("memory")
 def memory_kernel(
-    models,
-    group_offsets,
-    groups,
-    hardware,
-    isl,
-    osl,
-    concurrency,
-    weight_bits,
-    kv_bits,
-    parameters,
-    weight_bytes,
-    kv_bytes_per_request,
-    kv_bytes,
-    total_bytes,
-    kv_share,
-    units_needed,
-    layers_per_unit,
-    capex_usd,
-    stranded_fraction,
-    fits_domain,
-):
-    """Memory footprint and units needed over model x context x R x wbits x kbits x hardware."""
+    models, group_offsets, groups, hardware, isl, osl, concurrency, weight_bits, kv_bits, parameters,
+    weight_bytes, within_context, kv_bytes_per_request, kv_bytes, total_bytes, kv_share,
+    units_needed, units_per_replica, replica_fits, layers_per_unit, capex_usd, stranded_fraction, fits_domain,
+):  # fmt: skip
+    """Memory footprint and the replica over model x context x R x wbits x kbits x hardware."""
     n_ctx, n_conc, n_wb, n_kb, n_hw = isl.size, concurrency.size, weight_bits.size, kv_bits.size, hardware.shape[0]
+    parallelism = int(parameters[P.parallelism])
+    replica = parameters[P.replica_units]
+    extrapolate = int(parameters[P.context_limit]) == NO_LIMIT
     capacity = np.empty(n_hw)
     for h in range(n_hw):
         capacity[h] = hardware[h, HW.memory_bytes] * usable_fraction(hardware, h, parameters)
     for m in range(models.shape[0]):
         start, stop = group_offsets[m], group_offsets[m + 1]
         layers = models[m, MC.layers]
+        kv_shards = models[m, MC.kv_shards]
+        experts_params = routed_params(models, m)
         for w in range(n_wb):
             weight_bytes[m, w] = models[m, MC.total_params] * weight_bits[w] / 8.0
         for c in range(n_ctx):
-            elements = kv_elements(groups, start, stop, isl[c] + osl[c])
+            within_context[m, c] = isl[c] + osl[c] <= models[m, MC.max_context]
+            inside = within_context[m, c] or extrapolate
+            elements = kv_elements(groups, start, stop, isl[c] + osl[c]) if inside else math.nan
             for k in range(n_kb):
                 kv_bytes_per_request[m, c, k] = elements * kv_bits[k] / 8.0
             for r in range(n_conc):
                 for k in range(n_kb):
                     kv_bytes[m, c, r, k] = concurrency[r] * kv_bytes_per_request[m, c, k]
                 for w in range(n_wb):
+                    dense = (models[m, MC.total_params] - experts_params) * weight_bits[w] / 8.0
+                    experts = experts_params * weight_bits[w] / 8.0
                     for k in range(n_kb):
-                        total = weight_bytes[m, w] + kv_bytes[m, c, r, k]
+                        kv_total = kv_bytes[m, c, r, k]
+                        total = weight_bytes[m, w] + kv_total
                         total_bytes[m, c, r, w, k] = total
-                        kv_share[m, c, r, w, k] = kv_bytes[m, c, r, k] / total
+                        kv_share[m, c, r, w, k] = kv_total / total
                         for h in range(n_hw):
-                            filled = total / capacity[h]  # units of memory the replica fills
-                            units = max(1, math.ceil(filled))
-                            inv_units = 1.0 / units
-                            domain = hardware[h, HW.scaleup_domain]
-                            units_needed[m, c, r, w, k, h] = units
-                            layers_per_unit[m, c, r, w, k, h] = layers * inv_units
-                            capex_usd[m, c, r, w, k, h] = units * hardware[h, HW.capex]
-                            stranded_fraction[m, c, r, w, k, h] = 1.0 - filled * inv_units
-                            fits_domain[m, c, r, w, k, h] = domain == 0.0 or units <= domain
+                            wafer = hardware[h, HW.kind] == WAFER
+                            needed = 0
+                            if inside:
+                                needed = units_needed_for(
+                                    wafer, parallelism, dense, experts, kv_total, capacity[h], kv_shards
+                                )
+                            units = int(replica) if replica > 0.0 else needed
+                            fits = inside and needed > 0 and units >= needed
+                            units_needed[m, c, r, w, k, h] = needed
+                            replica_fits[m, c, r, w, k, h] = fits
+                            if fits:
+                                held = per_unit(wafer, parallelism, units, dense, experts, kv_total, kv_shards)
+                                domain = hardware[h, HW.scaleup_domain]
+                                units_per_replica[m, c, r, w, k, h] = units
+                                layers_per_unit[m, c, r, w, k, h] = layers / units
+                                capex_usd[m, c, r, w, k, h] = units * hardware[h, HW.capex]
+                                stranded_fraction[m, c, r, w, k, h] = 1.0 - held / capacity[h]
+                                fits_domain[m, c, r, w, k, h] = domain == 0.0 or units <= domain
+                            else:
+                                units_per_replica[m, c, r, w, k, h] = 0
+                                layers_per_unit[m, c, r, w, k, h] = math.nan
+                                capex_usd[m, c, r, w, k, h] = math.nan
+                                stranded_fraction[m, c, r, w, k, h] = math.nan
+                                fits_domain[m, c, r, w, k, h] = False
 
 
 @bound("performance")
 def performance_kernel(
-    models,
-    group_offsets,
-    groups,
-    hardware,
-    overrides,
-    isl,
-    osl,
-    concurrency,
-    weight_bits,
-    kv_bits,
-    parameters,
-    mix,
-    interactivity_tps,
-    decode_step_s,
-    ttft_s,
-    turn_time_s,
-    throughput_tps,
-    output_throughput_tps,
-    usd_per_hour,
-    cost_per_mtok_usd,
-    cost_per_mtok_output_usd,
-    cost_per_turn_usd,
-    cost_per_mtok_by_type_usd,
-):
-    """Throughput and cost over model x context x R x wbits x kbits x hardware.
+    models, group_offsets, groups, hardware, overrides, isl, osl, concurrency, weight_bits, kv_bits, parameters, mix,
+    interactivity_bound_tps, throughput_bound_tps, ttft_bound_s, interactivity_tps, decode_step_s, ttft_s,
+    turn_time_s, throughput_tps, output_throughput_tps, usd_per_hour, cost_per_mtok_usd, cost_per_mtok_output_usd,
+    cost_per_turn_usd, cost_per_mtok_by_type_usd,
+):  # fmt: skip
+    """Roofline bounds, expected serving figures and costs over model x context x R x wbits x kbits x hardware.
 
-    Divisions are the cost of this kernel, so everything that does not depend on the
-    hardware is turned into a multiplier outside the innermost loop (units needed keeps
-    its exact division: it feeds a ceil).
+    Mirrors reference.evaluate_point; everything that does not depend on the hardware is
+    computed outside the innermost loop.
     """
     n_ctx, n_conc, n_wb, n_kb, n_hw = isl.size, concurrency.size, weight_bits.size, kv_bits.size, hardware.shape[0]
     eta = parameters[P.memory_bw_efficiency]
     mfu_decode = parameters[P.mfu_decode]
     mfu_prefill = parameters[P.mfu_prefill]
-    inv_speedup = 1.0 / parameters[P.cache_read_speedup]
+    speedup = parameters[P.cache_read_speedup]
     host_tier = int(parameters[P.cache_tier]) == HOST_TIER
+    calculator = int(parameters[P.prefill_model]) == CALCULATOR
+    extrapolate = int(parameters[P.context_limit]) == NO_LIMIT
+    parallelism = int(parameters[P.parallelism])
+    replica = parameters[P.replica_units]
+    step_overhead = parameters[P.step_overhead_s]
+    layer_overhead = parameters[P.layer_overhead_s]
+    dequant = parameters[P.dequant_flops_per_weight]
+    ttft_overhead = parameters[P.ttft_overhead_s]
     inputs = mix[MIX.cache_read] + mix[MIX.cache_write] + mix[MIX.input]
-    # Per hardware: hourly rate per unit, bandwidth and capacity, scale-up limits.
     unit_rates = np.empty(n_hw)
     capacity = np.empty(n_hw)
-    inv_bandwidth = np.empty(n_hw)  # 1 / (one unit's memory bandwidth x efficiency)
-    inv_cache_bw = np.empty(n_hw)  # 1 / one unit's cache-read bandwidth
-    inv_decode_peak = np.empty((n_hw, n_wb))  # 1 / (peak x mfu_decode), by weight width
-    inv_prefill_peak = np.empty((n_hw, n_wb))
+    unit_bw = np.empty(n_hw)
+    peaks = np.empty((n_hw, n_wb))
+    emulated = np.empty((n_hw, n_wb))  # 1 where the weights are converted as they stream
     for h in range(n_hw):
         unit_rates[h] = unit_rate(hardware, h, parameters)
         capacity[h] = hardware[h, HW.memory_bytes] * usable_fraction(hardware, h, parameters)
-        inv_bandwidth[h] = 1.0 / (hardware[h, HW.bandwidth] * eta)
-        inv_cache_bw[h] = 1.0 / (parameters[P.host_cache_bw_gbs] * 1e9) if host_tier else inv_bandwidth[h]
+        unit_bw[h] = hardware[h, HW.bandwidth] * eta
         for w in range(n_wb):
-            peak = nominal_peak(hardware, h, weight_bits[w])
-            inv_decode_peak[h, w] = 1.0 / (peak * mfu_decode)
-            inv_prefill_peak[h, w] = 1.0 / (peak * mfu_prefill)
+            peaks[h, w] = nominal_peak(hardware, h, weight_bits[w])
+            native = True
+            if weight_bits[w] <= 4.5:
+                native = hardware[h, HW.native_fp4] > 0.0
+            elif weight_bits[w] <= 8.5:
+                native = hardware[h, HW.native_fp8] > 0.0
+            emulated[h, w] = 0.0 if native else 1.0
     inv_base = np.empty(n_hw)
-    type_scale = np.empty(N_TYPES)
     # Flat views: one index per point instead of six strided ones per store.
-    f_interactivity = interactivity_tps.reshape(-1)
-    f_step = decode_step_s.reshape(-1)
-    f_ttft = ttft_s.reshape(-1)
-    f_turn = turn_time_s.reshape(-1)
-    f_throughput = throughput_tps.reshape(-1)
-    f_output_throughput = output_throughput_tps.reshape(-1)
-    f_rate = usd_per_hour.reshape(-1)
-    f_cost = cost_per_mtok_usd.reshape(-1)
-    f_cost_output = cost_per_mtok_output_usd.reshape(-1)
-    f_cost_turn = cost_per_turn_usd.reshape(-1)
+    f_interactivity_bound_tps = interactivity_bound_tps.reshape(-1)
+    f_throughput_bound_tps = throughput_bound_tps.reshape(-1)
+    f_ttft_bound_s = ttft_bound_s.reshape(-1)
+    f_interactivity_tps = interactivity_tps.reshape(-1)
+    f_decode_step_s = decode_step_s.reshape(-1)
+    f_ttft_s = ttft_s.reshape(-1)
+    f_turn_time_s = turn_time_s.reshape(-1)
+    f_throughput_tps = throughput_tps.reshape(-1)
+    f_output_throughput_tps = output_throughput_tps.reshape(-1)
+    f_usd_per_hour = usd_per_hour.reshape(-1)
+    f_cost_per_mtok_usd = cost_per_mtok_usd.reshape(-1)
+    f_cost_per_mtok_output_usd = cost_per_mtok_output_usd.reshape(-1)
+    f_cost_per_turn_usd = cost_per_turn_usd.reshape(-1)
     f_by_type = cost_per_mtok_by_type_usd.reshape(-1)
     for m in range(models.shape[0]):
         start, stop = group_offsets[m], group_offsets[m + 1]
@@ -308,18 +358,19 @@ def performance_kernel(
         layers = models[m, MC.layers]
         hidden = models[m, MC.hidden_size]
         query_width = models[m, MC.query_width]
-        experts = models[m, MC.experts]
         per_token = models[m, MC.experts_per_token]
-        routed = 0.0
-        if experts > per_token:
-            routed = (total_params - active) / (1.0 - per_token / experts)
-        dense = total_params - routed
+        kv_shards = models[m, MC.kv_shards]
+        routed = routed_params(models, m)
+        moe_layers = layers if routed > 0.0 else 0.0
+        share_per_token = per_token / models[m, MC.experts] if routed > 0.0 else 0.0
         fit = parameters[P.interactivity_fit_coefficient] / (active / 1e9) ** parameters[P.interactivity_fit_exponent]
         for h in range(n_hw):
             base = overrides[m, h]
             inv_base[h] = 1.0 / (fit if math.isnan(base) else base)
+        overhead = step_overhead + layers * layer_overhead
         for c in range(n_ctx):
             isl_c, osl_c = isl[c], osl[c]
+            inside = isl_c + osl_c <= models[m, MC.max_context] or extrapolate
             held_elements = kv_elements(groups, start, stop, isl_c + osl_c)
             mean_context = isl_c + osl_c / 2.0
             mean_elements = kv_elements(groups, start, stop, mean_context)
@@ -333,80 +384,126 @@ def performance_kernel(
                 2.0 * active + 4.0 * query_width * attended_positions(groups, start, stop, prefill_context)
             )
             cache_read_elements = kv_elements(groups, start, stop, cache_read)
-            share = 0.0 if prefill_tokens == 0.0 else 1.0 / prefill_tokens
-            wafer_turn_factor = osl_c + isl_c * inv_speedup  # turn = step x this
             for r in range(n_conc):
                 conc = concurrency[r]
                 touched = 0.0
-                if routed != 0.0:
-                    touched = routed * (1.0 - (1.0 - per_token / experts) ** conc)
+                if routed > 0.0:
+                    touched = routed * (1.0 - (1.0 - share_per_token) ** conc)
                 decode_flops = conc * decode_fpt
-                # Cost multipliers: cost = rate x seconds x scale (1e6 tokens / 3600 s per token count).
-                blended_scale = 1e6 / 3600.0 / (conc * (isl_c + osl_c))
-                output_scale = 1e6 / 3600.0 / (conc * osl_c)
-                turn_scale = 1.0 / 3600.0 / conc
-                for t, tokens in enumerate((cache_read, cache_write, fresh, osl_c)):
-                    type_scale[t] = 1e6 / 3600.0 / (conc * tokens) if tokens > 0.0 else math.nan
                 for w in range(n_wb):
                     wbits = weight_bits[w]
-                    weights = total_params * wbits / 8.0
-                    weights_touched = (dense + touched) * wbits / 8.0
+                    dense = (total_params - routed) * wbits / 8.0
+                    experts = routed * wbits / 8.0
+                    experts_touched = touched * wbits / 8.0
                     for k in range(n_kb):
                         kbits = kv_bits[k]
-                        total = weights + conc * (held_elements * kbits / 8.0)
-                        decode_kv = conc * (mean_elements * kbits / 8.0)
+                        kv_total = conc * (held_elements * kbits / 8.0)
+                        kv_read = conc * (mean_elements * kbits / 8.0)
                         cache_read_bytes = cache_read_elements * kbits / 8.0
                         base_index = (((m * n_ctx + c) * n_conc + r) * n_wb + w) * n_kb + k
                         for h in range(n_hw):
                             i = base_index * n_hw + h
-                            units = max(1, math.ceil(total / capacity[h]))
-                            inv_units = 1.0 / units
-                            if hardware[h, HW.kind] == WAFER:  # wafer: interactivity model
-                                t_mem = (weights + decode_kv) * inv_units * inv_bandwidth[h]
-                                t_flop = decode_flops * inv_units * inv_decode_peak[h, w]
-                                step = max(inv_base[h], t_mem, t_flop)
-                                turn = step * wafer_turn_factor
-                                ttft = isl_c * step * inv_speedup
-                                time_cache_read = cache_read * step * inv_speedup
-                                time_cache_write = cache_write * step * inv_speedup
-                                time_input = fresh * step * inv_speedup
-                                time_output = osl_c * step
-                            else:  # GPU roofline
-                                t_dec = max(
-                                    (weights_touched + decode_kv) * inv_units * inv_bandwidth[h],
-                                    decode_flops * inv_units * inv_decode_peak[h, w],
+                            wafer = hardware[h, HW.kind] == WAFER
+                            needed = 0
+                            if inside:
+                                needed = units_needed_for(
+                                    wafer, parallelism, dense, experts, kv_total, capacity[h], kv_shards
                                 )
-                                step = (
-                                    t_dec
-                                    + parameters[P.step_overhead_s]
-                                    + comm_time(hardware, h, units, conc, layers, hidden, parameters)
+                            units = int(replica) if replica > 0.0 else needed
+                            if not (inside and needed > 0 and units >= needed):
+                                f_interactivity_bound_tps[i] = math.nan
+                                f_throughput_bound_tps[i] = math.nan
+                                f_ttft_bound_s[i] = math.nan
+                                f_interactivity_tps[i] = math.nan
+                                f_decode_step_s[i] = math.nan
+                                f_ttft_s[i] = math.nan
+                                f_turn_time_s[i] = math.nan
+                                f_throughput_tps[i] = math.nan
+                                f_output_throughput_tps[i] = math.nan
+                                f_usd_per_hour[i] = math.nan
+                                f_cost_per_mtok_usd[i] = math.nan
+                                f_cost_per_mtok_output_usd[i] = math.nan
+                                f_cost_per_turn_usd[i] = math.nan
+                                for t in range(N_TYPES):
+                                    f_by_type[N_TYPES * i + t] = math.nan
+                                continue
+                            if wafer:
+                                streamed = (dense + experts + kv_read) / units
+                                weights_streamed = (dense + experts) / units
+                            else:
+                                streamed = per_unit(
+                                    False, parallelism, units, dense, experts_touched, kv_read, kv_shards
                                 )
-                                t_pre = prefill_flops * inv_units * inv_prefill_peak[h, w]
-                                if prefill_tokens > 0.0:
-                                    t_pre += comm_time(hardware, h, units, prefill_tokens, layers, hidden, parameters)
-                                t_cr = cache_read_bytes * inv_units * inv_cache_bw[h]
-                                turn = osl_c * step + conc * (t_pre + t_cr)
-                                ttft = t_pre + t_cr
-                                time_cache_read = conc * t_cr
-                                time_cache_write = conc * t_pre * cache_write * share
-                                time_input = conc * t_pre * fresh * share
-                                time_output = osl_c * step
-                            inv_turn = 1.0 / turn
+                                weights_streamed = per_unit(
+                                    False, parallelism, units, dense, experts_touched, 0.0, kv_shards
+                                )
+                            t_mem = streamed / unit_bw[h]
+                            t_flop = decode_flops / (units * peaks[h, w] * mfu_decode)
+                            t_dequant = (
+                                emulated[h, w] * weights_streamed * 8.0 / wbits * dequant / hardware[h, HW.peak_bf16]
+                            )
+                            t_pre = prefill_flops / (units * peaks[h, w] * mfu_prefill)
+                            if prefill_tokens > 0.0:
+                                t_pre += comm_time(hardware, h, parallelism, units, prefill_tokens, layers, moe_layers,
+                                                   hidden, per_token, parameters)  # fmt: skip
+                            cache_bw = units * unit_bw[h]
+                            if host_tier:
+                                cache_bw = units * parameters[P.host_cache_bw_gbs] * 1e9
+                            t_cr = cache_read_bytes / cache_bw
+                            if wafer:
+                                step_bound = max(inv_base[h], t_mem, t_flop)
+                                step = step_bound
+                                stalls = 1.0
+                            else:
+                                t_comm = comm_time(hardware, h, parallelism, units, conc, layers, moe_layers, hidden,
+                                                   per_token, parameters)  # fmt: skip
+                                step_bound = max(t_mem, t_flop) + t_comm
+                                step = max(t_mem, t_flop, t_dequant) + t_comm + overhead
+                                stalls = conc
+                            if calculator:
+                                ingest_bound = isl_c * step_bound / speedup
+                                ingest = isl_c * step / speedup
+                                time_cache_read = cache_read * step / speedup
+                                time_cache_write = cache_write * step / speedup
+                                time_input = fresh * step / speedup
+                            else:
+                                ingest_bound = t_pre + t_cr
+                                ingest = ingest_bound
+                                share = 0.0 if prefill_tokens == 0.0 else t_pre / prefill_tokens
+                                time_cache_read = t_cr
+                                time_cache_write = cache_write * share
+                                time_input = fresh * share
+                            turn_bound = osl_c * step_bound + stalls * ingest_bound
+                            turn = osl_c * step + stalls * ingest + ttft_overhead
+                            ttft = ttft_overhead + ingest
+                            per_output = (turn - ttft) / osl_c
                             rate = units * unit_rates[h]
-                            f_interactivity[i] = 1.0 / step
-                            f_step[i] = step
-                            f_ttft[i] = ttft
-                            f_turn[i] = turn
-                            f_throughput[i] = conc * (isl_c + osl_c) * inv_turn
-                            f_output_throughput[i] = conc * osl_c * inv_turn
-                            f_rate[i] = rate
-                            f_cost[i] = rate * turn * blended_scale
-                            f_cost_output[i] = rate * turn * output_scale
-                            f_cost_turn[i] = rate * turn * turn_scale
-                            f_by_type[N_TYPES * i] = rate * time_cache_read * type_scale[0]
-                            f_by_type[N_TYPES * i + 1] = rate * time_cache_write * type_scale[1]
-                            f_by_type[N_TYPES * i + 2] = rate * time_input * type_scale[2]
-                            f_by_type[N_TYPES * i + 3] = rate * time_output * type_scale[3]
+                            tokens = conc * (isl_c + osl_c)
+                            f_interactivity_bound_tps[i] = 1.0 / step_bound
+                            f_throughput_bound_tps[i] = tokens / turn_bound
+                            f_ttft_bound_s[i] = ingest_bound
+                            f_interactivity_tps[i] = 1.0 / per_output
+                            f_decode_step_s[i] = per_output
+                            f_ttft_s[i] = ttft
+                            f_turn_time_s[i] = turn
+                            f_throughput_tps[i] = tokens / turn
+                            f_output_throughput_tps[i] = conc * osl_c / turn
+                            f_usd_per_hour[i] = rate
+                            f_cost_per_mtok_usd[i] = rate / (tokens / turn * 3600.0) * 1e6
+                            f_cost_per_mtok_output_usd[i] = rate / (conc * osl_c / turn * 3600.0) * 1e6
+                            f_cost_per_turn_usd[i] = rate * turn / 3600.0 / conc
+                            for t, (seconds, count) in enumerate(
+                                (
+                                    (stalls * time_cache_read, cache_read),
+                                    (stalls * time_cache_write, cache_write),
+                                    (stalls * time_input, fresh),
+                                    (osl_c * step + ttft_overhead, osl_c),
+                                )
+                            ):
+                                if count > 0.0:
+                                    f_by_type[N_TYPES * i + t] = rate * seconds / 3600.0 / (conc * count) * 1e6
+                                else:
+                                    f_by_type[N_TYPES * i + t] = math.nan
 
 
 #: The kernel of each family (every family of the registry has one).

@@ -130,6 +130,12 @@ class Model(_Record):
         raise ValueError("attention 'compressed' needs an explicit kv_groups list")
 
     @property
+    def kv_shards(self) -> int:
+        """Ways the KV cache splits across tensor-parallel units: the KV heads (GQA); latent
+        and compressed caches (MLA, DeepSeek-V4) are one head, replicated on every unit."""
+        return self.kv_heads if self.attention == "gqa" and self.kv_heads else 1
+
+    @property
     def kv_elements_per_token_full(self) -> float:
         """KV elements one token adds when every group is below its window (no compression limit)."""
         return sum(g.layers * g.elements / g.ratio for g in self.kv_groups)

@@ -71,7 +71,7 @@ def kv_share(kv: float, total: float) -> float:
     return kv / total
 
 
-# --------------------------------------------------------------------------- units, capex
+# --------------------------------------------------------------------------- deployment: units, layout
 
 
 def usable_fraction(hardware: Hardware, assumptions: Assumptions) -> float:
@@ -79,22 +79,60 @@ def usable_fraction(hardware: Hardware, assumptions: Assumptions) -> float:
     return assumptions.usable_memory_fraction or hardware.usable_fraction
 
 
-def units_needed(total_bytes: float, memory_bytes: float, usable: float) -> int:
-    """``max(1, ceil(total / (M x u)))``: systems (wafers) or GPUs for one replica."""
-    return max(1, math.ceil(total_bytes / (memory_bytes * usable)))
+def within_context(model: Model, isl: float, osl: float) -> bool:
+    """A turn fits the model's context window (``ISL + OSL <= max_context``; no limit: always)."""
+    return model.max_context is None or isl + osl <= model.max_context
 
 
-def layers_per_unit(layers: float, units: int) -> float:
-    return layers / units
+def weight_split(model: Model, weight_bits: float) -> tuple[float, float]:
+    """(dense, routed-expert) weight bytes: shared experts, attention and embeddings are dense."""
+    experts = routed_expert_params(model)
+    return (model.total_params - experts) * weight_bits / 8.0, experts * weight_bits / 8.0
 
 
-def capex_usd(units: int, capex_per_unit: float) -> float:
-    return units * capex_per_unit
+def bytes_per_unit(
+    model: Model, hardware: Hardware, parallelism: str, units: int, weight_bits: float, kv_total: float
+) -> float:
+    """Bytes one unit of an ``units``-unit replica holds, by memory layout.
+
+    - wafer (any parallelism): layers pipelined over the wafers, everything split ``units`` ways;
+    - ``tp`` / ``tp-ep``: weights split ``units`` ways; the KV cache splits by KV head, at most
+      ``kv_shards`` ways (a latent MLA cache is replicated on every unit);
+    - ``dp-ep``: dense weights (attention, shared experts, embeddings) on every unit, routed
+      experts split ``units`` ways, each unit holding the KV of its share of the requests.
+    """
+    dense, experts = weight_split(model, weight_bits)
+    if hardware.kind == "wafer":
+        return (dense + experts + kv_total) / units
+    if parallelism == "dp-ep":
+        return dense + (experts + kv_total) / units
+    return (dense + experts) / units + kv_total / min(units, model.kv_shards)
 
 
-def stranded_fraction(total_bytes: float, units: int, memory_bytes: float, usable: float) -> float:
-    """Usable memory bought but left empty: ``1 - total / (units x M x u)``."""
-    return 1.0 - total_bytes / (units * memory_bytes * usable)
+#: Replicas beyond this many units are reported as not fitting (no integer overflow).
+MAX_UNITS = 1e12
+
+
+def units_needed(
+    model: Model, hardware: Hardware, parallelism: str, weight_bits: float, kv_total: float, capacity: float
+) -> int:
+    """The fewest units whose memory holds the replica in this layout; 0 when no number does."""
+    dense, experts = weight_split(model, weight_bits)
+    total = dense + experts + kv_total
+    if hardware.kind == "wafer" or (parallelism != "dp-ep" and model.kv_shards >= total / capacity):
+        needed = total / capacity
+    elif parallelism == "dp-ep":
+        if capacity <= dense:
+            return 0
+        needed = (experts + kv_total) / (capacity - dense)
+    else:  # tensor parallel past the KV heads: the KV share stops shrinking at kv_shards units
+        room = capacity - kv_total / model.kv_shards
+        if room <= 0:
+            return 0
+        needed = (dense + experts) / room
+    if not needed <= MAX_UNITS:
+        return 0
+    return max(1, math.ceil(needed))
 
 
 def fits_domain(units: int, domain: int | None) -> bool:
@@ -139,18 +177,51 @@ def routed_expert_params(model: Model) -> float:
     return (model.total_params - model.active_params) / (1.0 - model.experts_per_token / model.experts)
 
 
+def touched_expert_fraction(model: Model, tokens: float) -> float:
+    """Expected share of routed experts a batch of ``tokens`` tokens touches, ``1 - (1 - k/E)^tokens``
+    (uniform routing)."""
+    if routed_expert_params(model) == 0.0:
+        return 0.0
+    return 1.0 - (1.0 - model.experts_per_token / model.experts) ** tokens
+
+
 def weights_touched_bytes(model: Model, concurrency: float, weight_bits: float) -> float:
     """Weight bytes read by one decode step of R tokens under uniform routing.
 
     Dense part ``P - P_experts`` plus the expected unique experts touched,
     ``P_experts x (1 - (1 - k/E)^R)``.
     """
-    experts = routed_expert_params(model)
-    dense = model.total_params - experts
-    touched = (
-        0.0 if experts == 0.0 else experts * (1.0 - (1.0 - model.experts_per_token / model.experts) ** concurrency)
-    )
-    return (dense + touched) * weight_bits / 8.0
+    dense, experts = weight_split(model, weight_bits)
+    return dense + experts * touched_expert_fraction(model, concurrency)
+
+
+def streamed_bytes_per_unit(
+    model: Model,
+    hardware: Hardware,
+    parallelism: str,
+    units: int,
+    concurrency: float,
+    weight_bits: float,
+    kv_read: float,
+) -> float:
+    """Bytes one unit reads in one decode step of R tokens (weights touched + the KV it attends over).
+
+    The wafer reads every weight (its layers are resident and pipelined); GPUs read the dense
+    weights and the experts the batch touches, split as in :func:`bytes_per_unit`.
+    """
+    dense, experts = weight_split(model, weight_bits)
+    touched = experts * touched_expert_fraction(model, concurrency)
+    if hardware.kind == "wafer":
+        return (dense + experts + kv_read) / units
+    if parallelism == "dp-ep":
+        return dense + (touched + kv_read) / units
+    return (dense + touched) / units + kv_read / min(units, model.kv_shards)
+
+
+def native_weight_format(hardware: Hardware, weight_bits: float) -> bool:
+    """Does the unit compute in the weights' nominal format? (FP4 needs an FP4 rate, FP8 an FP8 rate.)"""
+    nominal = nominal_weight_bits(weight_bits)
+    return nominal == 16 or {4: hardware.fp4_tflops, 8: hardware.fp8_tflops}[nominal] is not None
 
 
 def base_interactivity(model: Model, hardware: Hardware, assumptions: Assumptions) -> float:
@@ -162,22 +233,36 @@ def base_interactivity(model: Model, hardware: Hardware, assumptions: Assumption
     return assumptions.interactivity_fit_coefficient / active_b**assumptions.interactivity_fit_exponent
 
 
-def tp_comm_time(model: Model, hardware: Hardware, units: int, tokens: float, assumptions: Assumptions) -> float:
-    """``2 L (2(n-1)/n x tokens x hidden x 2 B / link_bw + t_allreduce)``; zero for n = 1.
-
-    Past the scale-up domain (or with no scale-up link) the scale-out bandwidth applies.
-    """
-    if units <= 1:
-        return 0.0
+def link_bandwidth(hardware: Hardware, units: int, assumptions: Assumptions) -> float:
+    """Per-direction bandwidth between the units: scale-up inside the domain, else scale-out."""
     if hardware.scaleup_link_gbs_per_dir is not None and fits_domain(units, hardware.scaleup_domain):
-        link = hardware.scaleup_link_gbs_per_dir * 1e9
-    else:
-        link = assumptions.scaleout_bw_gbs * 1e9
-    per_allreduce = 2.0 * (units - 1) / units * tokens * model.hidden_size * 2.0 / link
-    return 2.0 * model.layers * (per_allreduce + assumptions.allreduce_latency_s)
+        return hardware.scaleup_link_gbs_per_dir * 1e9
+    return assumptions.scaleout_bw_gbs * 1e9
 
 
-# --------------------------------------------------------------------------- cost
+def comm_time(
+    model: Model, hardware: Hardware, parallelism: str, units: int, tokens: float, assumptions: Assumptions
+) -> float:
+    """Collectives of one forward pass over ``tokens`` tokens (bandwidth + latency per collective).
+
+    - ``tp``: two all-reduces of the activations per layer, ``2(n-1)/n x tokens x hidden x 2 B`` each;
+    - ``tp-ep``: one all-reduce per layer (attention) and, per MoE layer, an all-to-all pair
+      (dispatch, combine) of ``(n-1)/n x tokens x k x hidden x 2 B`` each;
+    - ``dp-ep``: only the all-to-all pair per MoE layer (a dense model has none: pure data parallel);
+    - one unit, or a wafer pipeline: none.
+    """
+    if units <= 1 or hardware.kind == "wafer":
+        return 0.0
+    link = link_bandwidth(hardware, units, assumptions)
+    latency = assumptions.allreduce_latency_s
+    allreduce = 2.0 * (units - 1) / units * tokens * model.hidden_size * 2.0 / link + latency
+    moe_layers = model.layers if routed_expert_params(model) > 0.0 else 0
+    alltoall = (units - 1) / units * tokens * model.experts_per_token * model.hidden_size * 2.0 / link + latency
+    if parallelism == "tp":
+        return 2.0 * model.layers * allreduce
+    if parallelism == "tp-ep":
+        return model.layers * allreduce + 2.0 * moe_layers * alltoall
+    return 2.0 * moe_layers * alltoall
 
 
 def cost_per_mtok(usd_per_hour: float, tokens_per_s: float) -> float:
@@ -186,96 +271,135 @@ def cost_per_mtok(usd_per_hour: float, tokens_per_s: float) -> float:
 
 
 # --------------------------------------------------------------------------- one grid point
-
-
 def evaluate_point(point: Point) -> dict[str, float]:
-    """Every cube variable at one grid point, composed from the formulas above."""
+    """Every cube variable at one grid point, composed from the formulas above.
+
+    Beyond the model's context window, or where the replica cannot hold weights plus KV,
+    every figure that needs a replica is NaN (``within_context`` and ``replica_fits`` say
+    which); ``units_needed`` is 0 when no number of units holds the replica.
+    """
     model, hardware, workload, a = point.model, point.hardware, point.workload, point.assumptions
     isl, osl, concurrency = point.isl, point.osl, point.concurrency
     weight_bits, kv_bits = point.weight_bits, point.kv_bits
+    nan = math.nan
     out: dict[str, float] = {}
+    out["within_context"] = within_context(model, isl, osl)
+    inside = out["within_context"] or a.context_limit == "none"
     context = reserved_context(isl, osl)
     out["weight_bytes"] = weight_bytes(model.total_params, weight_bits)
-    out["kv_bytes_per_request"] = kv_bytes_per_request(model, context, kv_bits)
+    out["kv_bytes_per_request"] = kv_bytes_per_request(model, context, kv_bits) if inside else nan
     out["kv_bytes"] = kv_bytes(concurrency, out["kv_bytes_per_request"])
     out["total_bytes"] = out["weight_bytes"] + out["kv_bytes"]
     out["kv_share"] = kv_share(out["kv_bytes"], out["total_bytes"])
 
-    memory = hardware.memory_gb * 1e9
-    usable = usable_fraction(hardware, a)
-    units = units_needed(out["total_bytes"], memory, usable)
-    out["units_needed"] = units
-    out["layers_per_unit"] = layers_per_unit(model.layers, units)
-    out["capex_usd"] = capex_usd(units, hardware.capex_usd)
-    out["stranded_fraction"] = stranded_fraction(out["total_bytes"], units, memory, usable)
+    capacity = hardware.memory_gb * 1e9 * usable_fraction(hardware, a)
+    needed = units_needed(model, hardware, a.parallelism, weight_bits, out["kv_bytes"], capacity) if inside else 0
+    units = int(a.replica_units) or needed
+    fits = inside and needed > 0 and units >= needed
+    out["units_needed"] = needed
+    out["units_per_replica"] = units if fits else 0
+    out["replica_fits"] = fits
+    if not fits:
+        out.update(dict.fromkeys(("layers_per_unit", "capex_usd", "stranded_fraction"), nan))
+        out["fits_domain"] = False
+        return _not_served(out)
+    out["layers_per_unit"] = model.layers / units
+    out["capex_usd"] = units * hardware.capex_usd
+    held = bytes_per_unit(model, hardware, a.parallelism, units, weight_bits, out["kv_bytes"])
+    out["stranded_fraction"] = 1.0 - held / capacity
     out["fits_domain"] = fits_domain(units, hardware.scaleup_domain)
 
-    # Throughput ----------------------------------------------------------------------
+    # Decode: bytes streamed, FLOPs, emulated formats, collectives ---------------------
     mean_context = isl + osl / 2.0
     cache_read, cache_write, fresh = input_split(isl, workload)
+    prefill_tokens = cache_write + fresh
     peak = compute_peak(hardware, weight_bits)
-    bandwidth = units * hardware.memory_bw_tbs * 1e12 * a.memory_bw_efficiency
-    decode_flops = concurrency * flops_per_token(model, mean_context)
-    decode_bytes_kv = concurrency * kv_bytes_per_request(model, mean_context, kv_bits)
-    token_time = {}  # seconds per round of R turns spent on each token type
-    if hardware.kind == "wafer":
-        i_base = base_interactivity(model, hardware, a)
-        t_mem = (out["weight_bytes"] + decode_bytes_kv) / bandwidth
-        t_flop = decode_flops / (units * peak * a.mfu_decode)
-        interactivity = 1.0 / max(1.0 / i_base, t_mem, t_flop)
-        ingest = a.cache_read_speedup * interactivity
-        turn_time = osl / interactivity + isl / ingest
-        ttft = isl / ingest
-        decode_step = 1.0 / interactivity
-        token_time = {
-            "cache_read": cache_read / ingest,
-            "cache_write": cache_write / ingest,
-            "input": fresh / ingest,
-            "output": osl / interactivity,
-        }
+    unit_bw = hardware.memory_bw_tbs * 1e12 * a.memory_bw_efficiency
+    kv_read = concurrency * kv_bytes_per_request(model, mean_context, kv_bits)
+    streamed = streamed_bytes_per_unit(model, hardware, a.parallelism, units, concurrency, weight_bits, kv_read)
+    t_mem = streamed / unit_bw
+    t_flop = concurrency * flops_per_token(model, mean_context) / (units * peak * a.mfu_decode)
+    weight_streamed = streamed_bytes_per_unit(model, hardware, a.parallelism, units, concurrency, weight_bits, 0.0)
+    t_dequant = 0.0
+    if not native_weight_format(hardware, weight_bits):  # weights converted to BF16 as they stream
+        t_dequant = weight_streamed * 8.0 / weight_bits * a.dequant_flops_per_weight / (hardware.bf16_tflops * 1e12)
+    t_comm = comm_time(model, hardware, a.parallelism, units, concurrency, a)
+    overhead = a.step_overhead_s + model.layers * a.layer_overhead_s
+
+    # Prefill and cached prefixes: one physics on every hardware -----------------------
+    # A cache read is a prefix whose KV is resident (HBM or SRAM: read once at the unit's
+    # bandwidth) or held in the host tier (loaded at its bandwidth); the new tokens attend
+    # over it (its positions are in the prefill FLOPs). Prefill runs at its compute.
+    prefill_context = cache_read + prefill_tokens / 2.0
+    t_pre = prefill_tokens * flops_per_token(model, prefill_context) / (units * peak * a.mfu_prefill)
+    if prefill_tokens > 0:
+        t_pre += comm_time(model, hardware, a.parallelism, units, prefill_tokens, a)
+    cache_bw = units * unit_bw if a.cache_tier == "hbm" else units * a.host_cache_bw_gbs * 1e9
+    t_cr = kv_bytes_per_request(model, cache_read, kv_bits) / cache_bw
+
+    wafer = hardware.kind == "wafer"
+    if wafer:  # the published interactivity anchors decode; each request owns a pipeline slot
+        step_bound = max(1.0 / base_interactivity(model, hardware, a), t_mem, t_flop)
+        step = step_bound
     else:
-        weights = weights_touched_bytes(model, concurrency, weight_bits)
-        t_dec = max(
-            (weights + decode_bytes_kv) / bandwidth,
-            decode_flops / (units * peak * a.mfu_decode),
-        )
-        decode_step = t_dec + a.step_overhead_s + tp_comm_time(model, hardware, units, concurrency, a)
-        prefill_tokens = cache_write + fresh
-        prefill_context = cache_read + prefill_tokens / 2.0
-        t_pre = prefill_tokens * flops_per_token(model, prefill_context) / (units * peak * a.mfu_prefill)
-        t_pre += tp_comm_time(model, hardware, units, prefill_tokens, a) if prefill_tokens > 0 else 0.0
-        cache_bw = bandwidth if a.cache_tier == "hbm" else units * a.host_cache_bw_gbs * 1e9
-        t_cr = kv_bytes_per_request(model, cache_read, kv_bits) / cache_bw
-        interactivity = 1.0 / decode_step
-        turn_time = osl * decode_step + concurrency * (t_pre + t_cr)
-        ttft = t_pre + t_cr
-        prefill_share = 0.0 if prefill_tokens == 0 else 1.0 / prefill_tokens
-        token_time = {
-            "cache_read": concurrency * t_cr,
-            "cache_write": concurrency * t_pre * cache_write * prefill_share,
-            "input": concurrency * t_pre * fresh * prefill_share,
-            "output": osl * decode_step,
-        }
-    out["interactivity_tps"] = interactivity
-    out["decode_step_s"] = decode_step
+        step_bound = max(t_mem, t_flop) + t_comm
+        step = max(t_mem, t_flop, t_dequant) + t_comm + overhead
+    if a.prefill_model == "calculator":  # every non-output token at cache_read_speedup x decode
+        ingest_bound, ingest = isl * step_bound / a.cache_read_speedup, isl * step / a.cache_read_speedup
+        parts = {"cache_read": cache_read, "cache_write": cache_write, "input": fresh}
+        times = {k: v * step / a.cache_read_speedup for k, v in parts.items()}
+    else:
+        ingest_bound = ingest = t_pre + t_cr
+        share = 0.0 if prefill_tokens == 0 else t_pre / prefill_tokens
+        times = {"cache_read": t_cr, "cache_write": cache_write * share, "input": fresh * share}
+
+    # Turn: each request's cycle. A GPU's prefills stall the batch (every request's once per
+    # cycle); a wafer's run in the request's own pipeline slot. Time to first token adds the
+    # off-accelerator overhead, which the batch does not wait for.
+    stalls = 1.0 if wafer else concurrency
+    turn_bound = osl * step_bound + stalls * ingest_bound
+    turn = osl * step + stalls * ingest + a.ttft_overhead_s
+    ttft = a.ttft_overhead_s + ingest
+    out["interactivity_bound_tps"] = 1.0 / step_bound
+    out["throughput_bound_tps"] = concurrency * (isl + osl) / turn_bound
+    out["ttft_bound_s"] = ingest_bound
+    out["decode_step_s"] = (turn - ttft) / osl  # time per output token, the prefills of others included
+    out["interactivity_tps"] = 1.0 / out["decode_step_s"]
     out["ttft_s"] = ttft
-    out["turn_time_s"] = turn_time
-    out["throughput_tps"] = concurrency * (isl + osl) / turn_time
-    out["output_throughput_tps"] = concurrency * osl / turn_time
+    out["turn_time_s"] = turn
+    out["throughput_tps"] = concurrency * (isl + osl) / turn
+    out["output_throughput_tps"] = concurrency * osl / turn
     rate = units * unit_usd_per_hour(hardware, a)  # catalog rental rate, else TCO (engine.model.pricing)
     out["usd_per_hour"] = rate
     out["cost_per_mtok_usd"] = cost_per_mtok(rate, out["throughput_tps"])
     out["cost_per_mtok_output_usd"] = cost_per_mtok(rate, out["output_throughput_tps"])
-    out["cost_per_turn_usd"] = rate * turn_time / 3600.0 / concurrency
+    out["cost_per_turn_usd"] = rate * turn / 3600.0 / concurrency
+    # By token type: a cycle's time, charged to each type (the off-accelerator overhead and
+    # decode to output; prefill and cache loads to their types; on a GPU each stall counts R times).
+    time = {k: stalls * v for k, v in times.items()}
+    time["output"] = osl * step + a.ttft_overhead_s
     tokens = {"cache_read": cache_read, "cache_write": cache_write, "input": fresh, "output": osl}
     by_type = {}
     for kind in TOKEN_TYPES:
-        # A round of R turns costs rate x T; each type is charged its share of the time.
         if tokens[kind] > 0:
-            by_type[kind] = rate * token_time[kind] / 3600.0 / (concurrency * tokens[kind]) * 1e6
+            by_type[kind] = rate * time[kind] / 3600.0 / (concurrency * tokens[kind]) * 1e6
         else:
             by_type[kind] = math.nan  # no tokens of this type in the mix
     out["cost_per_mtok_by_type_usd"] = by_type
+    return out
+
+
+PERFORMANCE = (
+    "interactivity_bound_tps", "throughput_bound_tps", "ttft_bound_s", "decode_step_s", "interactivity_tps", "ttft_s",
+    "turn_time_s", "throughput_tps", "output_throughput_tps", "usd_per_hour", "cost_per_mtok_usd",
+    "cost_per_mtok_output_usd", "cost_per_turn_usd",
+)  # fmt: skip
+
+
+def _not_served(out: dict) -> dict:
+    """No replica: every performance and cost figure is NaN."""
+    out.update(dict.fromkeys(PERFORMANCE, math.nan))
+    out["cost_per_mtok_by_type_usd"] = dict.fromkeys(TOKEN_TYPES, math.nan)
     return out
 
 

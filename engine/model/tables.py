@@ -41,6 +41,8 @@ class MC(IntEnum):
     query_width = 4
     experts = 5
     experts_per_token = 6
+    kv_shards = 7  # ways the KV splits under tensor parallelism (KV heads; 1 for latent caches)
+    max_context = 8  # tokens; +inf without a limit
 
 
 class GC(IntEnum):
@@ -69,6 +71,8 @@ class HW(IntEnum):
     rent_on_demand = 10
     rent_spot = 11
     power_kw = 12
+    native_fp4 = 13  # 1 where the unit computes in FP4 (else FP4 weights are converted as they stream)
+    native_fp8 = 14
 
 
 class MIX(IntEnum):
@@ -142,6 +146,8 @@ def _model_rows(m: Model) -> list[list[float]]:
                 "query_width": m.query_width,
                 "experts": m.experts,
                 "experts_per_token": m.experts_per_token,
+                "kv_shards": m.kv_shards,
+                "max_context": math.inf if m.max_context is None else m.max_context,
             },
             "model",
         )
@@ -182,6 +188,8 @@ def _hardware_rows(h: Hardware) -> list[list[float]]:
                 "rent_on_demand": h.usd_per_hour.get("on_demand", math.nan),
                 "rent_spot": h.usd_per_hour.get("spot", math.nan),
                 "power_kw": h.power_kw,
+                "native_fp4": h.fp4_tflops is not None,
+                "native_fp8": h.fp8_tflops is not None,
             },
             "hardware",
         )

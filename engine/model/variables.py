@@ -52,19 +52,21 @@ class Variable:
 
 # Which assumptions each group of formulas reads (tested: changing any other assumption
 # leaves the variable unchanged, so a cube never misses a dim a value depends on).
-FIT = frozenset({"usable_memory_fraction"})
-DECODE = FIT | {
+CONTEXT_LIMIT = frozenset({"context_limit"})
+FIT = CONTEXT_LIMIT | {"usable_memory_fraction", "parallelism"}
+REPLICA = FIT | {"replica_units"}
+DECODE_BOUND = REPLICA | {
     "memory_bw_efficiency",
     "mfu_decode",
-    "step_overhead_s",
     "allreduce_latency_s",
     "scaleout_bw_gbs",
     "interactivity_fit_coefficient",
     "interactivity_fit_exponent",
 }
-TURN = DECODE | {"cache_read_speedup", "mfu_prefill", "host_cache_bw_gbs", "cache_tier"}
-PRICE = FIT | {"amortisation_years", "pue", "usd_per_kwh", "price"}
-COST = TURN | PRICE
+TURN_BOUND = DECODE_BOUND | {"cache_read_speedup", "mfu_prefill", "host_cache_bw_gbs", "cache_tier", "prefill_model"}
+SERVING = TURN_BOUND | {"step_overhead_s", "layer_overhead_s", "dequant_flops_per_weight", "ttft_overhead_s"}
+PRICE = REPLICA | {"amortisation_years", "pue", "usd_per_kwh", "price"}
+COST = SERVING | PRICE
 
 _MC = ("model", CONTEXT)
 _FULL = ("model", CONTEXT, "concurrency", "weight_bits", "kv_bits")
@@ -73,37 +75,48 @@ _HW = (*_FULL, "hardware")
 # fmt: off
 VARIABLES: tuple[Variable, ...] = (
     Variable("weight_bytes", "memory", ("model", "weight_bits"), "bytes", "weight memory, P x wbits / 8"),
-    Variable("kv_bytes_per_request", "memory", (*_MC, "kv_bits"), "bytes", "KV cache held by one request at ISL + OSL"),
-    Variable("kv_bytes", "memory", (*_MC, "concurrency", "kv_bits"), "bytes", "KV cache of all concurrent requests"),
-    Variable("total_bytes", "memory", _FULL, "bytes", "weights + KV cache of one replica"),
-    Variable("kv_share", "memory", _FULL, "1", "KV cache share of the memory footprint"),
-    Variable("units_needed", "memory", _HW, "count", "units (WSE-3 systems or GPUs) needed for one replica", FIT, np.int64),
-    Variable("layers_per_unit", "memory", _HW, "layers", "model layers per unit", FIT),
-    Variable("capex_usd", "memory", _HW, "USD", "estimated capital cost of one replica", FIT),
-    Variable("stranded_fraction", "memory", _HW, "1", "usable memory bought but left empty", FIT),
-    Variable("fits_domain", "memory", _HW, "bool", "replica fits the scale-up domain (always true without one)", FIT,
+    Variable("within_context", "memory", _MC, "bool",
+             "ISL + OSL fits the model's context window (else NaN figures unless context_limit is none)",
+             dtype=np.bool_),
+    Variable("kv_bytes_per_request", "memory", (*_MC, "kv_bits"), "bytes", "KV cache held by one request at ISL + OSL",
+             CONTEXT_LIMIT),
+    Variable("kv_bytes", "memory", (*_MC, "concurrency", "kv_bits"), "bytes", "KV cache of all concurrent requests",
+             CONTEXT_LIMIT),
+    Variable("total_bytes", "memory", _FULL, "bytes", "weights + KV cache of one replica", CONTEXT_LIMIT),
+    Variable("kv_share", "memory", _FULL, "1", "KV cache share of the memory footprint", CONTEXT_LIMIT),
+    Variable("units_needed", "memory", _HW, "count",
+             "fewest units (WSE-3 systems or GPUs) that hold one replica in its layout (0: none does)", FIT, np.int64),
+    Variable("units_per_replica", "memory", _HW, "count", "units in one replica: replica_units, or the fewest that fit",
+             REPLICA, np.int64),
+    Variable("replica_fits", "memory", _HW, "bool", "the replica holds weights plus KV (else NaN figures)", REPLICA,
              np.bool_),
-    Variable("interactivity_tps", "performance", _HW, "tokens/s", "output tokens per second per request while decoding",
-             DECODE),
-    Variable("decode_step_s", "performance", _HW, "s", "time of one decode step for all concurrent requests", DECODE),
-    Variable("ttft_s", "performance", _HW, "s", "time to first token (prefill + cache read of one turn)", TURN),
-    Variable("turn_time_s", "performance", _HW, "s", "wall time of one round of R turns (WSE-3: of one turn per request)",
-             TURN),
-    Variable("throughput_tps", "performance", _HW, "tokens/s", "cluster throughput, all token types", TURN),
-    Variable("output_throughput_tps", "performance", _HW, "tokens/s", "cluster output-token throughput", TURN),
+    Variable("layers_per_unit", "memory", _HW, "layers", "model layers per unit", REPLICA),
+    Variable("capex_usd", "memory", _HW, "USD", "estimated capital cost of one replica", REPLICA),
+    Variable("stranded_fraction", "memory", _HW, "1", "usable memory bought but left empty on the fullest unit", REPLICA),
+    Variable("fits_domain", "memory", _HW, "bool", "replica fits the scale-up domain (always true without one)", REPLICA,
+             np.bool_),
+    Variable("interactivity_bound_tps", "performance", _HW, "tokens/s",
+             "roofline decode rate per request: bandwidth, compute and collectives only", DECODE_BOUND),
+    Variable("throughput_bound_tps", "performance", _HW, "tokens/s", "roofline cluster throughput, all token types",
+             TURN_BOUND),
+    Variable("ttft_bound_s", "performance", _HW, "s", "roofline time to first token (prefill + cache read)", TURN_BOUND),
+    Variable("interactivity_tps", "performance", _HW, "tokens/s",
+             "expected output tokens per second per request (serving profile; prefills of others included)", SERVING),
+    Variable("decode_step_s", "performance", _HW, "s", "expected time per output token (1 / interactivity)", SERVING),
+    Variable("ttft_s", "performance", _HW, "s", "expected time to first token", SERVING),
+    Variable("turn_time_s", "performance", _HW, "s", "expected wall time of one request's turn (first token to last)",
+             SERVING),
+    Variable("throughput_tps", "performance", _HW, "tokens/s", "expected cluster throughput, all token types", SERVING),
+    Variable("output_throughput_tps", "performance", _HW, "tokens/s", "expected cluster output-token throughput",
+             SERVING),
     Variable("usd_per_hour", "performance", _HW, "USD/h", "hourly cost of one replica", PRICE),
     Variable("cost_per_mtok_usd", "performance", _HW, "USD/Mtok", "hardware cost per million tokens, blended over all types",
              COST),
     Variable("cost_per_mtok_output_usd", "performance", _HW, "USD/Mtok", "hardware cost per million output tokens", COST),
     Variable("cost_per_turn_usd", "performance", _HW, "USD", "hardware cost of one turn", COST),
-    Variable(
-        "cost_per_mtok_by_type_usd",
-        "performance",
-        (*_HW, TOKEN_TYPE),
-        "USD/Mtok",
-        "hardware cost per million tokens of each type, by its share of the time (NaN: type absent from the mix)",
-        COST,
-    ),
+    Variable("cost_per_mtok_by_type_usd", "performance", (*_HW, TOKEN_TYPE), "USD/Mtok",
+             "hardware cost per million tokens of each type, by its share of the time (NaN: type absent from the mix)",
+             COST),
 )
 # fmt: on
 
