@@ -239,7 +239,7 @@ def performance_numpy(
     ttft_overhead = a[P.ttft_overhead_s]
     turn_bound = osl6 * step_bound + stalls * ingest_bound
     turn = osl6 * step + stalls * ingest + ttft_overhead
-    ttft = ttft_overhead + ingest
+    ttft = ttft_overhead + ingest + step
     per_output = (turn - ttft) / osl6
     tokens = R * (isl6 + osl6)
     mode = int(a[P.price])

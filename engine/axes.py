@@ -86,6 +86,13 @@ class Axis:
         it to whole numbers (duplicates after rounding are refused).
         """
         field = field or f"axes.{self.name}"
+        if self.role == "choice":
+            names = raw if isinstance(raw, list) else [raw]
+            if not names or any(not isinstance(v, str) or v not in self.choices for v in names):
+                raise UserError(f"{field}: expected a list of names from {', '.join(self.choices)}, got {raw!r}")
+            if len(set(names)) != len(names):
+                raise UserError(f"{field}: a value is listed twice")
+            return np.asarray(names, dtype=object)
         values = expand(raw, field, whole=self.integer)
         for v in values:
             self.check(v, field)

@@ -18,10 +18,12 @@ from pathlib import Path
 from pydantic import BaseModel, ValidationError
 
 from engine.errors import UserError, did_you_mean
-from engine.model.records import Hardware, Model, Workload
+from engine.model.records import Hardware, Model, Profile, Workload
 from engine.yamlio import read_yaml
 
-_SECTIONS = {"models": Model, "hardware": Hardware, "workloads": Workload}
+_SECTIONS = {"models": Model, "hardware": Hardware, "workloads": Workload, "profiles": Profile}
+#: The profile `tokensweep point` and sweeps start from unless told otherwise.
+DEFAULT_PROFILE = "calibrated"
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,7 @@ class Catalog:
     models: dict[str, Model]
     hardware: dict[str, Hardware]
     workloads: dict[str, Workload]
+    profiles: dict[str, Profile] = field(default_factory=dict)
     files: tuple[str, ...] = field(default=())
 
     @property
@@ -53,6 +56,12 @@ class Catalog:
             return self.hardware[name]
         except KeyError:
             raise UserError(f"hardware: unknown hardware '{name}' ({did_you_mean(name, self.hardware)})") from None
+
+    def profile(self, name: str) -> Profile:
+        try:
+            return self.profiles[name]
+        except KeyError:
+            raise UserError(f"profile: unknown profile '{name}' ({did_you_mean(name, self.profiles)})") from None
 
     def workload(self, name: str) -> Workload:
         try:
@@ -122,7 +131,8 @@ def _parse_entries(data: dict, label: str, known: dict[str, dict]) -> dict[str, 
 
 def _builtin_files() -> list[tuple[str, Path]]:
     root = resources.files("engine") / "data"
-    return [(f"engine/data/{n}", Path(str(root / n))) for n in ("models.yaml", "hardware.yaml", "workloads.yaml")]
+    names = ("models.yaml", "hardware.yaml", "workloads.yaml", "profiles.yaml")
+    return [(f"engine/data/{n}", Path(str(root / n))) for n in names]
 
 
 def load_catalog(extra: tuple[str | Path, ...] | list[str | Path] = ()) -> Catalog:

@@ -475,7 +475,7 @@ def performance_kernel(
                                 time_input = fresh * share
                             turn_bound = osl_c * step_bound + stalls * ingest_bound
                             turn = osl_c * step + stalls * ingest + ttft_overhead
-                            ttft = ttft_overhead + ingest
+                            ttft = ttft_overhead + ingest + step
                             per_output = (turn - ttft) / osl_c
                             rate = units * unit_rates[h]
                             tokens = conc * (isl_c + osl_c)

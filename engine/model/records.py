@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from enum import IntEnum
-from typing import Annotated, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -191,6 +191,31 @@ class Hardware(_Record):
 
 
 PRICE_SCENARIOS = ("on_demand", "spot")
+
+
+class Profile(_Record):
+    """A named set of assumption values (a serving-efficiency profile) and where they came from.
+
+    Entry points that resolve user input (``tokensweep point``, sweep specs) start from a
+    profile (``--profile NAME``, ``parameters: {profile: NAME}``); explicit values override it.
+    """
+
+    name: str
+    description: str = ""
+    parameters: dict[str, float | str] = Field(default_factory=dict)
+    provenance: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("parameters")
+    @classmethod
+    def _known(cls, value: dict[str, float | str]) -> dict[str, float | str]:
+        from engine.axes import PARAMETERS
+        from engine.model.assumptions import Assumptions
+
+        for key in value:
+            if key not in PARAMETERS:
+                raise ValueError(f"unknown assumption '{key}' ({did_you_mean(key, PARAMETERS)})")
+        Assumptions(**value)  # every value within the registry's bounds
+        return value
 
 
 MIN_FRACTION = 1e-9  # smaller non-zero shares are noise and would overflow per-token costs

@@ -354,12 +354,13 @@ def evaluate_point(point: Point) -> dict[str, float]:
         times = {"cache_read": t_cr, "cache_write": cache_write * share, "input": fresh * share}
 
     # Turn: each request's cycle. A GPU's prefills stall the batch (every request's once per
-    # cycle); a wafer's run in the request's own pipeline slot. Time to first token adds the
-    # off-accelerator overhead, which the batch does not wait for.
+    # cycle); a wafer's run in the request's own pipeline slot. Time to first token is the
+    # off-accelerator overhead (which the batch does not wait for), the prefill and the step
+    # that emits the first token.
     stalls = 1.0 if wafer else concurrency
     turn_bound = osl * step_bound + stalls * ingest_bound
     turn = osl * step + stalls * ingest + a.ttft_overhead_s
-    ttft = a.ttft_overhead_s + ingest
+    ttft = a.ttft_overhead_s + ingest + step  # the first token leaves with the step that ran the prefill
     out["interactivity_bound_tps"] = 1.0 / step_bound
     out["throughput_bound_tps"] = concurrency * (isl + osl) / turn_bound
     out["ttft_bound_s"] = ingest_bound

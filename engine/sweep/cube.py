@@ -150,6 +150,7 @@ class CubeSchema:
             "spec_fingerprint": spec.fingerprint,
             "created": created,
             "assumptions": json.dumps(spec.assumptions.model_dump(mode="json"), sort_keys=True),
+            "profile": spec.profile,
             "workload": json.dumps(spec.workload.model_dump(mode="json"), sort_keys=True),
             "parameter_axes": json.dumps(list(spec.parameter_dims)),
             "conventions": CONVENTIONS,
@@ -180,6 +181,7 @@ class CubeInfo:
     catalog_fingerprint: str
     spec_fingerprint: str
     created: str
+    profile: str
 
     @classmethod
     def of(cls, ds) -> CubeInfo:
@@ -195,6 +197,7 @@ class CubeInfo:
             catalog_fingerprint=str(attrs.get("catalog_fingerprint", "")),
             spec_fingerprint=str(attrs.get("spec_fingerprint", "")),
             created=str(attrs.get("created", "")),
+            profile=str(attrs.get("profile", "")),
         )
 
 

@@ -103,7 +103,8 @@ class Plan:
     def block_assumptions(self, block: tuple[int, ...]):
         """The base assumptions with this block's value of every parameter axis."""
         slices = self.block_slices(block)
-        update = {p: float(self.spec.axes[p][slices[p].start]) for p in self.spec.parameter_dims}
+        update = {p: self.spec.axes[p][slices[p].start] for p in self.spec.parameter_dims}
+        update = {p: v if isinstance(v, str) else float(v) for p, v in update.items()}
         return self.spec.assumptions.model_copy(update=update) if update else self.spec.assumptions
 
     # ------------------------------------------------------------------ sizes

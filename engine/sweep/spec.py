@@ -46,7 +46,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from engine.axes import AXES, GRID_AXES, NUMERIC_PARAMETERS, PARAMETERS
 from engine.errors import UserError, did_you_mean
 from engine.model.assumptions import Assumptions
-from engine.model.catalog import Catalog, load_catalog
+from engine.model.catalog import DEFAULT_PROFILE, Catalog, load_catalog
 from engine.model.records import Hardware, Model, Workload
 from engine.model.synthetic import DEFAULT_EXPONENT, synthetic_model
 from engine.model.variables import BY_NAME, VARIABLES, Variable
@@ -68,6 +68,11 @@ def describe_validation_error(err: ValidationError, prefix: str = "") -> str:
     if first["type"] == "extra_forbidden":
         msg = "unknown key (a typo?)"
     return f"{prefix}{loc}: {msg}" if loc else f"{prefix}{msg}"
+
+
+def profiled_assumptions(catalog: Catalog, profile: str, values: dict[str, Any], prefix: str) -> Assumptions:
+    """The profile's values, then ``values`` over them (human units, one-line errors under ``prefix``)."""
+    return parse_assumptions({**catalog.profile(profile).parameters, **values}, prefix)
 
 
 def parse_assumptions(values: dict[str, Any], prefix: str) -> Assumptions:
@@ -178,13 +183,13 @@ class SweepSpec(_Strict):
     def _axes(self) -> SweepSpec:
         if not self.models and self.synthetic is None:
             raise ValueError("give 'models' (catalog presets), 'synthetic' (a model-size axis) or both")
-        allowed = set(GRID_AXES) | set(NUMERIC_PARAMETERS)
+        allowed = set(GRID_AXES) | set(PARAMETERS)
         for name in self.axes:
             if name not in allowed:
                 raise ValueError(f"axes.{name}: unknown axis ({did_you_mean(name, allowed)})")
         if "isl" not in self.axes:
             raise ValueError("axes.isl: required (average input tokens per turn)")
-        known = [*PARAMETERS, "workload"]
+        known = [*PARAMETERS, "workload", "profile"]
         for name in self.parameters:
             if name not in known:
                 raise ValueError(f"parameters.{name}: unknown parameter ({did_you_mean(name, known)})")
@@ -201,7 +206,7 @@ class SweepSpec(_Strict):
                 out[name] = AXES[name].values(self.axes[name])
             elif AXES[name].default is not None:
                 out[name] = np.asarray(AXES[name].default, dtype=AXES[name].dtype)
-        for name in NUMERIC_PARAMETERS:
+        for name in PARAMETERS:
             if name in self.axes:
                 out[name] = AXES[name].values(self.axes[name])
         return out
@@ -210,12 +215,20 @@ class SweepSpec(_Strict):
         assert self.synthetic is not None
         return AXES["params"].values(self.synthetic.params, "synthetic.params")
 
+    def explicit_assumptions(self) -> dict[str, Any]:
+        return {k: v for k, v in self.parameters.items() if k not in ("workload", "profile")}
+
     def assumptions(self) -> Assumptions:
-        return parse_assumptions({k: v for k, v in self.parameters.items() if k != "workload"}, "parameters.")
+        """The explicit parameters alone (checked without a catalog)."""
+        return parse_assumptions(self.explicit_assumptions(), "parameters.")
 
     @property
     def workload_name(self) -> str:
         return str(self.parameters.get("workload", DEFAULT_WORKLOAD))
+
+    @property
+    def profile_name(self) -> str:
+        return str(self.parameters.get("profile", DEFAULT_PROFILE))
 
 
 def parse_spec(data: Any, label: str = "spec") -> SweepSpec:
@@ -268,6 +281,7 @@ class ResolvedSpec:
     model_dim: str
     hardware: tuple[Hardware, ...]
     workload: Workload
+    profile: str  # the profile the assumptions start from
     assumptions: Assumptions  # base values; parameter axes override per block
     axes: dict[str, np.ndarray]
     parameter_dims: tuple[str, ...]
@@ -328,7 +342,7 @@ def resolve(spec: SweepSpec, catalog: Catalog | None = None) -> ResolvedSpec:
         if name in values:
             axes[name] = values[name]
     axes["hardware"] = np.asarray(spec.hardware, dtype=object)
-    parameter_dims = tuple(p for p in NUMERIC_PARAMETERS if p in values)
+    parameter_dims = tuple(p for p in PARAMETERS if p in values)
     for p in parameter_dims:
         axes[p] = values[p]
     for dim in spec.chunks:
@@ -341,6 +355,7 @@ def resolve(spec: SweepSpec, catalog: Catalog | None = None) -> ResolvedSpec:
             "(raise max_points in the spec or --max-points, or shrink an axis)"
         )
     canonical = spec.model_dump(mode="json")
+    canonical["profile"] = catalog.profile(spec.profile_name).model_dump(mode="json")  # its values pin the numbers
     canonical["axes"] = {k: v.tolist() for k, v in values.items()}
     if spec.synthetic is not None:
         canonical["synthetic"]["params"] = sizes.tolist()
@@ -353,7 +368,8 @@ def resolve(spec: SweepSpec, catalog: Catalog | None = None) -> ResolvedSpec:
         model_dim=model_dim,
         hardware=hardware,
         workload=workload,
-        assumptions=spec.assumptions(),
+        profile=spec.profile_name,
+        assumptions=profiled_assumptions(catalog, spec.profile_name, spec.explicit_assumptions(), "parameters."),
         axes=axes,
         parameter_dims=parameter_dims,
         requested_chunks=dict(spec.chunks),

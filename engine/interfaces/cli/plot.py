@@ -10,8 +10,9 @@ from engine.interfaces.cli.common import open_cube_arg, quantity
 
 def add_parser(sub) -> None:
     p = sub.add_parser("plot", help="draw a figure from a cube (phase diagram, cost, memory)")
-    p.add_argument("kind", choices=["phase", "cost", "memory"], help="which figure")
-    p.add_argument("cube", help="path of a cube written by tokensweep run")
+    p.add_argument("kind", choices=["phase", "cost", "memory", "calibration"], help="which figure")
+    p.add_argument("cube", nargs="+", help="a cube written by tokensweep run (calibration: measured CSV files)")
+    p.add_argument("--profile", default="calibrated", help="profile whose predictions the calibration figure shows")
     p.add_argument("-o", "--output", help="image file (.png or .svg); default next to the cube")
     p.add_argument(
         "--sel", action="append", default=[], metavar="DIM=VALUE", help="fix an axis (repeatable), e.g. concurrency=64"
@@ -27,6 +28,15 @@ def run(args) -> int:
     from engine.interfaces import figures
     from engine.interfaces.selection import parse_selection
 
+    if args.kind == "calibration":
+        output = Path(args.output or "outputs/calibration.png")
+        output.parent.mkdir(parents=True, exist_ok=True)
+        figures.draw_calibration(args.cube, output, args.profile)
+        print(f"figure calibration: {output}")
+        return 0
+    if len(args.cube) != 1:
+        raise UserError(f"cube: plot {args.kind} takes one cube, got {len(args.cube)} paths")
+    args.cube = args.cube[0]
     chosen = parse_selection(open_cube_arg(args.cube), args.sel)
     try:
         levels = tuple(float(v) for v in args.levels.split(","))

@@ -7,6 +7,7 @@ import json
 from engine.axes import AXES, GRID_AXES
 from engine.errors import UserError
 from engine.interfaces.cli.common import add_catalog_option, axis_type, quantity
+from engine.model.catalog import DEFAULT_PROFILE
 
 _HELP = {
     "isl": "average input tokens per turn (default 96.3k)",
@@ -36,6 +37,19 @@ def add_parser(sub) -> None:
     p.add_argument("--workload", default="agentic-coding", help="workload mix (default agentic-coding)")
     p.add_argument("--price", help="price scenario: " + ", ".join(AXES["price"].choices))
     p.add_argument("--cache-tier", help="cache-read tier for GPUs: " + ", ".join(AXES["cache_tier"].choices))
+    p.add_argument(
+        "--units",
+        type=axis_type("replica_units", "--units"),
+        help="units in the replica (default: the fewest that fit)",
+    )
+    p.add_argument(
+        "--parallelism", help="multi-unit layout: " + ", ".join(AXES["parallelism"].choices) + " (default tp)"
+    )
+    p.add_argument(
+        "--profile",
+        default=DEFAULT_PROFILE,
+        help=f"serving-efficiency profile (default {DEFAULT_PROFILE}; roofline for the bound)",
+    )
     p.add_argument(
         "--set",
         action="append",
@@ -75,15 +89,16 @@ def _assignment(text: str) -> tuple[str, str]:
     return key.strip().replace("-", "_"), value.strip()
 
 
-def assumptions_of(args):
-    from engine.sweep.spec import parse_assumptions
+def assumptions_of(args, catalog):
+    from engine.sweep.spec import profiled_assumptions
 
     values: dict = dict(args.set)
-    if args.price:
-        values["price"] = args.price
-    if args.cache_tier:
-        values["cache_tier"] = args.cache_tier
-    return parse_assumptions(values, "--set ")
+    for name in ("price", "cache_tier", "parallelism"):
+        if getattr(args, name):
+            values[name] = getattr(args, name)
+    if args.units is not None:
+        values["replica_units"] = args.units
+    return profiled_assumptions(catalog, args.profile, values, "--set ")
 
 
 def model_of(args, catalog):
@@ -130,7 +145,7 @@ def run(args) -> int:
         concurrency=args.concurrency,
         weight_bits=args.weight_bits,
         kv_bits=args.kv_bits,
-        assumptions=assumptions_of(args),
+        assumptions=assumptions_of(args, catalog),
     )
     if args.vs:
         from engine.analysis.compare import compare_point
