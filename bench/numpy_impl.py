@@ -227,7 +227,7 @@ def performance_numpy(
     overhead = a[P.step_overhead_s] + layers * a[P.layer_overhead_s]
     step_bound = np.where(wafer, np.maximum(np.maximum(1.0 / base, t_mem), t_flop), np.maximum(t_mem, t_flop) + comm)
     step = np.where(wafer, step_bound, np.maximum(np.maximum(t_mem, t_flop), t_dequant) + comm + overhead)
-    stalls = np.where(wafer, 1.0, R)
+    stalls = np.where(wafer | (int(a[P.prefill_model]) == PrefillModel.calculator), 1.0, R)
     speedup = a[P.cache_read_speedup]
     if int(a[P.prefill_model]) == PrefillModel.calculator:
         ingest_bound, ingest = isl6 * step_bound / speedup, isl6 * step / speedup
@@ -240,7 +240,7 @@ def performance_numpy(
     turn_bound = osl6 * step_bound + stalls * ingest_bound
     turn = osl6 * step + stalls * ingest + ttft_overhead
     ttft = ttft_overhead + ingest + step
-    per_output = (turn - ttft) / osl6
+    per_output = (turn - ttft + step) / osl6
     tokens = R * (isl6 + osl6)
     mode = int(a[P.price])
     rent = np.full(len(hardware), np.nan)

@@ -323,6 +323,7 @@ def draw_calibration(paths, output: Path, profile: str = "calibrated"):
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     rows, predictions, summary = calibration_data(paths, profile)
     metrics = [m for m in METRIC_LABELS if any(m in r.measured for r in rows)]
@@ -334,7 +335,7 @@ def draw_calibration(paths, output: Path, profile: str = "calibrated"):
         measured = np.array([m for m, _, _ in pairs])
         lo, hi = measured.min() / 1.6, measured.max() * 1.6
         line = np.geomspace(lo, hi, 50)
-        ax.fill_between(line, line / 1.25, line * 1.25, color="#dddddd", label="+-25 %")
+        ax.fill_between(line, line / 1.25, line * 1.25, color="#dddddd", label="within ±25 %")
         ax.plot(line, line, color="black", linewidth=0.8)
         for h in hardware:
             pts = [(m, p) for m, p, hw in pairs if hw == h]
@@ -344,16 +345,19 @@ def draw_calibration(paths, output: Path, profile: str = "calibrated"):
         ax.set_yscale("log")
         ax.set_xlim(lo, hi)
         ax.set_ylim(lo, hi)
+        for axis in (ax.xaxis, ax.yaxis):
+            axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0) if hi / lo < 300 else (1.0,)))
+            axis.set_minor_formatter(NullFormatter())
+            axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
         ax.set_xlabel(f"measured {METRIC_LABELS[metric]}")
         ax.set_ylabel("predicted (same units)")
         s = summary[metric]
-        ax.set_title(
-            f"{metric.replace('_', ' ')}\nmedian |err| {s['median']:.0%}, p90 {s['p90']:.0%} ({s['n']} rows)",
-            fontsize=10,
-        )
+        title = METRIC_LABELS[metric].split(" (")[0]
+        ax.set_title(f"{title}\nmedian |error| {s['median']:.0%}, p90 {s['p90']:.0%} ({s['n']} rows)", fontsize=10)
     handles, labels = axes[0][0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=9)
-    fig.suptitle(f"tokensweep expected figures (profile {profile}) vs measured serving benchmarks")
+    fig.suptitle(f"tokensweep expected figures (profile {profile}) vs measured serving benchmarks; "
+                 "TTFT outliers: TensorRT-LLM with attention data parallel")  # fmt: skip
     fig.tight_layout(rect=(0, 0.07, 1, 0.95))
     fig.savefig(output, dpi=120)
     plt.close(fig)

@@ -36,6 +36,10 @@ class Catalog:
     profiles: dict[str, Profile] = field(default_factory=dict)
     files: tuple[str, ...] = field(default=())
 
+    def __repr__(self) -> str:
+        return (f"<Catalog {self.fingerprint}: {len(self.models)} models, {len(self.hardware)} hardware, "
+                f"{len(self.workloads)} workloads, {len(self.profiles)} profiles>")  # fmt: skip
+
     @property
     def fingerprint(self) -> str:
         payload = {
@@ -131,7 +135,7 @@ def _parse_entries(data: dict, label: str, known: dict[str, dict]) -> dict[str, 
 
 def _builtin_files() -> list[tuple[str, Path]]:
     root = resources.files("engine") / "data"
-    names = ("models.yaml", "hardware.yaml", "workloads.yaml", "profiles.yaml")
+    names = ("models.yaml", "hardware.yaml", "workloads.yaml", "profiles.yaml", "calibrated.yaml")
     return [(f"engine/data/{n}", Path(str(root / n))) for n in names]
 
 

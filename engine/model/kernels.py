@@ -459,7 +459,7 @@ def performance_kernel(
                                                    per_token, parameters)  # fmt: skip
                                 step_bound = max(t_mem, t_flop) + t_comm
                                 step = max(t_mem, t_flop, t_dequant) + t_comm + overhead
-                                stalls = conc
+                                stalls = 1.0 if calculator else conc
                             if calculator:
                                 ingest_bound = isl_c * step_bound / speedup
                                 ingest = isl_c * step / speedup
@@ -476,7 +476,7 @@ def performance_kernel(
                             turn_bound = osl_c * step_bound + stalls * ingest_bound
                             turn = osl_c * step + stalls * ingest + ttft_overhead
                             ttft = ttft_overhead + ingest + step
-                            per_output = (turn - ttft) / osl_c
+                            per_output = (turn - ttft + step) / osl_c
                             rate = units * unit_rates[h]
                             tokens = conc * (isl_c + osl_c)
                             f_interactivity_bound_tps[i] = 1.0 / step_bound

@@ -357,14 +357,16 @@ def evaluate_point(point: Point) -> dict[str, float]:
     # cycle); a wafer's run in the request's own pipeline slot. Time to first token is the
     # off-accelerator overhead (which the batch does not wait for), the prefill and the step
     # that emits the first token.
-    stalls = 1.0 if wafer else concurrency
+    # The calculator's convention is per request on every hardware: each ingests at its own rate.
+    stalls = 1.0 if wafer or a.prefill_model == "calculator" else concurrency
     turn_bound = osl * step_bound + stalls * ingest_bound
     turn = osl * step + stalls * ingest + a.ttft_overhead_s
     ttft = a.ttft_overhead_s + ingest + step  # the first token leaves with the step that ran the prefill
     out["interactivity_bound_tps"] = 1.0 / step_bound
     out["throughput_bound_tps"] = concurrency * (isl + osl) / turn_bound
     out["ttft_bound_s"] = ingest_bound
-    out["decode_step_s"] = (turn - ttft) / osl  # time per output token, the prefills of others included
+    # Time per output token: the cycle's decode steps and the prefills of the others, per token.
+    out["decode_step_s"] = (turn - ttft + step) / osl
     out["interactivity_tps"] = 1.0 / out["decode_step_s"]
     out["ttft_s"] = ttft
     out["turn_time_s"] = turn

@@ -21,6 +21,7 @@ def add_parser(sub) -> None:
     )
     p.add_argument("-o", "--output", help="write the profile here (a catalog YAML file usable with --catalog)")
     p.add_argument("--name", default="calibrated", help="profile name (default calibrated)")
+    p.add_argument("--description", default="", help="what the profile is, for the catalog")
     p.add_argument("--all-runs", action="store_true", help="use every run, not only the latest per configuration")
     add_catalog_option(p)
 
@@ -70,8 +71,13 @@ def run(args) -> int:
     if args.output:
         from pathlib import Path
 
-        document = cal.profile_document(args.name, result, args.data, cv)
-        Path(args.output).write_text(yaml.safe_dump(document, sort_keys=False))
+        document = cal.profile_document(args.name, result, args.data, cv, args.description)
+        header = (
+            "# Written by: tokensweep calibrate "
+            + " ".join(sys.argv[2:] if sys.argv[1:2] == ["calibrate"] else [])
+            + "\n"
+        )
+        Path(args.output).write_text(header + yaml.safe_dump(document, sort_keys=False, width=110))
         print(f"profile {args.name}: {args.output} (use with --catalog {args.output} --profile {args.name})")
     sys.stdout.flush()
     return 0
