@@ -114,6 +114,21 @@ def test_osl_axis_and_parameter_axis(eager):
     assert (wse.sel(cache_read_speedup=20) < wse.sel(cache_read_speedup=5)).all()
 
 
+def test_deployment_axes_are_one_value_per_block_and_only_where_read():
+    spec = small(axes={**small()["axes"], "parallelism": ["tp", "dp-ep"], "replica_units": [0, 8]}, chunks={})
+    plan = make_plan(parse_spec(spec))
+    assert plan.chunks["parallelism"] == 1 and plan.chunks["replica_units"] == 1
+    ds = to_dataset(plan).compute(scheduler="sync")
+    xr.testing.assert_identical(ds, evaluate_eager(plan))
+    assert list(ds["parallelism"].values) == ["tp", "dp-ep"]
+    assert "parallelism" in ds["units_needed"].dims and "replica_units" not in ds["units_needed"].dims
+    assert "replica_units" in ds["cost_per_mtok_usd"].dims and "parallelism" not in ds["weight_bytes"].dims
+    fixed = ds["units_per_replica"].sel(replica_units=8, hardware="h100-sxm")
+    assert set(np.unique(fixed.values)) <= {0, 8}  # eight GPUs, or no replica (NaN figures, flagged)
+    unfit = ~ds["replica_fits"].sel(replica_units=8, hardware="h100-sxm")
+    assert ds["cost_per_mtok_usd"].sel(replica_units=8, hardware="h100-sxm").where(unfit).isnull().all()
+
+
 def test_float32_precision_halves_the_store(plan):
     single = make_plan(parse_spec(small(precision="float32")))
     assert to_dataset(single)["cost_per_mtok_usd"].dtype == np.float32

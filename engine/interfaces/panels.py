@@ -12,7 +12,9 @@ def format_panel(point: Point, values: dict) -> str:
     model, hardware = point.model, point.hardware
     concurrency, weight_bits, kv_bits = point.concurrency, point.weight_bits, point.kv_bits
     unit_word = "systems" if hardware.kind == "wafer" else ("GPUs" if hardware.kind == "gpu" else "chips")
-    domain = "no scale-up domain" if hardware.scaleup_domain is None else f"scale-up domain {hardware.scaleup_domain}"
+    domain = (
+        "(no) scale-up domain" if hardware.scaleup_domain is None else f"scale-up domain of {hardware.scaleup_domain}"
+    )
     by_type = values["cost_per_mtok_by_type_usd"]
     lines = [
         f"{model.name} on {hardware.name}: ISL {format_count(values['isl'])} tokens, OSL {values['osl']:.0f} tokens, "
@@ -24,14 +26,16 @@ def format_panel(point: Point, values: dict) -> str:
         f"  total                  {format_bytes(values['total_bytes'])}",
         f"  KV share               {values['kv_share'] * 100:.1f} %",
         "Fit",
-        f"  {unit_word + ' needed':<22} {values['units_needed']}  "
-        f"({'fits' if values['fits_domain'] else 'exceeds'} {domain})",
+        f"  {unit_word + ' needed':<22} {values['units_needed']} ({point.assumptions.parallelism} layout); "
+        f"replica of {values['units_per_replica']} {unit_word} "
+        f"({'within' if values['fits_domain'] else 'beyond'} its {domain})",
         f"  layers per unit        {values['layers_per_unit']:.3g} layers",
         f"  stranded memory        {values['stranded_fraction'] * 100:.1f} %",
         f"  capex                  {format_usd(values['capex_usd'])}",
-        "Throughput",
-        f"  interactivity          {values['interactivity_tps']:,.1f} tokens/s per request",
-        f"  time to first token    {values['ttft_s']:.4g} s",
+        "Throughput (expected serving figures; the roofline bound beside them)",
+        f"  interactivity          {values['interactivity_tps']:,.1f} tokens/s per request "
+        f"(bound {values['interactivity_bound_tps']:,.1f})",
+        f"  time to first token    {values['ttft_s']:.4g} s (bound {values['ttft_bound_s']:.4g} s)",
         f"  turn time              {values['turn_time_s']:.4g} s",
         f"  cluster throughput     {values['throughput_tps']:,.0f} tokens/s ({values['output_throughput_tps']:,.1f} output tokens/s)",
         "Cost",

@@ -155,6 +155,7 @@ def run(args) -> int:
         print(json.dumps(comparison, indent=2) if args.json else format_comparison(point.model, comparison))
         return 0
     values = evaluate_point(point)
+    refuse_unserved(point, values)
     if args.json:
         print(json.dumps({"model": point.model.name, "hardware": point.hardware.name, **values}, indent=2))
     else:
@@ -162,3 +163,24 @@ def run(args) -> int:
 
         print(format_panel(point, values))
     return 0
+
+
+def refuse_unserved(point, values) -> None:
+    """One line, not a panel of NaN, when no replica serves the point."""
+    from engine.units import format_count
+
+    a, model = point.assumptions, point.model
+    if not values["within_context"] and a.context_limit == "model":
+        raise UserError(
+            f"--isl: ISL + OSL = {format_count(point.isl + point.osl)} tokens exceeds {model.name}'s context window of "
+            f"{model.max_context:,} tokens (--set context_limit=none extrapolates past it)"
+        )
+    if values["replica_fits"]:
+        return
+    word = "units" if point.hardware.kind != "wafer" else "systems"
+    if values["units_needed"] == 0:
+        hint = "try --parallelism dp-ep" if a.parallelism != "dp-ep" else "use fewer concurrent requests or fewer bits"
+        raise UserError(f"replica: no number of {point.hardware.name} {word} holds {model.name} with this KV in the "
+                        f"{a.parallelism} layout ({hint})")  # fmt: skip
+    raise UserError(f"--units: {a.replica_units} {point.hardware.name} {word} cannot hold the replica; it needs "
+                    f"{values['units_needed']} in the {a.parallelism} layout")  # fmt: skip
