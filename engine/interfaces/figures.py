@@ -67,9 +67,12 @@ def _caption(ds, fixed: dict) -> str:
         shown = format_count(value) if dim == "isl" else (f"{value:g}" if isinstance(value, float) else str(value))
         parts.append(f"{shown}{units.get(dim, '')}" if dim in units else f"{dim} {shown}")
     parts.append(f"workload {workload}")
+    parts.append(f"profile {info.profile or '?'}")
     parts.append(f"price {assumptions.get('price', '?')}")
-    if "cache_read_speedup" not in fixed:
-        parts.append(f"cache-read speedup {assumptions.get('cache_read_speedup', '?'):g}")
+    if assumptions.get("prefill_model") == "calculator" and "cache_read_speedup" not in fixed:
+        parts.append(f"calculator prefill (speedup {assumptions.get('cache_read_speedup', '?'):g})")
+    if assumptions.get("context_limit") == "none":
+        parts.append("extrapolated past context windows")
     return "Fixed: " + ", ".join(parts) + f". tokensweep {info.engine_version}, spec {info.spec_fingerprint}"
 
 
