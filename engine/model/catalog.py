@@ -49,29 +49,24 @@ class Catalog:
         blob = json.dumps(payload, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
-    def model(self, name: str) -> Model:
+    def _entry(self, section: str, name: str, kind: str):
+        entries = getattr(self, section)
         try:
-            return self.models[name]
+            return entries[name]
         except KeyError:
-            raise UserError(f"model: unknown model '{name}' ({did_you_mean(name, self.models)})") from None
+            raise UserError(f"{kind}: unknown {kind} '{name}' ({did_you_mean(name, entries)})") from None
+
+    def model(self, name: str) -> Model:
+        return self._entry("models", name, "model")
 
     def unit(self, name: str) -> Hardware:
-        try:
-            return self.hardware[name]
-        except KeyError:
-            raise UserError(f"hardware: unknown hardware '{name}' ({did_you_mean(name, self.hardware)})") from None
+        return self._entry("hardware", name, "hardware")
 
     def profile(self, name: str) -> Profile:
-        try:
-            return self.profiles[name]
-        except KeyError:
-            raise UserError(f"profile: unknown profile '{name}' ({did_you_mean(name, self.profiles)})") from None
+        return self._entry("profiles", name, "profile")
 
     def workload(self, name: str) -> Workload:
-        try:
-            return self.workloads[name]
-        except KeyError:
-            raise UserError(f"workload: unknown workload '{name}' ({did_you_mean(name, self.workloads)})") from None
+        return self._entry("workloads", name, "workload")
 
 
 def _describe_error(err: ValidationError, record: type[BaseModel]) -> str:
