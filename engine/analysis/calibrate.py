@@ -219,14 +219,14 @@ def fit(
     start: dict[str, float] | None = None,
 ) -> Fit:
     """Bounded least squares on log errors (then soft-L1, so a few odd rows do not rule the fit)."""
-    from scipy.optimize import least_squares
-
     base = base or Assumptions()
     _check_names(rows, catalog)
     for name in names:
         if name not in AXES or AXES[name].role != "parameter" or AXES[name].integer:
             numeric = [n for n, a in AXES.items() if a.role == "parameter" and not a.integer]
             raise UserError(f"--fit: '{name}' is not a numeric assumption ({did_you_mean(name, numeric)})")
+    from scipy.optimize import least_squares
+
     lows = np.array([AXES[n].low for n in names], dtype=float)
     highs = np.array([AXES[n].high for n in names], dtype=float)
     begin = {**START, **(start or {})}
