@@ -64,7 +64,7 @@ def _caption(ds, fixed: dict) -> str:
     units = {"concurrency": " requests", "weight_bits": "-bit weights", "kv_bits": "-bit KV", "isl": " tokens ISL"}
     parts = []
     for dim, value in fixed.items():
-        shown = format_count(value) if dim == "isl" else (f"{value:g}" if isinstance(value, float) else str(value))
+        shown = format_count(value) if dim in ("isl", "params") else (f"{value:g}" if isinstance(value, float) else str(value))
         parts.append(f"{shown}{units.get(dim, '')}" if dim in units else f"{dim} {shown}")
     parts.append(f"workload {workload}")
     parts.append(f"profile {info.profile or '?'}")
@@ -289,6 +289,10 @@ def draw(kind: str, cube, output, chosen=None, **options) -> Path:
         raise UserError(f"-o: {output} must end in .png or .svg")
     if kind == "phase":
         draw_phase(ds, output, chosen, levels=options.get("levels", PHASE_LEVELS))
+    elif kind == "frontier":
+        draw_frontier(ds, output, chosen, options.get("cost") or "cost_per_mtok_output_usd")
+    elif kind == "advantage":
+        draw_advantage(ds, output, options.get("targets") or ADVANTAGE_TARGETS)
     elif kind == "cost":
         draw_cost(ds, output, chosen, options.get("model"), options.get("api_price", 0.60))
     else:
@@ -365,3 +369,173 @@ def draw_calibration(paths, output: Path, profile: str = "calibrated"):
     fig.savefig(output, dpi=120)
     plt.close(fig)
     return summary
+
+
+# ---------------------------------------------------------------------------- frontier
+DEPLOYMENT_DIMS = ("concurrency", "replica_units", "parallelism", "weight_bits", "kv_bits")
+
+
+def frontier_data(ds, chosen: dict | None = None, cost: str = "cost_per_mtok_output_usd"):
+    """The cost-interactivity frontier per hardware, every other dim fixed (the user's choice or a default)."""
+    from engine.analysis.decisions import frontier
+
+    if "hardware" not in ds.dims:
+        raise UserError("cube: the frontier figure needs a hardware dim")
+    keep = ("hardware", *(d for d in DEPLOYMENT_DIMS if d in ds.dims and d not in (chosen or {})))
+    _, fixed = _fix(ds[cost], keep, chosen or {})
+    sub = ds.sel(fixed)
+    return frontier(sub, cost=cost, by=["hardware"], over=[d for d in keep if d != "hardware"]), fixed
+
+
+def _deployment_label(row, dims) -> str:
+    short = {"concurrency": "R", "replica_units": "n", "weight_bits": "w", "kv_bits": "kv"}
+    parts = []
+    for d in dims:
+        value = row[d]
+        parts.append(str(value) if d == "parallelism" else f"{short.get(d, d)}={value:g}")
+    return " ".join(parts)
+
+
+def draw_frontier(ds, output: Path, chosen=None, cost: str = "cost_per_mtok_output_usd"):
+    """Cost per Mtok against tokens/s per user, log axes, one curve per hardware, deployments at the knees."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    table, fixed = frontier_data(ds, chosen, cost)
+    if table.empty:
+        raise UserError("cube: no configuration has both a cost and an interactivity at this selection")
+    dims = [d for d in DEPLOYMENT_DIMS if d in table.columns]
+    fig, ax = _figure(plt, (9.5, 6.5), caption_lines=2)
+    for hardware, group in table.groupby("hardware", sort=False):
+        group = group.sort_values("interactivity_tps")
+        (line,) = ax.step(group["interactivity_tps"], group[cost], where="post", marker="o", markersize=4,
+                          label=display_name(str(hardware)))  # fmt: skip
+        # Knees: where the next point's cost jumps by more than 25 %, and the two ends.
+        costs = group[cost].to_numpy()
+        knees = {0, len(group) - 1} | {i for i in range(1, len(group)) if costs[i] > 1.25 * costs[i - 1]}
+        for i in sorted(knees):
+            row = group.iloc[i]
+            ax.annotate(_deployment_label(row, dims), (row["interactivity_tps"], row[cost]), textcoords="offset points",
+                        xytext=(4, 4), fontsize=7, color=line.get_color())  # fmt: skip
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("interactivity, output tokens/s per user (log)")
+    unit = ds[cost].attrs.get("units", "")
+    ax.set_ylabel(f"{ds[cost].attrs.get('long_name', cost)} ({unit}, log)")
+    ax.set_title("Cost-interactivity frontier: the cheapest deployment at each speed")
+    ax.legend(title="hardware")
+    labels = "R concurrent requests per replica, n units per replica (0: fewest that fit), w/kv weight and KV bits"
+    fig.text(0.01, 0.005, labels + "\n" + _caption(ds, fixed), fontsize=7, ha="left", va="bottom", wrap=True)
+    fig.savefig(output, dpi=130)
+    plt.close(fig)
+    return table
+
+
+DISPLAY = {"wse3": "Cerebras WSE-3", "h100-sxm": "H100 SXM", "h200-sxm": "H200 SXM", "b200": "B200", "gb200": "GB200",
+           "b300": "B300", "mi300x": "MI300X", "mi355x": "MI355X", "groq-lpu": "Groq LPU"}  # fmt: skip
+
+
+def display_name(hardware: str) -> str:
+    return DISPLAY.get(hardware, hardware)
+
+
+# ---------------------------------------------------------------------------- WSE-3 advantage at equal interactivity
+ADVANTAGE_TARGETS = (30.0, 100.0, 300.0, 1000.0)
+
+
+def advantage_data(ds, targets=ADVANTAGE_TARGETS, wafer: str = "wse3", cost: str = "cost_per_mtok_output_usd"):
+    """Over model size x ISL: cheapest wafer deployment / cheapest GPU deployment meeting each target.
+
+    Returns a DataArray (target, size, isl): < 1 where the wafer is cheaper; 0 where no GPU
+    reaches the target but the wafer does; inf where only GPUs do; NaN where neither does.
+    """
+    import xarray as xr
+
+    from engine.analysis.decisions import cheapest
+
+    if "hardware" not in ds.dims or wafer not in [str(h) for h in ds["hardware"].values]:
+        raise UserError(f"cube: the advantage figure needs a hardware dim with {wafer} and GPUs")
+    size = _size_dim(ds)
+    gpus = [str(h) for h in ds["hardware"].values if str(h) != wafer]
+    if not gpus:
+        raise UserError("cube: the advantage figure needs at least one GPU beside the wafer")
+    keep = (size, "isl")
+    out = []
+    for target in targets:
+        where = {"interactivity_tps": {"ge": float(target)}}
+        best = {}
+        for side, names in (("wafer", [wafer]), ("gpu", gpus)):
+            sub = ds.sel(hardware=names)
+            over = [d for d in sub[cost].dims if d not in keep and d != "token_type"]
+            best[side] = cheapest(sub, cost=cost, where=where, over=over)[cost]
+        w, g = best["wafer"], best["gpu"]
+        ratio = (w / g).where(~(w.isnull() & g.notnull()), np.inf).where(~(w.notnull() & g.isnull()), 0.0)
+        out.append(ratio.expand_dims(target=[float(target)]))
+    return xr.concat(out, "target").transpose("target", size, "isl")
+
+
+def draw_advantage(ds, output: Path, targets=ADVANTAGE_TARGETS):
+    """One panel per interactivity target: the cost ratio over model size x ISL, equal-cost contour,
+    and the regions only one side (or neither) reaches, each in its own colour with a legend."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import BoundaryNorm, ListedColormap
+    from matplotlib.patches import Patch
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
+
+    ratio = advantage_data(ds, targets).load()
+    size = _size_dim(ds)
+    y = ratio[size].values if size == "params" else ds["total_params"].values
+    x = ratio["isl"].values
+    bounds = [1 / 100, 1 / 30, 1 / 10, 1 / 3, 1, 3, 10, 30, 100]
+    cmap = plt.get_cmap("RdBu_r", len(bounds) - 1)
+    only = {"wafer": "#6a3d9a", "gpu": "#e08214", "neither": "#d9d9d9"}  # outside the ratio's red-blue scale
+    fig, axes = plt.subplots(1, len(targets), figsize=(3.6 * len(targets) + 1.6, 5.0), sharey=True, squeeze=False,
+                             layout="constrained")  # fmt: skip
+    for ax, target in zip(axes[0], targets):
+        z = ratio.sel(target=float(target)).values.astype(float)
+        ratios = np.where(np.isfinite(z) & (z > 0), np.clip(z, bounds[0], bounds[-1]), np.nan)
+        mesh = ax.pcolormesh(x, y, ratios, norm=BoundaryNorm(bounds, cmap.N), cmap=cmap, shading="nearest")
+        category = np.full(z.shape, np.nan)
+        category[z == 0] = 0  # only the wafer reaches the target
+        category[np.isinf(z)] = 1  # only GPUs do
+        category[np.isnan(z)] = 2  # neither
+        ax.pcolormesh(x, y, np.ma.masked_invalid(category), cmap=ListedColormap(list(only.values())), vmin=-0.5,
+                      vmax=2.5, shading="nearest")  # fmt: skip
+        if (
+            np.nanmin(np.where(np.isfinite(z) & (z > 0), z, np.nan), initial=np.inf)
+            < 1
+            < np.nanmax(np.where(np.isfinite(z), z, np.nan), initial=-np.inf)
+        ):
+            ax.contour(
+                x, y, np.where(np.isfinite(z) & (z > 0), z, np.nan), levels=[1.0], colors="black", linewidths=1.8
+            )
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_title(f"at >= {target:g} tokens/s per user", fontsize=10)
+        ax.set_xlabel("ISL (tokens, log)")
+        ax.xaxis.set_major_locator(FixedLocator([t for t in (8e3, 16e3, 64e3, 256e3, 1e6, 4e6) if x[0] <= t <= x[-1]]))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: format_count(v)))
+        ax.xaxis.set_minor_formatter(NullFormatter())
+    left = axes[0][0]
+    left.set_ylabel("model size, total parameters (log)")
+    left.yaxis.set_major_locator(FixedLocator([t for t in SIZE_TICKS if y.min() <= t <= y.max()]))
+    left.yaxis.set_major_formatter(FuncFormatter(lambda v, _: format_count(v)))
+    left.yaxis.set_minor_formatter(NullFormatter())
+    bar = fig.colorbar(mesh, ax=axes[0].tolist(), ticks=bounds[1:-1], shrink=0.8)
+    bar.ax.set_yticklabels([f"{b:.2g}" for b in bounds[1:-1]])
+    bar.set_label("cost ratio WSE-3 / GPU (blue: WSE-3 cheaper)")
+    legend = [Patch(color=only["wafer"], label="only the WSE-3 reaches the target"),
+              Patch(color=only["gpu"], label="only GPUs reach it"), Patch(color=only["neither"], label="neither does"),
+              plt.Line2D([], [], color="black", linewidth=1.8, label="equal cost")]  # fmt: skip
+    fig.legend(handles=legend, loc="outside lower center", ncol=4, fontsize=8)
+    gpus = ", ".join(display_name(str(h)) for h in ds["hardware"].values if str(h) != "wse3")
+    fig.suptitle(f"Cheapest WSE-3 vs cheapest GPU deployment ({gpus}) at equal interactivity, cost per output Mtok\n"
+                 f"{_caption(ds, {})}", fontsize=9)  # fmt: skip
+    fig.savefig(output, dpi=120)
+    plt.close(fig)
+    return ratio

@@ -121,7 +121,7 @@ class SweepSpec(_Strict):
     max_points: Annotated[float, Field(gt=0, allow_inf_nan=False)] = DEFAULT_MAX_POINTS
     output: str | None = None
     description: str = ""
-    figures: list[Literal["phase", "cost", "memory"]] = Field(default_factory=list)
+    figures: list[Literal["phase", "cost", "memory", "frontier", "advantage"]] = Field(default_factory=list)
 
     @field_validator("output")
     @classmethod

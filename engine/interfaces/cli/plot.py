@@ -10,7 +10,13 @@ from engine.interfaces.cli.common import open_cube_arg, quantity
 
 def add_parser(sub) -> None:
     p = sub.add_parser("plot", help="draw a figure from a cube (phase diagram, cost, memory)")
-    p.add_argument("kind", choices=["phase", "cost", "memory", "calibration"], help="which figure")
+    p.add_argument(
+        "kind", choices=["phase", "cost", "memory", "frontier", "advantage", "calibration"], help="which figure"
+    )
+    p.add_argument("--cost", help="cost variable of the frontier figure (default cost_per_mtok_output_usd)")
+    p.add_argument(
+        "--targets", help="interactivity targets of the advantage figure, tokens/s per user (default 30,100,300,1000)"
+    )
     p.add_argument("cube", nargs="+", help="a cube written by tokensweep run (calibration: measured CSV files)")
     p.add_argument("--profile", default="calibrated", help="profile whose predictions the calibration figure shows")
     p.add_argument("-o", "--output", help="image file (.png or .svg); default next to the cube")
@@ -43,6 +49,13 @@ def run(args) -> int:
     except ValueError:
         raise UserError(f"--levels: expected numbers separated by commas, got '{args.levels}'") from None
     output = Path(args.output) if args.output else figures.default_figure_path(Path(args.cube), args.kind)
-    figures.draw(args.kind, args.cube, output, chosen, levels=levels, model=args.model, api_price=args.api_price)
+    targets = None
+    if args.targets:
+        try:
+            targets = tuple(float(v) for v in args.targets.split(","))
+        except ValueError:
+            raise UserError(f"--targets: expected numbers separated by commas, got '{args.targets}'") from None
+    figures.draw(args.kind, args.cube, output, chosen, levels=levels, model=args.model, api_price=args.api_price,
+                 cost=args.cost, targets=targets)  # fmt: skip
     print(f"figure {args.kind}: {output}")
     return 0

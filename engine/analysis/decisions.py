@@ -1,0 +1,160 @@
+"""Decisions from cubes: the cost-interactivity frontier and the cheapest deployment under constraints.
+
+Both work on any cube (or any xarray Dataset with the variables named), over whatever
+configuration dims it has: ``over`` are the dims a decision may choose (concurrency,
+replica units, parallelism, bits, hardware...), ``by`` the dims it is made for separately
+(hardware, model, ISL...). Opening a cube with :func:`engine.open_cube` (or importing this
+module) registers the ``ds.tokensweep`` accessor::
+
+    ds.tokensweep.cheapest(where={"interactivity_tps": {"ge": 50}}, over=["concurrency", "replica_units"])
+    ds.tokensweep.frontier(by=["hardware"])
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from engine.errors import UserError, did_you_mean
+
+DEFAULT_COST = "cost_per_mtok_output_usd"
+DEFAULT_SPEED = "interactivity_tps"
+COMPARISONS = {"ge": operator.ge, "gt": operator.gt, "le": operator.le, "lt": operator.lt, "eq": operator.eq}
+
+
+def _variable(ds, name: str, field: str):
+    if name not in ds.data_vars:
+        raise UserError(f"{field}: the cube has no variable '{name}' ({did_you_mean(name, list(ds.data_vars))})")
+    return ds[name]
+
+
+def _over(array, over: Sequence[str] | None, by: Sequence[str]) -> list[str]:
+    dims = [d for d in array.dims if d != "token_type"]
+    for d in [*(over or ()), *by]:
+        if d not in dims:
+            raise UserError(f"dims: '{d}' is not a dim of {array.name} ({did_you_mean(d, dims)})")
+    return list(over) if over is not None else [d for d in dims if d not in by]
+
+
+def feasible(ds, where: Mapping[str, object] | None = None):
+    """Boolean mask (broadcast over the constrained variables): every condition holds, and the
+    replica fits where the cube says so. Conditions: ``{var: {"ge": x, "le": y}}`` or ``{var: True}``."""
+    conditions = dict(where or {})
+    if "replica_fits" in ds.data_vars:
+        conditions.setdefault("replica_fits", True)
+    mask = True
+    for name, condition in conditions.items():
+        values = _variable(ds, name, "where")
+        if isinstance(condition, Mapping):
+            for op, bound in condition.items():
+                if op not in COMPARISONS:
+                    raise UserError(f"where.{name}: unknown comparison '{op}' (allowed: {', '.join(COMPARISONS)})")
+                mask = mask & COMPARISONS[op](values, bound)
+        else:
+            mask = mask & (values == condition)
+    return mask
+
+
+def cheapest(
+    ds,
+    cost: str = DEFAULT_COST,
+    where: Mapping[str, object] | None = None,
+    over: Sequence[str] | None = None,
+    by: Sequence[str] = (),
+):
+    """The argmin of ``cost`` over the ``over`` dims where ``where`` holds, for every other coordinate.
+
+    Returns a Dataset over the remaining dims with the minimum ``cost``, the winning value of
+    every ``over`` dim (a variable of that name) and the constrained variables at the winner.
+    Where no configuration qualifies the cost is NaN and the labels are missing.
+    """
+    import xarray as xr
+
+    values = _variable(ds, cost, "--cost")
+    over = _over(values, over, by)
+    mask = feasible(ds, where)
+    allowed = values.where(mask)
+    extra = [d for d in allowed.dims if d not in values.dims and d not in over and d not in by]
+    if extra:  # a constraint spans dims the cost lacks: the cost must hold for every choice in them
+        over = over + extra
+    stacked = allowed.stack(_config=over).transpose(..., "_config")
+    filled = stacked.fillna(np.inf)
+    index = filled.argmin("_config").compute()  # lazy cubes: the winners' positions are needed now
+    found = np.isfinite(filled.min("_config")).compute()
+    best = stacked.isel(_config=index).where(found)
+    out = {cost: best.drop_vars(["_config", *over], errors="ignore").assign_attrs(values.attrs)}
+    for dim in over:
+        labels = stacked[dim].values[index.values]
+        if labels.dtype.kind not in "iufb":
+            labels = labels.astype(object)  # names (zarr may hand back numpy strings)
+        label = xr.DataArray(labels, dims=index.dims, coords={d: index[d] for d in index.dims})
+        out[dim] = (label if bool(found.all()) else label.where(found)).assign_attrs(ds[dim].attrs)
+    for name in dict(where or {}):
+        if name in ds.data_vars and name != cost:
+            at = ds[name].broadcast_like(allowed).stack(_config=over).transpose(..., "_config").isel(_config=index)
+            out[name] = at.drop_vars(["_config", *over], errors="ignore").where(found).assign_attrs(ds[name].attrs)
+    result = xr.Dataset(out)
+    return result.drop_vars([c for c in result.coords if c not in result.dims and c not in ds.coords], errors="ignore")
+
+
+def frontier(
+    ds,
+    cost: str = DEFAULT_COST,
+    speed: str = DEFAULT_SPEED,
+    over: Sequence[str] | None = None,
+    by: Sequence[str] = (),
+    where: Mapping[str, object] | None = None,
+):
+    """Pareto-optimal configurations (lower cost, higher speed) per group of ``by`` coordinates.
+
+    Returns a pandas DataFrame: the ``by`` and ``over`` coordinates of every optimal point,
+    its cost and speed, sorted by group and rising speed. A point is optimal when no other
+    point of its group is at least as fast and strictly cheaper (ties keep the faster).
+    """
+    import xarray as xr
+
+    costs, speeds = _variable(ds, cost, "--cost"), _variable(ds, speed, "--speed")
+    mask = feasible(ds, where)
+    pair = xr.Dataset({"cost": costs.where(mask), "speed": speeds.where(mask)})
+    over = _over(pair["cost"], over, by)
+    table = pair.stack(_config=over).to_dataframe().reset_index()
+    table = table.dropna(subset=["cost", "speed"])
+    keep = [*by, *over, "cost", "speed"]
+    table = table[[c for c in keep if c in table.columns]]
+    frames = []
+    groups = table.groupby(list(by), sort=True) if by else [((), table)]
+    for _, group in groups:
+        ordered = group.sort_values(["speed", "cost"], ascending=[False, True])
+        cheaper_than_faster = ordered["cost"].values < np.minimum.accumulate(np.r_[np.inf, ordered["cost"].values[:-1]])
+        frames.append(ordered[cheaper_than_faster].sort_values("speed"))
+    import pandas as pd
+
+    result = pd.concat(frames) if frames else table.iloc[:0]
+    result = result.rename(columns={"cost": cost, "speed": speed}).reset_index(drop=True)
+    result.attrs = {cost: costs.attrs.get("units", ""), speed: speeds.attrs.get("units", "")}
+    return result
+
+
+def _register():
+    import xarray as xr
+
+    if hasattr(xr.Dataset, "tokensweep"):
+        return
+
+    @xr.register_dataset_accessor("tokensweep")
+    class TokensweepAccessor:
+        """``ds.tokensweep.cheapest(...)`` and ``ds.tokensweep.frontier(...)`` on any cube."""
+
+        def __init__(self, ds):
+            self._ds = ds
+
+        def cheapest(self, **options):
+            return cheapest(self._ds, **options)
+
+        def frontier(self, **options):
+            return frontier(self._ds, **options)
+
+
+_register()
