@@ -64,7 +64,11 @@ def _caption(ds, fixed: dict) -> str:
     units = {"concurrency": " requests", "weight_bits": "-bit weights", "kv_bits": "-bit KV", "isl": " tokens ISL"}
     parts = []
     for dim, value in fixed.items():
-        shown = format_count(value) if dim in ("isl", "params") else (f"{value:g}" if isinstance(value, float) else str(value))
+        shown = (
+            format_count(value)
+            if dim in ("isl", "params")
+            else (f"{value:g}" if isinstance(value, float) else str(value))
+        )
         parts.append(f"{shown}{units.get(dim, '')}" if dim in units else f"{dim} {shown}")
     parts.append(f"workload {workload}")
     parts.append(f"profile {info.profile or '?'}")
