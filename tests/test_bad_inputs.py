@@ -21,7 +21,7 @@ CLI_CASES = yaml.safe_load((CORPUS / "cli.yaml").read_text())
 
 
 def expected(path: Path) -> str:
-    first = path.read_text().splitlines()[0]
+    first = path.read_bytes().splitlines()[0].decode()  # the corpus holds non-UTF-8 files too
     assert first.startswith("# expect: "), path
     return first.removeprefix("# expect: ")
 

@@ -4,6 +4,7 @@ And no silent NaN or inf for any valid input."""
 from __future__ import annotations
 
 import errno
+import json
 import math
 import random
 import signal
@@ -228,3 +229,62 @@ def test_spec_output_is_confined_but_the_flag_is_not(tmp_path, monkeypatch, caps
     elsewhere = tmp_path / "elsewhere" / "flag.zarr"
     assert main(["run", str(spec), "--no-progress", "--output", str(elsewhere)]) == 0
     assert (elsewhere / "zarr.json").exists()
+
+
+# ------------------------------------------------------------------ output hygiene
+def test_json_is_always_strict_json(capsys):
+    """Non-finite numbers print as null, never as the NaN/Infinity tokens JSON does not have."""
+    from engine.interfaces.jsonout import dumps
+
+    assert (
+        dumps({"a": float("inf"), "b": [float("nan"), 1.0], "c": np.float64("-inf")})
+        == '{"a": null, "b": [null, 1.0], "c": null}'
+    )
+    argv = ["point", "--model", "gpt-oss-120b", "--hardware", "wse3", "--workload", "long-document-batch", "--json"]
+    assert main(argv) == 0
+    text = capsys.readouterr().out
+    json.loads(text, parse_constant=lambda token: pytest.fail(f"non-standard JSON token {token}"))
+
+
+def test_a_closed_pipe_ends_quietly(tmp_path):
+    import subprocess
+    import sys
+
+    spec = write_spec(tmp_path, small())
+    cube = tmp_path / "c.zarr"
+    assert main(["run", str(spec), "--output", str(cube), "--no-progress"]) == 0
+    shell = f"{sys.executable} -m engine show {cube} | head -1"
+    out = subprocess.run(["bash", "-c", f"set -o pipefail; {shell}"], capture_output=True, text=True)
+    assert out.returncode == 0 and out.stderr == "", out.stderr
+    assert out.stdout.startswith("cube ")
+
+
+def test_max_points_accepts_human_units(tmp_path, capsys):
+    spec = write_spec(tmp_path, small(max_points="5M"))
+    assert main(["plan", str(spec), "--output", str(tmp_path / "p.zarr")]) == 0
+    too_small = write_spec(tmp_path, small(max_points="1k"), "small.yaml")
+    assert main(["plan", str(too_small)]) == 2
+    assert "above the budget of 1,000" in capsys.readouterr().err
+
+
+def test_a_failing_figure_write_leaves_the_previous_figure(tmp_path, monkeypatch):
+    """Figures are written to a temporary file and renamed: a crash mid-write keeps the old one."""
+    import matplotlib.figure
+
+    from engine.interfaces import figures
+
+    spec = write_spec(tmp_path, small())
+    cube = tmp_path / "c.zarr"
+    assert main(["run", str(spec), "--output", str(cube), "--no-progress"]) == 0
+    out = tmp_path / "phase.png"
+    assert main(["plot", "phase", str(cube), "-o", str(out)]) == 0
+    before = out.read_bytes()
+
+    def full_disk(self, *args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", full_disk)
+    assert main(["plot", "phase", str(cube), "-o", str(out)]) == 1
+    assert out.read_bytes() == before
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".phase-")]
+    assert figures.check_figure_path(tmp_path / "x.pdf").suffix == ".pdf"

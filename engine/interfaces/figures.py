@@ -23,6 +23,22 @@ MARKER_ISL = 1e6
 PREFERRED = {"hardware": "wse3", "concurrency": 250, "weight_bits": 4, "kv_bits": 16, "isl": 96.3e3}
 
 
+def save(fig, output: Path, **options) -> None:
+    """Write the figure atomically: a full disk or a crash never leaves a half-written file."""
+    import os
+    import tempfile
+
+    output = Path(output)
+    handle, temporary = tempfile.mkstemp(prefix=f".{output.stem}-", suffix=output.suffix, dir=output.parent or ".")
+    os.close(handle)
+    try:
+        fig.savefig(temporary, **options)
+        os.replace(temporary, output)
+    finally:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+
+
 def default_figure_path(cube: Path, kind: str) -> Path:
     cube = Path(cube)
     return cube.with_name(f"{cube.stem}_{kind}.png")
@@ -164,7 +180,7 @@ def draw_phase(ds, output: Path, chosen: dict | None = None, levels=PHASE_LEVELS
     ax.set_ylabel("model size, total parameters (log)")
     ax.set_title(f"Feasibility phase diagram: {hardware} {unit_word} to hold weights + KV of all requests")
     fig.text(0.01, 0.005, _caption(ds, fixed), fontsize=7, ha="left", va="bottom", wrap=True)
-    fig.savefig(output, dpi=130)
+    save(fig, output, dpi=130)
     plt.close(fig)
     return lines
 
@@ -240,7 +256,7 @@ def draw_cost(ds, output: Path, chosen=None, model=None, api_price: float = 0.60
         "; ".join(pairs) if pairs else "none in range"
     )
     fig.text(0.01, 0.005, text + "\n" + _caption(ds, fixed), fontsize=7, ha="left", va="bottom", wrap=True)
-    fig.savefig(output, dpi=130)
+    save(fig, output, dpi=130)
     plt.close(fig)
     return break_even
 
@@ -281,16 +297,27 @@ def draw_memory(ds, output: Path, chosen=None):
     ax.set_title(f"Weights vs KV cache per replica; labels: {fixed.get('hardware')} units needed")
     ax.legend()
     fig.text(0.01, 0.005, _caption(ds, fixed), fontsize=7, ha="left", va="bottom", wrap=True)
-    fig.savefig(output, dpi=130)
+    save(fig, output, dpi=130)
     plt.close(fig)
 
 
 # ---------------------------------------------------------------------------- CLI
-def draw(kind: str, cube, output, chosen=None, **options) -> Path:
-    ds = open_cube(Path(cube))
+def check_figure_path(output) -> Path:
+    """A figure file name matplotlib can write, in a folder that exists (one-line errors)."""
     output = Path(output)
-    if output.suffix.lower() not in (".png", ".svg"):
-        raise UserError(f"-o: {output} must end in .png or .svg")
+    if output.suffix.lower() not in FIGURE_FORMATS:
+        raise UserError(f"-o: {output} must end in {', '.join(FIGURE_FORMATS)}")
+    if not output.parent.is_dir():
+        raise UserError(f"-o: folder {output.parent} does not exist")
+    return output
+
+
+FIGURE_FORMATS = (".png", ".svg", ".pdf")
+
+
+def draw(kind: str, cube, output, chosen=None, **options) -> Path:
+    output = check_figure_path(output)
+    ds = open_cube(Path(cube))
     if kind == "phase":
         draw_phase(ds, output, chosen, levels=options.get("levels", PHASE_LEVELS))
     elif kind == "frontier":
@@ -370,7 +397,7 @@ def draw_calibration(paths, output: Path, profile: str = "calibrated"):
     fig.suptitle(f"tokensweep expected figures (profile {profile}) vs measured serving benchmarks; "
                  "TTFT outliers: TensorRT-LLM with attention data parallel")  # fmt: skip
     fig.tight_layout(rect=(0, 0.07, 1, 0.95))
-    fig.savefig(output, dpi=120)
+    save(fig, output, dpi=120)
     plt.close(fig)
     return summary
 
@@ -432,7 +459,7 @@ def draw_frontier(ds, output: Path, chosen=None, cost: str = "cost_per_mtok_outp
     ax.legend(title="hardware")
     labels = "R concurrent requests per replica, n units per replica (0: fewest that fit), w/kv weight and KV bits"
     fig.text(0.01, 0.005, labels + "\n" + _caption(ds, fixed), fontsize=7, ha="left", va="bottom", wrap=True)
-    fig.savefig(output, dpi=130)
+    save(fig, output, dpi=130)
     plt.close(fig)
     return table
 
@@ -540,6 +567,6 @@ def draw_advantage(ds, output: Path, targets=ADVANTAGE_TARGETS):
     gpus = ", ".join(display_name(str(h)) for h in ds["hardware"].values if str(h) != "wse3")
     fig.suptitle(f"Cheapest WSE-3 vs cheapest GPU deployment ({gpus}) at equal interactivity, cost per output Mtok\n"
                  f"{_caption(ds, {})}", fontsize=9)  # fmt: skip
-    fig.savefig(output, dpi=120)
+    save(fig, output, dpi=120)
     plt.close(fig)
     return ratio

@@ -50,7 +50,7 @@ from engine.model.catalog import DEFAULT_PROFILE, Catalog, load_catalog
 from engine.model.records import Hardware, Model, Workload
 from engine.model.synthetic import DEFAULT_EXPONENT, synthetic_model
 from engine.model.variables import BY_NAME, VARIABLES, Variable
-from engine.units import format_count
+from engine.units import format_count, parse_quantity
 from engine.yamlio import read_yaml
 
 DEFAULT_MAX_POINTS = 5e9
@@ -122,6 +122,11 @@ class SweepSpec(_Strict):
     output: str | None = None
     description: str = ""
     figures: list[Literal["phase", "cost", "memory", "frontier", "advantage"]] = Field(default_factory=list)
+
+    @field_validator("max_points", mode="before")
+    @classmethod
+    def _max_points(cls, value):
+        return parse_quantity(value, "max_points") if isinstance(value, str) else value
 
     @field_validator("output")
     @classmethod

@@ -49,18 +49,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as err:
         print(f"tokensweep: error: {err}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # The reader went away (`tokensweep show CUBE | head`): stop quietly.
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except OSError as err:
         # Disk full, a lost mount, permissions changing under a run: say so in one line.
         # Recorded blocks are safe; rerunning the same command resumes.
         where = f" ({err.filename})" if getattr(err, "filename", None) else ""
-        print(
-            f"tokensweep: error: {err.strerror or err}{where}; completed blocks are kept, run again to resume",
-            file=sys.stderr,
-        )
+        resume = "; completed blocks are kept, run again to resume" if _command(argv) == "run" else ""
+        print(f"tokensweep: error: {err.strerror or err}{where}{resume}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("tokensweep: interrupted (a sweep resumes where it stopped: run it again)", file=sys.stderr)
         return 130
+
+
+def _command(argv) -> str | None:
+    words = list(sys.argv[1:] if argv is None else argv)
+    return next((w for w in words if w in SUBCOMMANDS), None)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import sys
 
 from engine.errors import UserError
 from engine.interfaces.cli.common import open_cube_arg, quantity
+from engine.interfaces.jsonout import dumps
 
 
 def add_parser(sub) -> None:
@@ -68,8 +68,7 @@ def run(args) -> int:
     frame = result.reset_coords(drop=True).to_dataframe().reset_index()
     units = {name: result[name].attrs.get("units", "") for name in result.data_vars}
     if args.json:
-        records = json.loads(frame.to_json(orient="records", double_precision=15))
-        print(json.dumps({"units": units, "best": records}, indent=2))
+        print(dumps({"units": units, "best": frame.to_dict(orient="records")}, indent=2))
     elif args.csv:
         frame.rename(columns={c: f"{c} [{units[c]}]" if units.get(c) else c for c in frame.columns}).to_csv(
             sys.stdout, index=False

@@ -35,8 +35,9 @@ def run(args) -> int:
     from engine.interfaces.selection import parse_selection
 
     if args.kind == "calibration":
-        output = Path(args.output or "outputs/calibration.png")
-        output.parent.mkdir(parents=True, exist_ok=True)
+        if not args.output:
+            Path("outputs").mkdir(exist_ok=True)
+        output = figures.check_figure_path(args.output or "outputs/calibration.png")
         figures.draw_calibration(args.cube, output, args.profile)
         print(f"figure calibration: {output}")
         return 0

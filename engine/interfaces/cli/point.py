@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
-
 from engine.axes import AXES, GRID_AXES
 from engine.errors import UserError
 from engine.interfaces.cli.common import add_catalog_option, axis_type, quantity
+from engine.interfaces.jsonout import dumps
 from engine.model.catalog import DEFAULT_PROFILE
 
 _HELP = {
@@ -152,12 +151,12 @@ def run(args) -> int:
         from engine.interfaces.panels import format_comparison
 
         comparison = compare_point(point, catalog.unit(args.vs), args.api_price)
-        print(json.dumps(comparison, indent=2) if args.json else format_comparison(point.model, comparison))
+        print(dumps(comparison, indent=2) if args.json else format_comparison(point.model, comparison))
         return 0
     values = evaluate_point(point)
     refuse_unserved(point, values)
     if args.json:
-        print(json.dumps({"model": point.model.name, "hardware": point.hardware.name, **values}, indent=2))
+        print(dumps({"model": point.model.name, "hardware": point.hardware.name, **values}, indent=2))
     else:
         from engine.interfaces.panels import format_panel
 

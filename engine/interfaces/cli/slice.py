@@ -39,8 +39,9 @@ def run(args) -> int:
     da = da.reset_coords(drop=True).load()
     units = da.attrs.get("units", "")
     if args.json:
-        frame = da.to_dataframe().reset_index()
-        print(frame.to_json(orient="records", double_precision=15))
+        from engine.interfaces.jsonout import dumps
+
+        print(dumps(da.to_dataframe().reset_index().to_dict(orient="records")))
     elif args.csv:
         da.to_dataframe().reset_index().to_csv(sys.stdout, index=False)
     elif da.ndim == 0:
