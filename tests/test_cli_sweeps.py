@@ -43,6 +43,7 @@ def test_slice_nearest_with_human_units(cube, capsys):
         "units_needed",
         "--sel",
         "isl=1M",
+        "--nearest",
         "--sel",
         "model=gpt-oss-120b",
         "--sel",
@@ -55,14 +56,18 @@ def test_slice_nearest_with_human_units(cube, capsys):
         "kv_bits=16",
     ]
     assert main(argv) == 0
-    line = capsys.readouterr().out
+    captured = capsys.readouterr()
+    line = captured.out
+    assert "is not on the axis; using the nearest" in captured.err
     ds = xr.open_zarr(cube)
     expected = (
         ds["units_needed"]
         .sel(isl=1e6, method="nearest")
         .sel(model="gpt-oss-120b", hardware="wse3", concurrency=250, weight_bits=4, kv_bits=16)
     )
-    assert line.startswith(f"units_needed = {int(expected)} count at ")
+    assert line.startswith(
+        f"units_needed = {int(expected)} count at isl={float(expected['isl']):g}, model=gpt-oss-120b"
+    )
     assert main([*argv[:-4], "--json"]) == 0
     records = json.loads(capsys.readouterr().out)
     assert {r["kv_bits"] for r in records} == {8.0, 16.0}
@@ -75,6 +80,11 @@ def test_slice_nearest_with_human_units(cube, capsys):
     [
         (["--var", "cost"], "--var: unknown variable 'cost'"),
         (["--var", "units_needed", "--sel", "isll=1M"], "--sel: unknown dim 'isll' (did you mean 'isl'?"),
+        (["--var", "units_needed", "--sel", "isl=1M"], "--sel: isl has no 1M (nearest: "),
+        (
+            ["--var", "units_needed", "--sel", "isl=1T", "--nearest"],
+            "--sel: isl=1T is outside the cube's axis (16k to 10M)",
+        ),
         (["--var", "units_needed", "--sel", "model=gpt-oss"], "--sel: model has no 'gpt-oss'"),
         (["--var", "units_needed", "--sel", "isl"], "--sel: expected DIM=VALUE"),
     ],

@@ -112,7 +112,7 @@ def test_memory_data_and_every_figure_file(cube, ds, tmp_path, capsys):
     )
     for kind in ("phase", "cost", "memory"):
         out = tmp_path / f"{kind}.svg"
-        assert main(["plot", kind, str(cube), "-o", str(out), "--sel", "isl=1M"]) == 0
+        assert main(["plot", kind, str(cube), "-o", str(out), "--sel", "isl=1M", "--nearest"]) == 0
         assert out.read_text().startswith("<?xml")
     assert main(["plot", "phase", str(cube), "--sel", "hardwar=wse3"]) == 2
     assert "unknown dim 'hardwar'" in capsys.readouterr().err

@@ -7,6 +7,7 @@ import sys
 from engine.errors import UserError
 from engine.interfaces.cli.common import open_cube_arg, quantity
 from engine.interfaces.jsonout import dumps
+from engine.interfaces.selection import add_nearest_option
 
 
 def add_parser(sub) -> None:
@@ -26,6 +27,7 @@ def add_parser(sub) -> None:
         help="decide separately per value of DIM (repeatable; default hardware)",
     )
     p.add_argument("--sel", action="append", default=[], metavar="DIM=VALUE", help="fix a dim first (repeatable)")
+    add_nearest_option(p)
     fmt = p.add_mutually_exclusive_group()
     fmt.add_argument("--csv", action="store_true", help="CSV on stdout")
     fmt.add_argument("--json", action="store_true", help="JSON on stdout")
@@ -51,11 +53,9 @@ def run(args) -> int:
     from engine.interfaces.selection import parse_selection
 
     ds = open_cube_arg(args.cube)
-    chosen = parse_selection(ds, args.sel)
-    nearest = {d: v for d, v in chosen.items() if ds[d].dtype.kind in "iuf"}
-    ds = ds.sel({d: v for d, v in chosen.items() if d not in nearest})
-    if nearest:
-        ds = ds.sel(nearest, method="nearest")
+    chosen = parse_selection(ds, args.sel, args.nearest)
+    if chosen:
+        ds = ds.sel(chosen)
     where: dict = {}
     if args.min_interactivity is not None:
         where["interactivity_tps"] = {"ge": args.min_interactivity}

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from engine.errors import UserError
 from engine.interfaces.cli.common import open_cube_arg, quantity
+from engine.interfaces.selection import add_nearest_option
 
 
 def add_parser(sub) -> None:
@@ -23,6 +24,7 @@ def add_parser(sub) -> None:
     p.add_argument(
         "--sel", action="append", default=[], metavar="DIM=VALUE", help="fix an axis (repeatable), e.g. concurrency=64"
     )
+    add_nearest_option(p)
     p.add_argument("--levels", default="32,64,128", help="phase contour levels in units (default 32,64,128)")
     p.add_argument(
         "--api-price", type=quantity("--api-price", 0), default=0.60, help="reference API price, USD/Mtok (cost figure)"
@@ -44,7 +46,7 @@ def run(args) -> int:
     if len(args.cube) != 1:
         raise UserError(f"cube: plot {args.kind} takes one cube, got {len(args.cube)} paths")
     args.cube = args.cube[0]
-    chosen = parse_selection(open_cube_arg(args.cube), args.sel)
+    chosen = parse_selection(open_cube_arg(args.cube), args.sel, args.nearest)
     try:
         levels = tuple(float(v) for v in args.levels.split(","))
     except ValueError:

@@ -6,15 +6,17 @@ import sys
 
 from engine.errors import UserError, did_you_mean
 from engine.interfaces.cli.common import open_cube_arg
+from engine.interfaces.selection import add_nearest_option
 
 
 def add_parser(sub) -> None:
-    sl = sub.add_parser("slice", help="select values from a cube (nearest on numeric axes)")
+    sl = sub.add_parser("slice", help="select values from a cube (exact labels; --nearest to snap numbers)")
     sl.add_argument("cube")
     sl.add_argument("--var", required=True, help="variable name, e.g. cost_per_mtok_usd")
     sl.add_argument(
         "--sel", action="append", default=[], metavar="DIM=VALUE", help="selection (repeatable), e.g. isl=1M"
     )
+    add_nearest_option(sl)
     fmt = sl.add_mutually_exclusive_group()
     fmt.add_argument("--csv", action="store_true", help="CSV on stdout")
     fmt.add_argument("--json", action="store_true", help="JSON on stdout")
@@ -26,15 +28,11 @@ def run(args) -> int:
     ds = open_cube_arg(args.cube)
     if args.var not in ds.data_vars:
         raise UserError(f"--var: unknown variable '{args.var}' ({did_you_mean(args.var, list(ds.data_vars))})")
-    chosen = parse_selection(ds, args.sel)
+    chosen = parse_selection(ds, args.sel, args.nearest)
     da = ds[args.var]
     chosen = {d: v for d, v in chosen.items() if d in da.dims}
-    nearest = {d: v for d, v in chosen.items() if ds[d].dtype.kind in "iuf"}
-    exact = {d: v for d, v in chosen.items() if d not in nearest}
-    if exact:
-        da = da.sel(exact)
-    if nearest:
-        da = da.sel(nearest, method="nearest")
+    if chosen:
+        da = da.sel(chosen)  # values taken from the axis itself: an exact selection
     # Keep the dims and the value; catalog fields stay in `tokensweep show`.
     da = da.reset_coords(drop=True).load()
     units = da.attrs.get("units", "")
@@ -45,7 +43,7 @@ def run(args) -> int:
     elif args.csv:
         da.to_dataframe().reset_index().to_csv(sys.stdout, index=False)
     elif da.ndim == 0:
-        where = ", ".join(f"{c}={da[c].values}" for c in da.coords if da[c].ndim == 0 and c in ds.dims)
+        where = ", ".join(f"{d}={v:g}" if isinstance(v, float) else f"{d}={v}" for d, v in chosen.items())
         print(f"{args.var} = {da.values.item():.6g} {units} at {where}")
     else:
         frame = da.to_dataframe().reset_index()
