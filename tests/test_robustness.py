@@ -288,3 +288,43 @@ def test_a_failing_figure_write_leaves_the_previous_figure(tmp_path, monkeypatch
     assert out.read_bytes() == before
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".phase-")]
     assert figures.check_figure_path(tmp_path / "x.pdf").suffix == ".pdf"
+
+
+def test_scheduler_addresses_are_normalised():
+    from engine.sweep.cluster import resolve
+
+    assert resolve("10.0.0.5:8786").scheduler == "tcp://10.0.0.5:8786"
+    assert resolve("tls://scheduler.lab:8786").scheduler == "tls://scheduler.lab:8786"
+    assert resolve("tcp://[::1]:8786").scheduler == "tcp://[::1]:8786"
+
+
+def test_slice_of_one_point_as_csv_and_json(tmp_path, capsys):
+    spec = write_spec(tmp_path, small())
+    cube = tmp_path / "c.zarr"
+    assert main(["run", str(spec), "--output", str(cube), "--no-progress"]) == 0
+    capsys.readouterr()
+    sel = ["--sel", "model=gpt-oss-120b", "--sel", "isl=16k", "--sel", "concurrency=16", "--sel", "weight_bits=4",
+           "--sel", "kv_bits=16", "--sel", "hardware=wse3"]  # fmt: skip
+    assert main(["slice", str(cube), "--var", "units_needed", *sel, "--json"]) == 0
+    (record,) = json.loads(capsys.readouterr().out)
+    assert record["model"] == "gpt-oss-120b" and record["units_needed"] >= 1
+    assert main(["slice", str(cube), "--var", "units_needed", *sel, "--csv"]) == 0
+    header, row = capsys.readouterr().out.splitlines()
+    assert header.endswith(",units_needed") and row.startswith("gpt-oss-120b,")
+
+
+def test_a_figure_that_cannot_be_drawn_after_a_run_is_exit_1_not_2(tmp_path, capsys):
+    """Exit 2 promises nothing was written; here the cube was, so the run says so and exits 1."""
+    spec = write_spec(tmp_path, small(synthetic=None, figures=["phase"]))  # no model-size axis: no phase diagram
+    cube = tmp_path / "c.zarr"
+    assert main(["run", str(spec), "--output", str(cube), "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert "figure phase not drawn" in err and "the cube is complete" in err and err.count("\n") == 1
+    assert (cube / "zarr.json").exists()
+
+
+def test_unsorted_contour_levels_are_sorted(tmp_path):
+    spec = write_spec(tmp_path, small())
+    cube = tmp_path / "c.zarr"
+    assert main(["run", str(spec), "--output", str(cube), "--no-progress"]) == 0
+    assert main(["plot", "phase", str(cube), "--levels", "128,32,64,32", "-o", str(tmp_path / "p.png")]) == 0

@@ -19,6 +19,7 @@ Distributed workers must see the store's filesystem (a shared disk, or 127.0.0.1
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -53,12 +54,19 @@ def load_profile(name: str, path: str | Path) -> Profile:
     return resolve(scheduler, workers, tuple(sorted(entry.items())))
 
 
+ADDRESS = re.compile(r"^(?:(tcp|tls)://)?(\[[0-9a-fA-F:]+\]|[A-Za-z0-9_.-]+):(\d{1,5})$")
+
+
 def resolve(scheduler: str | None, workers: int | None = None, options=()) -> Profile:
     scheduler = scheduler or "threads"
-    if scheduler not in LOCAL and not scheduler.startswith("tcp://") and scheduler != "slurm":
-        raise UserError(
-            f"--scheduler: '{scheduler}' is not known (allowed: threads, processes, sync, tcp://HOST:PORT, slurm)"
-        )
+    if scheduler not in LOCAL and scheduler != "slurm":
+        match = ADDRESS.match(scheduler)
+        if not match or not 0 < int(match.group(3)) < 65536:
+            raise UserError(
+                f"--scheduler: '{scheduler}' is not known (allowed: threads, processes, sync, slurm, "
+                "or a Dask scheduler address tcp://HOST:PORT, tls://HOST:PORT or HOST:PORT)"
+            )
+        scheduler = f"{match.group(1) or 'tcp'}://{match.group(2)}:{match.group(3)}"
     if workers is not None and (not isinstance(workers, int) or workers < 1):
         raise UserError(f"--workers: must be a whole number >= 1, got {workers!r}")
     return Profile(scheduler, workers, tuple(options))

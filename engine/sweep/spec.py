@@ -136,7 +136,7 @@ class SweepSpec(_Strict):
         if value is None:
             return value
         path = Path(value)
-        if path.is_absolute() or ".." in path.parts:
+        if value.startswith("~") or path.is_absolute() or ".." in path.parts:
             raise ValueError("must be a relative path inside the working directory (use --output for elsewhere)")
         if path.suffix != ".zarr":
             raise ValueError("must end in .zarr (a Zarr v3 store directory)")

@@ -47,7 +47,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         return _module(args.command).run(args)
     except UserError as err:
-        print(f"tokensweep: error: {err}", file=sys.stderr)
+        message = str(err).replace("\r", "\\r").replace("\n", "\\n")  # one line, whatever a name holds
+        print(f"tokensweep: error: {message}", file=sys.stderr)
         return 2
     except BrokenPipeError:
         # The reader went away (`tokensweep show CUBE | head`): stop quietly.

@@ -48,7 +48,7 @@ def run(args) -> int:
     args.cube = args.cube[0]
     chosen = parse_selection(open_cube_arg(args.cube), args.sel, args.nearest)
     try:
-        levels = tuple(float(v) for v in args.levels.split(","))
+        levels = tuple(sorted({float(v) for v in args.levels.split(",")}))  # matplotlib wants them increasing
     except ValueError:
         raise UserError(f"--levels: expected numbers separated by commas, got '{args.levels}'") from None
     output = Path(args.output) if args.output else figures.default_figure_path(Path(args.cube), args.kind)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 from engine.interfaces.cli.common import add_sweep_options, execution_profile, sweep_plan
 
 
@@ -21,10 +23,16 @@ def run(args) -> int:
     result = run_sweep(plan, args.output, profile, overwrite=args.overwrite, progress=not args.no_progress)
     print(result.summary())
     if plan.spec.figures and not args.no_figures:
+        from engine.errors import UserError
         from engine.interfaces import figures
 
         for kind in plan.spec.figures:
             path = figures.default_figure_path(result.path, kind)
-            figures.draw(kind, result.path, path)
+            try:
+                figures.draw(kind, result.path, path)
+            except UserError as err:  # the cube is written: not exit 2, which promises nothing was
+                print(f"tokensweep: error: figure {kind} not drawn ({err}); the cube is complete at {result.path}",
+                      file=sys.stderr)  # fmt: skip
+                return 1
             print(f"figure {kind}: {path}")
     return 0

@@ -36,6 +36,17 @@ def run(args) -> int:
     # Keep the dims and the value; catalog fields stay in `tokensweep show`.
     da = da.reset_coords(drop=True).load()
     units = da.attrs.get("units", "")
+    if da.ndim == 0 and (args.json or args.csv):  # every dim selected: one row of the point and its value
+        import pandas as pd
+
+        frame = pd.DataFrame([{**chosen, args.var: da.values.item()}])
+        if args.json:
+            from engine.interfaces.jsonout import dumps
+
+            print(dumps(frame.to_dict(orient="records")))
+        else:
+            frame.to_csv(sys.stdout, index=False)
+        return 0
     if args.json:
         from engine.interfaces.jsonout import dumps
 
