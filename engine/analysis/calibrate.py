@@ -35,6 +35,7 @@ from engine.model.assumptions import Assumptions
 from engine.model.catalog import Catalog
 from engine.model.core import evaluate_arrays
 from engine.model.records import Workload
+from engine.model.variables import REPLICA
 
 #: Assumptions fitted by default: each a physical efficiency or fixed time (docs/model.md).
 DEFAULT_FIT = (
@@ -229,6 +230,9 @@ def fit(
 
     lows = np.array([AXES[n].low for n in names], dtype=float)
     highs = np.array([AXES[n].high for n in names], dtype=float)
+    if not set(names) & REPLICA:  # the memory fit does not move: size max-throughput batches once, not per step
+        rows = [r if r.concurrency is not None else replace(r, concurrency=max_batch(r, catalog, _assumptions(base, r)))
+                for r in rows]  # fmt: skip
     begin = {**START, **(start or {})}
     x0 = np.clip([begin.get(n, getattr(base, n)) for n in names], lows, highs)
     scale = np.maximum(np.abs(x0), 1e-6)
