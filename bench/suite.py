@@ -366,6 +366,85 @@ class EndToEnd:
         return out
 
 
+class ReductionSweep:
+    """A ``reduce:`` sweep (cheapest deployment per model x ISL x hardware at >= 50 tokens/s per
+    user): end-to-end points/s from ``tokensweep run``, and the same blocks' kernels alone
+    (nothing reduced or written) on the same thread pool."""
+
+    # Full: 96 model sizes x 256 ISL x 24 R x 3 wbits x 2 kbits x 6 hardware x 8 replica sizes = 1.7e8.
+    SIZES: ClassVar[dict] = {
+        "tiny": {"models": 4, "n_isl": 4, "conc": 4, "replica": [0, 8]},
+        "quick": {"models": 16, "n_isl": 32, "conc": 16, "replica": [0, 8, 64]},
+        "full": {"models": 96, "n_isl": 256, "conc": 24, "replica": [0, 1, 2, 4, 8, 16, 32, 64]},
+    }
+
+    def __init__(self, size: str, workdir: Path):
+        self.workdir = workdir
+        self.axes = self.SIZES[size]
+
+    def spec(self) -> Path:
+        import yaml
+
+        concurrency = sorted({round(v) for v in np.geomspace(1, 1024, self.axes["conc"] * 2)})[: self.axes["conc"]]
+        spec = {
+            "name": "reduce",
+            "synthetic": {"reference": "deepseek-v3", "params": {"geomspace": ["10B", "4T", self.axes["models"]]}},
+            "hardware": ["wse3", "h100-sxm", "h200-sxm", "b200", "mi300x", "gb200"],
+            "axes": {
+                "isl": {"geomspace": ["1k", "1M", self.axes["n_isl"]]},
+                "concurrency": concurrency,
+                "weight_bits": [4, 8, 16],
+                "kv_bits": [8, 16],
+                "replica_units": self.axes["replica"],
+            },
+            "parameters": {"context_limit": "none"},
+            "reduce": {
+                "min": "cost_per_mtok_output_usd",
+                "over": ["replica_units", "concurrency", "weight_bits", "kv_bits"],
+                "where": {"interactivity_tps": {"ge": 50}},
+            },
+        }
+        path = self.workdir / "reduce.yaml"
+        path.write_text(yaml.safe_dump(spec))
+        return path
+
+    def run(self, workers: int = 2) -> dict:
+        spec = self.spec()
+        out = self.workdir / "reduce.zarr"
+        cmd = [sys.executable, "-c", _REPORT_PEAK, "run", str(spec), "--output", str(out), "--no-progress",
+               "--scheduler", "threads", "--workers", str(workers)]  # fmt: skip
+        wall, seconds, rss = _timed_peak_rss(cmd)
+        from engine.sweep.plan import make_plan
+        from engine.sweep.reduce import ReducedSchema
+        from engine.sweep.spec import load_spec
+
+        plan = make_plan(load_spec(spec))
+        cells = ReducedSchema(plan).n_points
+        shutil.rmtree(out, ignore_errors=True)
+        shutil.rmtree(out.with_name(out.name + ".tokensweep"), ignore_errors=True)
+        code = (
+            "import time, dask; from engine.sweep.spec import load_spec; from engine.sweep.plan import make_plan\n"
+            "from engine.sweep.reduce import _evaluate\n"
+            f"plan = make_plan(load_spec({str(spec)!r})); _evaluate(plan, next(plan.blocks()), ['performance'])\n"
+            "t = time.perf_counter()\n"
+            "tasks = [dask.delayed(lambda b: len(_evaluate(plan, b, ['performance'])), pure=False)(b) for b in plan.blocks()]\n"
+            f"dask.compute(*tasks, scheduler='threads', num_workers={workers})\n"
+            "print(plan.n_points / (time.perf_counter() - t))\n"
+        )
+        kernel = float(_stdout_of([sys.executable, "-c", code]).strip())
+        return {
+            "points": plan.n_points,
+            "output_cells": cells,
+            "seconds": seconds,
+            "process_wall_s": wall,
+            "points_per_s": plan.n_points / seconds,
+            "kernel_only_points_per_s": kernel,
+            "vs_kernel_only": plan.n_points / seconds / kernel,
+            "peak_rss_bytes": rss,
+            "workers": workers,
+        }
+
+
 # Runs `tokensweep` and prints the process's own peak RSS. ru_maxrss is no good here: Linux
 # carries the parent's high-water mark across fork and exec, so every child would report
 # the benchmark driver's size. VmHWM belongs to the new address space only.
@@ -472,6 +551,13 @@ def run_all(size: str, outdir: Path, include_e2e: bool = True, log=print) -> dic
         log("end to end ...")
         with tempfile.TemporaryDirectory(prefix="tokensweep-bench-", dir=outdir) as work:
             results["end_to_end"] = EndToEnd(size, Path(work)).run()
+        log("reduction sweep ...")
+        with tempfile.TemporaryDirectory(prefix="tokensweep-bench-", dir=outdir) as work:
+            reduction = ReductionSweep(size, Path(work)).run()
+        llm = results["llm_analysis"]
+        if llm.get("available"):
+            reduction["vs_llm_analysis"] = reduction["points_per_s"] / llm["llm_analysis_configs_per_s"]
+        results["reduction"] = reduction
     results["kernel_vs_numpy"] = results["kernels"]["kernel_vs_numpy"]
     results["kernel_vs_python"] = results["kernels"]["kernel_vs_python"]
     results["bandwidth_fraction"] = results["bandwidth"]["bandwidth_fraction"]
@@ -514,6 +600,14 @@ def markdown(r: dict) -> str:
     lines.append(
         f"| `tokensweep point`, cold / warm cache | {s['point_cold_cache_s']:.2f} s / {s['point_warm_cache_s']:.2f} s |"
     )
+    red = r.get("reduction")
+    if red:
+        versus = f"; **{red['vs_llm_analysis']:,.0f}x llm-analysis**" if "vs_llm_analysis" in red else ""
+        lines.append(
+            f"| **reduction sweep**, threads x{red['workers']} | **{red['points_per_s']:,.0f} points/s** "
+            f"({red['points']:,} points -> {red['output_cells']:,} cells in {red['seconds']:.1f} s); "
+            f"{red['vs_kernel_only']:.0%} of kernel-only ({red['kernel_only_points_per_s']:,.0f} points/s){versus} |"
+        )
     e = r.get("end_to_end")
     if e:
         t2, t1, p2 = e["threads_2"], e["threads_1"], e["processes_2"]

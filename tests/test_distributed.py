@@ -29,6 +29,18 @@ def test_distributed_run_gives_the_same_cube_as_threads(tmp_path, cluster):
     xr.testing.assert_identical(comparable(xr.open_zarr(remote)), comparable(xr.open_zarr(threaded)))
 
 
+def test_distributed_reduction_gives_the_same_cube_as_in_process(tmp_path, cluster):
+    from engine.sweep.reduce import reduce_eager
+    from tests.test_reduce import BASE, same_cube
+
+    address, _, _ = cluster
+    plan = make_plan(parse_spec({**BASE, "chunks": {"model": 1, "isl": 2, "concurrency": 2}}))
+    output = tmp_path / "reduced.zarr"
+    result = run_sweep(plan, output, resolve(address), progress=False)
+    assert result.blocks_computed == result.blocks_total == 4
+    same_cube(xr.open_zarr(output), reduce_eager(plan))
+
+
 def test_unreachable_scheduler_is_a_one_line_error(tmp_path, capsys):
     from engine.interfaces.cli import main
     from tests.sweep_helpers import write_spec

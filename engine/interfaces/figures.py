@@ -493,12 +493,26 @@ def advantage_data(ds, targets=ADVANTAGE_TARGETS, wafer: str = "wse3", cost: str
     if not gpus:
         raise UserError("cube: the advantage figure needs at least one GPU beside the wafer")
     keep = (size, "isl")
+    # Index coordinates only: lazy auxiliary coordinates would be computed at every arithmetic step.
+    ds = ds.reset_coords(drop=True)
+    level = "min_interactivity_tps"  # a reduced cube's frontier form: the cheapest at >= each level
+    if level in ds.dims:
+        missing = [t for t in targets if not np.isclose(ds[level].values, float(t)).any()]
+        if missing:
+            raise UserError(
+                f"cube: the reduced cube has no {level} level {missing[0]:g} "
+                f"(levels: {', '.join(f'{v:g}' for v in ds[level].values)})"
+            )
     out = []
     for target in targets:
         where = {"interactivity_tps": {"ge": float(target)}}
+        at = ds
+        if level in ds.dims:
+            at = ds.sel({level: float(target)}, method="nearest").drop_vars(level)
+            where = None
         best = {}
         for side, names in (("wafer", [wafer]), ("gpu", gpus)):
-            sub = ds.sel(hardware=names)
+            sub = at.sel(hardware=names)
             over = [d for d in sub[cost].dims if d not in keep and d != "token_type"]
             best[side] = cheapest(sub, cost=cost, where=where, over=over)[cost]
         w, g = best["wafer"], best["gpu"]

@@ -80,13 +80,23 @@ class Runner:
         self.client = client
 
     def run(self, tasks: Sequence[Callable[[], int]], on_done: Callable[[int], None]) -> None:
-        if not tasks:
+        """Run independent tasks (each returns the points it wrote)."""
+        import dask
+
+        self.run_graph([dask.delayed(task, pure=False)() for task in tasks], on_done)
+
+    def run_graph(self, outputs: Sequence, on_done: Callable[[int], None]) -> None:
+        """Compute Dask delayed objects whose results are the points they wrote.
+
+        ``on_done`` is called with every integer result as it completes (intermediate
+        results of other types, such as a reduction's partials, are not reported).
+        """
+        if not outputs:
             return
         if self.client is not None:
             from distributed import as_completed
 
-            futures = self.client.map(lambda task: task(), tasks, pure=False)
-            for future in as_completed(futures):
+            for future in as_completed(self.client.compute(list(outputs))):
                 on_done(future.result())
             return
         import dask
@@ -94,11 +104,11 @@ class Runner:
 
         class _Progress(Callback):
             def _posttask(self, key, result, dsk, state, worker_id):
-                on_done(result)
+                if isinstance(result, int):
+                    on_done(result)
 
-        delayed = [dask.delayed(task, pure=False)() for task in tasks]
         with _Progress():
-            dask.compute(*delayed, scheduler=self.profile.scheduler, num_workers=self.profile.workers or os.cpu_count())
+            dask.compute(*outputs, scheduler=self.profile.scheduler, num_workers=self.profile.workers or os.cpu_count())
 
 
 @contextmanager

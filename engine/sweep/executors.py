@@ -21,24 +21,17 @@ from engine.model.variables import FAMILIES, TOKEN_TYPE
 from engine.sweep.plan import Plan
 
 
-def evaluate_block(plan: Plan, block: tuple[int, ...]) -> dict[str, np.ndarray]:
-    """Run the kernels on one block; arrays come back in cube layout for the block's extents.
-
-    Only the families with a variable this block owns are run.
-    """
-    spec, schema = plan.spec, plan.schema
+def block_arguments(plan: Plan, block: tuple[int, ...]) -> tuple:
+    """The array core's arguments for one block (ISL and OSL as paired context vectors)."""
+    spec = plan.spec
     slices = plan.block_slices(block)
-    owned = [v for v in plan.variables if plan.owns(block, v)]
-    families = [f for f in FAMILIES if any(v.family == f for v in owned)]
-    if not families:
-        return {}
     isl = spec.axes["isl"][slices["isl"]]
     if spec.osl_is_axis:
         osl_axis = spec.axes["osl"][slices["osl"]]
         isl_pairs, osl_pairs = np.repeat(isl, len(osl_axis)), np.tile(osl_axis, len(isl))
     else:
         isl_pairs, osl_pairs = isl, spec.derived_osl[slices["isl"]]
-    arrays = evaluate_arrays(
+    return (
         spec.models[slices[spec.model_dim]],
         spec.hardware[slices["hardware"]],
         isl_pairs,
@@ -48,8 +41,21 @@ def evaluate_block(plan: Plan, block: tuple[int, ...]) -> dict[str, np.ndarray]:
         spec.axes["kv_bits"][slices["kv_bits"]],
         spec.workload,
         plan.block_assumptions(block),
-        families,
     )
+
+
+def evaluate_block(plan: Plan, block: tuple[int, ...]) -> dict[str, np.ndarray]:
+    """Run the kernels on one block; arrays come back in cube layout for the block's extents.
+
+    Only the families with a variable this block owns are run.
+    """
+    schema = plan.schema
+    slices = plan.block_slices(block)
+    owned = [v for v in plan.variables if plan.owns(block, v)]
+    families = [f for f in FAMILIES if any(v.family == f for v in owned)]
+    if not families:
+        return {}
+    arrays = evaluate_arrays(*block_arguments(plan, block), families)
     out = {}
     for var in owned:
         shape = tuple(

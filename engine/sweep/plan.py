@@ -127,6 +127,14 @@ class Plan:
 
     def __repr__(self) -> str:
         shape = " x ".join(f"{d} {n}" for d, n in self.shape.items())
+        if self.spec.reduction is not None:
+            from engine.sweep.reduce import ReducedSchema
+
+            reduced = ReducedSchema(self)
+            return (
+                f"<Plan {self.spec.name}: {shape} = {self.n_points:,} points in {self.n_blocks:,} blocks, "
+                f"reduced over {', '.join(self.spec.reduction.over)} to {reduced.n_points:,} cells>"
+            )
         return (
             f"<Plan {self.spec.name}: {shape} = {self.n_points:,} points, {len(self.variables)} variables, "
             f"{self.n_blocks:,} blocks of <= {self.bytes_per_block() / 1e6:.1f} MB, "

@@ -28,11 +28,24 @@ Schema (see the README for a worked example)::
     variables: [units_needed, cost_per_mtok_usd]   # optional subset
     precision: float64             # or float32 (halves the store)
     max_points: 2e9                # size budget (refuse larger grids)
+    reduce:                        # optional: write only the best configuration (see below)
+      min: cost_per_mtok_output_usd
+      over: [concurrency, weight_bits, kv_bits]
+      where: {interactivity_tps: {ge: 50}}
+      keep: [ttft_s]               # variables also read at the winner
+      frontier: {speed: interactivity_tps, levels: [10, 30, 100, 300]}   # optional
+
+With ``reduce`` the sweep evaluates every point but writes, for every coordinate of the
+dims not in ``over``, only the minimum of ``min`` where every ``where`` condition holds
+(and the replica fits), the ``over`` coordinates that attain it and the ``where``/``keep``
+variables there. The ``frontier`` form repeats that per speed level: the cheapest
+configuration at least as fast as each level (a dim ``min_<speed>``).
 """
 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import math
 import re
@@ -43,7 +56,7 @@ from typing import Annotated, Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from engine.axes import AXES, GRID_AXES, NUMERIC_PARAMETERS, PARAMETERS
+from engine.axes import AXES, GRID_AXES, NUMERIC_PARAMETERS, PARAMETERS, expand
 from engine.errors import UserError, did_you_mean
 from engine.model.assumptions import Assumptions
 from engine.model.catalog import DEFAULT_PROFILE, Catalog, load_catalog
@@ -54,6 +67,9 @@ from engine.units import format_count, parse_quantity
 from engine.yamlio import read_yaml
 
 DEFAULT_MAX_POINTS = 5e9
+#: A reduction writes only its winners, so its default budget bounds compute, not storage.
+DEFAULT_MAX_REDUCED_POINTS = 1e13
+COMPARISONS = ("ge", "gt", "le", "lt", "eq")
 DEFAULT_WORKLOAD = "agentic-coding"
 #: Spec fields that do not change a single computed number: a resume ignores them.
 NOT_FINGERPRINTED = ("output", "max_points", "description", "figures")
@@ -106,6 +122,74 @@ class SyntheticSpec(_Strict):
     width_exponent: Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)] = DEFAULT_EXPONENT
 
 
+def _variable_name(name: str) -> str:
+    if name not in BY_NAME:
+        raise ValueError(f"unknown variable '{name}' ({did_you_mean(name, BY_NAME)})")
+    if "token_type" in BY_NAME[name].dims:
+        raise ValueError(f"{name} has one value per token type; pick a single-valued variable")
+    return name
+
+
+class FrontierSpec(_Strict):
+    speed: str = "interactivity_tps"
+    levels: Any
+
+    @field_validator("speed")
+    @classmethod
+    def _speed(cls, value: str) -> str:
+        return _variable_name(value)
+
+
+class ReduceSpec(_Strict):
+    """What a reduction keeps: the minimum of one variable over some dims, under conditions."""
+
+    min: str
+    over: list[str]
+    where: dict[str, Any] = Field(default_factory=dict)
+    keep: list[str] = Field(default_factory=list)
+    frontier: FrontierSpec | None = None
+
+    @field_validator("min")
+    @classmethod
+    def _min(cls, value: str) -> str:
+        return _variable_name(value)
+
+    @field_validator("over")
+    @classmethod
+    def _over(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("list at least one dim to reduce over")
+        if len(set(value)) != len(value):
+            raise ValueError("a dim is listed twice")
+        return value
+
+    @field_validator("keep")
+    @classmethod
+    def _keep(cls, value: list[str]) -> list[str]:
+        return [_variable_name(v) for v in value]
+
+    @field_validator("where")
+    @classmethod
+    def _where(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for name, condition in value.items():
+            _variable_name(name)
+            if isinstance(condition, dict):
+                if not condition:
+                    raise ValueError(f"{name}: give a comparison ({', '.join(COMPARISONS)})")
+                for op, bound in condition.items():
+                    if op not in COMPARISONS:
+                        raise ValueError(f"{name}: unknown comparison '{op}' (allowed: {', '.join(COMPARISONS)})")
+                    try:
+                        number = parse_quantity(bound, f"{name}.{op}") if not isinstance(bound, bool) else None
+                    except UserError as err:
+                        raise ValueError(str(err)) from None
+                    if number is None or not math.isfinite(number):
+                        raise ValueError(f"{name}.{op}: expected a finite number, got {bound!r}")
+            elif not isinstance(condition, bool):
+                raise ValueError(f"{name}: expected {{ge|gt|le|lt|eq: number}} or true/false, got {condition!r}")
+        return value
+
+
 class SweepSpec(_Strict):
     """A sweep as written: checked for shape here, resolved against a catalog by :func:`resolve`."""
 
@@ -118,10 +202,11 @@ class SweepSpec(_Strict):
     chunks: dict[str, int] = Field(default_factory=dict)
     variables: list[str] | None = None
     precision: Literal["float64", "float32"] = "float64"
-    max_points: Annotated[float, Field(gt=0, allow_inf_nan=False)] = DEFAULT_MAX_POINTS
+    max_points: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
     output: str | None = None
     description: str = ""
     figures: list[Literal["phase", "cost", "memory", "frontier", "advantage"]] = Field(default_factory=list)
+    reduce: ReduceSpec | None = None
 
     @field_validator("max_points", mode="before")
     @classmethod
@@ -194,6 +279,18 @@ class SweepSpec(_Strict):
                 raise ValueError(f"axes.{name}: unknown axis ({did_you_mean(name, allowed)})")
         if "isl" not in self.axes:
             raise ValueError("axes.isl: required (average input tokens per turn)")
+        if self.reduce is not None and set(self.figures) - {"advantage"}:
+            raise ValueError("figures: a reduced cube can draw only 'advantage' (from a frontier on interactivity_tps)")
+        if self.reduce is not None and self.figures:
+            frontier = self.reduce.frontier
+            if frontier is None or frontier.speed != "interactivity_tps" or "hardware" in self.reduce.over:
+                raise ValueError(
+                    "figures: 'advantage' from a reduction needs reduce.frontier on interactivity_tps and hardware kept"
+                )
+        if self.reduce is not None and self.variables is not None:
+            raise ValueError(
+                "variables: a reduction writes its own variables (min, where, keep); leave 'variables' out"
+            )
         known = [*PARAMETERS, "workload", "profile"]
         for name in self.parameters:
             if name not in known:
@@ -226,6 +323,13 @@ class SweepSpec(_Strict):
     def assumptions(self) -> Assumptions:
         """The explicit parameters alone (checked without a catalog)."""
         return parse_assumptions(self.explicit_assumptions(), "parameters.")
+
+    @property
+    def point_budget(self) -> float:
+        """``max_points``, or the default for a full cube or for a reduction."""
+        if self.max_points is not None:
+            return self.max_points
+        return DEFAULT_MAX_REDUCED_POINTS if self.reduce is not None else DEFAULT_MAX_POINTS
 
     @property
     def workload_name(self) -> str:
@@ -299,6 +403,7 @@ class ResolvedSpec:
     catalog_fingerprint: str
     fingerprint: str  # what must match to resume a store: the computed numbers' inputs
     derived_osl: np.ndarray | None  # OSL per ISL from the workload mix, when OSL is not an axis
+    reduction: Reduction | None = None  # write only the best configurations (spec ``reduce``)
 
     @property
     def osl_is_axis(self) -> bool:
@@ -307,6 +412,51 @@ class ResolvedSpec:
     @property
     def n_points(self) -> int:
         return math.prod(len(v) for v in self.axes.values())
+
+
+@dataclass(frozen=True)
+class Reduction:
+    """A resolved ``reduce`` section: names checked against the sweep's dims."""
+
+    cost: str
+    over: tuple[str, ...]
+    where: tuple[tuple[str, str, float], ...]  # (variable, comparison, bound); booleans as eq 1/0
+    keep: tuple[str, ...]
+    speed: str | None = None  # the frontier form: cheapest at or above each speed level
+    levels: tuple[float, ...] = ()
+
+    @property
+    def level_dim(self) -> str | None:
+        return f"min_{self.speed}" if self.speed else None
+
+    @property
+    def carried(self) -> tuple[str, ...]:
+        """Variables read at the winner besides the minimum: speed, where, keep (in that order)."""
+        names = [self.speed] if self.speed else []
+        names += [name for name, _, _ in self.where] + list(self.keep)
+        return tuple(dict.fromkeys(n for n in names if n != self.cost))
+
+
+def _reduction(section: ReduceSpec, axes: dict[str, np.ndarray]) -> Reduction:
+    for dim in section.over:
+        if dim not in axes:
+            raise UserError(f"reduce.over: '{dim}' is not a dim of this sweep ({did_you_mean(dim, axes)})")
+    where = []
+    for name, condition in section.where.items():
+        if isinstance(condition, dict):
+            where += [(name, op, parse_quantity(bound, f"reduce.where.{name}.{op}")) for op, bound in condition.items()]
+        else:
+            where.append((name, "eq", float(condition)))
+    speed, levels = None, ()
+    if section.frontier is not None:
+        speed = section.frontier.speed
+        values = expand(section.frontier.levels, "reduce.frontier.levels")
+        if any(b <= a for a, b in itertools.pairwise(values)) or not all(math.isfinite(v) for v in values):
+            raise UserError("reduce.frontier.levels: levels must be finite and strictly increasing")
+        if len(values) > 10_000:
+            raise UserError(f"reduce.frontier.levels: {len(values):,} levels; at most 10,000")
+        levels = tuple(values)
+    return Reduction(section.min, tuple(section.over), tuple(where), tuple(section.keep), speed, levels)
 
 
 def _fingerprint(canonical: dict, catalog_fingerprint: str) -> str:
@@ -354,9 +504,9 @@ def resolve(spec: SweepSpec, catalog: Catalog | None = None) -> ResolvedSpec:
         if dim not in axes:
             raise UserError(f"chunks.{dim}: not a dim of this sweep ({did_you_mean(dim, axes)})")
     n_points = math.prod(len(v) for v in axes.values())
-    if n_points > spec.max_points:
+    if n_points > spec.point_budget:
         raise UserError(
-            f"max_points: the grid has {n_points:,} points, above the budget of {spec.max_points:,.0f} "
+            f"max_points: the grid has {n_points:,} points, above the budget of {spec.point_budget:,.0f} "
             "(raise max_points in the spec or --max-points, or shrink an axis)"
         )
     canonical = spec.model_dump(mode="json")
@@ -364,7 +514,11 @@ def resolve(spec: SweepSpec, catalog: Catalog | None = None) -> ResolvedSpec:
     canonical["axes"] = {k: v.tolist() for k, v in values.items()}
     if spec.synthetic is not None:
         canonical["synthetic"]["params"] = sizes.tolist()
-    variables = tuple(BY_NAME[n] for n in spec.variables) if spec.variables else VARIABLES
+    reduction = _reduction(spec.reduce, axes) if spec.reduce is not None else None
+    if reduction is not None:
+        variables = tuple(BY_NAME[n] for n in (reduction.cost, *reduction.carried))
+    else:
+        variables = tuple(BY_NAME[n] for n in spec.variables) if spec.variables else VARIABLES
     return ResolvedSpec(
         name=spec.name,
         description=spec.description,
@@ -380,10 +534,11 @@ def resolve(spec: SweepSpec, catalog: Catalog | None = None) -> ResolvedSpec:
         requested_chunks=dict(spec.chunks),
         variables=variables,
         precision=spec.precision,
-        max_points=spec.max_points,
+        max_points=spec.point_budget,
         figures=tuple(spec.figures),
         canonical=canonical,
         catalog_fingerprint=catalog.fingerprint,
         fingerprint=_fingerprint(canonical, catalog.fingerprint),
         derived_osl=None if "osl" in axes else np.array([workload.output_length(v) for v in axes["isl"]]),
+        reduction=reduction,
     )

@@ -19,15 +19,17 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     from engine.sweep.executors import evaluate_block
+    from engine.sweep.reduce import block_partial
     from engine.sweep.store import check_output, default_output
 
     plan = sweep_plan(args)
     profile = execution_profile(args)
     output = check_output(args.output or default_output(plan))
     first = next(plan.blocks())
-    evaluate_block(plan, first)  # compile / load kernels before timing
+    evaluate = evaluate_block if plan.spec.reduction is None else block_partial
+    evaluate(plan, first)  # compile / load kernels before timing
     started = time.perf_counter()
-    evaluate_block(plan, first)
+    evaluate(plan, first)
     per_block = time.perf_counter() - started
     local = profile.scheduler in ("threads", "processes")
     workers = (profile.workers or os.cpu_count() or 1) if local else 1
@@ -40,7 +42,21 @@ def run(args) -> int:
     print(f"  variables     {len(plan.variables)} ({', '.join(v.name for v in plan.variables)})")
     print(f"  chunks        {chunks}: {plan.n_blocks:,} blocks")
     print(f"  memory        {format_bytes(plan.bytes_per_block())} per block in flight (x workers)")
-    print(f"  on disk       {format_bytes(plan.bytes_on_disk())} before compression ({plan.spec.precision})")
+    reduction = plan.spec.reduction
+    if reduction is None:
+        print(f"  on disk       {format_bytes(plan.bytes_on_disk())} before compression ({plan.spec.precision})")
+    else:
+        from engine.sweep.reduce import ReducedSchema, full_cube_bytes
+
+        reduced = ReducedSchema(plan)
+        dims = " x ".join(f"{d} {n}" for d, n in zip(reduced.dims, reduced.shape)) or "one cell"
+        form = f" per level of {reduction.speed}" if reduction.speed else ""
+        print(f"  reduce        min {reduction.cost} over {', '.join(reduction.over)}{form}")
+        print(
+            f"  output        {dims} = {reduced.n_points:,} cells, {len(reduced.variables())} variables, "
+            f"{format_bytes(reduced.bytes_uncompressed())} before compression "
+            f"({len(reduced.groups()):,} output chunks; the full cube would be {format_bytes(full_cube_bytes(plan))})"
+        )
     print(
         f"  estimated     {estimate:,.1f} s of compute on {profile.describe()} "
         f"(one block took {per_block * 1e3:.1f} ms; Zarr writes add to this)"

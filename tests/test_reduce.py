@@ -1,0 +1,213 @@
+"""Reductions inside a sweep: a reduced cube equals reducing the full cube (argmin and frontier
+form, any dims, any chunking), and the store's guarantees hold for it (resume after SIGKILL,
+processes, rerun, bad specs write nothing)."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+
+import numpy as np
+import pytest
+import xarray as xr
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import engine
+from engine.analysis.decisions import cheapest
+from engine.interfaces.cli import main
+from engine.model.variables import VARIABLES
+from engine.sweep.cube import CubeSchema
+from engine.sweep.executors import evaluate_eager
+from engine.sweep.plan import make_plan
+from engine.sweep.reduce import ReducedSchema, reduce_eager
+from engine.sweep.spec import parse_spec
+from engine.sweep.store import run_sweep
+from tests.sweep_helpers import comparable, write_spec
+
+BASE = {
+    "name": "reduced",
+    "models": ["gpt-oss-120b", "llama-3.1-70b"],
+    "hardware": ["wse3", "h100-sxm", "b200"],
+    "axes": {
+        "isl": {"geomspace": ["1k", "300k", 3]},
+        "concurrency": [1, 8, 64, 256],
+        "weight_bits": [4, 8],
+        "kv_bits": [8, 16],
+        "replica_units": [0, 8],
+    },
+    "parameters": {"workload": "agentic-coding"},
+    "reduce": {
+        "min": "cost_per_mtok_output_usd",
+        "over": ["replica_units", "concurrency", "weight_bits", "kv_bits"],
+        "where": {"interactivity_tps": {"ge": 50}},
+        "keep": ["ttft_s", "units_per_replica"],
+    },
+}
+DIMS = ("model", "isl", "concurrency", "weight_bits", "kv_bits", "hardware", "replica_units")
+
+
+def spec_with(**reduce) -> dict:
+    spec = copy.deepcopy(BASE)
+    spec["reduce"].update(reduce)
+    return spec
+
+
+def full_cube(plan):
+    """The same grid written in full (every variable), evaluated eagerly."""
+    spec = dataclasses.replace(plan.spec, reduction=None, variables=VARIABLES)
+    return evaluate_eager(dataclasses.replace(plan, spec=spec, schema=CubeSchema(spec)))
+
+
+def same_cube(written: xr.Dataset, eager: xr.Dataset) -> None:
+    written, eager = comparable(written), comparable(eager.copy())
+    for ds in (written, eager):
+        ds.attrs.pop("complete")
+    xr.testing.assert_identical(written, eager)
+
+
+def assert_same(reduced: xr.Dataset, expected: xr.Dataset, names) -> None:
+    for name in names:
+        got, want = reduced[name].transpose(*expected[name].dims).values, expected[name].values
+        if got.dtype.kind == "O" or want.dtype.kind == "O":
+            clean = np.vectorize(lambda v: "" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v))
+            np.testing.assert_array_equal(clean(got), clean(want), err_msg=name)
+        else:
+            np.testing.assert_allclose(got.astype(float), want.astype(float), rtol=1e-12, err_msg=name)
+
+
+@settings(max_examples=25)
+@given(
+    over=st.lists(st.sampled_from(DIMS), min_size=1, max_size=4, unique=True),
+    target=st.sampled_from([10.0, 50.0, 200.0, 1000.0]),
+    chunks=st.fixed_dictionaries({"isl": st.integers(1, 3), "concurrency": st.integers(1, 4)}),
+    frontier=st.booleans(),
+)
+def test_a_reduction_equals_reducing_the_full_cube(over, target, chunks, frontier):
+    levels = [20.0, 100.0, 400.0]
+    spec = spec_with(over=over, where={"interactivity_tps": {"ge": target}})
+    spec["chunks"] = chunks
+    if frontier:
+        spec["reduce"]["frontier"] = {"speed": "interactivity_tps", "levels": levels}
+    plan = make_plan(parse_spec(spec))
+    reduced = reduce_eager(plan)
+    full = full_cube(plan)
+    carried = ["ttft_s", "units_per_replica", "interactivity_tps"]
+    for i, level in enumerate(levels if frontier else [None]):
+        bound = target if level is None else max(target, level)
+        # ttft and units conditions always hold where a replica fits: they make cheapest() report them.
+        where = {"interactivity_tps": {"ge": bound}, "ttft_s": {"ge": 0.0}, "units_per_replica": {"ge": 0}}
+        expected = cheapest(full, where=where, over=over)
+        got = reduced.isel(min_interactivity_tps=i) if level is not None else reduced
+        assert_same(got, expected, ["cost_per_mtok_output_usd", *over, *carried])
+
+
+def test_a_reduction_finds_something_and_leaves_the_rest_missing():
+    plan = make_plan(parse_spec(spec_with(where={"interactivity_tps": {"ge": 300}})))
+    reduced = reduce_eager(plan)
+    cost = reduced["cost_per_mtok_output_usd"]
+    assert cost.notnull().any() and cost.isnull().any()  # a real search, not all or nothing
+    missing = cost.isnull()
+    assert (reduced["concurrency"].isnull() == missing).all()
+    assert ((reduced["interactivity_tps"] >= 300) | missing).all()
+    assert reduced.sizes == {"model": 2, "isl": 3, "hardware": 3}
+
+
+def test_costs_not_nan_where_nothing_fits_are_constrained_to_fitting_replicas():
+    """units_needed is 0 (not NaN) where no replica fits: the reduction adds the fit condition."""
+    spec = spec_with(min="units_needed", over=["concurrency", "kv_bits"], where={}, keep=[])
+    del spec["axes"]["replica_units"]
+    spec["axes"]["isl"] = {"geomspace": ["1k", "10M", 3]}
+    plan = make_plan(parse_spec(spec))
+    reduced = reduce_eager(plan)
+    expected = cheapest(full_cube(plan), cost="units_needed", over=["concurrency", "kv_bits"])
+    assert_same(reduced, expected, ["units_needed", "concurrency", "kv_bits"])
+    assert (reduced["units_needed"] > 0).any() and reduced["units_needed"].isnull().any()
+    assert "replica_fits" in reduced.attrs["reduction"]
+
+
+@pytest.fixture(scope="module")
+def many_chunks():
+    spec = spec_with(over=["replica_units", "weight_bits", "kv_bits"])
+    spec["chunks"] = {"isl": 1, "model": 1, "concurrency": 1}
+    return spec
+
+
+@pytest.fixture(scope="module")
+def eager(many_chunks):
+    return reduce_eager(make_plan(parse_spec(many_chunks)))
+
+
+def test_run_writes_the_reduced_cube(tmp_path, many_chunks, eager, capsys):
+    spec_path = write_spec(tmp_path, many_chunks)
+    output = tmp_path / "reduced.zarr"
+    assert main(["run", str(spec_path), "--output", str(output), "--no-progress"]) == 0
+    assert "24/24 output chunks computed" in capsys.readouterr().out
+    ds = engine.open_cube(output)
+    assert int(ds.attrs["complete"]) == 1
+    same_cube(ds, eager)
+    assert main(["run", str(spec_path), "--output", str(output), "--no-progress"]) == 0
+    assert "already complete" in capsys.readouterr().out
+    sel = ["--sel", "model=gpt-oss-120b", "--sel", "isl=1000", "--sel", "concurrency=8"]
+    assert main(["slice", str(output), "--var", "weight_bits", *sel, "--csv"]) == 0
+    rows = capsys.readouterr().out.strip().splitlines()
+    assert len(rows) == 4 and "hardware" in rows[0]
+    winners = eager["weight_bits"].sel(model="gpt-oss-120b", isl=1000, concurrency=8).values
+    assert [float(r.split(",")[-1]) for r in rows[1:]] == pytest.approx(list(winners), nan_ok=True)
+
+
+def test_plan_shows_the_reduced_output(tmp_path, many_chunks, capsys):
+    spec_path = write_spec(tmp_path, many_chunks)
+    assert main(["plan", str(spec_path), "--output", str(tmp_path / "x.zarr")]) == 0
+    out = capsys.readouterr().out
+    plan = make_plan(parse_spec(many_chunks))
+    cells = ReducedSchema(plan).n_points
+    assert cells == 2 * 3 * 4 * 3
+    assert f"= {cells:,} cells" in out and "24 output chunks" in out
+    assert "min cost_per_mtok_output_usd over replica_units, weight_bits, kv_bits" in out
+    assert not (tmp_path / "x.zarr").exists()
+
+
+def test_sigkill_mid_reduction_then_resume_gives_the_same_cube(tmp_path, many_chunks, eager):
+    from tests.test_store import _run_cli, kill_after
+
+    spec_path = write_spec(tmp_path, many_chunks)
+    output = tmp_path / "killed.zarr"
+    recorded = kill_after(_run_cli(spec_path, output, "--workers", "1"), output, blocks=8)
+    assert 0 < recorded < 24, "the run was not killed mid-way"
+    resumed = _run_cli(spec_path, output)
+    out, err = resumed.communicate(timeout=120)
+    assert resumed.returncode == 0, err
+    assert f"{24 - recorded}/24 output chunks computed" in out
+    same_cube(engine.open_cube(output), eager)
+
+
+def test_processes_give_the_same_reduced_cube(tmp_path, many_chunks, eager):
+    from engine.sweep.cluster import resolve
+
+    output = tmp_path / "procs.zarr"
+    run_sweep(make_plan(parse_spec(many_chunks)), output, resolve("processes", 2), progress=False)
+    same_cube(engine.open_cube(output), eager)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"min": "cost_per_mtok"}, "reduce.min: unknown variable 'cost_per_mtok'"),
+        ({"min": "cost_per_mtok_by_type_usd"}, "one value per token type"),
+        ({"over": ["osl"]}, "reduce.over: 'osl' is not a dim of this sweep"),
+        ({"over": []}, "reduce.over: list at least one dim"),
+        ({"where": {"ttft_s": {"below": 2}}}, "unknown comparison 'below'"),
+        ({"where": {"ttft_s": {"le": "soon"}}}, "reduce.where"),
+        ({"frontier": {"levels": [100, 10]}}, "strictly increasing"),
+        ({"frontier": {"speed": "ttft", "levels": [1]}}, "unknown variable 'ttft'"),
+        ({"sort": "yes"}, "reduce.sort: unknown key"),
+    ],
+)
+def test_bad_reductions_are_one_line_and_write_nothing(tmp_path, capsys, change, message):
+    spec_path = write_spec(tmp_path, spec_with(**change))
+    output = tmp_path / "bad.zarr"
+    assert main(["run", str(spec_path), "--output", str(output), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1, err
+    assert not output.exists()
