@@ -40,6 +40,21 @@ def parse_quantity(text: str | float | int, field: str = "value") -> float:
     return value
 
 
+def parse_bytes(text: str | float | int, field: str = "size") -> float:
+    """A byte size: ``50MB``, ``2GB``, ``500kB``, ``1e8`` (decimal multiples; ``B`` optional).
+
+    >>> parse_bytes("50MB")
+    50000000.0
+    """
+    raw = str(text).strip()
+    if raw[-1:] in ("B", "b") and raw[-2:-1].lower() not in ("", "e"):  # "50MB", "500 B"; not "1e9"
+        raw = raw[:-1]
+    value = parse_quantity(raw, field)
+    if value <= 0:
+        raise UserError(f"{field}: must be above 0, got {text!r}")
+    return value
+
+
 def _scaled(value: float, steps: list[tuple[float, str]], digits: int) -> str:
     for scale, suffix in steps:
         if abs(value) >= scale:

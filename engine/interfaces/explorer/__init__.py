@@ -1,0 +1,239 @@
+"""The explorer: one self-contained HTML page with the calculator's panels over a cube.
+
+Plotly draws the panels: it is well kept, renders heatmaps, log axes and hover labels in
+the browser, and ships its runtime in the Python package (``plotly.offline.get_plotlyjs``)
+so the page inlines it and works with no network. The page's own script
+(``explorer.js``) only indexes the embedded arrays and wires the controls.
+
+Data travel exactly: every numeric variable as float64 (gzip, then base64; the browser
+inflates it with ``DecompressionStream``), so a panel shows the values ``tokensweep
+slice`` gives for the same point. A page whose data would exceed a stated size is refused
+before anything is built (narrow it with ``--sel`` or ``--vars``).
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+import math
+import os
+import tempfile
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from engine import __version__
+from engine.errors import UserError, did_you_mean
+from engine.units import format_bytes
+
+#: The WSE-3 calculator's default view (gpt-oss-120b, 96.3k ISL, 250 requests, 4-bit weights,
+#: 16-bit KV, WSE-3): where the page opens when the cube holds it (else the nearest values).
+CALCULATOR_POINT = {
+    "model": "gpt-oss-120b",
+    "isl": 96.3e3,
+    "concurrency": 250,
+    "weight_bits": 4,
+    "kv_bits": 16,
+    "hardware": "wse3",
+}
+DEFAULT_LIMIT_BYTES = 50e6
+
+
+def _start(dim: str, values: np.ndarray) -> int:
+    """Index the page opens at: the calculator's value (log-nearest for numbers), else the first."""
+    wanted = CALCULATOR_POINT.get(dim)
+    if wanted is None:
+        return 0
+    if values.dtype.kind in "iuf":
+        numbers = values.astype(float)
+        if isinstance(wanted, str) or not (numbers > 0).all():
+            return 0
+        return int(np.argmin(np.abs(np.log(numbers) - math.log(float(wanted)))))
+    labels = [str(v) for v in values]
+    return labels.index(wanted) if wanted in labels else 0
+
+
+def _plain(value):
+    """A coordinate value as JSON (numbers as float, labels as text)."""
+    if isinstance(value, (np.integer, np.floating, int, float)) and not isinstance(value, bool):
+        return float(value)
+    return str(value)
+
+
+def select(ds, items: list[str], allow_nearest: bool, variables: list[str] | None):
+    """The cube narrowed by ``--sel`` and ``--vars``; returns (dataset, fixed coordinates as text)."""
+    from engine.interfaces.selection import parse_selection
+
+    names = list(ds.data_vars)
+    if variables:
+        for name in variables:
+            if name not in names:
+                raise UserError(f"--vars: unknown variable '{name}' ({did_you_mean(name, names)})")
+        ds = ds[variables]
+    chosen = parse_selection(ds, items, allow_nearest)
+    if chosen:
+        ds = ds.sel(chosen)
+    fixed = {d: f"{v:g}" if isinstance(v, float) else str(v) for d, v in chosen.items()}
+    return ds, fixed
+
+
+def data_bytes(ds) -> int:
+    """Bytes the page embeds before compression (float64 per value)."""
+    return sum(int(np.prod(v.shape, dtype=np.int64)) * 8 for v in ds.data_vars.values())
+
+
+def check_size(ds, limit: float) -> None:
+    size = data_bytes(ds)
+    if size > limit:
+        dims = sorted(((d, n) for d, n in ds.sizes.items() if d != "token_type"), key=lambda x: -x[1])
+        largest = ", ".join(f"{d} {n}" for d, n in dims[:3])
+        raise UserError(
+            f"explore: the page would embed {format_bytes(size)} of data (limit {format_bytes(limit)}); "
+            f"narrow it with --sel DIM=VALUE on a large dim ({largest}) or --vars NAME,..."
+        )
+
+
+def payload(ds, fixed: dict, name: str) -> dict:
+    """Everything the page's script reads: dims, variables (offsets into one float64 buffer), provenance."""
+    from engine.sweep.cube import CubeInfo
+
+    info = CubeInfo.of(ds)
+    dims = list(ds.dims)
+    dim_entries = []
+    for d in dims:
+        values = ds[d].values
+        attrs = ds[d].attrs
+        dim_entries.append(
+            {
+                "name": d,
+                "values": [_plain(v) for v in values],
+                "units": str(attrs.get("units", "")),
+                "long_name": str(attrs.get("long_name", d)),
+                "numeric": values.dtype.kind in "iuf",
+                "start": _start(d, values),
+            }
+        )
+    size_dim = "params" if "params" in dims else ("model" if "model" in dims else None)
+    size_labels, size_order = [], []
+    if size_dim == "model":
+        size_labels = [str(v) for v in ds["model"].values]
+        totals = ds["total_params"].values if "total_params" in ds.coords else np.arange(len(size_labels))
+        size_order = [int(i) for i in np.argsort(np.asarray(totals, dtype=float), kind="stable")]
+    elif size_dim == "params":
+        size_labels = [float(v) for v in ds["params"].values]
+        size_order = list(range(len(size_labels)))
+    chunks, entries, offset = [], [], 0
+    for var_name, var in ds.data_vars.items():
+        entry = {
+            "name": var_name,
+            "dims": list(var.dims),
+            "shape": list(var.shape),
+            "units": str(var.attrs.get("units", "")),
+            "long_name": str(var.attrs.get("long_name", var_name)),
+        }
+        values = var.values
+        if values.dtype.kind in "OUST":
+            entry["kind"] = "s"
+            entry["values"] = ["" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v)
+                               for v in values.reshape(-1)]  # fmt: skip
+        else:
+            entry["kind"] = "f"
+            entry["offset"] = offset
+            flat = np.ascontiguousarray(values, dtype="<f8").reshape(-1)
+            chunks.append(flat)
+            offset += flat.size
+        entries.append(entry)
+    buffer = np.concatenate(chunks) if chunks else np.empty(0, dtype="<f8")
+    reduction = json.loads(ds.attrs["reduction"]) if "reduction" in ds.attrs else None
+    shape = " x ".join(f"{d} {n}" for d, n in ds.sizes.items() if d != "token_type")
+    return {
+        "title": f"tokensweep explorer: {info.name}",
+        "subtitle": (info.spec.get("description") or "") + f" ({shape}; {len(entries)} variables)",
+        "dims": dim_entries,
+        "vars": entries,
+        "fixed": fixed,
+        "size_dim": size_dim,
+        "size_labels": size_labels,
+        "size_order": size_order,
+        "reduced_cost": reduction["min"] if reduction else None,
+        "provenance": {
+            "cube": name,
+            "explorer": f"tokensweep {__version__}",
+            "engine_version": info.engine_version,
+            "catalog_fingerprint": info.catalog_fingerprint,
+            "spec_fingerprint": info.spec_fingerprint,
+            "created": info.created,
+            "complete": info.complete,
+            "profile": info.profile,
+            "workload": info.workload,
+            "assumptions": info.assumptions,
+            "reduction": reduction,
+            "selection": fixed,
+        },
+        "data": base64.b64encode(gzip.compress(buffer.tobytes(), compresslevel=6, mtime=0)).decode("ascii"),
+    }
+
+
+def render(page_payload: dict) -> str:
+    """The page: the template with Plotly's runtime, the payload and the script inlined."""
+    from plotly.offline import get_plotlyjs
+
+    folder = resources.files("engine.interfaces.explorer")
+    template = (folder / "page.html").read_text(encoding="utf-8")
+    script = (folder / "explorer.js").read_text(encoding="utf-8")
+    text = json.dumps(page_payload, allow_nan=False, separators=(",", ":")).replace("</", "<\\/")
+    parts = {
+        "__TITLE__": page_payload["title"].replace("<", "&lt;"),
+        "__PLOTLY__": get_plotlyjs(),
+        "__PAYLOAD__": text,
+        "__SCRIPT__": script,
+    }
+    out, rest = [], template
+    while rest:
+        at = [(rest.find(k), k) for k in parts if rest.find(k) >= 0]
+        if not at:
+            out.append(rest)
+            break
+        index, key = min(at)
+        out += [rest[:index], parts[key]]
+        rest = rest[index + len(key) :]
+    return "".join(out)
+
+
+def write_page(html: str, output: Path) -> None:
+    """Atomically: a crash or a full disk never leaves half a page."""
+    handle, temporary = tempfile.mkstemp(prefix=f".{output.stem}-", suffix=".html", dir=output.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as f:
+            f.write(html)
+        os.replace(temporary, output)
+    finally:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+
+
+def default_page_path(cube: Path) -> Path:
+    return cube.with_name(f"{cube.stem}_explorer.html")
+
+
+def check_page_path(output: Path) -> Path:
+    if output.suffix.lower() != ".html":
+        raise UserError(f"-o: {output} must end in .html")
+    if not output.parent.is_dir():
+        raise UserError(f"-o: folder {output.parent} does not exist")
+    return output
+
+
+def explore(cube, output=None, items=(), allow_nearest=False, variables=None, limit=DEFAULT_LIMIT_BYTES) -> Path:
+    """Write the explorer page of a cube (or of a selection of it); returns its path."""
+    from engine.sweep.cube import open_cube
+
+    cube = Path(cube)
+    output = check_page_path(Path(output) if output else default_page_path(cube))
+    ds, fixed = select(open_cube(cube), list(items), allow_nearest, variables)
+    ds = ds.reset_coords([c for c in ds.coords if c not in ds.dims and c != "total_params"], drop=True)
+    check_size(ds, limit)
+    write_page(render(payload(ds.load(), fixed, str(cube))), output)
+    return output
