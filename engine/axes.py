@@ -106,6 +106,10 @@ class Axis:
         return {"units": self.units, "long_name": self.long_name}
 
 
+#: Values one axis may hold (a geomspace count is checked before the axis is built).
+MAX_AXIS_VALUES = 1_000_000
+
+
 def expand(raw: Any, field: str, whole: bool = False) -> list[float]:
     """Values of an axis as given in a spec: a list, one value, or a geomspace/linspace form."""
     if isinstance(raw, dict):
@@ -120,6 +124,8 @@ def expand(raw: Any, field: str, whole: bool = False) -> list[float]:
         num = parse_quantity(args[2], f"{field}.{kind}[2]")
         if num != int(num) or num < 1:
             raise UserError(f"{field}.{kind}[2]: number of points must be a whole number >= 1, got {args[2]!r}")
+        if num > MAX_AXIS_VALUES:  # checked before anything is allocated
+            raise UserError(f"{field}.{kind}[2]: {num:,.0f} points; an axis holds at most {MAX_AXIS_VALUES:,}")
         if kind == "geomspace" and (start <= 0 or stop <= 0):
             raise UserError(f"{field}.geomspace: start and stop must be > 0")
         if not stop > start and num > 1:
@@ -134,6 +140,8 @@ def expand(raw: Any, field: str, whole: bool = False) -> list[float]:
         raise UserError(f"{field}: expected a list of values, got {type(raw).__name__}")
     if not raw:
         raise UserError(f"{field}: axis is empty (give at least one value)")
+    if len(raw) > MAX_AXIS_VALUES:
+        raise UserError(f"{field}: {len(raw):,} values; an axis holds at most {MAX_AXIS_VALUES:,}")
     return [parse_quantity(v, f"{field}[{i}]") for i, v in enumerate(raw)]
 
 

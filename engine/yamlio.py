@@ -8,9 +8,47 @@ import yaml
 
 from engine.errors import UserError
 
+#: A sweep, catalog or profile file is a few kB; anything this large is not one (``/dev/zero``).
+MAX_BYTES = 4_000_000
+#: Nodes after alias expansion: an "alias bomb" of a few hundred bytes would expand to billions.
+MAX_NODES = 1_000_000
+
 
 class _StrictLoader(yaml.SafeLoader):
-    """The safe loader, refusing a key given twice in one mapping (YAML says last wins: silently)."""
+    """The safe loader, refusing a key given twice in one mapping (YAML says last wins: silently)
+    and documents whose aliases would expand past :data:`MAX_NODES` nodes."""
+
+    def compose_document(self):
+        node = super().compose_document()
+        _check_expanded_size(node)
+        return node
+
+
+def _check_expanded_size(root) -> None:
+    """Count nodes as the constructor would expand them (aliases are shared nodes in the graph)."""
+    sizes: dict[int, int] = {}
+
+    def size(node) -> int:
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        sizes[key] = 1  # a recursive alias counts once (the safe loader builds it as a cycle)
+        if isinstance(node, yaml.MappingNode):
+            total = 1 + sum(size(k) + size(v) for k, v in node.value)
+        elif isinstance(node, yaml.SequenceNode):
+            total = 1 + sum(size(v) for v in node.value)
+        else:
+            total = 1
+        sizes[key] = total
+        if total > MAX_NODES:
+            raise _TooLarge(f"its aliases expand to over {MAX_NODES:,} values")
+        return total
+
+    size(root)
+
+
+class _TooLarge(Exception):
+    pass
 
 
 def _mapping(loader: _StrictLoader, node: yaml.MappingNode):
@@ -32,7 +70,11 @@ _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _m
 def read_yaml(path: Path, label: str, what: str = "file"):
     """Parsed content of ``path`` (safe loader: no Python tags, nothing executed)."""
     try:
-        text = path.read_text(encoding="utf-8")
+        with open(path, "rb") as handle:  # bounded: a device or a huge file must not fill memory
+            raw = handle.read(MAX_BYTES + 1)
+        if len(raw) > MAX_BYTES:
+            raise UserError(f"{label}: larger than {MAX_BYTES // 1_000_000} MB; not a {what}")
+        text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise UserError(f"{label}: not a UTF-8 text file") from None
     except IsADirectoryError:
@@ -47,6 +89,10 @@ def read_yaml(path: Path, label: str, what: str = "file"):
         raise UserError(f"{label}: not valid YAML{_line(exc)}") from None
     except yaml.YAMLError as exc:
         raise UserError(f"{label}: not valid YAML{_line(exc)}") from None
+    except _TooLarge as exc:
+        raise UserError(f"{label}: refused, {exc}") from None
+    except RecursionError:
+        raise UserError(f"{label}: refused, nested too deeply") from None
 
 
 def _line(exc) -> str:

@@ -107,8 +107,62 @@ class Runner:
                 if isinstance(result, int):
                     on_done(result)
 
+        options = {"initializer": die_with_parent} if self.profile.scheduler == "processes" else {}
         with _Progress():
-            dask.compute(*outputs, scheduler=self.profile.scheduler, num_workers=self.profile.workers or os.cpu_count())
+            dask.compute(
+                *outputs,
+                scheduler=self.profile.scheduler,
+                num_workers=self.profile.workers or os.cpu_count(),
+                **options,
+            )
+
+
+def die_with_parent() -> None:
+    """Worker-process initialiser: the kernel kills this process when its parent dies (Linux
+    ``PR_SET_PDEATHSIG``), so a killed run leaves no worker writing queued blocks."""
+    import ctypes
+    import signal
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return  # elsewhere the run token alone fences stale writers
+    libc = ctypes.CDLL(None, use_errno=True)
+    pr_set_pdeathsig = 1
+    libc.prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() == 1:  # the parent died before the call: nothing to serve
+        os._exit(1)
+
+
+#: Seconds to reach a scheduler and complete Dask's handshake (a server that is not a Dask
+#: scheduler may accept the connection and then say nothing, or send anything).
+CONNECT_TIMEOUT_S = 10.0
+
+
+def _client_within(client_class, address: str, seconds: float):
+    """A connected Client, or a one-line UserError after ``seconds`` whatever the server does."""
+    import threading
+
+    outcome: dict = {}
+
+    def attempt():
+        try:
+            outcome["client"] = client_class(address, timeout=f"{seconds}s")
+        except BaseException as exc:
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=attempt, name="tokensweep-connect", daemon=True)
+    worker.start()
+    worker.join(seconds + 2.0)
+    if "client" in outcome:
+        return outcome["client"]
+    error = outcome.get("error")
+    if error is None:
+        reason = f"no Dask handshake within {seconds:g} s"
+    elif isinstance(error, OSError):
+        reason = str(error) or type(error).__name__
+    else:
+        reason = f"not a Dask scheduler? {type(error).__name__}: {str(error)[:120]}"
+    raise UserError(f"--scheduler: cannot reach the Dask scheduler at {address} ({reason})")
 
 
 @contextmanager
@@ -135,10 +189,7 @@ def connect(profile: Profile) -> Iterator[Runner]:
             with Client(cluster) as client:
                 yield Runner(profile, client)
         return
-    try:
-        client = Client(profile.scheduler, timeout="10s")
-    except OSError as exc:
-        raise UserError(f"--scheduler: cannot reach the Dask scheduler at {profile.scheduler} ({exc})") from None
+    client = _client_within(Client, profile.scheduler, CONNECT_TIMEOUT_S)
     try:
         yield Runner(profile, client)
     finally:

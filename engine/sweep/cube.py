@@ -224,5 +224,18 @@ def open_cube(path: str | Path):
     path = Path(path)
     if not (path / "zarr.json").exists():
         raise UserError(f"cube: {path} is not a Zarr store (no zarr.json)")
-    consolidated = bool(json.loads((path / "zarr.json").read_text()).get("consolidated_metadata"))
-    return xr.open_zarr(path, consolidated=consolidated, zarr_format=3)
+    try:
+        metadata = json.loads((path / "zarr.json").read_text())
+        consolidated = isinstance(metadata, dict) and bool(metadata.get("consolidated_metadata"))
+        ds = xr.open_zarr(path, consolidated=consolidated, zarr_format=3)
+    except (ValueError, UnicodeDecodeError, KeyError, TypeError, OSError) as exc:
+        if isinstance(exc, OSError) and not isinstance(exc, FileNotFoundError):
+            raise
+        raise UserError(
+            f"cube: {path} is damaged ({type(exc).__name__}: {str(exc)[:200]}); rebuild it with tokensweep run --overwrite"
+        ) from None
+    if not CubeInfo.of(ds).complete:
+        from engine.sweep.integrity import mask_unrecorded
+
+        ds = mask_unrecorded(ds, path)
+    return ds

@@ -22,6 +22,7 @@ from datetime import datetime, timezone
 import numpy as np
 
 from engine.axes import AXES
+from engine.errors import UserError
 from engine.model.catalog import Catalog
 from engine.model.variables import TOKEN_TYPE, VARIABLES, Variable
 from engine.sweep.cube import CubeSchema
@@ -30,6 +31,8 @@ from engine.units import format_bytes
 
 #: Points per block aimed at when the spec does not set chunks: ~50 MB of outputs.
 TARGET_BLOCK_POINTS = 2**18
+#: Blocks a plan may have: each is a task and a record (a million tiny ones exhaust memory first).
+MAX_BLOCKS = 1_000_000
 
 
 @dataclass(frozen=True, eq=False)
@@ -165,4 +168,10 @@ def make_plan(spec: SweepSpec | ResolvedSpec, catalog: Catalog | None = None) ->
     """The plan of a spec (resolved against ``catalog`` first if it is not yet)."""
     resolved = spec if isinstance(spec, ResolvedSpec) else resolve(spec, catalog)
     chunks = default_chunks(resolved.axes, resolved.parameter_dims, resolved.requested_chunks)
-    return Plan(spec=resolved, schema=CubeSchema(resolved), chunks=chunks)
+    plan = Plan(spec=resolved, schema=CubeSchema(resolved), chunks=chunks)
+    if plan.n_blocks > MAX_BLOCKS:
+        raise UserError(
+            f"chunks: the plan has {plan.n_blocks:,} blocks, at most {MAX_BLOCKS:,} (give larger chunks, "
+            "or leave 'chunks' out for blocks of about 260k points)"
+        )
+    return plan

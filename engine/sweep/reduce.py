@@ -417,17 +417,27 @@ def reduce_eager(plan: Plan):
 
 
 # ---------------------------------------------------------------------- the Dask graph
-def write_group(plan: Plan, blocks: Sequence[tuple[int, ...]], path: str, fingerprint: str, part: Partial) -> int:
+def write_group(
+    plan: Plan, blocks: Sequence[tuple[int, ...]], path: str, fingerprint: str, token: str, part: Partial
+) -> int:
     """Write one output chunk from its combined partial, then record it; returns its points."""
+    from pathlib import Path
+
     from zarr.core.sync import sync
 
-    from engine.sweep.store import _open_array, _write_regions, record_done
+    from engine.sweep.integrity import check_token, write_record
+    from engine.sweep.store import _open_array, _write_regions, state_dir
 
+    state = state_dir(Path(path))
     schema = ReducedSchema(plan)
     region = schema.region(blocks[0])
     arrays = schema.finish(part, blocks[0])
+    check_token(state, token)
     sync(_write_regions([(_open_array(path, n, fingerprint), region, a) for n, a in arrays.items()]))
-    record_done(path, group_id(blocks[0], schema))
+    check_token(state, token)
+    kept = [i for i, d in enumerate(plan.dims) if d in schema.kept]
+    index = [blocks[0][i] for i in kept] + ([0] if schema.level else [])
+    write_record(state, group_id(blocks[0], schema), token, dict.fromkeys(arrays, index), arrays)
     return part.points
 
 
@@ -436,7 +446,7 @@ def group_id(block: tuple[int, ...], schema: ReducedSchema) -> str:
     return "reduce-" + (".".join(str(block[i]) for i in kept) or "0")
 
 
-def graph(plan: Plan, path: str, fingerprint: str, done: set[str]):
+def graph(plan: Plan, path: str, fingerprint: str, done: set[str], token: str):
     """Delayed writes of every unrecorded output chunk, each the root of a tree of partials."""
     import dask
 
@@ -462,7 +472,7 @@ def graph(plan: Plan, path: str, fingerprint: str, done: set[str]):
                 )
                 for i in range(0, len(level), FAN_IN)
             ]
-        write = partial(write_group, plan, blocks, path, fingerprint)
+        write = partial(write_group, plan, blocks, path, fingerprint, token)
         roots.append(dask.delayed(write, pure=False)(level[0], dask_key_name=f"{name}-write-{gid}-{fingerprint}"))
         points += sum(plan.block_points(b) for b in blocks)
     return roots, points, len(schema.groups())

@@ -70,6 +70,7 @@ DEFAULT_MAX_POINTS = 5e9
 #: A reduction writes only its winners, so its default budget bounds compute, not storage.
 DEFAULT_MAX_REDUCED_POINTS = 1e13
 COMPARISONS = ("ge", "gt", "le", "lt", "eq")
+MAX_SYNTHETIC_SIZES = 10_000
 DEFAULT_WORKLOAD = "agentic-coding"
 #: Spec fields that do not change a single computed number: a resume ignores them.
 NOT_FINGERPRINTED = ("output", "max_points", "description", "figures")
@@ -315,7 +316,12 @@ class SweepSpec(_Strict):
 
     def synthetic_params(self) -> np.ndarray:
         assert self.synthetic is not None
-        return AXES["params"].values(self.synthetic.params, "synthetic.params")
+        sizes = AXES["params"].values(self.synthetic.params, "synthetic.params")
+        if len(sizes) > MAX_SYNTHETIC_SIZES:
+            raise UserError(
+                f"synthetic.params: {len(sizes):,} sizes; at most {MAX_SYNTHETIC_SIZES:,} (each is a model record)"
+            )
+        return sizes
 
     def explicit_assumptions(self) -> dict[str, Any]:
         return {k: v for k, v in self.parameters.items() if k not in ("workload", "profile")}
@@ -471,10 +477,16 @@ def resolve(spec: SweepSpec, catalog: Catalog | None = None) -> ResolvedSpec:
     values = spec.axis_values()
     presets = [catalog.model(name) for name in spec.models]
     synthetic: list[Model] = []
-    sizes = np.empty(0)
+    sizes = spec.synthetic_params() if spec.synthetic is not None else np.empty(0)
+    # The budget first, from the axes' lengths: nothing large is built for a grid that is refused.
+    n_points = (len(presets) + len(sizes)) * len(spec.hardware) * math.prod(len(v) for v in values.values())
+    if n_points > spec.point_budget:
+        raise UserError(
+            f"max_points: the grid has {n_points:,} points, above the budget of {spec.point_budget:,.0f} "
+            "(raise max_points in the spec or --max-points, or shrink an axis)"
+        )
     if spec.synthetic is not None:
         reference = catalog.model(spec.synthetic.reference)
-        sizes = spec.synthetic_params()
         synthetic = [
             synthetic_model(reference, float(p), spec.synthetic.layer_exponent, spec.synthetic.width_exponent)
             for p in sizes
@@ -503,12 +515,7 @@ def resolve(spec: SweepSpec, catalog: Catalog | None = None) -> ResolvedSpec:
     for dim in spec.chunks:
         if dim not in axes:
             raise UserError(f"chunks.{dim}: not a dim of this sweep ({did_you_mean(dim, axes)})")
-    n_points = math.prod(len(v) for v in axes.values())
-    if n_points > spec.point_budget:
-        raise UserError(
-            f"max_points: the grid has {n_points:,} points, above the budget of {spec.point_budget:,.0f} "
-            "(raise max_points in the spec or --max-points, or shrink an axis)"
-        )
+    assert math.prod(len(v) for v in axes.values()) == n_points
     canonical = spec.model_dump(mode="json")
     canonical["profile"] = catalog.profile(spec.profile_name).model_dump(mode="json")  # its values pin the numbers
     canonical["axes"] = {k: v.tolist() for k, v in values.items()}

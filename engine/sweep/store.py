@@ -28,8 +28,11 @@ from dataclasses import dataclass
 from functools import lru_cache, partial
 from pathlib import Path
 
+import numpy as np
+
 from engine.errors import UserError
 from engine.sweep.executors import evaluate_block, to_dataset
+from engine.sweep.integrity import check_token, new_token, verify, write_record
 from engine.sweep.plan import Plan
 
 STATE_SUFFIX = ".tokensweep"
@@ -46,8 +49,18 @@ class RunResult:
     bytes_on_disk: int
     resumed: bool
     unit: str = "blocks"
+    dropped: int = 0  # records that failed verification (edited or missing chunks): computed again
 
     def summary(self) -> str:
+
+        if self.dropped:
+            return (
+                f"{self.dropped} recorded {self.unit} failed verification (chunks edited or missing) and were "
+                f"computed again; " + self._summary()
+            )
+        return self._summary()
+
+    def _summary(self) -> str:
         from engine.units import format_bytes
 
         if self.blocks_computed == 0:
@@ -68,7 +81,16 @@ def state_dir(path: Path) -> Path:
 
 
 def default_output(plan: Plan) -> Path:
-    return Path(plan.spec.output) if plan.spec.output else OUTPUTS / f"{plan.spec.name}.zarr"
+    """The spec's ``output`` (or ``outputs/<name>.zarr``), confined to the working directory
+    after resolving symlinks: a spec may come from someone else."""
+    path = Path(plan.spec.output) if plan.spec.output else OUTPUTS / f"{plan.spec.name}.zarr"
+    here = Path.cwd().resolve()
+    if not (here / path).resolve().is_relative_to(here):
+        raise UserError(
+            f"output: {path} resolves to {(here / path).resolve()}, outside the working directory "
+            "(through a symlink); give --output to write there"
+        )
+    return path
 
 
 def check_output(path: str | Path) -> Path:
@@ -132,11 +154,6 @@ def block_id(block: tuple[int, ...]) -> str:
     return ".".join(map(str, block)) or "0"
 
 
-def done_blocks(state: Path) -> set[str]:
-    folder = state / "blocks"
-    return {p.name for p in folder.iterdir()} if folder.exists() else set()
-
-
 @lru_cache(maxsize=256)
 def _open_array(path: str, name: str, fingerprint: str):
     """Async arrays stay open per process; the fingerprint keys out handles to an overwritten store."""
@@ -152,10 +169,12 @@ async def _write_regions(writes) -> None:
     await asyncio.gather(*(array.setitem(region, data) for array, region, data in writes))
 
 
-def write_block(plan: Plan, block: tuple[int, ...], path: str, fingerprint: str) -> int:
-    """Evaluate one block, write its whole-chunk regions, then record it as done."""
+def write_block(plan: Plan, block: tuple[int, ...], path: str, fingerprint: str, token: str) -> int:
+    """Evaluate one block, write its whole-chunk regions, then record it (fenced by the run token)."""
     from zarr.core.sync import sync
 
+    state = state_dir(Path(path))
+    check_token(state, token)
     result = evaluate_block(plan, block)
     writes = []
     for var in plan.variables:
@@ -168,14 +187,12 @@ def write_block(plan: Plan, block: tuple[int, ...], path: str, fingerprint: str)
             if start % chunk or (stop != size and stop - start != chunk):
                 raise AssertionError(f"block {block} does not cover whole chunks of {var.name}")
         writes.append((array, region, result[var.name]))
+    check_token(state, token)
     sync(_write_regions(writes))
-    record_done(path, block_id(block))
+    check_token(state, token)
+    chunks = {v.name: plan.var_block_index(block, v) for v in plan.variables if v.name in result}
+    write_record(state, block_id(block), token, chunks, result)
     return plan.block_points(block)
-
-
-def record_done(path: str, name: str) -> None:
-    """Mark a block (or a reduction's output chunk) as written: called only after its data landed."""
-    (state_dir(Path(path)) / "blocks" / name).touch()
 
 
 def _write_template(plan: Plan, path: Path) -> None:
@@ -193,11 +210,11 @@ def _write_template(plan: Plan, path: Path) -> None:
     else:
         ds = to_dataset(plan)
         encoding = {v.name: {"chunks": plan.var_chunks(v), "compressors": [codec]} for v in plan.variables}
-    for name in ("units_needed",):
-        if name in encoding and plan.spec.reduction is None:
-            encoding[name]["fill_value"] = 0
+    for var in plan.variables:  # a count never computed reads -1, not a plausible 0 (floats: NaN)
+        if plan.spec.reduction is None and np.dtype(var.dtype).kind == "i":
+            encoding[var.name]["fill_value"] = -1
     if path.exists():
-        shutil.rmtree(path)
+        _remove_own_store(path)
     from xarray.coding.variables import SerializationWarning
 
     with warnings.catch_warnings():
@@ -205,6 +222,31 @@ def _write_template(plan: Plan, path: Path) -> None:
         # Object (string label) arrays of a reduction are computed to infer their dtype: fill only.
         warnings.simplefilter("ignore", SerializationWarning)
         ds.to_zarr(path, mode="w", compute=False, zarr_format=3, consolidated=False, encoding=encoding)
+
+
+def _remove_own_store(path: Path) -> None:
+    """Delete a store tokensweep wrote: its root metadata and its arrays, nothing else.
+
+    Anything else inside (another cube, a file someone put there, a symlink) means the
+    folder is not only ours: refuse rather than delete it.
+    """
+    for child in path.iterdir():
+        if child.name == "zarr.json" and child.is_file() and not child.is_symlink():
+            continue
+        metadata = child / "zarr.json"
+        if child.is_dir() and not child.is_symlink() and metadata.is_file():
+            try:
+                if json.loads(metadata.read_text()).get("node_type") == "array" and not any(
+                    p.is_symlink() or (p.name == "zarr.json" and p.parent != child) for p in child.rglob("*")
+                ):
+                    continue
+            except (ValueError, OSError, AttributeError):
+                pass
+        raise UserError(
+            f"--overwrite: {path} holds {child.name}, which is not one of its arrays (another cube or a foreign "
+            "file?); move it away or choose another --output"
+        )
+    shutil.rmtree(path)
 
 
 def _finalise(path: Path) -> None:
@@ -215,6 +257,34 @@ def _finalise(path: Path) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # consolidated metadata is a Zarr v3 extension
         zarr.consolidate_metadata(path)
+
+
+def _recorded_state(spec_file: Path, path: Path, overwrite: bool) -> dict:
+    """The run record beside a store; a damaged one is refused (or replaced with --overwrite)."""
+    try:
+        recorded = json.loads(spec_file.read_text())
+        if isinstance(recorded, dict) and isinstance(recorded.get("fingerprint"), str):
+            return recorded
+        problem = "it names no fingerprint"
+    except (ValueError, UnicodeDecodeError) as exc:
+        problem = f"not valid JSON: {exc}"
+    if overwrite:
+        return {"fingerprint": ""}
+    raise UserError(f"store: the run record {spec_file} is damaged ({problem}); use --overwrite to rebuild {path}")
+
+
+def _check_template(path: Path) -> None:
+    """A store about to be resumed must still open: every array's metadata readable."""
+    import zarr
+
+    try:
+        group = zarr.open_group(path, mode="r", use_consolidated=False)
+        for name in group.array_keys():
+            group[name]
+    except Exception as exc:
+        raise UserError(
+            f"store: {path} is damaged ({type(exc).__name__}: {str(exc)[:200]}); use --overwrite to rebuild it"
+        ) from None
 
 
 def directory_bytes(path: Path) -> int:
@@ -240,8 +310,9 @@ def run_sweep(
     with cluster.connect(profile) as runner, writer_lock(state):
         spec_file = state / "spec.json"
         resumed = False
+        tokens: list[str] = []
         if spec_file.exists():
-            recorded = json.loads(spec_file.read_text())
+            recorded = _recorded_state(spec_file, path, overwrite)
             if recorded["fingerprint"] != fingerprint:
                 if not overwrite:
                     raise UserError(
@@ -253,23 +324,30 @@ def run_sweep(
                 spec_file.unlink()
             else:
                 resumed = True
+                tokens = [t for t in recorded.get("tokens", []) if isinstance(t, str)]
+                _check_template(path)
+        # A fresh token fences off workers of any earlier run (they check it before every write).
+        token = new_token(state)
         if not resumed:
             shutil.rmtree(state / "blocks", ignore_errors=True)
             _write_template(plan, path)
             (state / "blocks").mkdir(exist_ok=True)
-            _atomic_write(spec_file, json.dumps({"fingerprint": fingerprint, "spec": plan.spec.canonical}, indent=1))
-        done = done_blocks(state)
+        _atomic_write(
+            spec_file,
+            json.dumps({"fingerprint": fingerprint, "tokens": [*tokens, token], "spec": plan.spec.canonical}, indent=1),
+        )
+        done, dropped = verify(path, state, set(tokens)) if resumed else (set(), 0)
         total_points = plan.n_points
         if plan.spec.reduction is not None:
             from engine.sweep.reduce import graph
 
-            roots, todo_points, n_total = graph(plan, str(path), fingerprint, done)
+            roots, todo_points, n_total = graph(plan, str(path), fingerprint, done, token)
             with _progress_bar(progress, total_points, total_points - todo_points) as advance:
                 runner.run_graph(roots, advance)
             n_todo = len(roots)
         else:
             todo = [b for b in plan.blocks() if block_id(b) not in done]
-            tasks = [partial(write_block, plan, b, str(path), fingerprint) for b in todo]
+            tasks = [partial(write_block, plan, b, str(path), fingerprint, token) for b in todo]
             done_points = total_points - sum(plan.block_points(b) for b in todo)
             with _progress_bar(progress, total_points, done_points) as advance:
                 runner.run(tasks, advance)
@@ -284,6 +362,7 @@ def run_sweep(
         bytes_on_disk=directory_bytes(path),
         resumed=resumed,
         unit="blocks" if plan.spec.reduction is None else "output chunks",
+        dropped=dropped,
     )
 
 

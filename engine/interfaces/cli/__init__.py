@@ -43,9 +43,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``tokensweep`` console script; returns the exit code."""
+    import warnings
+
     try:
-        args = build_parser().parse_args(argv)
-        return _module(args.command).run(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            warnings.filterwarnings("always", message=r"cube .* is incomplete")  # said once per command
+            args = build_parser().parse_args(argv)
+            return _module(args.command).run(args)
     except UserError as err:
         message = str(err).replace("\r", "\\r").replace("\n", "\\n")  # one line, whatever a name holds
         print(f"tokensweep: error: {message}", file=sys.stderr)
@@ -66,6 +71,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("tokensweep: interrupted (a sweep resumes where it stopped: run it again)", file=sys.stderr)
         return 130
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    """The project's own warnings (an incomplete cube) as one line; others as Python prints them."""
+    from engine.sweep.integrity import IncompleteCubeWarning
+
+    if issubclass(category, IncompleteCubeWarning):
+        print(f"tokensweep: warning: {message}", file=sys.stderr)
+    else:
+        import warnings
+
+        sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
 
 
 def _command(argv) -> str | None:
