@@ -1,4 +1,4 @@
-"""`python -m bench [--quick] [--no-e2e] [--output-dir DIR]`: run the benchmarks."""
+"""`python -m bench [--quick] [--no-e2e] [--scaling 1,2] [--output-dir DIR]`: run the benchmarks."""
 
 from __future__ import annotations
 
@@ -14,8 +14,28 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true", help="reduced grids, about a minute")
     parser.add_argument("--no-e2e", action="store_true", help="skip the end-to-end sweeps")
     parser.add_argument("--output-dir", default="outputs/bench", help="where results.json and results.md go")
+    parser.add_argument(
+        "--scaling", metavar="N,N,...", help="only the scaling table for these worker counts (e.g. 1,2), to scaling.md"
+    )
     args = parser.parse_args(argv)
     size = "quick" if args.quick else "full"
+    if args.scaling:
+        import json
+
+        from bench.scaling import run_scaling, scaling_markdown
+
+        try:
+            workers = sorted({int(w) for w in args.scaling.split(",")})
+        except ValueError:
+            parser.error(f"--scaling: expected worker counts such as 1,2, got {args.scaling!r}")
+        if not workers or workers[0] < 1:
+            parser.error("--scaling: worker counts must be >= 1")
+        out = Path(args.output_dir)
+        result = run_scaling(workers, size, out, log=lambda m: print(m, file=sys.stderr))
+        (out / "scaling.json").write_text(json.dumps(result, indent=2))
+        (out / "scaling.md").write_text(scaling_markdown(result))
+        print(scaling_markdown(result))
+        return 0
     run_all(size, Path(args.output_dir), include_e2e=not args.no_e2e, log=lambda m: print(m, file=sys.stderr))
     print((Path(args.output_dir) / "results.md").read_text())
     return 0

@@ -336,7 +336,7 @@ class EndToEnd:
             "import time, dask; from engine.sweep.spec import load_spec; from engine.sweep.plan import make_plan; from engine.sweep.executors import evaluate_block\n"
             f"plan = make_plan(load_spec({str(spec)!r})); evaluate_block(plan, next(plan.blocks()))\n"
             "t = time.perf_counter()\n"
-            "tasks = [dask.delayed(evaluate_block, pure=False)(plan, b) for b in plan.blocks()]\n"
+            "tasks = [dask.delayed(evaluate_block, pure=False)(plan, b, reuse=True) for b in plan.blocks()]\n"
             "tasks = [dask.delayed(len)(t) for t in tasks]\n"
             f"dask.compute(*tasks, scheduler='threads', num_workers={workers})\n"
             "print(plan.n_points / (time.perf_counter() - t))\n"

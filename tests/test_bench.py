@@ -27,3 +27,16 @@ def test_every_benchmark_runs_and_reports_its_ratios(tmp_path):
     assert reduction["points"] == 4 * 4 * 4 * 3 * 2 * 6 * 2
     assert reduction["output_cells"] == 4 * 4 * 6
     assert reduction["points_per_s"] > 0 and reduction["kernel_only_points_per_s"] > 0
+
+
+def test_the_scaling_table_runs_for_several_worker_counts(tmp_path):
+    from bench.scaling import run_scaling, scaling_markdown
+
+    result = run_scaling([1, 2], "tiny", tmp_path, log=lambda m: None)
+    rows = result["workers"]
+    assert set(rows) == {1, 2} and result["disk_bytes_per_s"] > 0
+    for row in rows.values():
+        assert row["end_to_end_points_per_s"] > 0 and row["kernel_only_points_per_s"] > 0
+        assert row["write_ceiling_points_per_s"] > 0
+    assert rows[1]["end_to_end_efficiency"] == 1.0
+    assert "| threads x2 |" in scaling_markdown(result)

@@ -146,7 +146,8 @@ def _client_within(client_class, address: str, seconds: float):
 
     def attempt():
         try:
-            outcome["client"] = client_class(address, timeout=f"{seconds}s")
+            # Not the default client: a half-open attempt must never capture dask.compute elsewhere.
+            outcome["client"] = client_class(address, timeout=f"{seconds}s", set_as_default=False)
         except BaseException as exc:
             outcome["error"] = exc
 

@@ -5,7 +5,8 @@
   A worker left over from a killed run (an orphaned process, a cluster whose client died)
   finds a different token and stops without writing or recording anything.
 - **Records**: a block's record (``<store>.tokensweep/blocks/<id>``) names the run token,
-  the chunk index of every variable it wrote and a BLAKE2 digest of each chunk's values.
+  the chunk index of every variable it wrote and a checksum of each chunk (CRC-32 of the
+  chunk file the direct writer put, or BLAKE2 of the values when Zarr wrote it).
   Records are written atomically, only after the data landed.
 - **Verification**: a resume (and a rerun of a complete store) reads back every recorded
   chunk and compares digests; a record whose chunks were deleted or edited, whose token is
@@ -22,6 +23,7 @@ import json
 import os
 import secrets
 import warnings
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -66,12 +68,27 @@ def digest(values: np.ndarray) -> str:
     return hashlib.blake2b(payload, digest_size=16).hexdigest()
 
 
-def write_record(state: Path, name: str, token: str, chunks: dict, arrays: dict) -> None:
-    """Atomically record a block: its token, the chunk index of every variable and their digests."""
+def digest_bytes(payload: bytes) -> str:
+    """CRC-32 and length of a chunk file's encoded bytes (what the direct chunk writer records).
+
+    A checksum against accidental damage (a deleted, truncated or edited file), the same
+    strength as Zarr's own ``crc32c`` codec; measured 5x cheaper than BLAKE2b on compressed
+    chunks, where hashing had cost as much as writing the file.
+    """
+    return f"crc32:{zlib.crc32(payload):08x}:{len(payload)}"
+
+
+def write_record(state: Path, name: str, token: str, chunks: dict, digests: dict[str, tuple[str, str]]) -> None:
+    """Atomically record a block: its token, the chunk index of every variable and their digests.
+
+    ``digests`` maps a variable to ``("file", hex)`` (the chunk file's bytes) or ``("values", hex)``
+    (its decoded values, for chunks Zarr wrote).
+    """
     record = {
         "token": token,
         "chunks": {v: list(map(int, index)) for v, index in chunks.items()},
-        "digests": {v: digest(arrays[v]) for v in chunks},
+        "digests": {v: digests[v][1] for v in chunks},
+        "kinds": {v: digests[v][0] for v in chunks},
     }
     folder = state / "blocks"
     temporary = folder / f".{name}.tmp{os.getpid()}"
@@ -114,18 +131,27 @@ def verify(path: Path, state: Path, tokens: set[str]) -> tuple[set[str], int]:
     """
     import zarr
 
+    from engine.sweep.chunks import ChunkLayout
+
     records = read_records(state)
     group = zarr.open_group(path, mode="r", use_consolidated=False)
     arrays: dict = {}
     trusted, dropped = set(), 0
     for name, record in records.items():
         ok = record.get("token") in tokens
+        kinds = record.get("kinds", {})
         try:
             for var, index in record["chunks"].items() if ok else ():
                 if var not in arrays:
                     arrays[var] = group[var]
-                values = arrays[var][_region(arrays[var], index)]
-                if digest(values) != record["digests"].get(var):
+                array = arrays[var]
+                if kinds.get(var) == "file":
+                    separator = array.metadata.chunk_key_encoding.separator
+                    key = ChunkLayout(Path(path) / var, (), (), np.dtype("f8"), None, separator, None).key(index)
+                    found = digest_bytes(key.read_bytes())
+                else:
+                    found = digest(array[_region(array, index)])
+                if found != record["digests"].get(var):
                     ok = False
                     break
         except Exception:
@@ -135,8 +161,8 @@ def verify(path: Path, state: Path, tokens: set[str]) -> tuple[set[str], int]:
         else:
             dropped += 1
             (state / "blocks" / name).unlink(missing_ok=True)
-    for path_ in (state / "blocks").glob(".*.tmp*"):  # half-written records of a killed run
-        path_.unlink(missing_ok=True)
+    for leftover in (state / "blocks").glob(".*.tmp*"):  # half-written records of a killed run
+        leftover.unlink(missing_ok=True)
     return trusted, dropped
 
 

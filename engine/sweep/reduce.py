@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import math
 import operator
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -32,8 +31,8 @@ import numpy as np
 from engine.axes import AXES
 from engine.jit import kernel
 from engine.model.core import evaluate_arrays
-from engine.model.variables import BY_NAME, CONTEXT, FAMILIES, family
-from engine.sweep.executors import block_arguments
+from engine.model.variables import BY_NAME, CONTEXT, FAMILIES
+from engine.sweep.executors import block_arguments, thread_buffers
 from engine.sweep.plan import Plan
 
 #: Partials combined per task in the tree that merges the blocks of one output chunk.
@@ -168,28 +167,10 @@ def _view7(name: str, array: np.ndarray, extents: tuple[int, ...]) -> np.ndarray
     return array.reshape(shape)
 
 
-_buffers = threading.local()
-
-
 def _evaluate(plan: Plan, block: tuple[int, ...], families: Sequence[str]) -> dict[str, np.ndarray]:
     """The families' variables for one block, in buffers this thread reuses for same-sized blocks."""
     arguments = block_arguments(plan, block)
-    models, hardware, isl = arguments[0], arguments[1], arguments[2]
-    sizes = {
-        "model": len(models),
-        CONTEXT: len(isl),
-        "concurrency": len(arguments[4]),
-        "weight_bits": len(arguments[5]),
-        "kv_bits": len(arguments[6]),
-        "hardware": len(hardware),
-        "token_type": 4,
-    }
-    key = (tuple(families), tuple(sizes.values()))
-    cache = getattr(_buffers, "cache", None)
-    if cache is None or cache[0] != key:
-        out = {v.name: np.empty(tuple(sizes[d] for d in v.dims), dtype=v.dtype) for f in families for v in family(f)}
-        _buffers.cache = cache = (key, out)
-    return evaluate_arrays(*arguments, families, cache[1])
+    return evaluate_arrays(*arguments, families, thread_buffers(arguments, families))
 
 
 def conditions(plan: Plan) -> tuple[tuple[str, str, float], ...]:
@@ -425,7 +406,7 @@ def write_group(
 
     from zarr.core.sync import sync
 
-    from engine.sweep.integrity import check_token, write_record
+    from engine.sweep.integrity import check_token, digest, write_record
     from engine.sweep.store import _open_array, _write_regions, state_dir
 
     state = state_dir(Path(path))
@@ -437,7 +418,8 @@ def write_group(
     check_token(state, token)
     kept = [i for i, d in enumerate(plan.dims) if d in schema.kept]
     index = [blocks[0][i] for i in kept] + ([0] if schema.level else [])
-    write_record(state, group_id(blocks[0], schema), token, dict.fromkeys(arrays, index), arrays)
+    digests = {name: ("values", digest(values)) for name, values in arrays.items()}
+    write_record(state, group_id(blocks[0], schema), token, dict.fromkeys(arrays, index), digests)
     return part.points
 
 

@@ -31,8 +31,9 @@ from pathlib import Path
 import numpy as np
 
 from engine.errors import UserError
+from engine.sweep.chunks import layout
 from engine.sweep.executors import evaluate_block, to_dataset
-from engine.sweep.integrity import check_token, new_token, verify, write_record
+from engine.sweep.integrity import check_token, digest, digest_bytes, new_token, verify, write_record
 from engine.sweep.plan import Plan
 
 STATE_SUFFIX = ".tokensweep"
@@ -175,10 +176,18 @@ def write_block(plan: Plan, block: tuple[int, ...], path: str, fingerprint: str,
 
     state = state_dir(Path(path))
     check_token(state, token)
-    result = evaluate_block(plan, block)
-    writes = []
+    result = evaluate_block(plan, block, reuse=True)
+    writes, encoded, digests, chunks = [], [], {}, {}
     for var in plan.variables:
         if var.name not in result:
+            continue
+        index = plan.var_block_index(block, var)
+        chunks[var.name] = index
+        direct = layout(path, var.name, fingerprint)
+        if direct is not None:  # encoded here, in this thread (Blosc releases the GIL)
+            payload = direct.encode(result[var.name])
+            encoded.append((direct, index, payload))
+            digests[var.name] = ("file", digest_bytes(payload))
             continue
         region = plan.var_region(block, var)
         array = _open_array(path, var.name, fingerprint)
@@ -187,11 +196,14 @@ def write_block(plan: Plan, block: tuple[int, ...], path: str, fingerprint: str,
             if start % chunk or (stop != size and stop - start != chunk):
                 raise AssertionError(f"block {block} does not cover whole chunks of {var.name}")
         writes.append((array, region, result[var.name]))
+        digests[var.name] = ("values", digest(result[var.name]))
     check_token(state, token)
-    sync(_write_regions(writes))
+    for direct, index, payload in encoded:
+        direct.write(index, payload)
+    if writes:
+        sync(_write_regions(writes))
     check_token(state, token)
-    chunks = {v.name: plan.var_block_index(block, v) for v in plan.variables if v.name in result}
-    write_record(state, block_id(block), token, chunks, result)
+    write_record(state, block_id(block), token, chunks, digests)
     return plan.block_points(block)
 
 
