@@ -62,3 +62,49 @@ def test_unreachable_scheduler_is_a_one_line_error(tmp_path, capsys):
     assert "cannot reach the Dask scheduler" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == [spec_path]  # nothing written
     assert time.monotonic() - started < 60
+
+
+def test_dask_scheduler_address_is_honoured_and_said(tmp_path, cluster, monkeypatch, capsys):
+    import dask
+
+    from engine.interfaces.cli import main
+    from tests.sweep_helpers import write_spec
+
+    address, _, _ = cluster
+    monkeypatch.setenv("DASK_SCHEDULER_ADDRESS", address)
+    dask.config.refresh()
+    try:
+        output = tmp_path / "env.zarr"
+        assert main(["run", str(write_spec(tmp_path, SPEC)), "--output", str(output), "--no-progress"]) == 0
+    finally:
+        monkeypatch.delenv("DASK_SCHEDULER_ADDRESS")
+        dask.config.refresh()
+    err = capsys.readouterr().err
+    assert f"using the Dask scheduler at {address} (from Dask's configuration)" in err
+    assert xr.open_zarr(output).attrs["complete"] == 1
+
+
+def test_a_scheduler_file_connects_like_an_address(tmp_path, cluster, capsys):
+    import json
+
+    from engine.interfaces.cli import main
+    from tests.sweep_helpers import write_spec
+
+    address, _, _ = cluster
+    scheduler_file = tmp_path / "scheduler.json"
+    scheduler_file.write_text(json.dumps({"address": address, "type": "Scheduler"}))
+    output = tmp_path / "file.zarr"
+    argv = ["run", str(write_spec(tmp_path, SPEC)), "--output", str(output), "--no-progress"]
+    assert main([*argv, "--scheduler-file", str(scheduler_file)]) == 0
+    assert xr.open_zarr(output).attrs["complete"] == 1
+    assert main([*argv, "--scheduler-file", str(tmp_path / "missing.json")]) == 2
+    assert "missing.json does not exist" in capsys.readouterr().err
+
+
+def test_plan_estimates_for_the_clusters_threads(tmp_path, cluster, capsys):
+    from engine.interfaces.cli import main
+    from tests.sweep_helpers import write_spec
+
+    address, _, _ = cluster
+    assert main(["plan", str(write_spec(tmp_path, SPEC)), "--scheduler", address]) == 0
+    assert "(2 worker threads)" in capsys.readouterr().out

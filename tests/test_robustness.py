@@ -22,7 +22,6 @@ from engine.interfaces.cli import main
 from engine.model.assumptions import Assumptions
 from engine.model.core import evaluate_arrays
 from engine.model.variables import TOKEN_TYPES, VARIABLES
-from engine.sweep import store
 from engine.sweep.plan import make_plan
 from engine.sweep.spec import parse_spec
 from engine.sweep.store import run_sweep, state_dir
@@ -126,36 +125,34 @@ def test_sigkill_at_a_random_moment_then_resume(tmp_path, reference_cube, seed):
     xr.testing.assert_identical(comparable(xr.open_zarr(output)), reference_cube)
 
 
-class _DiskFull:
-    """A Zarr array whose writes start failing with ENOSPC after `budget` writes."""
+def _fill_disk_after(monkeypatch, budget: int) -> None:
+    """Chunk writes (the engine's direct writer) start failing with ENOSPC after ``budget`` files."""
+    from engine.sweep import chunks
 
-    writes = 0
+    real = chunks.ChunkLayout.write
+    count = {"writes": 0}
 
-    def __init__(self, array, budget):
-        self.array, self.budget = array, budget
-        self.chunks, self.shape = array.chunks, array.shape
-
-    async def setitem(self, key, value):
-        type(self).writes += 1
-        if type(self).writes > self.budget:
+    def write(self, index, payload):
+        count["writes"] += 1
+        if count["writes"] > budget:
             raise OSError(errno.ENOSPC, "No space left on device")
-        await self.array.setitem(key, value)
+        real(self, index, payload)
+
+    monkeypatch.setattr(chunks.ChunkLayout, "write", write)
 
 
 def test_disk_full_is_one_clear_line_and_the_store_resumes(tmp_path, monkeypatch, capsys, reference_cube):
     spec_path = write_spec(tmp_path, MANY_BLOCKS)
     output = tmp_path / "cube.zarr"
-    real = store._open_array
-    _DiskFull.writes = 0
-    monkeypatch.setattr(store, "_open_array", lambda *a: _DiskFull(real(*a), budget=200))
-    code = main(["run", str(spec_path), "--output", str(output), "--no-progress", "--workers", "1"])
+    with monkeypatch.context() as patch:
+        _fill_disk_after(patch, budget=200)
+        code = main(["run", str(spec_path), "--output", str(output), "--no-progress", "--workers", "1"])
     err = capsys.readouterr().err
     assert code == 1
     assert err.startswith("tokensweep: error: No space left on device") and err.count("\n") == 1
     assert "run again to resume" in err
     recorded = len(list((state_dir(output) / "blocks").iterdir()))
     assert 0 < recorded < make_plan(parse_spec(MANY_BLOCKS)).n_blocks
-    monkeypatch.setattr(store, "_open_array", real)
     assert main(["run", str(spec_path), "--output", str(output), "--no-progress"]) == 0
     xr.testing.assert_identical(comparable(xr.open_zarr(output)), reference_cube)
 

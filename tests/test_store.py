@@ -124,3 +124,31 @@ def test_processes_scheduler_gives_the_same_cube(tmp_path, reference_cube):
 
     run_sweep(make_plan(parse_spec(MANY_BLOCKS)), output, resolve("processes", 2), progress=False)
     xr.testing.assert_identical(comparable(xr.open_zarr(output)), reference_cube)
+
+
+def test_without_a_terminal_progress_is_periodic_lines(tmp_path):
+    import os
+
+    spec_path = write_spec(tmp_path, MANY_BLOCKS)
+    env = {**os.environ, "TOKENSWEEP_PROGRESS_INTERVAL": "0"}
+    cmd = [sys.executable, "-m", "engine", "run", str(spec_path), "--output", str(tmp_path / "log.zarr")]
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.startswith("sweep: ")]
+    assert len(lines) == make_plan(parse_spec(MANY_BLOCKS)).n_blocks
+    assert lines[-1].startswith("sweep: 100% (") and "points/s" in lines[-1]
+
+
+def test_tasks_are_named_after_the_sweep_and_block(tmp_path):
+    from dask.callbacks import Callback
+
+    seen = []
+
+    class Keys(Callback):
+        def _pretask(self, key, dsk, state):
+            seen.append(str(key))
+
+    with Keys():
+        run_sweep(make_plan(parse_spec(small())), tmp_path / "named.zarr", progress=False)
+    blocks = [k for k in seen if k.startswith("tokensweep-small-block-")]
+    assert len(blocks) == make_plan(parse_spec(small())).n_blocks

@@ -57,8 +57,19 @@ def load_profile(name: str, path: str | Path) -> Profile:
 ADDRESS = re.compile(r"^(?:(tcp|tls)://)?(\[[0-9a-fA-F:]+\]|[A-Za-z0-9_.-]+):(\d{1,5})$")
 
 
+def from_dask_config() -> str | None:
+    """The scheduler address Dask's own configuration names (``DASK_SCHEDULER_ADDRESS`` or
+    ``scheduler-address`` in a Dask config file), if any."""
+    import dask
+
+    address = dask.config.get("scheduler-address", None)
+    return str(address) if address else None
+
+
 def resolve(scheduler: str | None, workers: int | None = None, options=()) -> Profile:
     scheduler = scheduler or "threads"
+    if scheduler == "scheduler-file":
+        return Profile(scheduler, workers, tuple(options))
     if scheduler not in LOCAL and scheduler != "slurm":
         match = ADDRESS.match(scheduler)
         if not match or not 0 < int(match.group(3)) < 65536:
@@ -79,11 +90,16 @@ class Runner:
         self.profile = profile
         self.client = client
 
-    def run(self, tasks: Sequence[Callable[[], int]], on_done: Callable[[int], None]) -> None:
-        """Run independent tasks (each returns the points it wrote)."""
+    def run(self, tasks: Sequence[Callable[[], int]], on_done: Callable[[int], None], names=None) -> None:
+        """Run independent tasks (each returns the points it wrote); ``names`` become their Dask keys
+        (what the dashboard and logs show), else Dask names them."""
         import dask
 
-        self.run_graph([dask.delayed(task, pure=False)() for task in tasks], on_done)
+        keys = list(names) if names is not None else [None] * len(tasks)
+        delayed = [
+            dask.delayed(task, pure=False)(**({"dask_key_name": key} if key else {})) for task, key in zip(tasks, keys)
+        ]
+        self.run_graph(delayed, on_done)
 
     def run_graph(self, outputs: Sequence, on_done: Callable[[int], None]) -> None:
         """Compute Dask delayed objects whose results are the points they wrote.
@@ -138,16 +154,17 @@ def die_with_parent() -> None:
 CONNECT_TIMEOUT_S = 10.0
 
 
-def _client_within(client_class, address: str, seconds: float):
+def _client_within(client_class, address: str | None, seconds: float, **options):
     """A connected Client, or a one-line UserError after ``seconds`` whatever the server does."""
     import threading
 
     outcome: dict = {}
+    where = address or options.get("scheduler_file")
 
     def attempt():
         try:
             # Not the default client: a half-open attempt must never capture dask.compute elsewhere.
-            outcome["client"] = client_class(address, timeout=f"{seconds}s", set_as_default=False)
+            outcome["client"] = client_class(address, timeout=f"{seconds}s", set_as_default=False, **options)
         except BaseException as exc:
             outcome["error"] = exc
 
@@ -163,7 +180,7 @@ def _client_within(client_class, address: str, seconds: float):
         reason = str(error) or type(error).__name__
     else:
         reason = f"not a Dask scheduler? {type(error).__name__}: {str(error)[:120]}"
-    raise UserError(f"--scheduler: cannot reach the Dask scheduler at {address} ({reason})")
+    raise UserError(f"--scheduler: cannot reach the Dask scheduler at {where} ({reason})")
 
 
 @contextmanager
@@ -190,7 +207,19 @@ def connect(profile: Profile) -> Iterator[Runner]:
             with Client(cluster) as client:
                 yield Runner(profile, client)
         return
-    client = _client_within(Client, profile.scheduler, CONNECT_TIMEOUT_S)
+    options = dict(profile.options)
+    if profile.scheduler == "scheduler-file":
+        target = options["scheduler_file"]
+        if not Path(target).is_file():
+            raise UserError(f"--scheduler-file: {target} does not exist")
+        client = _client_within(Client, None, CONNECT_TIMEOUT_S, scheduler_file=str(target))
+    else:
+        client = _client_within(Client, profile.scheduler, CONNECT_TIMEOUT_S)
+    link = getattr(client, "dashboard_link", None)
+    if link:
+        import sys
+
+        print(f"tokensweep: Dask dashboard at {link}", file=sys.stderr)
     try:
         yield Runner(profile, client)
     finally:

@@ -1,13 +1,15 @@
 """Zarr v3 cubes written in three phases, resumable, one writer at a time.
 
 1. **Template**: the whole Dataset's metadata and coordinates, no data (``compute=False``).
-2. **Blocks**: each block is evaluated and written into its own whole-chunk regions; after
-   the write returns, an empty record file names the block as done. Zarr 3 skips chunks
-   equal to the fill value, so chunk files are never used to infer completion.
+2. **Blocks**: each block is evaluated and written into its own whole chunks (encoded in the
+   computing thread and put as files for local stores, :mod:`engine.sweep.chunks`; through
+   Zarr otherwise); after the write returns, a record names the block as done with a
+   checksum of every chunk (:mod:`engine.sweep.integrity`). Completion is read from the
+   records, never inferred from chunk files.
 3. **Finalise**: ``complete = 1`` in the attrs, consolidated metadata.
 
 The state lives beside the cube in ``<store>.tokensweep/`` (``lock``, ``spec.json``,
-``blocks/``) so the cube itself stays plain Zarr. A second writer is refused by an
+``blocks/``, ``token``) so the cube itself stays plain Zarr. A second writer is refused by an
 ``flock`` on the lock file (released by the kernel when a run dies, so a killed run can
 always be resumed). A resume checks the spec fingerprint and refuses a different spec
 unless ``overwrite``. Guarantee after any crash: every recorded block is on disk; rerun
@@ -303,6 +305,30 @@ def directory_bytes(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
 
 
+def _progress_lines(total: int, done: int, interval: float):
+    """``advance(points)`` that prints ``sweep: 45% (...)`` at most every ``interval`` seconds, and at 100%."""
+    import sys
+
+    state = {"done": done, "started": time.perf_counter(), "last": time.perf_counter(), "first": done}
+
+    def advance(points: int) -> None:
+        state["done"] += points
+        now = time.perf_counter()
+        if now - state["last"] < interval and state["done"] < total:
+            return
+        state["last"] = now
+        rate = (state["done"] - state["first"]) / max(now - state["started"], 1e-9)
+        left = (total - state["done"]) / rate if rate > 0 else float("inf")
+        print(
+            f"sweep: {100 * state['done'] / total:.0f}% ({state['done']:,} of {total:,} points, "
+            f"{rate:,.0f} points/s, about {left:,.0f} s left)",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    return advance
+
+
 def run_sweep(
     plan: Plan,
     output: str | Path | None = None,
@@ -361,8 +387,9 @@ def run_sweep(
             todo = [b for b in plan.blocks() if block_id(b) not in done]
             tasks = [partial(write_block, plan, b, str(path), fingerprint, token) for b in todo]
             done_points = total_points - sum(plan.block_points(b) for b in todo)
+            names = [f"tokensweep-{plan.spec.name}-block-{block_id(b)}-{token}" for b in todo]
             with _progress_bar(progress, total_points, done_points) as advance:
-                runner.run(tasks, advance)
+                runner.run(tasks, advance, names)
             n_todo, n_total = len(todo), plan.n_blocks
         _finalise(path)
     return RunResult(
@@ -382,6 +409,11 @@ def run_sweep(
 def _progress_bar(enabled: bool, total: int, done: int):
     if not enabled:
         yield lambda points: None
+        return
+    import sys
+
+    if not sys.stderr.isatty():  # a batch job's log: a plain line every interval, not a redrawn bar
+        yield _progress_lines(total, done, float(os.environ.get("TOKENSWEEP_PROGRESS_INTERVAL", "10")))
         return
     from rich.progress import (
         BarColumn,

@@ -47,7 +47,12 @@ def add_sweep_options(parser) -> None:
         "--max-points", type=quantity("--max-points", 1), help="size budget (overrides the spec's max_points)"
     )
     parser.add_argument("--output", help="store path ending in .zarr (default outputs/<name>.zarr)")
-    parser.add_argument("--scheduler", help="threads (default), processes, sync or tcp://HOST:PORT")
+    parser.add_argument(
+        "--scheduler",
+        help="threads (default), processes, sync or a Dask scheduler address (tcp://HOST:PORT, tls://..., HOST:PORT; "
+        "default: DASK_SCHEDULER_ADDRESS or Dask's config when set)",
+    )
+    parser.add_argument("--scheduler-file", help="a Dask scheduler file (dask scheduler --scheduler-file PATH)")
     parser.add_argument(
         "--workers", type=lambda t: int(parse_quantity(t, "--workers")), help="local worker count (default: cores)"
     )
@@ -72,6 +77,17 @@ def execution_profile(args):
 
     if args.profile:
         return cluster.load_profile(args.profile, args.profiles)
+    if getattr(args, "scheduler_file", None):
+        if args.scheduler:
+            raise UserError("--scheduler-file: give either --scheduler or --scheduler-file, not both")
+        return cluster.resolve("scheduler-file", args.workers, (("scheduler_file", args.scheduler_file),))
+    if args.scheduler is None:
+        address = cluster.from_dask_config()
+        if address:  # Dask's own convention (DASK_SCHEDULER_ADDRESS or a Dask config file): honoured, and said
+            import sys
+
+            print(f"tokensweep: using the Dask scheduler at {address} (from Dask's configuration)", file=sys.stderr)
+            return cluster.resolve(address, args.workers)
     return cluster.resolve(args.scheduler, args.workers)
 
 

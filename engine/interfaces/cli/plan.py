@@ -31,8 +31,16 @@ def run(args) -> int:
     started = time.perf_counter()
     evaluate(plan, first)
     per_block = time.perf_counter() - started
-    local = profile.scheduler in ("threads", "processes")
-    workers = (profile.workers or os.cpu_count() or 1) if local else 1
+    local = profile.scheduler in ("threads", "processes", "sync")
+    if local:
+        workers = 1 if profile.scheduler == "sync" else (profile.workers or os.cpu_count() or 1)
+    elif profile.scheduler == "slurm":
+        workers = 1  # the jobs do not exist until run
+    else:  # a running cluster: estimate for the threads it has now
+        from engine.sweep.cluster import connect
+
+        with connect(profile) as runner:
+            workers = sum(w.get("nthreads", 1) for w in runner.client.scheduler_info()["workers"].values()) or 1
     estimate = per_block * plan.n_blocks / max(1, workers)
     shape = ", ".join(f"{d} {n}" for d, n in plan.shape.items())
     chunks = ", ".join(f"{d} {n}" for d, n in plan.chunks.items())
@@ -58,7 +66,7 @@ def run(args) -> int:
             f"({len(reduced.groups()):,} output chunks; the full cube would be {format_bytes(full_cube_bytes(plan))})"
         )
     print(
-        f"  estimated     {estimate:,.1f} s of compute on {profile.describe()} "
+        f"  estimated     {estimate:,.1f} s of compute on {profile.describe()} ({workers} worker threads) "
         f"(one block took {per_block * 1e3:.1f} ms; Zarr writes add to this)"
     )
     return 0
