@@ -110,3 +110,37 @@ def test_open_cube_api(cube):
     ds = engine.open_cube(cube)
     assert int(ds.attrs["complete"]) == 1
     assert ds["units_needed"].attrs["units"] == "count"
+
+
+def test_slice_takes_several_variables_and_keeps_the_selected_coordinates(tmp_path, capsys):
+    import csv
+    import io
+
+    from tests.sweep_helpers import small, write_spec
+
+    output = tmp_path / "cube.zarr"
+    assert main(["run", str(write_spec(tmp_path, small())), "--output", str(output), "--no-progress"]) == 0
+    capsys.readouterr()
+    sel = ["--sel", "model=gpt-oss-120b", "--sel", "hardware=wse3", "--sel", "isl=16000"]
+    assert main(["slice", str(output), "--var", "ttft_s", "--var", "units_needed", *sel, "--csv"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert rows and all(r["model"] == "gpt-oss-120b" and r["hardware"] == "wse3" for r in rows)
+    assert {"ttft_s", "units_needed", "concurrency", "isl"} <= set(rows[0])
+    assert main(["slice", str(output), "--var", "ttft_s", *sel, "--csv"]) == 0
+    one = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert [r["ttft_s"] for r in one] == [r["ttft_s"] for r in rows] and one[0]["model"] == "gpt-oss-120b"
+
+
+def test_cube_attributes_follow_cf_and_record_provenance(tmp_path):
+    import xarray as xr
+
+    from tests.sweep_helpers import small, write_spec
+
+    output = tmp_path / "cube.zarr"
+    assert main(["run", str(write_spec(tmp_path, small())), "--output", str(output), "--no-progress"]) == 0
+    attrs = xr.open_zarr(output).attrs
+    assert attrs["Conventions"] == "CF-1.10" and "conventions" not in attrs
+    assert isinstance(attrs["spec"], dict) and attrs["spec"]["name"] == "small"
+    assert isinstance(attrs["assumptions"], dict) and isinstance(attrs["parameter_axes"], list)
+    assert attrs["software"]["numba"] and attrs["software"]["zarr"]
+    assert "run" in attrs["history"]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -141,22 +142,55 @@ class CubeSchema:
         return coords
 
     def attrs(self, created: str) -> dict:
+        """Provenance as plain JSON values (Zarr attributes are JSON: nothing nested as a string)."""
         spec = self.spec
         return {
             "title": f"tokensweep cube: {spec.name}",
+            "Conventions": "CF-1.10",
+            "comment": CONVENTIONS,
+            "history": f"{created} {command_line()}",
+            "source": f"tokensweep {__version__}",
+            "software": software_versions(),
             "engine_version": __version__,
             "catalog_fingerprint": spec.catalog_fingerprint,
-            "spec": json.dumps(spec.canonical, sort_keys=True),
+            "spec": spec.canonical,
             "spec_fingerprint": spec.fingerprint,
             "created": created,
-            "assumptions": json.dumps(spec.assumptions.model_dump(mode="json"), sort_keys=True),
+            "assumptions": spec.assumptions.model_dump(mode="json"),
             "profile": spec.profile,
-            "workload": json.dumps(spec.workload.model_dump(mode="json"), sort_keys=True),
-            "parameter_axes": json.dumps(list(spec.parameter_dims)),
-            "conventions": CONVENTIONS,
+            "workload": spec.workload.model_dump(mode="json"),
+            "parameter_axes": list(spec.parameter_dims),
             "nan_meaning": NAN_MEANING,
             "complete": 0,
         }
+
+
+#: The ``tokensweep`` command being run, set by the CLI (else the process's own command line).
+COMMAND: ContextVar[str | None] = ContextVar("tokensweep_command", default=None)
+
+
+def command_line() -> str:
+    """The command that made the cube, as a shell would read it (CF ``history``)."""
+    import shlex
+    import sys
+
+    if COMMAND.get():
+        return COMMAND.get()
+    words = [Path(sys.argv[0]).name, *sys.argv[1:]] if sys.argv and sys.argv[0] else ["python"]
+    return " ".join(shlex.quote(w) for w in words)
+
+
+def software_versions() -> dict[str, str]:
+    """Versions of the packages that computed and wrote the numbers."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for name in ("tokensweep", "numpy", "numba", "xarray", "zarr", "dask", "pydantic"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = "not installed"
+    return out
 
 
 def _stable(values: np.ndarray) -> np.ndarray:
@@ -186,13 +220,13 @@ class CubeInfo:
     @classmethod
     def of(cls, ds) -> CubeInfo:
         attrs = ds.attrs
-        spec = _json(attrs.get("spec"))
+        spec = attr_value(attrs.get("spec"))
         return cls(
             name=str(spec.get("name", "?")),
             complete=bool(int(attrs.get("complete", 0))),
             spec=spec,
-            assumptions=_json(attrs.get("assumptions")),
-            workload=_json(attrs.get("workload")),
+            assumptions=attr_value(attrs.get("assumptions")),
+            workload=attr_value(attrs.get("workload")),
             engine_version=str(attrs.get("engine_version", "")),
             catalog_fingerprint=str(attrs.get("catalog_fingerprint", "")),
             spec_fingerprint=str(attrs.get("spec_fingerprint", "")),
@@ -201,7 +235,7 @@ class CubeInfo:
         )
 
 
-def _json(value) -> dict:
+def attr_value(value) -> dict:
     if isinstance(value, dict):
         return value
     try:

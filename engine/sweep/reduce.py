@@ -19,7 +19,6 @@ chunk's record is written after its values, a rerun recomputes only unrecorded c
 
 from __future__ import annotations
 
-import json
 import math
 import operator
 from collections.abc import Sequence
@@ -303,16 +302,10 @@ class ReducedSchema:
 
         attrs = CubeSchema(self.plan.spec).attrs(self.plan.created)
         r = self.reduction
-        attrs["reduction"] = json.dumps(
-            {
-                "min": r.cost,
-                "over": list(r.over),
-                "where": [list(w) for w in conditions(self.plan)],
-                "keep": list(r.keep),
-                "speed": r.speed,
-                "levels": list(r.levels),
-            }
-        )
+        attrs["reduction"] = {
+            "min": r.cost, "over": list(r.over), "where": [list(w) for w in conditions(self.plan)],
+            "keep": list(r.keep), "speed": r.speed, "levels": list(r.levels),
+        }  # fmt: skip
         attrs["reduced_points"] = self.plan.n_points
         return attrs
 

@@ -50,6 +50,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             warnings.showwarning = _show_warning
             warnings.filterwarnings("always", message=r"cube .* is incomplete")  # said once per command
             args = build_parser().parse_args(argv)
+            _record_command(argv)
             return _module(args.command).run(args)
     except UserError as err:
         message = str(err).replace("\r", "\\r").replace("\n", "\\n")  # one line, whatever a name holds
@@ -83,6 +84,16 @@ def _show_warning(message, category, filename, lineno, file=None, line=None):
         import warnings
 
         sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
+
+
+def _record_command(argv) -> None:
+    """What a cube's ``history`` attribute says made it."""
+    import shlex
+
+    from engine.sweep.cube import COMMAND
+
+    words = list(sys.argv[1:] if argv is None else argv)
+    COMMAND.set("tokensweep " + " ".join(shlex.quote(str(w)) for w in words))
 
 
 def _command(argv) -> str | None:

@@ -12,7 +12,9 @@ from engine.interfaces.selection import add_nearest_option
 def add_parser(sub) -> None:
     sl = sub.add_parser("slice", help="select values from a cube (exact labels; --nearest to snap numbers)")
     sl.add_argument("cube")
-    sl.add_argument("--var", required=True, help="variable name, e.g. cost_per_mtok_usd")
+    sl.add_argument(
+        "--var", required=True, action="append", help="variable name (repeatable: one column each), e.g. ttft_s"
+    )
     sl.add_argument(
         "--sel", action="append", default=[], metavar="DIM=VALUE", help="selection (repeatable), e.g. isl=1M"
     )
@@ -26,9 +28,14 @@ def run(args) -> int:
     from engine.interfaces.selection import parse_selection
 
     ds = open_cube_arg(args.cube)
-    if args.var not in ds.data_vars:
-        raise UserError(f"--var: unknown variable '{args.var}' ({did_you_mean(args.var, list(ds.data_vars))})")
+    names = list(dict.fromkeys(args.var))
+    for name in names:
+        if name not in ds.data_vars:
+            raise UserError(f"--var: unknown variable '{name}' ({did_you_mean(name, list(ds.data_vars))})")
     chosen = parse_selection(ds, args.sel, args.nearest)
+    if len(names) > 1:
+        return _several(ds, names, chosen, args)
+    args.var = names[0]
     da = ds[args.var]
     chosen = {d: v for d, v in chosen.items() if d in da.dims}
     if chosen:
@@ -47,17 +54,49 @@ def run(args) -> int:
         else:
             frame.to_csv(sys.stdout, index=False)
         return 0
-    if args.json:
-        from engine.interfaces.jsonout import dumps
+    if args.json or args.csv:
+        frame = da.to_dataframe().reset_index()
+        for dim, value in reversed(chosen.items()):  # the selected coordinates lead every row
+            if dim not in frame.columns:
+                frame.insert(0, dim, value)
+        if args.json:
+            from engine.interfaces.jsonout import dumps
 
-        print(dumps(da.to_dataframe().reset_index().to_dict(orient="records")))
-    elif args.csv:
-        da.to_dataframe().reset_index().to_csv(sys.stdout, index=False)
+            print(dumps(frame.to_dict(orient="records")))
+        else:
+            frame.to_csv(sys.stdout, index=False)
     elif da.ndim == 0:
         where = ", ".join(f"{d}={v:g}" if isinstance(v, float) else f"{d}={v}" for d, v in chosen.items())
         print(f"{args.var} = {da.values.item():.6g} {units} at {where}")
     else:
         frame = da.to_dataframe().reset_index()
         print(f"{args.var} [{units}]")
+        print(frame.to_string(index=False))
+    return 0
+
+
+def _several(ds, names: list[str], chosen: dict, args) -> int:
+    """Several variables at a selection: one column each, broadcast over their dims, with units."""
+    import pandas as pd
+
+    selected = ds[names].reset_coords(drop=True)
+    selected = selected.sel({d: v for d, v in chosen.items() if d in selected.dims}).reset_coords(drop=True)
+    selected = selected.load()
+    if selected.dims:
+        frame = selected.to_dataframe().reset_index()
+    else:
+        frame = pd.DataFrame([{n: selected[n].values.item() for n in names}])
+    for dim, value in reversed(chosen.items()):
+        if dim not in frame.columns:
+            frame.insert(0, dim, value)
+    if args.json:
+        from engine.interfaces.jsonout import dumps
+
+        print(dumps(frame.to_dict(orient="records")))
+    elif args.csv:
+        frame.to_csv(sys.stdout, index=False)
+    else:
+        units = ", ".join(f"{n} [{ds[n].attrs.get('units', '')}]" for n in names)
+        print(units)
         print(frame.to_string(index=False))
     return 0

@@ -146,7 +146,9 @@ def payload(ds, fixed: dict, name: str) -> dict:
             offset += flat.size
         entries.append(entry)
     buffer = np.concatenate(chunks) if chunks else np.empty(0, dtype="<f8")
-    reduction = json.loads(ds.attrs["reduction"]) if "reduction" in ds.attrs else None
+    from engine.sweep.cube import attr_value
+
+    reduction = attr_value(ds.attrs["reduction"]) if "reduction" in ds.attrs else None
     shape = " x ".join(f"{d} {n}" for d, n in ds.sizes.items() if d != "token_type")
     return {
         "title": f"tokensweep explorer: {info.name}",
