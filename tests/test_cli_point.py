@@ -111,3 +111,19 @@ def test_bad_values_exit_2_with_one_line(capsys, argv, message):
     assert message in captured.err
     assert captured.err.count("\n") == 1
     assert "Traceback" not in captured.err
+
+
+def test_point_panel_says_where_osl_comes_from_and_units_every_cost(capsys):
+    from engine.interfaces.cli import main
+
+    assert (
+        main(["point", "--model", "gpt-oss-120b", "--isl", "1k", "--hardware", "h100-sxm", "--concurrency", "64"]) == 0
+    )
+    out = capsys.readouterr().out
+    assert "OSL 2 tokens (from the agentic-coding mix: output is 0.22% of tokens; --osl to set it)" in out
+    by_type = next(line for line in out.splitlines() if "per Mtok by type" in line)
+    assert by_type.count("/Mtok") == 4
+    assert "(within one scale-up domain of 8)" in out
+    assert main(["point", "--model", "gpt-oss-120b", "--isl", "1k", "--osl", "100"]) == 0
+    out = capsys.readouterr().out
+    assert "OSL 100 tokens," in out and "--osl to set it" not in out and "no scale-up domain limits it" in out

@@ -12,13 +12,22 @@ def format_panel(point: Point, values: dict) -> str:
     model, hardware = point.model, point.hardware
     concurrency, weight_bits, kv_bits = point.concurrency, point.weight_bits, point.kv_bits
     unit_word = "systems" if hardware.kind == "wafer" else ("GPUs" if hardware.kind == "gpu" else "chips")
-    domain = (
-        "(no) scale-up domain" if hardware.scaleup_domain is None else f"scale-up domain of {hardware.scaleup_domain}"
-    )
+    if hardware.scaleup_domain is None:
+        domain = "no scale-up domain limits it"
+    else:
+        where = "within" if values["fits_domain"] else "spans more than"
+        domain = f"{where} one scale-up domain of {hardware.scaleup_domain}"
     by_type = values["cost_per_mtok_by_type_usd"]
+    workload = point.workload
+    derived = abs(values["osl"] - workload.output_length(values["isl"])) <= 1e-9 * max(1.0, values["osl"])
+    osl_note = (
+        f" (from the {workload.name} mix: output is {workload.output:.2%} of tokens; --osl to set it)"
+        if derived
+        else ""
+    )
     lines = [
-        f"{model.name} on {hardware.name}: ISL {format_count(values['isl'])} tokens, OSL {values['osl']:.0f} tokens, "
-        f"{concurrency:g} concurrent requests, weights {weight_bits:g}-bit, KV {kv_bits:g}-bit",
+        f"{model.name} on {hardware.name}: ISL {format_count(values['isl'])} tokens, OSL {values['osl']:.0f} tokens"
+        f"{osl_note}, {concurrency:g} concurrent requests, weights {weight_bits:g}-bit, KV {kv_bits:g}-bit",
         "",
         "Memory",
         f"  weights                {format_bytes(values['weight_bytes'])}",
@@ -27,8 +36,7 @@ def format_panel(point: Point, values: dict) -> str:
         f"  KV share               {values['kv_share'] * 100:.1f} %",
         "Fit",
         f"  {unit_word + ' needed':<22} {values['units_needed']} ({point.assumptions.parallelism} layout); "
-        f"replica of {values['units_per_replica']} {unit_word} "
-        f"({'within' if values['fits_domain'] else 'beyond'} its {domain})",
+        f"replica of {values['units_per_replica']} {unit_word} ({domain})",
         f"  layers per unit        {values['layers_per_unit']:.3g} layers",
         f"  stranded memory        {values['stranded_fraction'] * 100:.1f} %",
         f"  capex                  {format_usd(values['capex_usd'])}",
@@ -44,7 +52,7 @@ def format_panel(point: Point, values: dict) -> str:
         f"  per Mtok (output)      {format_usd(values['cost_per_mtok_output_usd'])}/Mtok",
         f"  per turn               {format_usd(values['cost_per_turn_usd'])}",
         "  per Mtok by type       "
-        + ", ".join(f"{t} {'n/a' if v is None else format_usd(v)}" for t, v in by_type.items()),
+        + ", ".join(f"{t} {'n/a' if v is None else format_usd(v) + '/Mtok'}" for t, v in by_type.items()),
     ]
     return "\n".join(lines)
 
