@@ -36,8 +36,7 @@ class ChunkLayout:
     codec: object  # numcodecs.Blosc
 
     def key(self, index: tuple[int, ...]) -> Path:
-        parts = ["c", *map(str, index)] if self.separator == "/" else ["c" + "".join("." + str(i) for i in index)]
-        return self.folder.joinpath(*parts)
+        return chunk_path(self.folder, self.separator, index)
 
     def encode(self, values: np.ndarray) -> bytes:
         values = np.asarray(values, dtype=self.dtype)
@@ -54,6 +53,13 @@ class ChunkLayout:
         with open(temporary, "wb") as handle:
             handle.write(payload)
         os.replace(temporary, target)
+
+
+def chunk_path(folder: Path, separator: str, index) -> Path:
+    """Where Zarr v3's default chunk key encoding puts chunk ``index`` of the array in ``folder``."""
+    if separator == "/":
+        return folder.joinpath("c", *map(str, index))
+    return folder / ("c" + "".join("." + str(i) for i in index))
 
 
 _FILLS = {"NaN": np.nan, "Infinity": np.inf, "-Infinity": -np.inf}

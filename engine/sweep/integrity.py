@@ -131,7 +131,7 @@ def verify(path: Path, state: Path, tokens: set[str]) -> tuple[set[str], int]:
     """
     import zarr
 
-    from engine.sweep.chunks import ChunkLayout
+    from engine.sweep.chunks import chunk_path
 
     records = read_records(state)
     group = zarr.open_group(path, mode="r", use_consolidated=False)
@@ -147,8 +147,7 @@ def verify(path: Path, state: Path, tokens: set[str]) -> tuple[set[str], int]:
                 array = arrays[var]
                 if kinds.get(var) == "file":
                     separator = array.metadata.chunk_key_encoding.separator
-                    key = ChunkLayout(Path(path) / var, (), (), np.dtype("f8"), None, separator, None).key(index)
-                    found = digest_bytes(key.read_bytes())
+                    found = digest_bytes(chunk_path(Path(path) / var, separator, index).read_bytes())
                 else:
                     found = digest(array[_region(array, index)])
                 if found != record["digests"].get(var):
