@@ -310,7 +310,7 @@ class EndToEnd:
             "--workers",
             str(workers),
         ]
-        wall, seconds, rss = _timed_peak_rss(cmd)
+        wall, seconds, rss, serial = _timed_peak_rss(cmd)
         import xarray as xr
 
         ds = xr.open_zarr(out)
@@ -328,6 +328,7 @@ class EndToEnd:
             "bytes_on_disk": on_disk,
             "compression_ratio": logical / on_disk,
             "peak_rss_bytes": rss,
+            "serial_seconds": serial,
         }
 
     def kernel_only(self, spec: Path, workers: int) -> dict:
@@ -336,7 +337,9 @@ class EndToEnd:
             "import time, dask; from engine.sweep.spec import load_spec; from engine.sweep.plan import make_plan; from engine.sweep.executors import evaluate_block\n"
             f"plan = make_plan(load_spec({str(spec)!r})); evaluate_block(plan, next(plan.blocks()))\n"
             "t = time.perf_counter()\n"
-            "tasks = [dask.delayed(evaluate_block, pure=False)(plan, b, reuse=True) for b in plan.blocks()]\n"
+            "from functools import partial\n"
+            # Bound as the engine binds its tasks: Dask would otherwise walk the Plan per task.
+            "tasks = [dask.delayed(partial(evaluate_block, plan, b, reuse=True), pure=False)() for b in plan.blocks()]\n"
             "tasks = [dask.delayed(len)(t) for t in tasks]\n"
             f"dask.compute(*tasks, scheduler='threads', num_workers={workers})\n"
             "print(plan.n_points / (time.perf_counter() - t))\n"
@@ -413,7 +416,7 @@ class ReductionSweep:
         out = self.workdir / "reduce.zarr"
         cmd = [sys.executable, "-c", _REPORT_PEAK, "run", str(spec), "--output", str(out), "--no-progress",
                "--scheduler", "threads", "--workers", str(workers)]  # fmt: skip
-        wall, seconds, rss = _timed_peak_rss(cmd)
+        wall, seconds, rss, serial = _timed_peak_rss(cmd)
         from engine.sweep.plan import make_plan
         from engine.sweep.reduce import ReducedSchema
         from engine.sweep.spec import load_spec
@@ -441,6 +444,7 @@ class ReductionSweep:
             "kernel_only_points_per_s": kernel,
             "vs_kernel_only": plan.n_points / seconds / kernel,
             "peak_rss_bytes": rss,
+            "serial_seconds": serial,
             "workers": workers,
         }
 
@@ -454,8 +458,8 @@ _REPORT_PEAK = (
 )
 
 
-def _timed_peak_rss(cmd: list[str]) -> tuple[float, float, int]:
-    """Process wall time, the sweep's own time (from its summary line) and peak RSS (bytes)."""
+def _timed_peak_rss(cmd: list[str]) -> tuple[float, float, int, float]:
+    """Process wall time, the sweep's own time and serial part (from its summary line), peak RSS (bytes)."""
     import re
 
     started = time.perf_counter()
@@ -469,7 +473,15 @@ def _timed_peak_rss(cmd: list[str]) -> tuple[float, float, int]:
     if peak is None:
         raise RuntimeError(f"{' '.join(cmd[3:])} failed: {err[-2000:]!r}")
     match = re.search(r"computed in ([0-9.]+) s", out)
-    return wall, float(match.group(1)) if match else wall, int(peak.group(1)) * 1024
+    return wall, float(match.group(1)) if match else wall, int(peak.group(1)) * 1024, _serial_part(out)
+
+
+def _serial_part(summary: str) -> float:
+    """The run's serial part in seconds (connect, template, verify, finalise), from its summary line."""
+    import re
+
+    match = re.search(r"serial part ([0-9.]+) s", summary)
+    return float(match.group(1)) if match else float("nan")
 
 
 class StartUp:

@@ -152,3 +152,40 @@ def test_tasks_are_named_after_the_sweep_and_block(tmp_path):
         run_sweep(make_plan(parse_spec(small())), tmp_path / "named.zarr", progress=False)
     blocks = [k for k in seen if k.startswith("tokensweep-small-block-")]
     assert len(blocks) == make_plan(parse_spec(small())).n_blocks
+
+
+@pytest.mark.parametrize("threads", ["0", "2"])
+def test_the_write_pipeline_on_or_off_gives_the_same_cube(tmp_path, monkeypatch, reference_cube, threads):
+    from engine.sweep import cluster
+
+    monkeypatch.setenv("TOKENSWEEP_WRITE_THREADS", threads)
+    path = tmp_path / "cube.zarr"
+    result = run_sweep(make_plan(parse_spec(MANY_BLOCKS)), path, cluster.resolve("threads", 1), progress=False)
+    assert result.blocks_computed == result.blocks_total
+    assert len(os.listdir(state_dir(path) / "blocks")) == result.blocks_total
+    xr.testing.assert_identical(comparable(xr.open_zarr(path)), reference_cube)
+
+
+def test_the_write_pipeline_double_buffers_and_raises_what_failed(monkeypatch):
+    from engine.sweep import pipeline
+
+    monkeypatch.delenv("TOKENSWEEP_WRITE_THREADS", raising=False)
+    monkeypatch.setattr(pipeline.os, "cpu_count", lambda: 4)
+    assert [pipeline.write_threads(n) for n in (1, 3, 4, 8)] == [4, 4, 0, 0]
+    with pipeline.WritePipeline("token-a", 1) as pipe:
+        assert pipeline.active("token-a") is pipe and pipeline.active("token-b") is None
+        first = pipe.slot()
+        started = time.perf_counter()
+        pipe.submit(first, time.sleep, 0.3)
+        second = pipe.slot()
+        assert second != first and time.perf_counter() - started < 0.2  # the other set is free
+        pipe.submit(second, lambda: 1)
+        assert pipe.slot() == first and time.perf_counter() - started >= 0.3  # waited for its block
+
+        def fail():
+            raise OSError(28, "No space left on device")
+
+        pipe.submit(first, fail)
+        with pytest.raises(OSError, match="No space left"):
+            pipe.drain()
+    assert pipeline.active("token-a") is None

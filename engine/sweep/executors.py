@@ -3,6 +3,7 @@
 - :func:`evaluate_block`: one block through the array core, in cube layout;
 - :func:`to_dataset`: the whole cube as a lazy, Dask-backed :class:`xarray.Dataset` (one
   task per block, each variable's chunk taken from the one block that owns it);
+- :func:`template`: the same Dataset's metadata with placeholders (the store's template);
 - :func:`evaluate_eager`: the whole cube in this process with numpy (the oracle the Dask
   path is tested against).
 
@@ -48,12 +49,13 @@ def block_arguments(plan: Plan, block: tuple[int, ...]) -> tuple:
 _buffers = threading.local()
 
 
-def evaluate_block(plan: Plan, block: tuple[int, ...], reuse: bool = False) -> dict[str, np.ndarray]:
+def evaluate_block(plan: Plan, block: tuple[int, ...], reuse: bool = False, slot: int = 0) -> dict[str, np.ndarray]:
     """Run the kernels on one block; arrays come back in cube layout for the block's extents.
 
     Only the families with a variable this block owns are run. With ``reuse`` the kernels fill
     buffers this thread keeps for same-sized blocks (no fresh pages to fault in per block): the
-    arrays are then valid only until this thread evaluates its next block.
+    arrays are then valid only until this thread evaluates its next block into the same
+    ``slot`` (a thread may keep several buffer sets: :mod:`engine.sweep.pipeline`).
     """
     schema = plan.schema
     slices = plan.block_slices(block)
@@ -62,7 +64,7 @@ def evaluate_block(plan: Plan, block: tuple[int, ...], reuse: bool = False) -> d
     if not families:
         return {}
     arguments = block_arguments(plan, block)
-    arrays = evaluate_arrays(*arguments, families, thread_buffers(arguments, families) if reuse else None)
+    arrays = evaluate_arrays(*arguments, families, thread_buffers(arguments, families, slot) if reuse else None)
     out = {}
     for var in owned:
         shape = tuple(
@@ -72,8 +74,8 @@ def evaluate_block(plan: Plan, block: tuple[int, ...], reuse: bool = False) -> d
     return out
 
 
-def thread_buffers(arguments: tuple, families) -> dict[str, np.ndarray]:
-    """Kernel output buffers this thread reuses while the block extents stay the same."""
+def thread_buffers(arguments: tuple, families, slot: int = 0) -> dict[str, np.ndarray]:
+    """Kernel output buffers (set ``slot``) this thread reuses while the block extents stay the same."""
     from engine.model.variables import CONTEXT, family
 
     models, hardware, isl, _, concurrency, weight_bits, kv_bits = arguments[:7]
@@ -81,10 +83,11 @@ def thread_buffers(arguments: tuple, families) -> dict[str, np.ndarray]:
              "weight_bits": len(weight_bits), "kv_bits": len(kv_bits), "hardware": len(hardware),
              TOKEN_TYPE: len(TOKEN_TYPES)}  # fmt: skip
     key = (tuple(families), tuple(sizes.values()))
-    cached = getattr(_buffers, "cache", None)
+    cache = _buffers.__dict__.setdefault("sets", {})
+    cached = cache.get(slot)
     if cached is None or cached[0] != key:
         out = {v.name: np.empty(tuple(sizes[d] for d in v.dims), dtype=v.dtype) for f in families for v in family(f)}
-        _buffers.cache = cached = (key, out)
+        cache[slot] = cached = (key, out)
     return cached[1]
 
 
@@ -118,6 +121,27 @@ def to_dataset(plan: Plan):
         chunks = da.core.normalize_chunks(plan.var_chunks(var), schema.var_shape(var))
         array = da.Array(graph, name, chunks, dtype=schema.storage_dtype(var))
         data_vars[var.name] = (schema.var_dims(var), array, schema.var_attrs(var))
+    return xr.Dataset(data_vars, coords=schema.coords(), attrs=schema.attrs(plan.created))
+
+
+def template(plan: Plan):
+    """The cube's Dataset with a one-chunk placeholder per variable: its metadata without its graph.
+
+    Writing the store's template from this (``compute=False``) builds a few dozen tasks, not
+    one per chunk: the serial part of a run stays small however large the cube.
+    """
+    import dask.array as da
+    import xarray as xr
+
+    schema = plan.schema
+    data_vars = {
+        var.name: (
+            schema.var_dims(var),
+            da.empty(schema.var_shape(var), dtype=schema.storage_dtype(var), chunks=-1),
+            schema.var_attrs(var),
+        )
+        for var in plan.variables
+    }
     return xr.Dataset(data_vars, coords=schema.coords(), attrs=schema.attrs(plan.created))
 
 

@@ -1,10 +1,11 @@
 """Zarr v3 cubes written in three phases, resumable, one writer at a time.
 
 1. **Template**: the whole Dataset's metadata and coordinates, no data (``compute=False``).
-2. **Blocks**: each block is evaluated and written into its own whole chunks (encoded in the
-   computing thread and put as files for local stores, :mod:`engine.sweep.chunks`; through
-   Zarr otherwise); after the write returns, a record names the block as done with a
-   checksum of every chunk (:mod:`engine.sweep.integrity`). Completion is read from the
+2. **Blocks**: each block is evaluated and written into its own whole chunks (encoded and
+   put as files for local stores, :mod:`engine.sweep.chunks`; through Zarr otherwise), by
+   the computing thread or, when a local run leaves cores idle, by the write pipeline
+   (:mod:`engine.sweep.pipeline`); after the write returns, a record names the block as
+   done with a checksum of every chunk (:mod:`engine.sweep.integrity`). Completion is read from the
    records, never inferred from chunk files.
 3. **Finalise**: ``complete = 1`` in the attrs, consolidated metadata.
 
@@ -34,8 +35,10 @@ import numpy as np
 
 from engine.errors import UserError
 from engine.sweep.chunks import layout
-from engine.sweep.executors import evaluate_block, to_dataset
+from engine.sweep.executors import evaluate_block, template
 from engine.sweep.integrity import check_token, digest, digest_bytes, new_token, verify, write_record
+from engine.sweep.pipeline import WritePipeline, write_threads
+from engine.sweep.pipeline import active as active_pipeline
 from engine.sweep.plan import Plan
 
 STATE_SUFFIX = ".tokensweep"
@@ -53,6 +56,7 @@ class RunResult:
     resumed: bool
     unit: str = "blocks"
     dropped: int = 0  # records that failed verification (edited or missing chunks): computed again
+    fixed_seconds: float = 0.0  # the serial part: connect, lock, template, verify, finalise
 
     def summary(self) -> str:
 
@@ -75,7 +79,7 @@ class RunResult:
         return (
             f"{action} {self.path} ({format_bytes(self.bytes_on_disk)} on disk): {self.points:,} points, "
             f"{self.blocks_computed}/{self.blocks_total} {self.unit} computed in {self.seconds:.1f} s "
-            f"({rate:,.0f} points/s)"
+            f"({rate:,.0f} points/s; serial part {self.fixed_seconds:.1f} s)"
         )
 
 
@@ -173,12 +177,23 @@ async def _write_regions(writes) -> None:
 
 
 def write_block(plan: Plan, block: tuple[int, ...], path: str, fingerprint: str, token: str) -> int:
-    """Evaluate one block, write its whole-chunk regions, then record it (fenced by the run token)."""
+    """Evaluate one block and persist it (or hand it to the run's write pipeline, if it has one)."""
+    check_token(state_dir(Path(path)), token)
+    pipeline = active_pipeline(token)
+    if pipeline is None:
+        persist_block(plan, block, evaluate_block(plan, block, reuse=True), path, fingerprint, token)
+    else:
+        slot = pipeline.slot()
+        result = evaluate_block(plan, block, reuse=True, slot=slot)
+        pipeline.submit(slot, persist_block, plan, block, result, path, fingerprint, token)
+    return plan.block_points(block)
+
+
+def persist_block(plan: Plan, block: tuple[int, ...], result: dict, path: str, fingerprint: str, token: str) -> None:
+    """Write a computed block's whole-chunk regions, then record it (fenced by the run token)."""
     from zarr.core.sync import sync
 
     state = state_dir(Path(path))
-    check_token(state, token)
-    result = evaluate_block(plan, block, reuse=True)
     writes, encoded, digests, chunks = [], [], {}, {}
     for var in plan.variables:
         if var.name not in result:
@@ -206,7 +221,6 @@ def write_block(plan: Plan, block: tuple[int, ...], path: str, fingerprint: str,
         sync(_write_regions(writes))
     check_token(state, token)
     write_record(state, block_id(block), token, chunks, digests)
-    return plan.block_points(block)
 
 
 def _write_template(plan: Plan, path: Path) -> None:
@@ -222,7 +236,7 @@ def _write_template(plan: Plan, path: Path) -> None:
         ds = reduced.template()
         encoding = {name: {"chunks": reduced.chunks, "compressors": [codec]} for name in ds.data_vars}
     else:
-        ds = to_dataset(plan)
+        ds = template(plan)
         encoding = {v.name: {"chunks": plan.var_chunks(v), "compressors": [codec]} for v in plan.variables}
     for var in plan.variables:  # a count never computed reads -1, not a plausible 0 (floats: NaN)
         if plan.spec.reduction is None and np.dtype(var.dtype).kind == "i":
@@ -376,6 +390,7 @@ def run_sweep(
         )
         done, dropped = verify(path, state, set(tokens)) if resumed else (set(), 0)
         total_points = plan.n_points
+        fixed = time.perf_counter() - started
         if plan.spec.reduction is not None:
             from engine.sweep.reduce import graph
 
@@ -388,10 +403,13 @@ def run_sweep(
             tasks = [partial(write_block, plan, b, str(path), fingerprint, token) for b in todo]
             done_points = total_points - sum(plan.block_points(b) for b in todo)
             names = [f"tokensweep-{plan.spec.name}-block-{block_id(b)}-{token}" for b in todo]
-            with _progress_bar(progress, total_points, done_points) as advance:
+            with _progress_bar(progress, total_points, done_points) as advance, _pipeline(profile, token) as pipe:
                 runner.run(tasks, advance, names)
+                pipe.drain()
             n_todo, n_total = len(todo), plan.n_blocks
+        finalising = time.perf_counter()
         _finalise(path)
+        fixed += time.perf_counter() - finalising
     return RunResult(
         path=path,
         points=total_points,
@@ -402,7 +420,19 @@ def run_sweep(
         resumed=resumed,
         unit="blocks" if plan.spec.reduction is None else "output chunks",
         dropped=dropped,
+        fixed_seconds=fixed,
     )
+
+
+@contextmanager
+def _pipeline(profile, token: str):
+    """A write pipeline when a local thread run leaves cores idle (else blocks persist inline)."""
+    spare = write_threads(profile.workers or os.cpu_count() or 1) if profile.scheduler == "threads" else 0
+    if spare == 0:
+        yield WritePipeline.inline()
+        return
+    with WritePipeline(token, spare) as pipeline:
+        yield pipeline
 
 
 @contextmanager
