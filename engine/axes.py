@@ -32,7 +32,7 @@ from typing import Any, Literal
 import numpy as np
 
 from engine.errors import UserError
-from engine.units import parse_quantity
+from engine.units import cf_attrs, parse_quantity
 
 Role = Literal["grid", "label", "parameter", "choice"]
 
@@ -103,7 +103,7 @@ class Axis:
     @property
     def attrs(self) -> dict[str, str]:
         """CF-style attributes of the coordinate."""
-        return {"units": self.units, "long_name": self.long_name}
+        return cf_attrs(self.units, self.long_name)
 
 
 #: Values one axis may hold (a geomspace count is checked before the axis is built).

@@ -6,6 +6,7 @@ people type `96.3k`, `1M` or `120B`. Decimal multipliers throughout (SPEC "Units
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 
@@ -81,3 +82,50 @@ def format_usd(value: float) -> str:
     if abs(value) >= 100:
         return f"${value:,.0f}"
     return f"${value:.4g}"
+
+
+def cf_attrs(units: str, long_name: str) -> dict:
+    """CF attributes for a value with tokensweep ``units``: booleans as flags, labels without units.
+
+    >>> cf_attrs("bool", "fits")
+    {'long_name': 'fits', 'flag_values': [0, 1], 'flag_meanings': 'false true'}
+    >>> cf_attrs("", "model")
+    {'long_name': 'model'}
+    """
+    if units == "bool":
+        return {"long_name": long_name, "flag_values": [0, 1], "flag_meanings": "false true"}
+    if not units:
+        return {"long_name": long_name}
+    return {"units": units, "long_name": long_name}
+
+
+def units_of(variable) -> str:
+    """The units of a cube variable or coordinate as tokensweep shows them (``bool`` for flags)."""
+    attrs = variable.attrs
+    if attrs.get("flag_meanings") == "false true":
+        return "bool"
+    return str(attrs.get("units", ""))
+
+
+def unit_registry():
+    """A pint registry that parses every ``units`` attribute of a cube (tokens, requests, USD, ...).
+
+    The definitions ship as ``engine/data/units.txt``; with pint-xarray:
+    ``ds.pint.quantify(unit_registry=unit_registry())``.
+
+    >>> ureg = unit_registry()
+    >>> str(ureg.Quantity(0.6, "USD/Mtok").to("USD/token"))
+    '6e-07 USD / token'
+    """
+    return _registry()
+
+
+@functools.lru_cache(maxsize=1)
+def _registry():
+    from importlib.resources import files
+
+    import pint
+
+    registry = pint.UnitRegistry(force_ndarray_like=True)  # what pint-xarray needs
+    registry.load_definitions(str(files("engine") / "data" / "units.txt"))
+    return registry

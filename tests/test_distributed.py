@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import time
 
+import pytest
 import xarray as xr
 
+from engine.interfaces.cli import main
 from engine.sweep.cluster import resolve
 from engine.sweep.plan import make_plan
 from engine.sweep.spec import parse_spec
 from engine.sweep.store import run_sweep
 from tests.conftest import free_port
-from tests.sweep_helpers import comparable, small
+from tests.sweep_helpers import comparable, small, write_spec
 
 SPEC = small(chunks={"model": 2, "isl": 3})
 
@@ -108,3 +110,26 @@ def test_plan_estimates_for_the_clusters_threads(tmp_path, cluster, capsys):
     address, _, _ = cluster
     assert main(["plan", str(write_spec(tmp_path, SPEC)), "--scheduler", address]) == 0
     assert "(2 worker threads)" in capsys.readouterr().out
+
+
+def test_a_batch_system_profile_is_configured_the_dask_jobqueue_way(tmp_path, capsys):
+    pytest.importorskip("dask_jobqueue")
+    import dask
+
+    from engine.sweep import cluster
+
+    site = {"jobqueue.slurm.cores": 4, "jobqueue.slurm.memory": "8GB", "jobqueue.slurm.queue": "gpu"}
+    with dask.config.set(site):
+        bare = cluster.Profile("slurm", None, (("jobs", 2),))
+        with cluster.jobqueue_cluster(bare) as (batch, jobs):
+            script = batch.job_script()
+        assert jobs == 2 and "#SBATCH -p gpu" in script and "--cpus-per-task=4" in script
+        with cluster.jobqueue_cluster(cluster.Profile("slurm", None, (("queue", "cpu"),))) as (batch, jobs):
+            assert "#SBATCH -p cpu" in batch.job_script() and jobs == 1  # the profile wins where it speaks
+        assert cluster.jobqueue_threads(bare) == 8
+        profiles = tmp_path / "profiles.yaml"
+        profiles.write_text("profiles:\n  hpc: {scheduler: slurm, jobs: 3}\n")
+        spec = write_spec(tmp_path, small())
+        code = main(["plan", str(spec), "--profile", "hpc", "--profiles", str(profiles)])
+    assert code == 0
+    assert "(12 worker threads)" in capsys.readouterr().out

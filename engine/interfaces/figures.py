@@ -17,8 +17,6 @@ from engine.sweep.cube import CubeInfo, open_cube
 from engine.units import format_count, parse_quantity
 
 PHASE_LEVELS = (32, 64, 128)
-ISL_TICKS = (16e3, 64e3, 256e3, 1e6, 10e6)
-SIZE_TICKS = (125e9, 250e9, 500e9, 1e12, 2e12, 4e12)
 MARKER_ISL = 1e6
 PREFERRED = {"hardware": "wse3", "concurrency": 250, "weight_bits": 4, "kv_bits": 16, "isl": 96.3e3}
 
@@ -39,9 +37,10 @@ def save(fig, output: Path, **options) -> None:
             os.unlink(temporary)
 
 
-def default_figure_path(cube: Path, kind: str) -> Path:
-    cube = Path(cube)
-    return cube.with_name(f"{cube.stem}_{kind}.png")
+def default_figure_path(cube, kind: str) -> Path:
+    from engine.sweep.location import beside
+
+    return beside(cube, f"_{kind}.png")
 
 
 # ---------------------------------------------------------------------------- selection
@@ -74,6 +73,19 @@ def _figure(plt, size, caption_lines: int = 1):
     return fig, ax
 
 
+def count_ticks(lo: float, hi: float, most: int = 8) -> list[float]:
+    """Round ticks (1, 2, 5 x 10^k) inside [lo, hi], thinned to at most ``most``; taken from the data's range."""
+    lo, hi = float(min(lo, hi)), float(max(lo, hi))
+    decades = range(int(np.floor(np.log10(lo))), int(np.ceil(np.log10(hi))) + 1)
+    for steps in ((1, 2, 5), (1, 3), (1,)):
+        ticks = [m * 10.0**e for e in decades for m in steps if lo <= m * 10.0**e <= hi * (1 + 1e-9)]
+        if len(ticks) <= most:
+            break
+    else:
+        ticks = ticks[:: int(np.ceil(len(ticks) / most))]
+    return ticks or [lo, hi]
+
+
 def _caption(ds, fixed: dict) -> str:
     info = CubeInfo.of(ds)
     workload, assumptions = info.workload.get("name", "?"), info.assumptions
@@ -83,7 +95,13 @@ def _caption(ds, fixed: dict) -> str:
         shown = (
             format_count(value)
             if dim in ("isl", "params")
-            else (f"{value:g}" if isinstance(value, float) else str(value))
+            else (
+                f"{value:g}"
+                if isinstance(value, float)
+                else display_name(str(value))
+                if dim == "hardware"
+                else str(value)
+            )
         )
         parts.append(f"{shown}{units.get(dim, '')}" if dim in units else f"{dim} {shown}")
     parts.append(f"workload {workload}")
@@ -153,14 +171,18 @@ def draw_phase(ds, output: Path, chosen: dict | None = None, levels=PHASE_LEVELS
     lines = ax.contour(x, y, z, levels=list(levels), colors="white", linewidths=1.6)
     ax.clabel(lines, fmt=lambda v: f"{v:g} {unit_word}", fontsize=9)
     bar = fig.colorbar(filled, ax=ax, ticks=bounds)
-    bar.set_label(f"{hardware} {unit_word} needed for one replica (count)")
+    shown = display_name(str(hardware))
+    bar.set_label(f"{shown} {unit_word} needed for one replica (count)")
+    middle = np.sqrt(x[0] * x[-1])
     for name, (params, isl, units) in markers.items():
         ax.plot(isl, params, marker="o", color="red", markeredgecolor="white", markersize=8)
+        right = isl > middle  # labels point inwards: never cut at the figure's edge
         ax.annotate(
             f"{name} ({units} {unit_word})",
             (isl, params),
             textcoords="offset points",
-            xytext=(8, 4),
+            xytext=(-8, 4) if right else (8, 4),
+            ha="right" if right else "left",
             color="white",
             fontsize=9,
             fontweight="bold",
@@ -169,16 +191,24 @@ def draw_phase(ds, output: Path, chosen: dict | None = None, levels=PHASE_LEVELS
     ax.set_yscale("log")
     sizes = [params for params, _, _ in markers.values()]
     ax.set_ylim(min([y[0], *sizes]) / 1.06, max([y[-1], *sizes]) * 1.06)
-    ax.set_xticks(
-        [t for t in ISL_TICKS if x[0] <= t <= x[-1]], [format_count(t) for t in ISL_TICKS if x[0] <= t <= x[-1]]
-    )
-    ax.set_yticks(
-        [t for t in SIZE_TICKS if y[0] <= t <= y[-1]], [format_count(t) for t in SIZE_TICKS if y[0] <= t <= y[-1]]
-    )
+    for axis, (lo, hi) in ((ax.xaxis, (x[0], x[-1])), (ax.yaxis, ax.get_ylim())):
+        ticks = count_ticks(lo, hi)
+        axis.set_ticks(ticks, [format_count(t) for t in ticks])
     ax.minorticks_off()
     ax.set_xlabel("average input length per turn, ISL (tokens, log)")
     ax.set_ylabel("model size, total parameters (log)")
-    ax.set_title(f"Feasibility phase diagram: {hardware} {unit_word} to hold weights + KV of all requests")
+    ax.set_title(f"Feasibility phase diagram: {shown} {unit_word} to hold weights + KV of all requests")
+    from matplotlib.lines import Line2D
+
+    reference = (CubeInfo.of(ds).spec.get("synthetic") or {}).get("reference", "the reference model")
+    legend = [
+        Line2D([], [], color="white", linewidth=1.6, label=f"boundary at {', '.join(f'{v:g}' for v in levels)} {unit_word}"),
+        Line2D([], [], marker="o", color="red", markeredgecolor="white", linestyle="none",
+               label=f"catalog model at ISL {format_count(MARKER_ISL)}, its own architecture (the background\n"
+               f"scales {reference}, so a dot may differ from the colour beneath it)"),
+    ]  # fmt: skip
+    ax.legend(handles=legend, loc="upper center", bbox_to_anchor=(0.5, -0.09), ncol=2, fontsize=8,
+              facecolor="#3b528b", labelcolor="white")  # fmt: skip
     fig.text(0.01, 0.005, _caption(ds, fixed), fontsize=7, ha="left", va="bottom", wrap=True)
     save(fig, output, dpi=130)
     plt.close(fig)
@@ -226,11 +256,11 @@ def draw_cost(ds, output: Path, chosen=None, model=None, api_price: float = 0.60
     cost, break_even, fixed = cost_data(ds, chosen, model, api_price)
     from matplotlib.ticker import FuncFormatter
 
-    fig, ax = _figure(plt, (9, 6), caption_lines=3)
+    fig, ax = _figure(plt, (9, 6), caption_lines=5)
     r = cost["concurrency"].values
     for name in cost["hardware"].values:
         series = cost.sel(hardware=name)
-        (line,) = ax.plot(r, series.values, marker="o", label=str(name))
+        (line,) = ax.plot(r, series.values, marker="o", label=display_name(str(name)))
         at = break_even.get(f"{name} below API")
         if at is not None:  # first concurrency below the API price: a star on the line
             ax.plot(
@@ -243,15 +273,20 @@ def draw_cost(ds, output: Path, chosen=None, model=None, api_price: float = 0.60
                 zorder=5,
             )
     ax.axhline(api_price, color="black", linestyle="--", label=f"reference API price ${api_price:g}/Mtok")
+    if any(k.endswith("below API") and v is not None for k, v in break_even.items()):
+        ax.plot([], [], marker="*", markersize=12, color="grey", markeredgecolor="black", linestyle="none",
+                label="first R below the API price")  # fmt: skip
     ax.set_xscale("log", base=2)
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
     ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}" if f"{v:.0e}"[0] in "25" else ""))
     ax.set_xlabel("concurrent requests per replica, R (log2)")
     ax.set_ylabel("hardware cost per million tokens, blended (USD/Mtok, log)")
     size = _size_dim(ds)
     ax.set_title(f"Cost per Mtok vs concurrency: {fixed.get(size)}")
     ax.legend()
-    pairs = [f"{k}: R={v}" for k, v in break_even.items() if v is not None]
+    pairs = [f"{_display_words(k)}: R={v}" for k, v in break_even.items() if v is not None]
     text = "Break-even (smallest R where cheaper; stars mark the API crossing): " + (
         "; ".join(pairs) if pairs else "none in range"
     )
@@ -317,7 +352,7 @@ FIGURE_FORMATS = (".png", ".svg", ".pdf")
 
 def draw(kind: str, cube, output, chosen=None, **options) -> Path:
     output = check_figure_path(output)
-    ds = open_cube(Path(cube))
+    ds = open_cube(cube)
     if kind == "phase":
         draw_phase(ds, output, chosen, levels=options.get("levels", PHASE_LEVELS))
     elif kind == "frontier":
@@ -472,6 +507,10 @@ def display_name(hardware: str) -> str:
     return DISPLAY.get(hardware, hardware)
 
 
+def _display_words(text: str) -> str:
+    return " ".join(display_name(word) for word in text.split(" "))
+
+
 # ---------------------------------------------------------------------------- WSE-3 advantage at equal interactivity
 ADVANTAGE_TARGETS = (30.0, 100.0, 300.0, 1000.0)
 
@@ -563,12 +602,12 @@ def draw_advantage(ds, output: Path, targets=ADVANTAGE_TARGETS):
         ax.set_yscale("log")
         ax.set_title(f"at >= {target:g} tokens/s per user", fontsize=10)
         ax.set_xlabel("ISL (tokens, log)")
-        ax.xaxis.set_major_locator(FixedLocator([t for t in (8e3, 16e3, 64e3, 256e3, 1e6, 4e6) if x[0] <= t <= x[-1]]))
+        ax.xaxis.set_major_locator(FixedLocator(count_ticks(x[0], x[-1], most=5)))
         ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: format_count(v)))
         ax.xaxis.set_minor_formatter(NullFormatter())
     left = axes[0][0]
     left.set_ylabel("model size, total parameters (log)")
-    left.yaxis.set_major_locator(FixedLocator([t for t in SIZE_TICKS if y.min() <= t <= y.max()]))
+    left.yaxis.set_major_locator(FixedLocator(count_ticks(y.min(), y.max())))
     left.yaxis.set_major_formatter(FuncFormatter(lambda v, _: format_count(v)))
     left.yaxis.set_minor_formatter(NullFormatter())
     bar = fig.colorbar(mesh, ax=axes[0].tolist(), ticks=bounds[1:-1], shrink=0.8)

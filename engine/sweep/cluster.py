@@ -70,11 +70,11 @@ def resolve(scheduler: str | None, workers: int | None = None, options=()) -> Pr
     scheduler = scheduler or "threads"
     if scheduler == "scheduler-file":
         return Profile(scheduler, workers, tuple(options))
-    if scheduler not in LOCAL and scheduler != "slurm":
+    if scheduler not in LOCAL and scheduler not in JOBQUEUE:
         match = ADDRESS.match(scheduler)
         if not match or not 0 < int(match.group(3)) < 65536:
             raise UserError(
-                f"--scheduler: '{scheduler}' is not known (allowed: threads, processes, sync, slurm, "
+                f"--scheduler: '{scheduler}' is not known (allowed: threads, processes, sync, {', '.join(JOBQUEUE)}, "
                 "or a Dask scheduler address tcp://HOST:PORT, tls://HOST:PORT or HOST:PORT)"
             )
         scheduler = f"{match.group(1) or 'tcp'}://{match.group(2)}:{match.group(3)}"
@@ -149,6 +149,47 @@ def die_with_parent() -> None:
         os._exit(1)
 
 
+#: Batch systems dask-jobqueue drives, by the name a profile gives as its scheduler.
+JOBQUEUE = {"slurm": "SLURMCluster", "pbs": "PBSCluster", "sge": "SGECluster", "lsf": "LSFCluster",
+            "htcondor": "HTCondorCluster", "oar": "OARCluster", "moab": "MoabCluster"}  # fmt: skip
+
+
+@contextmanager
+def jobqueue_cluster(profile: Profile):
+    """A dask-jobqueue cluster configured the dask-jobqueue way, and the jobs to scale it to.
+
+    Everything the profile does not say comes from dask-jobqueue's own configuration
+    (``jobqueue.<system>.*`` in ``~/.config/dask/jobqueue.yaml`` or ``DASK_JOBQUEUE__...``
+    variables): a profile may be just ``{scheduler: slurm}``. What it does say (``cores``,
+    ``memory``, ``queue``, ...) is passed to the cluster class and wins; ``jobs`` (default 1)
+    is how many batch jobs to start.
+    """
+    try:
+        import dask_jobqueue
+    except ImportError:
+        raise UserError(
+            f"--profile: '{profile.scheduler}' needs dask-jobqueue (pip install tokensweep[slurm])"
+        ) from None
+    options = dict(profile.options)
+    jobs = int(options.pop("jobs", 1))
+    cluster_class = getattr(dask_jobqueue, JOBQUEUE[profile.scheduler])
+    try:
+        cluster = cluster_class(**options)
+    except (TypeError, ValueError) as exc:
+        raise UserError(f"--profile: {profile.scheduler}: {exc}") from None
+    with cluster:
+        yield cluster, jobs
+
+
+def jobqueue_threads(profile: Profile) -> int:
+    """Worker threads a batch-system profile will get: jobs x cores per job (profile, else jobqueue config)."""
+    import dask
+
+    options = dict(profile.options)
+    cores = options.get("cores") or dask.config.get(f"jobqueue.{profile.scheduler}.cores", None) or 1
+    return int(options.get("jobs", 1)) * int(cores)
+
+
 #: Seconds to reach a scheduler and complete Dask's handshake (a server that is not a Dask
 #: scheduler may accept the connection and then say nothing, or send anything).
 CONNECT_TIMEOUT_S = 10.0
@@ -195,14 +236,8 @@ def connect(profile: Profile) -> Iterator[Runner]:
         raise UserError(
             "--scheduler: a Dask cluster needs the 'distributed' package (pip install tokensweep[distributed])"
         ) from None
-    if profile.scheduler == "slurm":
-        try:
-            from dask_jobqueue import SLURMCluster
-        except ImportError:
-            raise UserError("--profile: 'slurm' needs dask-jobqueue (pip install tokensweep[slurm])") from None
-        options = dict(profile.options)
-        jobs = int(options.pop("jobs", 1))
-        with SLURMCluster(**options) as cluster:  # pragma: no cover - needs a SLURM site
+    if profile.scheduler in JOBQUEUE:
+        with jobqueue_cluster(profile) as (cluster, jobs):  # pragma: no cover - needs a batch system
             cluster.scale(jobs=jobs)
             with Client(cluster) as client:
                 yield Runner(profile, client)

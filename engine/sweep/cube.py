@@ -11,6 +11,7 @@ the attributes the schema wrote (spec, assumptions, workload, completeness), so 
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from contextvars import ContextVar
@@ -25,6 +26,7 @@ from engine.errors import UserError
 from engine.model.pricing import price_source, unit_usd_per_hour
 from engine.model.variables import CONTEXT, KERNEL_DIMS, TOKEN_TYPE, TOKEN_TYPES, Variable
 from engine.sweep.spec import ResolvedSpec
+from engine.units import cf_attrs
 
 CONVENTIONS = "decimal units (GB = 1e9 bytes); time in s; money in USD; params counted in units"
 NAN_MEANING = "cost_per_mtok_by_type_usd is NaN for a token type absent from the workload mix"
@@ -81,7 +83,7 @@ class CubeSchema:
         return sum(math.prod(self.var_shape(v)) * self.storage_dtype(v).itemsize for v in self.spec.variables)
 
     def var_attrs(self, var: Variable) -> dict[str, str]:
-        return {"units": var.units, "long_name": var.long_name}
+        return cf_attrs(var.units, var.long_name)
 
     # ------------------------------------------------------------------ coordinates and attrs
     def coords(self) -> dict:
@@ -111,7 +113,7 @@ class CubeSchema:
         for name, (units, long_name, values) in model_fields.items():
             if name == "total_params" and md == "params":
                 continue
-            coords[name] = (md, _stable(np.asarray(values)), {"units": units, "long_name": long_name})
+            coords[name] = (md, _stable(np.asarray(values)), cf_attrs(units, long_name))
         a, hardware = spec.assumptions, spec.hardware
         hw_fields = {
             "kind": ("", "hardware kind", [h.kind for h in hardware]),
@@ -132,7 +134,7 @@ class CubeSchema:
             ),
         }
         for name, (units, long_name, values) in hw_fields.items():
-            coords[name] = ("hardware", _stable(np.asarray(values)), {"units": units, "long_name": long_name})
+            coords[name] = ("hardware", _stable(np.asarray(values)), cf_attrs(units, long_name))
         if not spec.osl_is_axis:
             coords["osl"] = (
                 "isl",
@@ -151,6 +153,7 @@ class CubeSchema:
             "history": f"{created} {command_line()}",
             "source": f"tokensweep {__version__}",
             "software": software_versions(),
+            **({"source_commit": commit} if (commit := source_commit()) else {}),
             "engine_version": __version__,
             "catalog_fingerprint": spec.catalog_fingerprint,
             "spec": spec.canonical,
@@ -191,6 +194,27 @@ def software_versions() -> dict[str, str]:
         except PackageNotFoundError:
             out[name] = "not installed"
     return out
+
+
+@functools.lru_cache(maxsize=1)
+def source_commit() -> str | None:
+    """The git commit of the engine's checkout (``-dirty`` with local edits), or None when installed
+    from a package or git is absent."""
+    import subprocess
+
+    root = Path(__file__).resolve().parents[2]
+    if not (root / ".git").exists():
+        return None
+    try:
+        head = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
+        if head.returncode != 0:
+            return None
+        dirty = subprocess.run(
+            ["git", "-C", str(root), "diff-index", "--quiet", "HEAD", "--"], capture_output=True, timeout=5
+        ).returncode
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return head.stdout.strip() + ("-dirty" if dirty else "")
 
 
 def _stable(values: np.ndarray) -> np.ndarray:
@@ -245,7 +269,7 @@ def attr_value(value) -> dict:
 
 
 def open_cube(path: str | Path):
-    """Open a cube (plain ``xarray.open_zarr``); incomplete cubes open too.
+    """Open a cube (plain ``xarray.open_zarr``), local or at an fsspec URL; incomplete cubes open too.
 
     >>> import engine
     >>> engine.open_cube("no/such.zarr")
@@ -255,13 +279,19 @@ def open_cube(path: str | Path):
     """
     import xarray as xr
 
-    path = Path(path)
-    if not (path / "zarr.json").exists():
+    from engine.sweep.location import location, url
+
+    path = location(path, "cube")
+    try:
+        found = (path / "zarr.json").exists()
+    except (OSError, ValueError) as exc:
+        raise UserError(f"cube: cannot reach {path} ({type(exc).__name__}: {str(exc)[:200]})") from None
+    if not found:
         raise UserError(f"cube: {path} is not a Zarr store (no zarr.json)")
     try:
         metadata = json.loads((path / "zarr.json").read_text())
         consolidated = isinstance(metadata, dict) and bool(metadata.get("consolidated_metadata"))
-        ds = xr.open_zarr(path, consolidated=consolidated, zarr_format=3)
+        ds = xr.open_zarr(url(path), consolidated=consolidated, zarr_format=3)
     except (ValueError, UnicodeDecodeError, KeyError, TypeError, OSError) as exc:
         if isinstance(exc, OSError) and not isinstance(exc, FileNotFoundError):
             raise

@@ -20,13 +20,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import secrets
 import warnings
 import zlib
 from pathlib import Path
 
 import numpy as np
+
+from engine.sweep.location import is_remote, put_text, url
 
 TOKEN_FILE = "token"
 
@@ -42,9 +43,7 @@ class IncompleteCubeWarning(UserWarning):
 # ---------------------------------------------------------------------- run token
 def new_token(state: Path) -> str:
     token = secrets.token_hex(8)
-    temporary = state / f"{TOKEN_FILE}.tmp{os.getpid()}"
-    temporary.write_text(token)
-    os.replace(temporary, state / TOKEN_FILE)
+    put_text(state / TOKEN_FILE, token)
     return token
 
 
@@ -90,10 +89,7 @@ def write_record(state: Path, name: str, token: str, chunks: dict, digests: dict
         "digests": {v: digests[v][1] for v in chunks},
         "kinds": {v: digests[v][0] for v in chunks},
     }
-    folder = state / "blocks"
-    temporary = folder / f".{name}.tmp{os.getpid()}"
-    temporary.write_text(json.dumps(record))
-    os.replace(temporary, folder / name)
+    put_text(state / "blocks" / name, json.dumps(record))
 
 
 def read_records(state: Path) -> dict[str, dict]:
@@ -134,7 +130,7 @@ def verify(path: Path, state: Path, tokens: set[str]) -> tuple[set[str], int]:
     from engine.sweep.chunks import chunk_path
 
     records = read_records(state)
-    group = zarr.open_group(path, mode="r", use_consolidated=False)
+    group = zarr.open_group(url(path), mode="r", use_consolidated=False)
     arrays: dict = {}
     trusted, dropped = set(), 0
     for name, record in records.items():
@@ -160,8 +156,9 @@ def verify(path: Path, state: Path, tokens: set[str]) -> tuple[set[str], int]:
         else:
             dropped += 1
             (state / "blocks" / name).unlink(missing_ok=True)
-    for leftover in (state / "blocks").glob(".*.tmp*"):  # half-written records of a killed run
-        leftover.unlink(missing_ok=True)
+    if not is_remote(state):  # half-written records of a killed run (an object is written whole)
+        for leftover in (state / "blocks").glob(".*.tmp*"):
+            leftover.unlink(missing_ok=True)
     return trusted, dropped
 
 

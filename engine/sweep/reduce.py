@@ -33,6 +33,7 @@ from engine.model.core import evaluate_arrays
 from engine.model.variables import BY_NAME, CONTEXT, FAMILIES
 from engine.sweep.executors import block_arguments, thread_buffers
 from engine.sweep.plan import Plan
+from engine.units import cf_attrs
 
 #: Partials combined per task in the tree that merges the blocks of one output chunk.
 FAN_IN = 8
@@ -271,11 +272,11 @@ class ReducedSchema:
         for name in (reduction.cost, *reduction.carried):
             var = BY_NAME[name]
             what = "minimum over " + over if name == reduction.cost else "at the minimum of " + reduction.cost
-            out[name] = (np.dtype(precision), {"units": var.units, "long_name": f"{var.long_name} ({what})"})
+            out[name] = (np.dtype(precision), cf_attrs(var.units, f"{var.long_name} ({what})"))
         for dim in reduction.over:
             values = spec.axes[dim]
             dtype = np.dtype(object) if values.dtype.kind in "OUS" else np.dtype(np.float64)
-            attrs = dict(AXES[dim].attrs) if dim in AXES else {"units": "", "long_name": dim}
+            attrs = dict(AXES[dim].attrs) if dim in AXES else {"long_name": dim}
             attrs["long_name"] = f"{attrs['long_name']} of the cheapest configuration (empty/NaN: none qualifies)"
             out[dim] = (dtype, attrs)
         return out
@@ -293,7 +294,7 @@ class ReducedSchema:
             coords[self.level] = (
                 self.level,
                 np.array(self.reduction.levels),
-                {"units": speed.units, "long_name": f"{speed.long_name}: at least this"},
+                cf_attrs(speed.units, f"{speed.long_name}: at least this"),
             )
         return coords
 
@@ -395,14 +396,13 @@ def write_group(
     plan: Plan, blocks: Sequence[tuple[int, ...]], path: str, fingerprint: str, token: str, part: Partial
 ) -> int:
     """Write one output chunk from its combined partial, then record it; returns its points."""
-    from pathlib import Path
-
     from zarr.core.sync import sync
 
     from engine.sweep.integrity import check_token, digest, write_record
+    from engine.sweep.location import location
     from engine.sweep.store import _open_array, _write_regions, state_dir
 
-    state = state_dir(Path(path))
+    state = state_dir(location(path))
     schema = ReducedSchema(plan)
     region = schema.region(blocks[0])
     arrays = schema.finish(part, blocks[0])

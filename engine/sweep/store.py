@@ -37,6 +37,7 @@ from engine.errors import UserError
 from engine.sweep.chunks import layout
 from engine.sweep.executors import evaluate_block, template
 from engine.sweep.integrity import check_token, digest, digest_bytes, new_token, verify, write_record
+from engine.sweep.location import is_remote, lease, location, put_text, remove_tree, stored_bytes, url
 from engine.sweep.pipeline import WritePipeline, write_threads
 from engine.sweep.pipeline import active as active_pipeline
 from engine.sweep.plan import Plan
@@ -90,6 +91,11 @@ def state_dir(path: Path) -> Path:
 def default_output(plan: Plan) -> Path:
     """The spec's ``output`` (or ``outputs/<name>.zarr``), confined to the working directory
     after resolving symlinks: a spec may come from someone else."""
+    if plan.spec.output and "://" in plan.spec.output:
+        raise UserError(
+            f"output: {plan.spec.output} is a URL; a spec names only a local path under the working directory "
+            "(a spec may come from someone else): give --output to write there"
+        )
     path = Path(plan.spec.output) if plan.spec.output else OUTPUTS / f"{plan.spec.name}.zarr"
     here = Path.cwd().resolve()
     if not (here / path).resolve().is_relative_to(here):
@@ -100,11 +106,19 @@ def default_output(plan: Plan) -> Path:
     return path
 
 
-def check_output(path: str | Path) -> Path:
-    """Resolve and confine an output path: a ``.zarr`` directory that is ours or does not exist."""
-    path = Path(path).expanduser()
-    if path.suffix != ".zarr":
+def check_output(path: str | Path):
+    """Resolve and confine an output: a ``.zarr`` directory (or fsspec URL) that is ours or does not exist."""
+    path = location(path)
+    if not str(path).endswith(".zarr"):
         raise UserError(f"--output: {path} must end in .zarr (a Zarr v3 store directory)")
+    if is_remote(path):
+        try:
+            taken = path.exists() and any(True for _ in path.iterdir()) and not state_dir(path).exists()
+        except (OSError, ValueError) as exc:
+            raise UserError(f"--output: cannot reach {path} ({type(exc).__name__}: {str(exc)[:200]})") from None
+        if taken:
+            raise UserError(f"--output: {path} exists and was not written by tokensweep; refusing to touch it")
+        return path
     resolved = path.resolve()
     if resolved.exists() and not resolved.is_dir():
         raise UserError(f"--output: {path} exists and is a file, not a store directory")
@@ -130,7 +144,12 @@ def _writable(folder: Path) -> bool:
 
 
 @contextmanager
-def writer_lock(state: Path):
+def writer_lock(state):
+    """One writer per store: an ``flock`` locally, a lease object on object stores."""
+    if is_remote(state):
+        with lease(state):
+            yield
+        return
     state.mkdir(parents=True, exist_ok=True)
     handle = open(state / "lock", "a+")  # noqa: SIM115 - held for the whole run, closed in finally
     try:
@@ -149,12 +168,6 @@ def writer_lock(state: Path):
         yield
     finally:
         handle.close()
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def block_id(block: tuple[int, ...]) -> str:
@@ -178,7 +191,7 @@ async def _write_regions(writes) -> None:
 
 def write_block(plan: Plan, block: tuple[int, ...], path: str, fingerprint: str, token: str) -> int:
     """Evaluate one block and persist it (or hand it to the run's write pipeline, if it has one)."""
-    check_token(state_dir(Path(path)), token)
+    check_token(state_dir(location(path)), token)
     pipeline = active_pipeline(token)
     if pipeline is None:
         persist_block(plan, block, evaluate_block(plan, block, reuse=True), path, fingerprint, token)
@@ -193,7 +206,7 @@ def persist_block(plan: Plan, block: tuple[int, ...], result: dict, path: str, f
     """Write a computed block's whole-chunk regions, then record it (fenced by the run token)."""
     from zarr.core.sync import sync
 
-    state = state_dir(Path(path))
+    state = state_dir(location(path))
     writes, encoded, digests, chunks = [], [], {}, {}
     for var in plan.variables:
         if var.name not in result:
@@ -243,13 +256,14 @@ def _write_template(plan: Plan, path: Path) -> None:
             encoding[var.name]["fill_value"] = -1
     if path.exists():
         _remove_own_store(path)
+    target = url(path)
     from xarray.coding.variables import SerializationWarning
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         # Object (string label) arrays of a reduction are computed to infer their dtype: fill only.
         warnings.simplefilter("ignore", SerializationWarning)
-        ds.to_zarr(path, mode="w", compute=False, zarr_format=3, consolidated=False, encoding=encoding)
+        ds.to_zarr(target, mode="w", compute=False, zarr_format=3, consolidated=False, encoding=encoding)
 
 
 def _remove_own_store(path: Path) -> None:
@@ -258,6 +272,16 @@ def _remove_own_store(path: Path) -> None:
     Anything else inside (another cube, a file someone put there, a symlink) means the
     folder is not only ours: refuse rather than delete it.
     """
+    if is_remote(path):  # objects: only the root metadata and folders of arrays may be there
+        for child in path.iterdir():
+            if child.name == "zarr.json" or (child / "zarr.json").exists():
+                continue
+            raise UserError(
+                f"--overwrite: {path} holds {child.name}, which is not one of its arrays (another cube or a foreign "
+                "object?); move it away or choose another --output"
+            )
+        remove_tree(path)
+        return
     for child in path.iterdir():
         if child.name == "zarr.json" and child.is_file() and not child.is_symlink():
             continue
@@ -280,11 +304,11 @@ def _remove_own_store(path: Path) -> None:
 def _finalise(path: Path) -> None:
     import zarr
 
-    group = zarr.open_group(path, mode="r+")
+    group = zarr.open_group(url(path), mode="r+")
     group.attrs.update({"complete": 1, "completed": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # consolidated metadata is a Zarr v3 extension
-        zarr.consolidate_metadata(path)
+        zarr.consolidate_metadata(url(path))
 
 
 def _recorded_state(spec_file: Path, path: Path, overwrite: bool) -> dict:
@@ -306,17 +330,13 @@ def _check_template(path: Path) -> None:
     import zarr
 
     try:
-        group = zarr.open_group(path, mode="r", use_consolidated=False)
+        group = zarr.open_group(url(path), mode="r", use_consolidated=False)
         for name in group.array_keys():
             group[name]
     except Exception as exc:
         raise UserError(
             f"store: {path} is damaged ({type(exc).__name__}: {str(exc)[:200]}); use --overwrite to rebuild it"
         ) from None
-
-
-def directory_bytes(path: Path) -> int:
-    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
 
 
 def _progress_lines(total: int, done: int, interval: float):
@@ -381,10 +401,11 @@ def run_sweep(
         # A fresh token fences off workers of any earlier run (they check it before every write).
         token = new_token(state)
         if not resumed:
-            shutil.rmtree(state / "blocks", ignore_errors=True)
+            remove_tree(state / "blocks")
             _write_template(plan, path)
-            (state / "blocks").mkdir(exist_ok=True)
-        _atomic_write(
+            if not is_remote(state):  # object stores have no folders
+                (state / "blocks").mkdir(exist_ok=True)
+        put_text(
             spec_file,
             json.dumps({"fingerprint": fingerprint, "tokens": [*tokens, token], "spec": plan.spec.canonical}, indent=1),
         )
@@ -416,7 +437,7 @@ def run_sweep(
         blocks_total=n_total,
         blocks_computed=n_todo,
         seconds=time.perf_counter() - started,
-        bytes_on_disk=directory_bytes(path),
+        bytes_on_disk=stored_bytes(path),
         resumed=resumed,
         unit="blocks" if plan.spec.reduction is None else "output chunks",
         dropped=dropped,

@@ -8,6 +8,7 @@ from engine.errors import UserError
 from engine.interfaces.cli.common import open_cube_arg, quantity
 from engine.interfaces.jsonout import dumps
 from engine.interfaces.selection import add_nearest_option
+from engine.units import units_of
 
 
 def add_parser(sub) -> None:
@@ -66,7 +67,7 @@ def run(args) -> int:
     by = args.by or (["hardware"] if "hardware" in ds.dims else [])
     result = cheapest(ds, cost=args.cost, where=where, by=by).load()
     frame = result.reset_coords(drop=True).to_dataframe().reset_index()
-    units = {name: result[name].attrs.get("units", "") for name in result.data_vars}
+    units = {name: units_of(result[name]) for name in result.data_vars}
     if args.json:
         print(dumps({"units": units, "best": frame.to_dict(orient="records")}, indent=2))
     elif args.csv:

@@ -92,8 +92,7 @@ def execution_profile(args):
 
 
 def open_cube_arg(path: str):
-    from pathlib import Path
 
     from engine.sweep.cube import open_cube
 
-    return open_cube(Path(path))
+    return open_cube(path)

@@ -18,6 +18,7 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
+    from engine.sweep.cluster import JOBQUEUE, jobqueue_threads
     from engine.sweep.executors import evaluate_block
     from engine.sweep.reduce import block_partial
     from engine.sweep.store import check_output, default_output
@@ -34,8 +35,8 @@ def run(args) -> int:
     local = profile.scheduler in ("threads", "processes", "sync")
     if local:
         workers = 1 if profile.scheduler == "sync" else (profile.workers or os.cpu_count() or 1)
-    elif profile.scheduler == "slurm":
-        workers = 1  # the jobs do not exist until run
+    elif profile.scheduler in JOBQUEUE:  # the jobs do not exist until run: what they will have
+        workers = jobqueue_threads(profile)
     else:  # a running cluster: estimate for the threads it has now
         from engine.sweep.cluster import connect
 

@@ -51,7 +51,7 @@ def run(args) -> int:
         levels = tuple(sorted({float(v) for v in args.levels.split(",")}))  # matplotlib wants them increasing
     except ValueError:
         raise UserError(f"--levels: expected numbers separated by commas, got '{args.levels}'") from None
-    output = Path(args.output) if args.output else figures.default_figure_path(Path(args.cube), args.kind)
+    output = Path(args.output) if args.output else figures.default_figure_path(args.cube, args.kind)
     targets = None
     if args.targets:
         try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from engine.interfaces.cli.common import open_cube_arg
+from engine.units import units_of
 
 
 def add_parser(sub) -> None:
@@ -25,11 +26,11 @@ def run(args) -> int:
     print("dims:")
     for dim, size in ds.sizes.items():
         values = ds[dim].values
-        units = ds[dim].attrs.get("units", "")
+        units = units_of(ds[dim])
         span = f"{values[0]} .. {values[-1]}" if size > 1 else f"{values[0]}"
         print(f"  {dim:<22} {size:>6}  {span} {units}".rstrip())
     print("variables:")
     for name, var in ds.data_vars.items():
-        print(f"  {name:<28} [{var.attrs.get('units', '')}] ({', '.join(var.dims)})  {var.attrs.get('long_name', '')}")
+        print(f"  {name:<28} [{units_of(var)}] ({', '.join(var.dims)})  {var.attrs.get('long_name', '')}")
     print("assumptions:", json.dumps(info.assumptions, sort_keys=True))
     return 0

@@ -7,6 +7,7 @@ import sys
 from engine.errors import UserError, did_you_mean
 from engine.interfaces.cli.common import open_cube_arg
 from engine.interfaces.selection import add_nearest_option
+from engine.units import units_of
 
 
 def add_parser(sub) -> None:
@@ -42,7 +43,7 @@ def run(args) -> int:
         da = da.sel(chosen)  # values taken from the axis itself: an exact selection
     # Keep the dims and the value; catalog fields stay in `tokensweep show`.
     da = da.reset_coords(drop=True).load()
-    units = da.attrs.get("units", "")
+    units = units_of(da)
     if da.ndim == 0 and (args.json or args.csv):  # every dim selected: one row of the point and its value
         import pandas as pd
 

@@ -26,7 +26,7 @@ import numpy as np
 
 from engine import __version__
 from engine.errors import UserError, did_you_mean
-from engine.units import format_bytes
+from engine.units import format_bytes, units_of
 
 #: The WSE-3 calculator's default view (gpt-oss-120b, 96.3k ISL, 250 requests, 4-bit weights,
 #: 16-bit KV, WSE-3): where the page opens when the cube holds it (else the nearest values).
@@ -109,7 +109,7 @@ def payload(ds, fixed: dict, name: str) -> dict:
             {
                 "name": d,
                 "values": [_plain(v) for v in values],
-                "units": str(attrs.get("units", "")),
+                "units": units_of(ds[d]),
                 "long_name": str(attrs.get("long_name", d)),
                 "numeric": values.dtype.kind in "iuf",
                 "start": _start(d, values),
@@ -130,7 +130,7 @@ def payload(ds, fixed: dict, name: str) -> dict:
             "name": var_name,
             "dims": list(var.dims),
             "shape": list(var.shape),
-            "units": str(var.attrs.get("units", "")),
+            "units": units_of(var),
             "long_name": str(var.attrs.get("long_name", var_name)),
         }
         values = var.values
@@ -216,8 +216,10 @@ def write_page(html: str, output: Path) -> None:
             os.unlink(temporary)
 
 
-def default_page_path(cube: Path) -> Path:
-    return cube.with_name(f"{cube.stem}_explorer.html")
+def default_page_path(cube) -> Path:
+    from engine.sweep.location import beside
+
+    return beside(cube, "_explorer.html")
 
 
 def check_page_path(output: Path) -> Path:
@@ -232,7 +234,6 @@ def explore(cube, output=None, items=(), allow_nearest=False, variables=None, li
     """Write the explorer page of a cube (or of a selection of it); returns its path."""
     from engine.sweep.cube import open_cube
 
-    cube = Path(cube)
     output = check_page_path(Path(output) if output else default_page_path(cube))
     ds, fixed = select(open_cube(cube), list(items), allow_nearest, variables)
     ds = ds.reset_coords([c for c in ds.coords if c not in ds.dims and c != "total_params"], drop=True)
