@@ -133,6 +133,12 @@ def expand(raw: Any, field: str, whole: bool = False) -> list[float]:
         values = (np.geomspace if kind == "geomspace" else np.linspace)(start, stop, int(num))
         if whole:
             values = np.round(values)
+            repeated = values[1:][np.diff(values) == 0]
+            if repeated.size:
+                raise UserError(
+                    f"{field}.{kind}: {int(num):,} points from {start:g} to {stop:g} round to repeated whole numbers "
+                    f"({repeated[0]:g} and {repeated.size - 1:,} more); use fewer points or a wider range"
+                )
         return [float(v) for v in values]
     if isinstance(raw, (int, float, str)) and not isinstance(raw, bool):
         raw = [raw]
@@ -161,8 +167,9 @@ AXES: dict[str, Axis] = {
         Axis("model", "label", "", "model (catalog preset or synthetic size)", dtype="object", split=3),
         Axis("params", "label", "params", "total parameters of the synthetic model", low=1e6, high=1e15, split=3),
         Axis("isl", "grid", "tokens", "average input tokens per turn (cache read + cache write + fresh input)",
-             low=1, high=1e9, point_default=96.3e3, split=0),
-        Axis("osl", "grid", "tokens", "average output tokens per turn", low=1, high=1e9, split=1),
+             low=1, high=1e9, point_default=96.3e3, integer=True, dtype="int64", split=0),
+        Axis("osl", "grid", "tokens", "average output tokens per turn", low=1, high=1e9, integer=True, dtype="int64",
+             split=1),
         Axis("concurrency", "grid", "requests", "concurrent requests held by one replica",
              low=1, high=1e7, integer=True, default=(1,), dtype="int64", split=2),
         Axis("weight_bits", "grid", "bits", "weight bits per parameter", low=1, high=32, default=(16.0,), split=6),

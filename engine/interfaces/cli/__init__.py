@@ -16,7 +16,20 @@ from collections.abc import Sequence
 from engine.errors import UserError
 
 #: Subcommands in the order ``--help`` lists them; each is a module of this package.
-SUBCOMMANDS = ("point", "catalog", "plan", "run", "show", "slice", "plot", "best", "explore", "calibrate")
+SUBCOMMANDS = (
+    "point",
+    "catalog",
+    "plan",
+    "run",
+    "show",
+    "slice",
+    "export",
+    "diff",
+    "plot",
+    "best",
+    "explore",
+    "calibrate",
+)
 
 
 class Parser(argparse.ArgumentParser):

@@ -1,0 +1,52 @@
+"""``tokensweep diff A B``: how B differs from A, variable by variable, over the labels both hold."""
+
+from __future__ import annotations
+
+import sys
+
+from engine.interfaces.cli.common import open_cube_arg
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("diff", help="compare two cubes: B / A (or B - A) of shared variables over shared labels")
+    p.add_argument("a", help="the reference cube")
+    p.add_argument("b", help="the cube compared with it")
+    p.add_argument("--var", action="append", help="variable to compare (repeatable; default: every shared one)")
+    p.add_argument("--difference", action="store_true", help="B - A in the variables' units instead of B / A")
+    p.add_argument("--output", help="also write the ratios (or differences) as a Zarr cube (a local .zarr path)")
+    p.add_argument("--json", action="store_true", help="the summary as JSON")
+
+
+def run(args) -> int:
+    from engine.analysis.diff import diff, summary
+    from engine.errors import UserError
+
+    if args.output and not str(args.output).endswith(".zarr"):
+        raise UserError(f"--output: {args.output} must end in .zarr")
+    a, b = open_cube_arg(args.a), open_cube_arg(args.b)
+    how = "difference" if args.difference else "ratio"
+    result = diff(a, b, args.var, how)
+    result.attrs.update({"a": str(args.a), "b": str(args.b)})
+    rows = summary(result)
+    if args.json:
+        from engine.interfaces.jsonout import dumps
+
+        print(dumps({"how": how, "a": str(args.a), "b": str(args.b), "variables": rows}))
+    else:
+        shape = " x ".join(f"{d} {n}" for d, n in result.sizes.items())
+        print(f"B = {args.b} against A = {args.a}: {'B / A' if how == 'ratio' else 'B - A'} over {shape}")
+        word = "B < A" if how == "ratio" else "B - A < 0"
+        for row in rows:
+            units = "" if how == "ratio" else f" {result[row['variable']].attrs['units']}"
+            print(
+                f"  {row['variable']:<28} min {row['min']:.4g}  median {row['median']:.4g}  max {row['max']:.4g}{units}"
+                f"  ({row['compared']:,} of {row['cells']:,} cells; {word} in {row['b_below_a']:.0%})"
+            )
+    if args.output:
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # consolidated metadata is a Zarr v3 extension
+            result.to_zarr(args.output, mode="w", zarr_format=3, consolidated=True)
+        print(f"wrote {args.output}", file=sys.stderr)
+    return 0

@@ -1,0 +1,31 @@
+"""``tokensweep export``: a whole cube (or some variables) as one Parquet or CSV table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from engine.interfaces.cli.common import open_cube_arg
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("export", help="write a cube as one table: Parquet (units in the schema) or CSV")
+    p.add_argument("cube")
+    p.add_argument("--format", default="parquet", help="parquet (default) or csv")
+    p.add_argument("--var", action="append", help="variable to export (repeatable; default: all but by-type)")
+    p.add_argument("-o", "--output", help="table file (default: beside the cube, <cube>.parquet or .csv)")
+
+
+def run(args) -> int:
+    from engine.interfaces.export import FORMATS, export
+    from engine.sweep.location import beside
+    from engine.units import format_bytes
+
+    if args.format not in FORMATS:
+        from engine.errors import UserError
+
+        raise UserError(f"--format: '{args.format}' is not one of {', '.join(FORMATS)}")
+    ds = open_cube_arg(args.cube)
+    output = Path(args.output) if args.output else beside(args.cube, f".{args.format}")
+    rows, columns = export(ds, output, args.format, args.var)
+    print(f"exported {rows:,} rows x {columns} columns to {output} ({format_bytes(output.stat().st_size)})")
+    return 0

@@ -1,0 +1,110 @@
+"""A cube as one flat table (Parquet or CSV), streamed slab by slab so any cube fits in memory.
+
+Each row is one point of the chosen variables' dims; index and catalog coordinates are
+columns. Units travel with the table: in Parquet as field metadata (``units``,
+``long_name``, and CF flags for booleans), in CSV in the header (``ttft_s [s]``).
+By-type variables (over ``token_type``) join only when asked for, since they multiply the
+rows by four. The file appears only when complete (written aside, then renamed).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from engine.errors import UserError, did_you_mean
+from engine.units import units_of
+
+FORMATS = ("parquet", "csv")
+#: Rows per slab written at once (bounds memory whatever the cube's size).
+SLAB_ROWS = 1_000_000
+
+
+def choose_variables(ds, names: list[str] | None) -> list[str]:
+    if names:
+        names = list(dict.fromkeys(names))
+        for name in names:
+            if name not in ds.data_vars:
+                raise UserError(f"--var: unknown variable '{name}' ({did_you_mean(name, list(ds.data_vars))})")
+        return names
+    return [name for name in ds.data_vars if "token_type" not in ds[name].dims]
+
+
+def _slabs(ds, dims: list[str]):
+    """Index ranges along the first dim that keep each slab near SLAB_ROWS rows."""
+    rows_per_step = int(np.prod([ds.sizes[d] for d in dims[1:]])) if len(dims) > 1 else 1
+    first = dims[0] if dims else None
+    if first is None:
+        yield {}
+        return
+    step = max(1, SLAB_ROWS // max(1, rows_per_step))
+    for start in range(0, ds.sizes[first], step):
+        yield {first: slice(start, start + step)}
+
+
+def column_metadata(ds, column: str) -> dict[str, str]:
+    attrs = ds[column].attrs if column in ds.variables else {}
+    out = {"long_name": str(attrs.get("long_name", column))}
+    units = units_of(ds[column]) if column in ds.variables else ""
+    if units:
+        out["units"] = units
+    return out
+
+
+def export(ds, output: Path, fmt: str, names: list[str] | None = None) -> tuple[int, int]:
+    """Write the table; returns (rows, columns)."""
+    if fmt not in FORMATS:
+        raise UserError(f"--format: '{fmt}' is not one of {', '.join(FORMATS)}")
+    if fmt == "parquet":
+        try:
+            import pyarrow  # noqa: F401
+        except ImportError:
+            raise UserError("--format parquet needs pyarrow (pip install 'tokensweep[export]')") from None
+    output = Path(output)
+    if not output.parent.is_dir():
+        raise UserError(f"-o: folder {output.parent} does not exist")
+    variables = choose_variables(ds, names)
+    subset = ds[variables]
+    subset = subset.drop_vars([c for c in subset.coords if c not in subset.dims and subset[c].dtype == object])
+    dims = [d for d in ds.dims if d in subset.dims]
+    temporary = output.with_name(f".{output.name}.tmp{os.getpid()}")
+    rows = columns = 0
+    writer = None
+    try:
+        for slab in _slabs(subset, dims):
+            frame = subset.isel(slab).load().to_dataframe(dim_order=dims).reset_index()
+            for name in frame.columns:  # labels as plain strings (object arrays in the cube)
+                if frame[name].dtype == object:
+                    frame[name] = frame[name].astype(str)
+            rows, columns = rows + len(frame), len(frame.columns)
+            if fmt == "csv":
+                if writer is None:
+                    header = [f"{c} [{u}]" if (u := column_metadata(ds, c).get("units")) else c for c in frame.columns]
+                    frame.to_csv(temporary, index=False, header=header)
+                    writer = True
+                else:
+                    frame.to_csv(temporary, index=False, header=False, mode="a")
+                continue
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            table = pa.Table.from_pandas(frame, preserve_index=False)
+            if writer is None:
+                fields = [
+                    field.with_metadata({k.encode(): v.encode() for k, v in column_metadata(ds, field.name).items()})
+                    for field in table.schema
+                ]
+                schema = pa.schema(fields, metadata={b"source": ds.attrs.get("title", "tokensweep cube").encode()})
+                writer = pq.ParquetWriter(temporary, schema)
+            writer.write_table(table.cast(schema))
+        if fmt == "parquet" and writer is not None:
+            writer.close()
+        os.replace(temporary, output)
+    except BaseException:
+        if fmt == "parquet" and writer not in (None, True):
+            writer.close()
+        temporary.unlink(missing_ok=True)
+        raise
+    return rows, columns
