@@ -133,3 +133,19 @@ def test_a_batch_system_profile_is_configured_the_dask_jobqueue_way(tmp_path, ca
         code = main(["plan", str(spec), "--profile", "hpc", "--profiles", str(profiles)])
     assert code == 0
     assert "(12 worker threads)" in capsys.readouterr().out
+
+
+def test_the_command_line_runs_on_a_cluster_it_is_not_the_default_client_of(tmp_path, cluster):
+    import subprocess
+    import sys
+
+    address, _client, _ = cluster
+    spec = write_spec(tmp_path, small())
+    out = tmp_path / "cluster.zarr"
+    command = [sys.executable, "-m", "engine", "run", str(spec), "--output", str(out), "--no-progress"]
+    done = subprocess.run([*command, "--scheduler", address], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "blocks computed" in done.stdout and "Dask dashboard" not in done.stdout
+    local = tmp_path / "threads.zarr"
+    run_sweep(make_plan(parse_spec(small())), local, progress=False)
+    xr.testing.assert_identical(comparable(xr.open_zarr(out)), comparable(xr.open_zarr(local)))

@@ -112,7 +112,8 @@ class Runner:
         if self.client is not None:
             from distributed import as_completed
 
-            for future in as_completed(self.client.compute(list(outputs))):
+            # This client is not the default one (set_as_default=False): give as_completed its loop.
+            for future in as_completed(self.client.compute(list(outputs)), loop=self.client.loop):
                 on_done(future.result())
             return
         import dask
