@@ -120,6 +120,29 @@ def unit_registry():
     return _registry()
 
 
+def udunits_database(folder, standard=None):
+    """Write a UDUNITS-2 database (standard units plus tokensweep's) into ``folder``; returns its path.
+
+    ``standard`` is the standard ``udunits2.xml`` (default: the one cf_units ships). Set
+    ``UDUNITS2_XML_PATH`` to the result before importing cf_units, and every ``units``
+    attribute of a cube parses there as well as in pint.
+    """
+    from importlib.resources import files
+    from pathlib import Path
+
+    if standard is None:
+        import importlib.util
+
+        spec = importlib.util.find_spec("cf_units")
+        if spec is None or spec.origin is None:
+            raise UserError("udunits: no standard database given and cf_units is not installed")
+        standard = Path(spec.origin).parent / "etc" / "share" / "udunits2.xml"
+    template = (files("engine") / "data" / "udunits2-tokensweep.xml").read_text()
+    target = Path(folder) / "udunits2-tokensweep.xml"
+    target.write_text(template.replace("{standard}", str(Path(standard).resolve())))
+    return target
+
+
 @functools.lru_cache(maxsize=1)
 def _registry():
     from importlib.resources import files

@@ -64,3 +64,27 @@ def test_provenance_names_the_packages_the_command_and_the_commit(cube):
     if head.returncode != 0:
         pytest.skip("not a git checkout")
     assert cube.attrs["source_commit"].removesuffix("-dirty") == head.stdout.strip()
+
+
+def test_every_units_attribute_parses_in_udunits_with_the_shipped_database(tmp_path, cube):
+    pytest.importorskip("cf_units")
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from engine.units import udunits_database
+
+    units = sorted({cube[name].attrs["units"] for name in cube.variables if "units" in cube[name].attrs})
+    code = (
+        "import json, sys, cf_units\n"
+        "units = json.loads(sys.argv[1])\n"
+        "print(json.dumps([str(cf_units.Unit(u)) for u in units]))\n"
+        "print(cf_units.Unit('USD/Mtok').convert(0.6, 'USD/token'))\n"
+    )
+    env = {**os.environ, "UDUNITS2_XML_PATH": str(udunits_database(tmp_path))}
+    done = subprocess.run([sys.executable, "-c", code, json.dumps(units)], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    parsed, converted = done.stdout.strip().splitlines()
+    assert len(json.loads(parsed)) == len(units) and "tokens/s" in units
+    assert float(converted) == pytest.approx(6e-7, rel=1e-12)
