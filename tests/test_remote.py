@@ -92,6 +92,15 @@ def test_an_unusable_url_is_one_line_and_writes_nothing(tmp_path, monkeypatch, c
     assert sorted(p.name for p in tmp_path.iterdir()) == ["spec.yaml"]  # no ./foo:/bucket folder
 
 
+def test_a_memory_store_is_refused_for_workers_in_other_processes(tmp_path, capsys):
+    spec = write_spec(tmp_path, small())
+    url = memory_url()
+    assert main(["run", str(spec), "--output", url, "--scheduler", "processes", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "lives in this process's memory" in err and err.count("\n") == 1
+    assert not loc.location(url).exists()
+
+
 def test_a_spec_may_not_name_a_url_as_its_output(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     spec = write_spec(tmp_path, small(output="s3://someone-elses-bucket/x.zarr"))
@@ -186,3 +195,19 @@ def test_s3_sigkill_mid_run_then_resume_gives_an_identical_cube(tmp_path, s3, re
     with loc.lease(state):
         second = subprocess.run([*command, "--overwrite"], capture_output=True, text=True, timeout=120)
     assert second.returncode == 2 and "is being written by" in second.stderr and second.stderr.count("\n") == 1
+
+
+def test_a_missing_bucket_or_missing_credentials_is_one_line_before_anything_runs(tmp_path, s3):
+    spec = write_spec(tmp_path, small())
+    command = [sys.executable, "-m", "engine", "run", str(spec), "--no-progress", "--output"]
+    missing = subprocess.run([*command, "s3://no-such-bucket/x.zarr"], capture_output=True, text=True, timeout=120)
+    assert missing.returncode == 2 and missing.stderr.count("\n") == 1
+    assert "--output: cannot write to s3://no-such-bucket/x.zarr (FileNotFoundError" in missing.stderr
+    anonymous = {k: v for k, v in os.environ.items() if k not in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
+    anonymous |= {"AWS_SHARED_CREDENTIALS_FILE": "/nonexistent", "AWS_CONFIG_FILE": "/nonexistent",
+                  "AWS_EC2_METADATA_DISABLED": "true"}  # fmt: skip
+    denied = subprocess.run(
+        [*command, "s3://cubes/denied.zarr"], capture_output=True, text=True, timeout=120, env=anonymous
+    )
+    assert denied.returncode == 2 and "NoCredentialsError" in denied.stderr and denied.stderr.count("\n") == 1
+    assert not s3.exists("cubes/denied.zarr") and not s3.exists("cubes/denied.zarr.tokensweep")

@@ -284,7 +284,7 @@ def open_cube(path: str | Path):
     path = location(path, "cube")
     try:
         found = (path / "zarr.json").exists()
-    except (OSError, ValueError) as exc:
+    except Exception as exc:  # a remote backend's own errors (no credentials, ...) are not OSErrors
         raise UserError(f"cube: cannot reach {path} ({type(exc).__name__}: {str(exc)[:200]})") from None
     if not found:
         raise UserError(f"cube: {path} is not a Zarr store (no zarr.json)")

@@ -106,16 +106,24 @@ def default_output(plan: Plan) -> Path:
     return path
 
 
-def check_output(path: str | Path):
-    """Resolve and confine an output: a ``.zarr`` directory (or fsspec URL) that is ours or does not exist."""
+def check_output(path: str | Path, probe: bool = False):
+    """Resolve and confine an output: a ``.zarr`` directory (or fsspec URL) that is ours or does not exist.
+
+    With ``probe``, a remote output is proven writable first (an object written and removed
+    beside it): a missing bucket or missing credentials are one line, before anything runs.
+    """
     path = location(path)
     if not str(path).endswith(".zarr"):
         raise UserError(f"--output: {path} must end in .zarr (a Zarr v3 store directory)")
     if is_remote(path):
         try:
             taken = path.exists() and any(True for _ in path.iterdir()) and not state_dir(path).exists()
-        except (OSError, ValueError) as exc:
-            raise UserError(f"--output: cannot reach {path} ({type(exc).__name__}: {str(exc)[:200]})") from None
+            if probe and not taken:
+                marker = state_dir(path) / f".probe-{os.getpid()}-{time.monotonic_ns()}"
+                marker.write_text("tokensweep can write here")
+                marker.unlink()
+        except Exception as exc:  # the backend's own errors (botocore, gcsfs, ...) are not OSErrors
+            raise UserError(f"--output: cannot write to {path} ({type(exc).__name__}: {str(exc)[:200]})") from None
         if taken:
             raise UserError(f"--output: {path} exists and was not written by tokensweep; refusing to touch it")
         return path
@@ -373,8 +381,13 @@ def run_sweep(
     """Write (or resume) the plan's cube; returns what was done."""
     from engine.sweep import cluster
 
-    path = check_output(output or default_output(plan))
+    path = check_output(output or default_output(plan), probe=True)
     profile = profile or cluster.resolve("threads")
+    if is_remote(path) and path.protocol == "memory" and profile.scheduler not in ("threads", "sync"):
+        raise UserError(
+            f"--output: {path} lives in this process's memory, where {profile.describe()} workers cannot write; "
+            "use --scheduler threads, or a store every worker reaches"
+        )
     fingerprint = plan.fingerprint
     state = state_dir(path)
     started = time.perf_counter()
