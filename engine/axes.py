@@ -216,7 +216,7 @@ AXES: dict[str, Axis] = {
              low=0.001, high=1e9, default=3322.0, note="WSE-3 calculator fit"),
         Axis("interactivity_fit_exponent", "parameter", "1", "WSE-3 interactivity fit: exponent of 3322 / A_B^0.294",
              low=0, high=10, default=0.294, note="WSE-3 calculator fit"),
-        Axis("replica_units", "parameter", "units",
+        Axis("replica_units", "parameter", "count",
              "units in one serving instance (tensor/expert-parallel group, or wafers chained); 0 = the fewest that fit",
              low=0, high=1e6, integer=True, default=0.0, note="deployment choice"),
         # ---------------------------------------------------------------- categorical assumptions

@@ -88,3 +88,26 @@ def test_every_units_attribute_parses_in_udunits_with_the_shipped_database(tmp_p
     parsed, converted = done.stdout.strip().splitlines()
     assert len(json.loads(parsed)) == len(units) and "tokens/s" in units
     assert float(converted) == pytest.approx(6e-7, rel=1e-12)
+
+
+#: What every unit string the project writes must mean (pint would also read e.g. "units" as micro-nits).
+MEANING = {
+    "1": "dimensionless", "FLOP": "FLOP", "FLOP/s": "FLOP / second", "GB/s": "gigabyte / second", "USD": "USD",
+    "USD/Mtok": "USD / megatoken", "USD/h": "USD / hour", "USD/kWh": "USD / kilowatt_hour", "bits": "bit",
+    "bytes": "byte", "bytes/s": "byte / second", "count": "count", "elements": "element", "layers": "layer",
+    "params": "parameter", "requests": "request", "s": "second", "tok/s": "token / second", "tokens": "token",
+    "tokens/s": "token / second", "year": "year",
+}  # fmt: skip
+
+
+def test_every_unit_string_in_the_registries_means_what_it_says(cube):
+    from engine.axes import AXES
+    from engine.model.variables import VARIABLES
+
+    ureg = unit_registry()
+    used = {a.units for a in AXES.values()} | {v.units for v in VARIABLES}
+    used |= {cube[n].attrs["units"] for n in cube.variables if "units" in cube[n].attrs}
+    used -= {"", "bool"}
+    assert used <= set(MEANING), sorted(used - set(MEANING))
+    for text in used:
+        assert str(ureg.parse_units(text)) == MEANING[text], text

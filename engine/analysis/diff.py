@@ -60,10 +60,9 @@ def diff(a: xr.Dataset, b: xr.Dataset, names: list[str] | None = None, how: str 
     out = xr.Dataset(attrs={"title": "tokensweep diff", "how": how})
     for name in variables:
         x, y = left[name].astype(float), right[name].astype(float)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            value = y / x if how == "ratio" else y - x
-        if how == "ratio":
-            value = value.where(x != 0)
+        # A zero reference has no ratio: NaN, masked before dividing (the arrays are lazy, so a
+        # floating-point warning raised later, in Dask's tasks, could not be silenced here).
+        value = y / x.where(x != 0) if how == "ratio" else y - x
         units = "1" if how == "ratio" else units_of(a[name])
         what = "B / A" if how == "ratio" else "B - A"
         out[name] = value.assign_attrs(units=units, long_name=f"{what}: {a[name].attrs.get('long_name', name)}")

@@ -324,12 +324,19 @@ def draw_memory(ds, output: Path, chosen=None):
     index = np.arange(len(labels))
     ax.bar(index, weights.values / 1e12, label="weights", color="#4c72b0")
     ax.bar(index, kv.values / 1e12, bottom=weights.values / 1e12, label="KV cache", color="#dd8452")
+    hardware = str(fixed.get("hardware", ""))
+    word = "systems" if hardware.startswith("wse") else "units"
     for i, (w, k, u) in enumerate(zip(weights.values, kv.values, units.values)):
-        ax.text(i, (w + k) / 1e12, f"{int(u)} units\nKV {100 * k / (w + k):.0f}%", ha="center", va="bottom", fontsize=8)
+        if np.isfinite(k) and np.isfinite(u) and u > 0:
+            text, top = f"{int(u)} {word}\nKV {100 * k / (w + k):.0f}%", w + k
+        else:  # say why a bar has no KV or no count, rather than leave it blank
+            text = "past its\ncontext" if not np.isfinite(k) else "fits no\nlayout"
+            top = w + (k if np.isfinite(k) else 0.0)
+        ax.text(i, top / 1e12, text, ha="center", va="bottom", fontsize=8)
     ax.set_xticks(index, labels, rotation=45, ha="right")
     ax.set_ylabel("memory of one replica (TB)")
     ax.margins(y=0.12)
-    ax.set_title(f"Weights vs KV cache per replica; labels: {fixed.get('hardware')} units needed")
+    ax.set_title(f"Weights vs KV cache per replica; labels: {display_name(hardware)} {word} needed")
     ax.legend()
     fig.text(0.01, 0.005, _caption(ds, fixed), fontsize=7, ha="left", va="bottom", wrap=True)
     save(fig, output, dpi=130)
