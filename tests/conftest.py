@@ -109,3 +109,18 @@ def cluster():
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait()
+
+
+@pytest.fixture(scope="session")
+def reference_cube(tmp_path_factory):
+    """The many-block small sweep, run once uninterrupted: what killed, resumed and remote runs must equal."""
+    import xarray as xr
+
+    from engine.sweep.plan import make_plan
+    from engine.sweep.spec import parse_spec
+    from engine.sweep.store import run_sweep
+    from tests.sweep_helpers import MANY_BLOCKS, comparable
+
+    path = tmp_path_factory.mktemp("reference") / "cube.zarr"
+    run_sweep(make_plan(parse_spec(MANY_BLOCKS)), path, progress=False)
+    return comparable(xr.open_zarr(path))

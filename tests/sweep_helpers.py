@@ -29,6 +29,10 @@ def small(**changes) -> dict:
     return spec
 
 
+#: The small sweep cut into many blocks (for kill, resume and remote-store tests).
+MANY_BLOCKS = small(chunks={"model": 1, "isl": 1, "concurrency": 2})
+
+
 def write_spec(tmp_path, spec: dict, name: str = "spec.yaml"):
     path = tmp_path / name
     path.write_text(yaml.safe_dump(spec))

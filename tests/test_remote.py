@@ -19,17 +19,7 @@ from engine.sweep import location as loc
 from engine.sweep.cube import open_cube
 from engine.sweep.plan import make_plan
 from engine.sweep.spec import parse_spec
-from engine.sweep.store import run_sweep
-from tests.sweep_helpers import comparable, small, write_spec
-
-MANY_BLOCKS = small(chunks={"model": 1, "isl": 1, "concurrency": 2})
-
-
-@pytest.fixture(scope="module")
-def reference_cube(tmp_path_factory):
-    path = tmp_path_factory.mktemp("ref") / "cube.zarr"
-    run_sweep(make_plan(parse_spec(MANY_BLOCKS)), path, progress=False)
-    return comparable(xr.open_zarr(path))
+from tests.sweep_helpers import MANY_BLOCKS, comparable, small, write_spec
 
 
 def memory_url(name: str = "cube") -> str:

@@ -26,15 +26,8 @@ from engine.sweep.plan import make_plan
 from engine.sweep.spec import parse_spec
 from engine.sweep.store import run_sweep, state_dir
 from tests import strategies as s
-from tests.sweep_helpers import comparable, small, write_spec
-from tests.test_store import MANY_BLOCKS, _run_cli
-
-
-@pytest.fixture(scope="module")
-def reference_cube(tmp_path_factory):
-    path = tmp_path_factory.mktemp("ref") / "cube.zarr"
-    run_sweep(make_plan(parse_spec(MANY_BLOCKS)), path, progress=False)
-    return comparable(xr.open_zarr(path))
+from tests.sweep_helpers import MANY_BLOCKS, comparable, small, write_spec
+from tests.test_store import _run_cli
 
 
 # ------------------------------------------------------------------ numerical safety

@@ -16,17 +16,7 @@ from engine.sweep.executors import evaluate_eager
 from engine.sweep.plan import make_plan
 from engine.sweep.spec import parse_spec
 from engine.sweep.store import run_sweep, state_dir, writer_lock
-from tests.sweep_helpers import comparable, small, write_spec
-
-MANY_BLOCKS = small(chunks={"model": 1, "isl": 1, "concurrency": 2})
-
-
-@pytest.fixture(scope="module")
-def reference_cube(tmp_path_factory):
-    """The uninterrupted run every other run is compared with."""
-    path = tmp_path_factory.mktemp("ref") / "cube.zarr"
-    run_sweep(make_plan(parse_spec(MANY_BLOCKS)), path, progress=False)
-    return comparable(xr.open_zarr(path))
+from tests.sweep_helpers import MANY_BLOCKS, comparable, small, write_spec
 
 
 def test_run_writes_a_complete_cube_equal_to_the_eager_evaluation(tmp_path, reference_cube):
