@@ -73,6 +73,8 @@ def layout(store: str, name: str, fingerprint: str) -> ChunkLayout | None:
     """
     import numcodecs
 
+    if "://" in store:  # a remote store: its chunks go through Zarr's fsspec store
+        return None
     folder = Path(store) / name
     try:
         meta = json.loads((folder / "zarr.json").read_text())
