@@ -67,7 +67,8 @@ def test_sigkill_mid_run_then_resume_gives_an_identical_cube(tmp_path, reference
     spec_path = write_spec(tmp_path, MANY_BLOCKS)
     output = tmp_path / "killed.zarr"
     total = make_plan(parse_spec(MANY_BLOCKS)).n_blocks
-    recorded = kill_after(_run_cli(spec_path, output, "--workers", "1"), output, blocks=total // 3)
+    # Early in the run: with the write pipeline the last blocks land fast, and a late kill could miss.
+    recorded = kill_after(_run_cli(spec_path, output, "--workers", "1"), output, blocks=total // 10)
     assert 0 < recorded < total, "the run was not killed mid-way"
     assert int(xr.open_zarr(output, consolidated=False).attrs["complete"]) == 0
     resumed = _run_cli(spec_path, output)

@@ -53,8 +53,8 @@ def column_metadata(ds, column: str) -> dict[str, str]:
     return out
 
 
-def export(ds, output: Path, fmt: str, names: list[str] | None = None) -> tuple[int, int]:
-    """Write the table; returns (rows, columns)."""
+def check_format(fmt: str) -> None:
+    """One line for a format that is unknown, or whose writer is not installed."""
     if fmt not in FORMATS:
         raise UserError(f"--format: '{fmt}' is not one of {', '.join(FORMATS)}")
     if fmt == "parquet":
@@ -62,6 +62,11 @@ def export(ds, output: Path, fmt: str, names: list[str] | None = None) -> tuple[
             import pyarrow  # noqa: F401
         except ImportError:
             raise UserError("--format parquet needs pyarrow (pip install 'tokensweep[export]')") from None
+
+
+def export(ds, output: Path, fmt: str, names: list[str] | None = None) -> tuple[int, int]:
+    """Write the table; returns (rows, columns)."""
+    check_format(fmt)
     output = Path(output)
     if not output.parent.is_dir():
         raise UserError(f"-o: folder {output.parent} does not exist")

@@ -51,11 +51,6 @@ class WritePipeline:
         self.local = threading.local()
         self.lock = threading.Lock()
 
-    @staticmethod
-    def inline() -> _Inline:
-        """Stands in when there is no pipeline: blocks were persisted by their own tasks."""
-        return _Inline()
-
     def __enter__(self) -> WritePipeline:
         _active[self.token] = self
         return self
@@ -89,11 +84,6 @@ class WritePipeline:
             futures = list(self.futures)
         for future in futures:
             future.result()
-
-
-class _Inline:
-    def drain(self) -> None:
-        pass
 
 
 def active(token: str) -> WritePipeline | None:

@@ -439,7 +439,8 @@ def run_sweep(
             names = [f"tokensweep-{plan.spec.name}-block-{block_id(b)}-{token}" for b in todo]
             with _progress_bar(progress, total_points, done_points) as advance, _pipeline(profile, token) as pipe:
                 runner.run(tasks, advance, names)
-                pipe.drain()
+                if pipe is not None:
+                    pipe.drain()
             n_todo, n_total = len(todo), plan.n_blocks
         finalising = time.perf_counter()
         _finalise(path)
@@ -460,10 +461,10 @@ def run_sweep(
 
 @contextmanager
 def _pipeline(profile, token: str):
-    """A write pipeline when a local thread run leaves cores idle (else blocks persist inline)."""
+    """A write pipeline when a local thread run leaves cores idle, else None (blocks persist inline)."""
     spare = write_threads(profile.workers or os.cpu_count() or 1) if profile.scheduler == "threads" else 0
     if spare == 0:
-        yield WritePipeline.inline()
+        yield None
         return
     with WritePipeline(token, spare) as pipeline:
         yield pipeline

@@ -16,14 +16,11 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from engine.interfaces.export import FORMATS, export
+    from engine.interfaces.export import check_format, export
     from engine.sweep.location import beside
     from engine.units import format_bytes
 
-    if args.format not in FORMATS:
-        from engine.errors import UserError
-
-        raise UserError(f"--format: '{args.format}' is not one of {', '.join(FORMATS)}")
+    check_format(args.format)  # before a default path is made (a remote cube's makes outputs/)
     ds = open_cube_arg(args.cube)
     output = Path(args.output) if args.output else beside(args.cube, f".{args.format}")
     rows, columns = export(ds, output, args.format, args.var)
