@@ -3,7 +3,9 @@
 Same formulas, inputs (by name) and output shapes as :mod:`engine.model.kernels`, written
 the way one would without Numba: every axis becomes a broadcast dimension and every
 intermediate is materialised at up to full grid size. :func:`evaluate_arrays` has the
-array core's signature, so the oracle tests check it against the reference too.
+array core's signature; the bench checks it equals the kernels on its grids before timing
+it. It covers the default serving path (no speculative decoding) and leaves out the
+``bound_by`` label; it is a speed baseline, not part of the package.
 """
 
 from __future__ import annotations
@@ -13,9 +15,9 @@ import itertools
 
 import numpy as np
 
-from engine.model.assumptions import CacheTier, ContextLimit, Parallelism, PrefillModel, PriceMode
+from engine.model.assumptions import CacheTier, ContextLimit, Parallelism, PrefillModel, PriceMode, WaferBatching
 from engine.model.core import kernel_inputs
-from engine.model.kernels import MAX_UNITS
+from engine.model.formulas import MAX_UNITS
 from engine.model.records import HardwareCode
 from engine.model.tables import GC, HW, MC, MIX, P
 from engine.model.variables import FAMILIES
@@ -224,10 +226,24 @@ def performance_numpy(
     base = np.where(np.isnan(overrides), fit[:, None], overrides).reshape(
         overrides.shape[0], 1, 1, 1, 1, overrides.shape[1]
     )
+    if a[P.spec_draft_tokens] > 0:
+        raise NotImplementedError("the numpy baseline has no speculative decoding")
     overhead = a[P.step_overhead_s] + layers * a[P.layer_overhead_s]
-    step_bound = np.where(wafer, np.maximum(np.maximum(1.0 / base, t_mem), t_flop), np.maximum(t_mem, t_flop) + comm)
+    batching = int(a[P.wafer_batching])
+    latency = 1.0 / base
+    if batching == WaferBatching.physics:
+        latency = (
+            a[P.wafer_token_latency_s] + layers * a[P.wafer_layer_latency_s] + (units - 1) * a[P.wafer_hop_latency_s]
+        )
+    link = _axis(hardware[:, HW.scaleup_link_bw], 5)
+    t_link = np.where((units > 1) & (link > 0), R * hidden * 2.0 / np.where(link > 0, link, 1.0), 0.0)
+    wafer_step = np.maximum(np.maximum(np.maximum(latency, t_mem), t_flop), t_link)
+    step_bound = np.where(wafer, wafer_step, np.maximum(t_mem, t_flop) + comm)
     step = np.where(wafer, step_bound, np.maximum(np.maximum(t_mem, t_flop), t_dequant) + comm + overhead)
+    prefill6 = _axis(prefill, 1)
+    t_pre = np.where(wafer & (prefill6 > 0.0), t_pre + latency, t_pre)
     stalls = np.where(wafer | (int(a[P.prefill_model]) == PrefillModel.calculator), 1.0, R)
+    share_of = np.where(wafer & (batching == WaferBatching.single_stream), R, 1.0)
     speedup = a[P.cache_read_speedup]
     if int(a[P.prefill_model]) == PrefillModel.calculator:
         ingest_bound, ingest = isl6 * step_bound / speedup, isl6 * step / speedup
@@ -236,11 +252,24 @@ def performance_numpy(
         ingest_bound = ingest = t_pre + t_cr
         share = _axis(np.where(prefill == 0.0, 0.0, 1.0 / np.where(prefill == 0.0, 1.0, prefill)), 1)
         times = [t_cr + 0 * t_pre, _axis(cache_write, 1) * t_pre * share, _axis(fresh, 1) * t_pre * share]
+    # The closed loop (engine.model.formulas.closed_loop): the cycle stretched to what the resources need.
+    t_pre_compute = prefill6 * mc6(prefill_fpt) / (units * peak * a[P.mfu_prefill])
+    cycle = share_of * (osl6 * step + stalls * ingest)
+    cycle_bound = share_of * (osl6 * step_bound + stalls * ingest_bound)
+    compute_s = R * t_pre_compute + osl6 * t_flop
+    memory_s = osl6 * t_mem + R * t_cr
+    link_s = np.where(
+        wafer & (units > 1) & (link > 0), R * (prefill6 + osl6) * hidden * 2.0 / np.where(link > 0, link, 1.0), 0.0
+    )
+    floor = np.maximum(np.maximum(compute_s, memory_s), link_s)
+    stretch = np.maximum(1.0, floor / cycle)
+    stretch_bound = np.maximum(1.0, floor / cycle_bound)
+    scale = stretch * share_of
     ttft_overhead = a[P.ttft_overhead_s]
-    turn_bound = osl6 * step_bound + stalls * ingest_bound
-    turn = osl6 * step + stalls * ingest + ttft_overhead
-    ttft = ttft_overhead + ingest + step
-    per_output = (turn - ttft + step) / osl6
+    turn_bound = stretch_bound * cycle_bound
+    turn = ttft_overhead + stretch * cycle
+    ttft = ttft_overhead + scale * (ingest + step)
+    per_output = (turn - ttft + scale * step) / osl6
     tokens = R * (isl6 + osl6)
     mode = int(a[P.price])
     rent = np.full(len(hardware), np.nan)
@@ -256,7 +285,8 @@ def performance_numpy(
     shape = np.broadcast_shapes(turn.shape, rate.shape, fits.shape)
     by_type = []
     for time_t, count in zip(
-        [stalls * t for t in times] + [osl6 * step + ttft_overhead], (cache_read, cache_write, fresh, osl)
+        [scale * stalls * t for t in times] + [scale * osl6 * step + ttft_overhead],
+        (cache_read, cache_write, fresh, osl),
     ):
         value = rate * time_t / 3600.0 / (R * _axis(count, 1)) * 1e6
         by_type.append(np.where(fits & (_axis(count, 1) > 0.0), value, np.nan))
@@ -265,9 +295,9 @@ def performance_numpy(
         return np.where(fits, np.broadcast_to(v, shape), np.nan)
 
     return {
-        "interactivity_bound_tps": served(1.0 / step_bound),
+        "interactivity_bound_tps": served(1.0 / (stretch_bound * share_of * step_bound)),
         "throughput_bound_tps": served(tokens / turn_bound),
-        "ttft_bound_s": served(ingest_bound),
+        "ttft_bound_s": served(stretch_bound * share_of * ingest_bound),
         "interactivity_tps": served(1.0 / per_output),
         "decode_step_s": served(per_output),
         "ttft_s": served(ttft),

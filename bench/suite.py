@@ -120,9 +120,10 @@ class KernelThroughput:
         self.grid.compiled()  # compile or load from cache
 
     def check(self):
-        """The numpy baseline computes the same numbers as the kernels."""
+        """The numpy baseline computes the same numbers as the kernels (``bound_by``, a label of
+        which term won, is the kernels' alone)."""
         a, b = self.grid.compiled(), self.grid.numpy()
-        for name in a:
+        for name in a.keys() & b.keys():
             np.testing.assert_allclose(
                 b[name],
                 a[name],

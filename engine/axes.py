@@ -219,6 +219,21 @@ AXES: dict[str, Axis] = {
         Axis("replica_units", "parameter", "count",
              "units in one serving instance (tensor/expert-parallel group, or wafers chained); 0 = the fewest that fit",
              low=0, high=1e6, integer=True, default=0.0, note="deployment choice"),
+        Axis("wafer_token_latency_s", "parameter", "s",
+             "wafer pipeline: fixed latency of every token through the pipeline (I/O, sampling, host round trip)",
+             low=0, high=1, default=0.0, note="fitted to the published WSE-3 single-stream speeds (tokensweep calibrate --wafer): fixed at 0 by cross-validation"),
+        Axis("wafer_layer_latency_s", "parameter", "s", "wafer pipeline: latency of one token through one layer",
+             low=0, high=0.1, default=1.2034e-5, note="fitted to the published WSE-3 single-stream speeds (tokensweep calibrate --wafer)"),
+        Axis("wafer_hop_latency_s", "parameter", "s", "wafer pipeline: latency of one wafer-to-wafer hop",
+             low=0, high=0.1, default=0.0, note="fitted to the published WSE-3 single-stream speeds (tokensweep calibrate --wafer): fixed at 0 by cross-validation"),
+        Axis("spec_draft_tokens", "parameter", "tokens",
+             "speculative decoding: tokens drafted per target step (draft model or MTP heads); 0 = off",
+             low=0, high=32, integer=True, default=0.0, note="deployment choice; off by default"),
+        Axis("spec_acceptance", "parameter", "1", "speculative decoding: probability that each drafted token is accepted",
+             low=0, high=0.99, default=0.7, note="typical EAGLE/MTP acceptance on chat and code"),
+        Axis("spec_draft_ratio", "parameter", "1",
+             "speculative decoding: draft size as a fraction of the target's active parameters (time, FLOPs and memory of the draft)",
+             low=0.001, high=1, default=0.1, note="an 8B draft for a 70B target is about 0.11; MTP heads about 1/layers"),
         # ---------------------------------------------------------------- categorical assumptions
         Axis("price", "choice", "", "hourly-rate scenario: on_demand, spot (rental rates) or tco (derived)",
              default="on_demand", choices=("on_demand", "spot", "tco"), note="rental scenario or `tco`"),
@@ -233,6 +248,10 @@ AXES: dict[str, Axis] = {
         Axis("prefill_model", "choice", "",
              "physics: prefill by compute, cached prefixes loaded from their tier; calculator: every non-output token at cache_read_speedup x decode (the published calculator)",
              default="physics", choices=("physics", "calculator"), note="calculator reproduces the published WSE-3 calculator"),
+        Axis("wafer_batching", "choice", "",
+             "how a wafer replica serves R requests: physics (pipeline latency, then compute, SRAM and links shared by all R), single_stream (a fixed per-replica rate, the comparison article), calculator (R x the published speed, the tokenomics calculator)",
+             default="physics", choices=("physics", "single_stream", "calculator"),
+             note="physics; the published alternatives as named modes"),
     )
 }
 # fmt: on

@@ -94,6 +94,9 @@ def cf_attrs(units: str, long_name: str) -> dict:
     """
     if units == "bool":
         return {"long_name": long_name, "flag_values": [0, 1], "flag_meanings": "false true"}
+    if units.startswith("flags:"):  # an integer code with named meanings (CF flag_values)
+        meanings = units.removeprefix("flags:").split()
+        return {"long_name": long_name, "flag_values": list(range(len(meanings))), "flag_meanings": " ".join(meanings)}
     if not units:
         return {"long_name": long_name}
     return {"units": units, "long_name": long_name}
@@ -104,6 +107,8 @@ def units_of(variable) -> str:
     attrs = variable.attrs
     if attrs.get("flag_meanings") == "false true":
         return "bool"
+    if "flag_meanings" in attrs:
+        return "flags:" + str(attrs["flag_meanings"])
     return str(attrs.get("units", ""))
 
 

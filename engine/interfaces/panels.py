@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from engine.model.point import Point
 from engine.model.records import Model
+from engine.model.variables import BOUND_BY
 from engine.units import format_bytes, format_count, format_usd
 
 
@@ -46,6 +47,8 @@ def format_panel(point: Point, values: dict) -> str:
         f"  time to first token    {values['ttft_s']:.4g} s (bound {values['ttft_bound_s']:.4g} s)",
         f"  turn time              {values['turn_time_s']:.4g} s",
         f"  cluster throughput     {values['throughput_tps']:,.0f} tokens/s ({values['output_throughput_tps']:,.1f} output tokens/s)",
+        f"  bound by               {bound_by_text(values['bound_by'])}",
+        f"  serving                {serving_text(point)}",
         "Cost",
         f"  hourly                 {format_usd(values['usd_per_hour'])}/h",
         f"  per Mtok (blended)     {format_usd(values['cost_per_mtok_usd'])}/Mtok",
@@ -55,6 +58,30 @@ def format_panel(point: Point, values: dict) -> str:
         + ", ".join(f"{t} {'n/a' if v is None else format_usd(v) + '/Mtok'}" for t, v in by_type.items()),
     ]
     return "\n".join(lines)
+
+
+def bound_by_text(code) -> str:
+    """The resource a ``bound_by`` code names (what sets the turn time)."""
+    if code is None or code < 0:
+        return "not served"
+    return BOUND_BY[int(code)].replace("_", " ")
+
+
+def serving_text(point: Point) -> str:
+    """Which serving model produced the figures: the wafer batching mode, speculative decoding."""
+    a = point.assumptions
+    parts = []
+    if point.hardware.kind == "wafer":
+        parts.append(f"wafer_batching {a.wafer_batching}")
+    if a.spec_draft_tokens > 0:
+        parts.append(
+            f"speculative decoding: {a.spec_draft_tokens} drafted tokens, acceptance {a.spec_acceptance:g}, "
+            f"draft {a.spec_draft_ratio:g} of the active parameters"
+        )
+    else:
+        parts.append("speculative decoding off")
+    parts.append(f"prefill_model {a.prefill_model}")
+    return ", ".join(parts)
 
 
 def format_comparison(model: Model, comparison: dict) -> str:

@@ -23,6 +23,7 @@ mappings by name (:class:`BoundKernel`), so no order is shared by convention.
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 import math
 from collections.abc import Mapping
@@ -32,7 +33,8 @@ import numba as nb
 import numpy as np
 
 from engine.jit import helper, kernel, layout_cache
-from engine.model.assumptions import CacheTier, ContextLimit, Parallelism, PrefillModel, PriceMode
+from engine.model import formulas as F
+from engine.model.assumptions import CacheTier, ContextLimit, PrefillModel, PriceMode, WaferBatching
 from engine.model.records import HardwareCode
 from engine.model.tables import GC, HW, LAYOUT_FINGERPRINT, MC, MIX, P
 from engine.model.variables import BY_NAME, FAMILIES, TOKEN_TYPES, Variable, family
@@ -43,11 +45,13 @@ SPOT = int(PriceMode.spot)
 HOST_TIER = int(CacheTier.host)
 CALCULATOR = int(PrefillModel.calculator)
 NO_LIMIT = int(ContextLimit["none"])
-TP = int(Parallelism["tp"])
-TP_EP = int(Parallelism["tp-ep"])
-DP_EP = int(Parallelism["dp-ep"])
-MAX_UNITS = 1e12  # replicas beyond this many units are reported as not fitting (no integer overflow)
+SINGLE_STREAM = int(WaferBatching.single_stream)
+PHYSICS_BATCHING = int(WaferBatching.physics)
 N_TYPES = len(TOKEN_TYPES)
+
+#: Numba keys its cache on the kernel's own file; the formulas it inlines live in another,
+#: so their source is part of the cache folder's name (a changed formula recompiles).
+FORMULAS_FINGERPRINT = hashlib.sha256(inspect.getsource(F).encode()).hexdigest()[:12]
 
 # --------------------------------------------------------------------------- binding
 f8_1d = nb.float64[::1]
@@ -109,31 +113,32 @@ def bound(family_name: str):
         if unknown:
             raise TypeError(f"kernel {py_func.__name__}: unknown inputs {unknown} (known: {', '.join(KERNEL_INPUTS)})")
         signature = nb.void(*(KERNEL_INPUTS[n] for n in inputs), *(output_type(BY_NAME[n]) for n in outputs))
-        with layout_cache(LAYOUT_FINGERPRINT):
+        with layout_cache(f"{LAYOUT_FINGERPRINT}-{FORMULAS_FINGERPRINT}"):
             dispatcher = kernel(signature)(py_func)
         return BoundKernel(py_func.__name__, family_name, dispatcher, tuple(inputs), tuple(outputs))
 
     return decorate
 
 
-# --------------------------------------------------------------------------- scalar helpers
+# --------------------------------------------------------------------------- table access
+# Formulas live in engine.model.formulas; these helpers only read the tables for them.
 @helper
 def kv_elements(groups, start, stop, context):
-    """sum_g n_g e_g min(c, W_g) / r_g over one model's groups."""
+    """KV elements one request holds: the formula summed over one model's groups."""
     total = 0.0
     for g in range(start, stop):
-        held = min(context, groups[g, GC.window])
-        total += groups[g, GC.layers] * groups[g, GC.elements] * held / groups[g, GC.ratio]
+        total += F.kv_group_elements(
+            groups[g, GC.layers], groups[g, GC.elements], groups[g, GC.window], groups[g, GC.ratio], context
+        )
     return total
 
 
 @helper
 def attended_positions(groups, start, stop, context):
-    """sum_g n_g min(c, W_g) / r_g: positions attended per token over all layers."""
+    """Positions one token attends over: the formula summed over one model's groups."""
     total = 0.0
     for g in range(start, stop):
-        held = min(context, groups[g, GC.window])
-        total += groups[g, GC.layers] * held / groups[g, GC.ratio]
+        total += F.group_attended_positions(groups[g, GC.layers], groups[g, GC.window], groups[g, GC.ratio], context)
     return total
 
 
@@ -141,15 +146,6 @@ def attended_positions(groups, start, stop, context):
 def usable_fraction(hardware, h, parameters):
     override = parameters[P.usable_memory_fraction]
     return override if override > 0.0 else hardware[h, HW.usable_fraction]
-
-
-@helper
-def nominal_peak(hardware, h, weight_bits):
-    if weight_bits <= 4.5:
-        return hardware[h, HW.peak_fp4]
-    if weight_bits <= 8.5:
-        return hardware[h, HW.peak_fp8]
-    return hardware[h, HW.peak_bf16]
 
 
 @helper
@@ -163,66 +159,22 @@ def unit_rate(hardware, h, parameters):
         rent = hardware[h, HW.rent_spot]
     if not math.isnan(rent):
         return rent
-    amortised = hardware[h, HW.capex] / (parameters[P.amortisation_years] * 8760.0)
-    return amortised + hardware[h, HW.power_kw] * parameters[P.pue] * parameters[P.usd_per_kwh]
-
-
-@helper
-def comm_time(hardware, h, parallelism, units, tokens, layers, moe_layers, hidden, per_token, parameters):
-    """Collectives of one forward pass over `tokens` tokens (reference.comm_time)."""
-    if units <= 1 or hardware[h, HW.kind] == WAFER:
-        return 0.0
-    domain = hardware[h, HW.scaleup_domain]
-    link = hardware[h, HW.scaleup_link_bw]
-    if link <= 0.0 or (domain > 0.0 and units > domain):
-        link = parameters[P.scaleout_bw_gbs] * 1e9
-    latency = parameters[P.allreduce_latency_s]
-    allreduce = 2.0 * (units - 1) / units * tokens * hidden * 2.0 / link + latency
-    alltoall = (units - 1) / units * tokens * per_token * hidden * 2.0 / link + latency
-    if parallelism == TP:
-        return 2.0 * layers * allreduce
-    if parallelism == TP_EP:
-        return layers * allreduce + 2.0 * moe_layers * alltoall
-    return 2.0 * moe_layers * alltoall
-
-
-@helper
-def units_needed_for(wafer, parallelism, dense, experts, kv_total, capacity, kv_shards):
-    """Fewest units holding the replica in its layout; 0 when none does (reference.units_needed)."""
-    total = dense + experts + kv_total
-    if wafer or (parallelism != DP_EP and kv_shards >= total / capacity):
-        needed = total / capacity
-    elif parallelism == DP_EP:
-        if capacity <= dense:
-            return 0
-        needed = (experts + kv_total) / (capacity - dense)
-    else:
-        room = capacity - kv_total / kv_shards
-        if room <= 0.0:
-            return 0
-        needed = (dense + experts) / room
-    if not needed <= MAX_UNITS:
-        return 0
-    return max(1, math.ceil(needed))
-
-
-@helper
-def per_unit(wafer, parallelism, units, dense, experts, kv_total, kv_shards):
-    """Bytes one unit holds (or streams) in the layout (reference.bytes_per_unit)."""
-    if wafer:
-        return (dense + experts + kv_total) / units
-    if parallelism == DP_EP:
-        return dense + (experts + kv_total) / units
-    return (dense + experts) / units + kv_total / min(units, kv_shards)
+    return F.tco_rate(
+        hardware[h, HW.capex], parameters[P.amortisation_years], hardware[h, HW.power_kw], parameters[P.pue],
+        parameters[P.usd_per_kwh],
+    )  # fmt: skip
 
 
 @helper
 def routed_params(models, m):
-    experts = models[m, MC.experts]
-    per_token = models[m, MC.experts_per_token]
-    if experts <= per_token:
-        return 0.0
-    return (models[m, MC.total_params] - models[m, MC.active_params]) / (1.0 - per_token / experts)
+    return F.routed_expert_params(
+        models[m, MC.total_params], models[m, MC.active_params], models[m, MC.experts], models[m, MC.experts_per_token]
+    )
+
+
+@helper
+def draft_params(models, m, parameters):
+    return F.draft_params(models[m, MC.active_params], parameters[P.spec_draft_tokens], parameters[P.spec_draft_ratio])
 
 
 # --------------------------------------------------------------------------- kernels
@@ -245,8 +197,9 @@ def memory_kernel(
         layers = models[m, MC.layers]
         kv_shards = models[m, MC.kv_shards]
         experts_params = routed_params(models, m)
+        draft = draft_params(models, m, parameters)
         for w in range(n_wb):
-            weight_bytes[m, w] = models[m, MC.total_params] * weight_bits[w] / 8.0
+            weight_bytes[m, w] = F.weight_bytes(models[m, MC.total_params] + draft, weight_bits[w])
         for c in range(n_ctx):
             within_context[m, c] = isl[c] + osl[c] <= models[m, MC.max_context]
             inside = within_context[m, c] or extrapolate
@@ -257,8 +210,8 @@ def memory_kernel(
                 for k in range(n_kb):
                     kv_bytes[m, c, r, k] = concurrency[r] * kv_bytes_per_request[m, c, k]
                 for w in range(n_wb):
-                    dense = (models[m, MC.total_params] - experts_params) * weight_bits[w] / 8.0
-                    experts = experts_params * weight_bits[w] / 8.0
+                    dense = F.weight_bytes(models[m, MC.total_params] - experts_params + draft, weight_bits[w])
+                    experts = F.weight_bytes(experts_params, weight_bits[w])
                     for k in range(n_kb):
                         kv_total = kv_bytes[m, c, r, k]
                         total = weight_bytes[m, w] + kv_total
@@ -268,7 +221,7 @@ def memory_kernel(
                             wafer = hardware[h, HW.kind] == WAFER
                             needed = 0
                             if inside:
-                                needed = units_needed_for(
+                                needed = F.units_needed(
                                     wafer, parallelism, dense, experts, kv_total, capacity[h], kv_shards
                                 )
                             units = int(replica) if replica > 0.0 else needed
@@ -276,13 +229,13 @@ def memory_kernel(
                             units_needed[m, c, r, w, k, h] = needed
                             replica_fits[m, c, r, w, k, h] = fits
                             if fits:
-                                held = per_unit(wafer, parallelism, units, dense, experts, kv_total, kv_shards)
+                                held = F.bytes_per_unit(wafer, parallelism, units, dense, experts, kv_total, kv_shards)
                                 domain = hardware[h, HW.scaleup_domain]
                                 units_per_replica[m, c, r, w, k, h] = units
                                 layers_per_unit[m, c, r, w, k, h] = layers / units
                                 capex_usd[m, c, r, w, k, h] = units * hardware[h, HW.capex]
                                 stranded_fraction[m, c, r, w, k, h] = 1.0 - held / capacity[h]
-                                fits_domain[m, c, r, w, k, h] = domain == 0.0 or units <= domain
+                                fits_domain[m, c, r, w, k, h] = F.fits_domain(units, domain)
                             else:
                                 units_per_replica[m, c, r, w, k, h] = 0
                                 layers_per_unit[m, c, r, w, k, h] = math.nan
@@ -295,13 +248,13 @@ def memory_kernel(
 def performance_kernel(
     models, group_offsets, groups, hardware, overrides, isl, osl, concurrency, weight_bits, kv_bits, parameters, mix,
     interactivity_bound_tps, throughput_bound_tps, ttft_bound_s, interactivity_tps, decode_step_s, ttft_s,
-    turn_time_s, throughput_tps, output_throughput_tps, usd_per_hour, cost_per_mtok_usd, cost_per_mtok_output_usd,
-    cost_per_turn_usd, cost_per_mtok_by_type_usd,
+    turn_time_s, throughput_tps, output_throughput_tps, bound_by, usd_per_hour, cost_per_mtok_usd,
+    cost_per_mtok_output_usd, cost_per_turn_usd, cost_per_mtok_by_type_usd,
 ):  # fmt: skip
-    """Roofline bounds, expected serving figures and costs over model x context x R x wbits x kbits x hardware.
+    """Bounds, expected serving figures and costs over model x context x R x wbits x kbits x hardware.
 
-    Mirrors reference.evaluate_point; everything that does not depend on the hardware is
-    computed outside the innermost loop.
+    Composes the formulas of :mod:`engine.model.formulas` as reference.evaluate_point does;
+    everything that does not depend on the inner loops is hoisted out of them.
     """
     n_ctx, n_conc, n_wb, n_kb, n_hw = isl.size, concurrency.size, weight_bits.size, kv_bits.size, hardware.shape[0]
     eta = parameters[P.memory_bw_efficiency]
@@ -311,12 +264,19 @@ def performance_kernel(
     host_tier = int(parameters[P.cache_tier]) == HOST_TIER
     calculator = int(parameters[P.prefill_model]) == CALCULATOR
     extrapolate = int(parameters[P.context_limit]) == NO_LIMIT
+    batching = int(parameters[P.wafer_batching])
     parallelism = int(parameters[P.parallelism])
     replica = parameters[P.replica_units]
     step_overhead = parameters[P.step_overhead_s]
     layer_overhead = parameters[P.layer_overhead_s]
     dequant = parameters[P.dequant_flops_per_weight]
     ttft_overhead = parameters[P.ttft_overhead_s]
+    latency_s = parameters[P.allreduce_latency_s]
+    scaleout = parameters[P.scaleout_bw_gbs] * 1e9
+    drafted = parameters[P.spec_draft_tokens]
+    draft_ratio = parameters[P.spec_draft_ratio] if drafted > 0.0 else 0.0
+    per_step = F.speculative_tokens_per_step(parameters[P.spec_acceptance], drafted)
+    verified = drafted + 1.0  # tokens per request a target step checks
     inputs = mix[MIX.cache_read] + mix[MIX.cache_write] + mix[MIX.input]
     unit_rates = np.empty(n_hw)
     capacity = np.empty(n_hw)
@@ -328,14 +288,13 @@ def performance_kernel(
         capacity[h] = hardware[h, HW.memory_bytes] * usable_fraction(hardware, h, parameters)
         unit_bw[h] = hardware[h, HW.bandwidth] * eta
         for w in range(n_wb):
-            peaks[h, w] = nominal_peak(hardware, h, weight_bits[w])
-            native = True
-            if weight_bits[w] <= 4.5:
-                native = hardware[h, HW.native_fp4] > 0.0
-            elif weight_bits[w] <= 8.5:
-                native = hardware[h, HW.native_fp8] > 0.0
-            emulated[h, w] = 0.0 if native else 1.0
-    inv_base = np.empty(n_hw)
+            peaks[h, w] = F.compute_peak(
+                weight_bits[w], hardware[h, HW.peak_fp4], hardware[h, HW.peak_fp8], hardware[h, HW.peak_bf16]
+            )
+            emulated[h, w] = F.emulated_format(
+                weight_bits[w], hardware[h, HW.native_fp4] > 0.0, hardware[h, HW.native_fp8] > 0.0
+            )
+    anchor = np.empty(n_hw)  # published (or fitted) single-stream step of the wafer modes that use it
     # Flat views: one index per point instead of six strided ones per store.
     f_interactivity_bound_tps = interactivity_bound_tps.reshape(-1)
     f_throughput_bound_tps = throughput_bound_tps.reshape(-1)
@@ -346,6 +305,7 @@ def performance_kernel(
     f_turn_time_s = turn_time_s.reshape(-1)
     f_throughput_tps = throughput_tps.reshape(-1)
     f_output_throughput_tps = output_throughput_tps.reshape(-1)
+    f_bound_by = bound_by.reshape(-1)
     f_usd_per_hour = usd_per_hour.reshape(-1)
     f_cost_per_mtok_usd = cost_per_mtok_usd.reshape(-1)
     f_cost_per_mtok_output_usd = cost_per_mtok_output_usd.reshape(-1)
@@ -359,14 +319,17 @@ def performance_kernel(
         hidden = models[m, MC.hidden_size]
         query_width = models[m, MC.query_width]
         per_token = models[m, MC.experts_per_token]
+        n_experts = models[m, MC.experts]
         kv_shards = models[m, MC.kv_shards]
         routed = routed_params(models, m)
+        draft = draft_params(models, m, parameters)
         moe_layers = layers if routed > 0.0 else 0.0
-        share_per_token = per_token / models[m, MC.experts] if routed > 0.0 else 0.0
-        fit = parameters[P.interactivity_fit_coefficient] / (active / 1e9) ** parameters[P.interactivity_fit_exponent]
+        fit = F.fit_interactivity(
+            active, parameters[P.interactivity_fit_coefficient], parameters[P.interactivity_fit_exponent]
+        )
         for h in range(n_hw):
             base = overrides[m, h]
-            inv_base[h] = 1.0 / (fit if math.isnan(base) else base)
+            anchor[h] = 1.0 / (fit if math.isnan(base) else base)
         overhead = step_overhead + layers * layer_overhead
         for c in range(n_ctx):
             isl_c, osl_c = isl[c], osl[c]
@@ -374,27 +337,26 @@ def performance_kernel(
             held_elements = kv_elements(groups, start, stop, isl_c + osl_c)
             mean_context = isl_c + osl_c / 2.0
             mean_elements = kv_elements(groups, start, stop, mean_context)
-            decode_fpt = 2.0 * active + 4.0 * query_width * attended_positions(groups, start, stop, mean_context)
+            decode_fpt = F.flops_per_token(active, query_width, attended_positions(groups, start, stop, mean_context))
             cache_read = isl_c * mix[MIX.cache_read] / inputs
             cache_write = isl_c * mix[MIX.cache_write] / inputs
             fresh = isl_c * mix[MIX.input] / inputs
             prefill_tokens = cache_write + fresh
             prefill_context = cache_read + prefill_tokens / 2.0
-            prefill_flops = prefill_tokens * (
-                2.0 * active + 4.0 * query_width * attended_positions(groups, start, stop, prefill_context)
+            prefill_flops = prefill_tokens * F.flops_per_token(
+                active, query_width, attended_positions(groups, start, stop, prefill_context)
             )
             cache_read_elements = kv_elements(groups, start, stop, cache_read)
+            steps_per_turn = osl_c / per_step
             for r in range(n_conc):
                 conc = concurrency[r]
-                touched = 0.0
-                if routed > 0.0:
-                    touched = routed * (1.0 - (1.0 - share_per_token) ** conc)
+                touched = routed * F.touched_expert_fraction(n_experts, per_token, conc)
                 decode_flops = conc * decode_fpt
                 for w in range(n_wb):
                     wbits = weight_bits[w]
-                    dense = (total_params - routed) * wbits / 8.0
-                    experts = routed * wbits / 8.0
-                    experts_touched = touched * wbits / 8.0
+                    dense = F.weight_bytes(total_params - routed + draft, wbits)
+                    experts = F.weight_bytes(routed, wbits)
+                    experts_touched = F.weight_bytes(touched, wbits)
                     for k in range(n_kb):
                         kbits = kv_bits[k]
                         kv_total = conc * (held_elements * kbits / 8.0)
@@ -406,7 +368,7 @@ def performance_kernel(
                             wafer = hardware[h, HW.kind] == WAFER
                             needed = 0
                             if inside:
-                                needed = units_needed_for(
+                                needed = F.units_needed(
                                     wafer, parallelism, dense, experts, kv_total, capacity[h], kv_shards
                                 )
                             units = int(replica) if replica > 0.0 else needed
@@ -420,6 +382,7 @@ def performance_kernel(
                                 f_turn_time_s[i] = math.nan
                                 f_throughput_tps[i] = math.nan
                                 f_output_throughput_tps[i] = math.nan
+                                f_bound_by[i] = -1
                                 f_usd_per_hour[i] = math.nan
                                 f_cost_per_mtok_usd[i] = math.nan
                                 f_cost_per_mtok_output_usd[i] = math.nan
@@ -427,39 +390,78 @@ def performance_kernel(
                                 for t in range(N_TYPES):
                                     f_by_type[N_TYPES * i + t] = math.nan
                                 continue
+                            # Decode: one target step of all R requests, each checking `verified` tokens.
                             if wafer:
-                                streamed = (dense + experts + kv_read) / units
+                                streamed = F.bytes_per_unit(
+                                    True, parallelism, units, dense, experts, kv_read, kv_shards
+                                )
                                 weights_streamed = (dense + experts) / units
                             else:
-                                streamed = per_unit(
+                                streamed = F.bytes_per_unit(
                                     False, parallelism, units, dense, experts_touched, kv_read, kv_shards
                                 )
-                                weights_streamed = per_unit(
+                                weights_streamed = F.bytes_per_unit(
                                     False, parallelism, units, dense, experts_touched, 0.0, kv_shards
                                 )
+                            peak = units * peaks[h, w]
                             t_mem = streamed / unit_bw[h]
-                            t_flop = decode_flops / (units * peaks[h, w] * mfu_decode)
-                            t_dequant = (
-                                emulated[h, w] * weights_streamed * 8.0 / wbits * dequant / hardware[h, HW.peak_bf16]
-                            )
-                            t_pre = prefill_flops / (units * peaks[h, w] * mfu_prefill)
-                            if prefill_tokens > 0.0:
-                                t_pre += comm_time(hardware, h, parallelism, units, prefill_tokens, layers, moe_layers,
-                                                   hidden, per_token, parameters)  # fmt: skip
+                            t_flop1 = decode_flops / (peak * mfu_decode)
+                            t_pre_compute = prefill_flops / (peak * mfu_prefill)
                             cache_bw = units * unit_bw[h]
                             if host_tier:
                                 cache_bw = units * parameters[P.host_cache_bw_gbs] * 1e9
                             t_cr = cache_read_bytes / cache_bw
                             if wafer:
-                                step_bound = max(inv_base[h], t_mem, t_flop)
-                                step = step_bound
+                                link = hardware[h, HW.scaleup_link_bw]
+                                latency = anchor[h]
+                                if batching == PHYSICS_BATCHING:
+                                    latency = F.wafer_pipeline_latency(
+                                        layers, units, parameters[P.wafer_token_latency_s],
+                                        parameters[P.wafer_layer_latency_s], parameters[P.wafer_hop_latency_s],
+                                    )  # fmt: skip
+                                t_link1 = F.activation_link_time(units, conc, hidden, link)
+                                step1 = max(latency, t_mem, t_flop1, t_link1)
+                                verify = max(latency, t_mem, t_flop1 * verified, t_link1 * verified)
+                                verify_bound, step1_bound = verify, step1
+                                t_fixed, t_links, t_compute = latency, t_link1 * verified, t_flop1 * verified
+                                t_pre = t_pre_compute + latency if prefill_tokens > 0.0 else 0.0
+                                passes = conc * (prefill_tokens + steps_per_turn * (verified + drafted))
+                                link_s = F.activation_link_time(units, passes, hidden, link)
                                 stalls = 1.0
+                                share_of = conc if batching == SINGLE_STREAM else 1.0
                             else:
-                                t_comm = comm_time(hardware, h, parallelism, units, conc, layers, moe_layers, hidden,
-                                                   per_token, parameters)  # fmt: skip
-                                step_bound = max(t_mem, t_flop) + t_comm
-                                step = max(t_mem, t_flop, t_dequant) + t_comm + overhead
+                                link = F.link_bandwidth(
+                                    hardware[h, HW.scaleup_link_bw], hardware[h, HW.scaleup_domain], units, scaleout
+                                )
+                                t_dequant = F.dequant_time(
+                                    emulated[h, w], weights_streamed, wbits, dequant, hardware[h, HW.peak_bf16]
+                                )
+                                t_comm1 = F.comm_time(
+                                    parallelism, units, conc, layers, moe_layers, hidden, per_token, link, latency_s
+                                )
+                                t_comm = t_comm1
+                                if drafted > 0.0:
+                                    t_comm = F.comm_time(
+                                        parallelism, units, conc * verified, layers, moe_layers, hidden, per_token,
+                                        link, latency_s,
+                                    )  # fmt: skip
+                                step1_bound = max(t_mem, t_flop1) + t_comm1
+                                step1 = max(t_mem, t_flop1, t_dequant) + t_comm1 + overhead
+                                verify_bound = max(t_mem, t_flop1 * verified) + t_comm
+                                verify = max(t_mem, t_flop1 * verified, t_dequant) + t_comm + overhead
+                                t_fixed, t_links, t_compute = overhead, t_comm, max(t_flop1 * verified, t_dequant)
+                                t_pre = t_pre_compute
+                                if prefill_tokens > 0.0:
+                                    t_pre += F.comm_time(
+                                        parallelism, units, prefill_tokens, layers, moe_layers, hidden, per_token,
+                                        link, latency_s,
+                                    )  # fmt: skip
+                                link_s = 0.0  # collectives run inside the steps, already serialised
                                 stalls = 1.0 if calculator else conc
+                                share_of = 1.0
+                            # Time per output token: the target step and the draft's own steps, per token emitted.
+                            step = (verify + drafted * draft_ratio * step1) / per_step
+                            step_bound = (verify_bound + drafted * draft_ratio * step1_bound) / per_step
                             if calculator:
                                 ingest_bound = isl_c * step_bound / speedup
                                 ingest = isl_c * step / speedup
@@ -473,31 +475,49 @@ def performance_kernel(
                                 time_cache_read = t_cr
                                 time_cache_write = cache_write * share
                                 time_input = fresh * share
-                            turn_bound = osl_c * step_bound + stalls * ingest_bound
-                            turn = osl_c * step + stalls * ingest + ttft_overhead
-                            ttft = ttft_overhead + ingest + step
-                            per_output = (turn - ttft + step) / osl_c
+                            # Closed loop: one cycle of the R turns as scheduled, against what the
+                            # replica's compute, memory bandwidth and links need for the same work.
+                            cycle = share_of * (osl_c * step + stalls * ingest)
+                            cycle_bound = share_of * (osl_c * step_bound + stalls * ingest_bound)
+                            compute_s = conc * t_pre_compute + steps_per_turn * t_flop1 * (
+                                verified + drafted * draft_ratio
+                            )
+                            memory_s = steps_per_turn * t_mem * (1.0 + drafted * draft_ratio) + conc * t_cr
+                            floor, floor_code = F.resource_floor(compute_s, memory_s, link_s)
+                            stretch = F.closed_loop(cycle, floor)
+                            stretch_bound = F.closed_loop(cycle_bound, floor)
+                            if stretch > 1.0:
+                                code = floor_code
+                            elif not calculator and stalls * ingest > osl_c * step:
+                                code = F.COMPUTE if t_pre >= t_cr else F.MEMORY_BANDWIDTH
+                            else:
+                                code = F.step_resource(t_mem, t_compute, t_links, t_fixed)
+                            scale = stretch * share_of
+                            turn = ttft_overhead + stretch * cycle
+                            ttft = ttft_overhead + scale * (ingest + step)
+                            per_output = (turn - ttft + scale * step) / osl_c
                             rate = units * unit_rates[h]
                             tokens = conc * (isl_c + osl_c)
-                            f_interactivity_bound_tps[i] = 1.0 / step_bound
-                            f_throughput_bound_tps[i] = tokens / turn_bound
-                            f_ttft_bound_s[i] = ingest_bound
+                            f_interactivity_bound_tps[i] = 1.0 / (stretch_bound * share_of * step_bound)
+                            f_throughput_bound_tps[i] = tokens / (stretch_bound * cycle_bound)
+                            f_ttft_bound_s[i] = stretch_bound * share_of * ingest_bound
                             f_interactivity_tps[i] = 1.0 / per_output
                             f_decode_step_s[i] = per_output
                             f_ttft_s[i] = ttft
                             f_turn_time_s[i] = turn
                             f_throughput_tps[i] = tokens / turn
                             f_output_throughput_tps[i] = conc * osl_c / turn
+                            f_bound_by[i] = code
                             f_usd_per_hour[i] = rate
-                            f_cost_per_mtok_usd[i] = rate / (tokens / turn * 3600.0) * 1e6
-                            f_cost_per_mtok_output_usd[i] = rate / (conc * osl_c / turn * 3600.0) * 1e6
+                            f_cost_per_mtok_usd[i] = F.cost_per_mtok(rate, tokens / turn)
+                            f_cost_per_mtok_output_usd[i] = F.cost_per_mtok(rate, conc * osl_c / turn)
                             f_cost_per_turn_usd[i] = rate * turn / 3600.0 / conc
                             for t, (seconds, count) in enumerate(
                                 (
-                                    (stalls * time_cache_read, cache_read),
-                                    (stalls * time_cache_write, cache_write),
-                                    (stalls * time_input, fresh),
-                                    (osl_c * step + ttft_overhead, osl_c),
+                                    (scale * stalls * time_cache_read, cache_read),
+                                    (scale * stalls * time_cache_write, cache_write),
+                                    (scale * stalls * time_input, fresh),
+                                    (scale * osl_c * step + ttft_overhead, osl_c),
                                 )
                             ):
                                 if count > 0.0:

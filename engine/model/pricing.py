@@ -6,12 +6,13 @@ the same rate inline and are tested equal to it.
 
 from __future__ import annotations
 
+from engine.model.formulas import tco_rate
 from engine.model.records import Hardware
 
 
 def tco_usd_per_hour(hardware: Hardware, amortisation_years: float, pue: float, usd_per_kwh: float) -> float:
     """``capex / (years x 8760) + power_kW x PUE x $/kWh`` per unit (USD/h)."""
-    return hardware.capex_usd / (amortisation_years * 8760.0) + hardware.power_kw * pue * usd_per_kwh
+    return tco_rate(hardware.capex_usd, amortisation_years, hardware.power_kw, pue, usd_per_kwh)
 
 
 def unit_usd_per_hour(hardware: Hardware, assumptions) -> float:

@@ -1,9 +1,11 @@
-"""Reference implementation: one plain function per formula of ``docs/model.md``.
+"""Reference implementation: the cost model composed, readably, from catalog records.
 
-These functions are the documentation of the cost model and the oracle the compiled
-kernels (:mod:`engine.model.kernels`) and the numpy baseline (``bench/numpy_impl.py``) are
-tested against. They favour clarity over speed: each takes catalog records and scalars and
-returns one quantity in base units. The production path never imports this module.
+Every formula lives once, in :mod:`engine.model.formulas`; this module applies those
+formulas to one point's records, step by step, in the order ``docs/model.md`` tells them.
+It is the oracle the compiled kernels (:mod:`engine.model.kernels`, the same formulas
+inside loop nests with hoisting) are tested against, so the tests check the composition,
+while the published figures and the conservation property tests check the formulas.
+The production path never imports this module.
 
 >>> from engine.model.catalog import load_catalog
 >>> cat = load_catalog()
@@ -15,7 +17,8 @@ from __future__ import annotations
 
 import math
 
-from engine.model.assumptions import Assumptions
+from engine.model import formulas as F
+from engine.model.assumptions import Assumptions, Parallelism
 from engine.model.point import Point
 from engine.model.pricing import unit_usd_per_hour
 from engine.model.records import Hardware, Model, Workload
@@ -39,11 +42,7 @@ def input_split(isl: float, workload: Workload) -> tuple[float, float, float]:
 
 def kv_elements_per_request(model: Model, context: float) -> float:
     """``sum_g n_g x e_g x min(c, W_g) / r_g``: KV elements one request holds at context c."""
-    total = 0.0
-    for group in model.kv_groups:
-        held = context if group.window is None else min(context, group.window)
-        total += group.layers * group.elements * held / group.ratio
-    return total
+    return sum(F.kv_group_elements(g.layers, g.elements, _window(g), g.ratio, context) for g in model.kv_groups)
 
 
 def kv_bytes_per_request(model: Model, context: float, kv_bits: float) -> float:
@@ -51,24 +50,18 @@ def kv_bytes_per_request(model: Model, context: float, kv_bits: float) -> float:
     return kv_elements_per_request(model, context) * kv_bits / 8.0
 
 
-def weight_bytes(total_params: float, weight_bits: float) -> float:
-    """``P x wbits / 8`` (bytes)."""
-    return total_params * weight_bits / 8.0
+def attended_positions(model: Model, context: float) -> float:
+    """``sum_g n_g min(c, W_g) / r_g``: positions one token attends over, all layers."""
+    return sum(F.group_attended_positions(g.layers, _window(g), g.ratio, context) for g in model.kv_groups)
+
+
+def _window(group) -> float:
+    return math.inf if group.window is None else group.window
 
 
 def reserved_context(isl: float, osl: float) -> float:
     """Context reserved per request: ``ISL + OSL``."""
     return isl + osl
-
-
-def kv_bytes(concurrency: float, kv_per_request: float) -> float:
-    """KV of all concurrent requests: ``R x kv_req(c)``."""
-    return concurrency * kv_per_request
-
-
-def kv_share(kv: float, total: float) -> float:
-    """Share of the footprint that is KV cache."""
-    return kv / total
 
 
 # --------------------------------------------------------------------------- deployment: units, layout
@@ -84,33 +77,39 @@ def within_context(model: Model, isl: float, osl: float) -> bool:
     return model.max_context is None or isl + osl <= model.max_context
 
 
-def weight_split(model: Model, weight_bits: float) -> tuple[float, float]:
-    """(dense, routed-expert) weight bytes: shared experts, attention and embeddings are dense."""
+def routed_expert_params(model: Model) -> float:
+    """``P_experts = (P - A) / (1 - k/E)``; zero for dense models."""
+    return F.routed_expert_params(model.total_params, model.active_params, model.experts, model.experts_per_token)
+
+
+def draft_params(model: Model, a: Assumptions) -> float:
+    """Parameters of the speculative draft (0 when speculative decoding is off)."""
+    return F.draft_params(model.active_params, a.spec_draft_tokens, a.spec_draft_ratio)
+
+
+def weight_split(model: Model, weight_bits: float, a: Assumptions | None = None) -> tuple[float, float]:
+    """(dense, routed-expert) weight bytes: shared experts, attention, embeddings and any draft are dense."""
     experts = routed_expert_params(model)
-    return (model.total_params - experts) * weight_bits / 8.0, experts * weight_bits / 8.0
+    draft = draft_params(model, a) if a is not None else 0.0
+    return F.weight_bytes(model.total_params - experts + draft, weight_bits), F.weight_bytes(experts, weight_bits)
+
+
+def _wafer(hardware: Hardware) -> bool:
+    return hardware.kind == "wafer"
+
+
+def _parallelism(name: str) -> int:
+    return int(Parallelism[name])
 
 
 def bytes_per_unit(
     model: Model, hardware: Hardware, parallelism: str, units: int, weight_bits: float, kv_total: float
 ) -> float:
-    """Bytes one unit of an ``units``-unit replica holds, by memory layout.
-
-    - wafer (any parallelism): layers pipelined over the wafers, everything split ``units`` ways;
-    - ``tp`` / ``tp-ep``: weights split ``units`` ways; the KV cache splits by KV head, at most
-      ``kv_shards`` ways (a latent MLA cache is replicated on every unit);
-    - ``dp-ep``: dense weights (attention, shared experts, embeddings) on every unit, routed
-      experts split ``units`` ways, each unit holding the KV of its share of the requests.
-    """
+    """Bytes one unit of an ``units``-unit replica holds, by memory layout (formulas.bytes_per_unit)."""
     dense, experts = weight_split(model, weight_bits)
-    if hardware.kind == "wafer":
-        return (dense + experts + kv_total) / units
-    if parallelism == "dp-ep":
-        return dense + (experts + kv_total) / units
-    return (dense + experts) / units + kv_total / min(units, model.kv_shards)
-
-
-#: Replicas beyond this many units are reported as not fitting (no integer overflow).
-MAX_UNITS = 1e12
+    return F.bytes_per_unit(
+        _wafer(hardware), _parallelism(parallelism), units, dense, experts, kv_total, model.kv_shards
+    )
 
 
 def units_needed(
@@ -118,156 +117,80 @@ def units_needed(
 ) -> int:
     """The fewest units whose memory holds the replica in this layout; 0 when no number does."""
     dense, experts = weight_split(model, weight_bits)
-    total = dense + experts + kv_total
-    if hardware.kind == "wafer" or (parallelism != "dp-ep" and model.kv_shards >= total / capacity):
-        needed = total / capacity
-    elif parallelism == "dp-ep":
-        if capacity <= dense:
-            return 0
-        needed = (experts + kv_total) / (capacity - dense)
-    else:  # tensor parallel past the KV heads: the KV share stops shrinking at kv_shards units
-        room = capacity - kv_total / model.kv_shards
-        if room <= 0:
-            return 0
-        needed = (dense + experts) / room
-    if not needed <= MAX_UNITS:
-        return 0
-    return max(1, math.ceil(needed))
-
-
-def fits_domain(units: int, domain: int | None) -> bool:
-    """Does the replica fit the scale-up domain (NVLink island)? No domain: always."""
-    return domain is None or units <= domain
+    return F.units_needed(
+        _wafer(hardware), _parallelism(parallelism), dense, experts, kv_total, capacity, model.kv_shards
+    )
 
 
 # --------------------------------------------------------------------------- compute
 
 
 def flops_per_token(model: Model, context: float) -> float:
-    """``2 x A + 4 x q_width x sum_g n_g x min(c, W_g) / r_g``.
-
-    Ignores embeddings/unembedding beyond the active parameters, sparse top-k attention
-    selection (an upper bound for indexer models) and the softmax itself.
-    """
-    attended = 0.0
-    for group in model.kv_groups:
-        held = context if group.window is None else min(context, group.window)
-        attended += group.layers * held / group.ratio
-    return 2.0 * model.active_params + 4.0 * model.query_width * attended
-
-
-def nominal_weight_bits(weight_bits: float) -> int:
-    """4 for wbits <= 4.5 (MXFP4 at 4.25 counts as 4), 8 for <= 8.5, else 16."""
-    if weight_bits <= 4.5:
-        return 4
-    if weight_bits <= 8.5:
-        return 8
-    return 16
+    """``2 x A + 4 x q_width x sum_g n_g x min(c, W_g) / r_g`` (formulas.flops_per_token)."""
+    return F.flops_per_token(model.active_params, model.query_width, attended_positions(model, context))
 
 
 def compute_peak(hardware: Hardware, weight_bits: float) -> float:
     """Dense FLOP/s of the narrowest supported format that can hold the weights."""
-    return hardware.peak_flops(nominal_weight_bits(weight_bits))
-
-
-def routed_expert_params(model: Model) -> float:
-    """``P_experts = (P - A) / (1 - k/E)``; zero for dense models."""
-    if model.experts <= model.experts_per_token:
-        return 0.0
-    return (model.total_params - model.active_params) / (1.0 - model.experts_per_token / model.experts)
+    return F.compute_peak(weight_bits, hardware.peak_flops(4), hardware.peak_flops(8), hardware.peak_flops(16))
 
 
 def touched_expert_fraction(model: Model, tokens: float) -> float:
-    """Expected share of routed experts a batch of ``tokens`` tokens touches, ``1 - (1 - k/E)^tokens``
-    (uniform routing)."""
-    if routed_expert_params(model) == 0.0:
-        return 0.0
-    return 1.0 - (1.0 - model.experts_per_token / model.experts) ** tokens
+    """Expected share of routed experts a batch of ``tokens`` tokens touches (uniform routing)."""
+    return F.touched_expert_fraction(model.experts, model.experts_per_token, tokens)
 
 
 def weights_touched_bytes(model: Model, concurrency: float, weight_bits: float) -> float:
-    """Weight bytes read by one decode step of R tokens under uniform routing.
-
-    Dense part ``P - P_experts`` plus the expected unique experts touched,
-    ``P_experts x (1 - (1 - k/E)^R)``.
-    """
+    """Weight bytes read by one decode step of R tokens: dense part plus the experts the batch touches."""
     dense, experts = weight_split(model, weight_bits)
     return dense + experts * touched_expert_fraction(model, concurrency)
 
 
-def streamed_bytes_per_unit(
-    model: Model,
-    hardware: Hardware,
-    parallelism: str,
-    units: int,
-    concurrency: float,
-    weight_bits: float,
-    kv_read: float,
-) -> float:
-    """Bytes one unit reads in one decode step of R tokens (weights touched + the KV it attends over).
-
-    The wafer reads every weight (its layers are resident and pipelined); GPUs read the dense
-    weights and the experts the batch touches, split as in :func:`bytes_per_unit`.
-    """
-    dense, experts = weight_split(model, weight_bits)
-    touched = experts * touched_expert_fraction(model, concurrency)
-    if hardware.kind == "wafer":
-        return (dense + experts + kv_read) / units
-    if parallelism == "dp-ep":
-        return dense + (touched + kv_read) / units
-    return (dense + touched) / units + kv_read / min(units, model.kv_shards)
-
-
-def native_weight_format(hardware: Hardware, weight_bits: float) -> bool:
-    """Does the unit compute in the weights' nominal format? (FP4 needs an FP4 rate, FP8 an FP8 rate.)"""
-    nominal = nominal_weight_bits(weight_bits)
-    return nominal == 16 or {4: hardware.fp4_tflops, 8: hardware.fp8_tflops}[nominal] is not None
-
-
 def base_interactivity(model: Model, hardware: Hardware, assumptions: Assumptions) -> float:
-    """WSE-3 output tok/s per request: catalog override, else ``3322 / A_B^0.294``."""
+    """Published single-stream speed (catalog), else the calculator's fit ``3322 / A_B^0.294``."""
     override = model.interactivity_tps.get(hardware.name)
     if override is not None:
         return override
-    active_b = model.active_params / 1e9
-    return assumptions.interactivity_fit_coefficient / active_b**assumptions.interactivity_fit_exponent
+    return F.fit_interactivity(
+        model.active_params, assumptions.interactivity_fit_coefficient, assumptions.interactivity_fit_exponent
+    )
+
+
+def wafer_single_stream_latency(model: Model, hardware: Hardware, units: int, a: Assumptions) -> float:
+    """Time per token of one request alone on a wafer replica, in the chosen batching mode (s)."""
+    if a.wafer_batching == "physics":
+        return F.wafer_pipeline_latency(
+            model.layers, units, a.wafer_token_latency_s, a.wafer_layer_latency_s, a.wafer_hop_latency_s
+        )
+    return 1.0 / base_interactivity(model, hardware, a)
 
 
 def link_bandwidth(hardware: Hardware, units: int, assumptions: Assumptions) -> float:
-    """Per-direction bandwidth between the units: scale-up inside the domain, else scale-out."""
-    if hardware.scaleup_link_gbs_per_dir is not None and fits_domain(units, hardware.scaleup_domain):
-        return hardware.scaleup_link_gbs_per_dir * 1e9
-    return assumptions.scaleout_bw_gbs * 1e9
+    """Per-direction bandwidth between GPUs: scale-up inside the domain, else scale-out (bytes/s)."""
+    return F.link_bandwidth(
+        (hardware.scaleup_link_gbs_per_dir or 0.0) * 1e9,
+        hardware.scaleup_domain or 0,
+        units,
+        assumptions.scaleout_bw_gbs * 1e9,
+    )
 
 
 def comm_time(
     model: Model, hardware: Hardware, parallelism: str, units: int, tokens: float, assumptions: Assumptions
 ) -> float:
-    """Collectives of one forward pass over ``tokens`` tokens (bandwidth + latency per collective).
-
-    - ``tp``: two all-reduces of the activations per layer, ``2(n-1)/n x tokens x hidden x 2 B`` each;
-    - ``tp-ep``: one all-reduce per layer (attention) and, per MoE layer, an all-to-all pair
-      (dispatch, combine) of ``(n-1)/n x tokens x k x hidden x 2 B`` each;
-    - ``dp-ep``: only the all-to-all pair per MoE layer (a dense model has none: pure data parallel);
-    - one unit, or a wafer pipeline: none.
-    """
-    if units <= 1 or hardware.kind == "wafer":
+    """Collectives of one forward pass over ``tokens`` tokens (none on a wafer pipeline)."""
+    if _wafer(hardware):
         return 0.0
-    link = link_bandwidth(hardware, units, assumptions)
-    latency = assumptions.allreduce_latency_s
-    allreduce = 2.0 * (units - 1) / units * tokens * model.hidden_size * 2.0 / link + latency
     moe_layers = model.layers if routed_expert_params(model) > 0.0 else 0
-    alltoall = (units - 1) / units * tokens * model.experts_per_token * model.hidden_size * 2.0 / link + latency
-    if parallelism == "tp":
-        return 2.0 * model.layers * allreduce
-    if parallelism == "tp-ep":
-        return model.layers * allreduce + 2.0 * moe_layers * alltoall
-    return 2.0 * moe_layers * alltoall
+    return F.comm_time(
+        _parallelism(parallelism), units, tokens, model.layers, moe_layers, model.hidden_size,
+        model.experts_per_token, link_bandwidth(hardware, units, assumptions), assumptions.allreduce_latency_s,
+    )  # fmt: skip
 
 
 def cost_per_mtok(usd_per_hour: float, tokens_per_s: float) -> float:
     """``CPM = $/hr / (tok/s x 3600) x 1e6``."""
-    return usd_per_hour / (tokens_per_s * 3600.0) * 1e6
+    return F.cost_per_mtok(usd_per_hour, tokens_per_s)
 
 
 # --------------------------------------------------------------------------- one grid point
@@ -278,7 +201,7 @@ def evaluate_point(point: Point) -> dict[str, float]:
     every figure that needs a replica is NaN (``within_context`` and ``replica_fits`` say
     which); ``units_needed`` is 0 when no number of units holds the replica.
     """
-    model, hardware, workload, a = point.model, point.hardware, point.workload, point.assumptions
+    model, hardware, a = point.model, point.hardware, point.assumptions
     isl, osl, concurrency = point.isl, point.osl, point.concurrency
     weight_bits, kv_bits = point.weight_bits, point.kv_bits
     nan = math.nan
@@ -286,14 +209,19 @@ def evaluate_point(point: Point) -> dict[str, float]:
     out["within_context"] = within_context(model, isl, osl)
     inside = out["within_context"] or a.context_limit == "none"
     context = reserved_context(isl, osl)
-    out["weight_bytes"] = weight_bytes(model.total_params, weight_bits)
+    out["weight_bytes"] = F.weight_bytes(model.total_params + draft_params(model, a), weight_bits)
     out["kv_bytes_per_request"] = kv_bytes_per_request(model, context, kv_bits) if inside else nan
-    out["kv_bytes"] = kv_bytes(concurrency, out["kv_bytes_per_request"])
+    out["kv_bytes"] = concurrency * out["kv_bytes_per_request"]
     out["total_bytes"] = out["weight_bytes"] + out["kv_bytes"]
-    out["kv_share"] = kv_share(out["kv_bytes"], out["total_bytes"])
+    out["kv_share"] = out["kv_bytes"] / out["total_bytes"]
 
+    wafer = _wafer(hardware)
+    layout = _parallelism(a.parallelism)
+    dense, experts = weight_split(model, weight_bits, a)
     capacity = hardware.memory_gb * 1e9 * usable_fraction(hardware, a)
-    needed = units_needed(model, hardware, a.parallelism, weight_bits, out["kv_bytes"], capacity) if inside else 0
+    needed = 0
+    if inside:
+        needed = F.units_needed(wafer, layout, dense, experts, out["kv_bytes"], capacity, model.kv_shards)
     units = int(a.replica_units) or needed
     fits = inside and needed > 0 and units >= needed
     out["units_needed"] = needed
@@ -305,45 +233,94 @@ def evaluate_point(point: Point) -> dict[str, float]:
         return _not_served(out)
     out["layers_per_unit"] = model.layers / units
     out["capex_usd"] = units * hardware.capex_usd
-    held = bytes_per_unit(model, hardware, a.parallelism, units, weight_bits, out["kv_bytes"])
+    held = F.bytes_per_unit(wafer, layout, units, dense, experts, out["kv_bytes"], model.kv_shards)
     out["stranded_fraction"] = 1.0 - held / capacity
-    out["fits_domain"] = fits_domain(units, hardware.scaleup_domain)
+    out["fits_domain"] = F.fits_domain(units, hardware.scaleup_domain or 0)
+    out.update(serve(point, units))
+    return out
 
-    # Decode: bytes streamed, FLOPs, emulated formats, collectives ---------------------
+
+def serve(point: Point, units: int) -> dict:
+    """Serving figures and costs of a replica of ``units`` units (the closed-loop turn).
+
+    1. One target decode step of all R requests: weights touched and KV read against the
+       memory bandwidth, FLOPs of every checked token against the compute, collectives
+       (GPUs) or the wafer pipeline latency and its wafer-to-wafer links; with speculative
+       decoding, each step checks ``k + 1`` tokens per request, the draft runs ``k`` steps of
+       its own, and a step emits ``(1 - a^(k+1)) / (1 - a)`` tokens.
+    2. The turn as scheduled: a GPU's prefills stall the batch (each request's once per
+       cycle); a wafer's run in the request's own pipeline slot (``wafer_batching: physics``
+       and ``calculator``) or the replica serves one request at a time (``single_stream``).
+    3. The closed loop: the cycle is stretched until the replica's compute, memory bandwidth
+       and links can do its work (prefills, cache loads, decode of every request), so no
+       served point exceeds a resource and concurrency = throughput x turn time.
+    """
+    model, hardware, workload, a = point.model, point.hardware, point.workload, point.assumptions
+    isl, osl, conc = point.isl, point.osl, point.concurrency
+    weight_bits, kv_bits = point.weight_bits, point.kv_bits
+    wafer = _wafer(hardware)
+    layout = _parallelism(a.parallelism)
+    dense, experts = weight_split(model, weight_bits, a)
+    touched = experts * touched_expert_fraction(model, conc)
     mean_context = isl + osl / 2.0
     cache_read, cache_write, fresh = input_split(isl, workload)
     prefill_tokens = cache_write + fresh
-    peak = compute_peak(hardware, weight_bits)
+    peak = units * compute_peak(hardware, weight_bits)
     unit_bw = hardware.memory_bw_tbs * 1e12 * a.memory_bw_efficiency
-    kv_read = concurrency * kv_bytes_per_request(model, mean_context, kv_bits)
-    streamed = streamed_bytes_per_unit(model, hardware, a.parallelism, units, concurrency, weight_bits, kv_read)
-    t_mem = streamed / unit_bw
-    t_flop = concurrency * flops_per_token(model, mean_context) / (units * peak * a.mfu_decode)
-    weight_streamed = streamed_bytes_per_unit(model, hardware, a.parallelism, units, concurrency, weight_bits, 0.0)
-    t_dequant = 0.0
-    if not native_weight_format(hardware, weight_bits):  # weights converted to BF16 as they stream
-        t_dequant = weight_streamed * 8.0 / weight_bits * a.dequant_flops_per_weight / (hardware.bf16_tflops * 1e12)
-    t_comm = comm_time(model, hardware, a.parallelism, units, concurrency, a)
-    overhead = a.step_overhead_s + model.layers * a.layer_overhead_s
+    kv_read = conc * kv_bytes_per_request(model, mean_context, kv_bits)
+    drafted = a.spec_draft_tokens
+    draft_ratio = a.spec_draft_ratio if drafted > 0 else 0.0
+    per_step = F.speculative_tokens_per_step(a.spec_acceptance, drafted)
+    verified = drafted + 1.0
+    steps_per_turn = osl / per_step
 
-    # Prefill and cached prefixes: one physics on every hardware -----------------------
-    # A cache read is a prefix whose KV is resident (HBM or SRAM: read once at the unit's
-    # bandwidth) or held in the host tier (loaded at its bandwidth); the new tokens attend
-    # over it (its positions are in the prefill FLOPs). Prefill runs at its compute.
-    prefill_context = cache_read + prefill_tokens / 2.0
-    t_pre = prefill_tokens * flops_per_token(model, prefill_context) / (units * peak * a.mfu_prefill)
-    if prefill_tokens > 0:
-        t_pre += comm_time(model, hardware, a.parallelism, units, prefill_tokens, a)
+    # One decode step of the R requests, term by term.
+    if wafer:  # the wafer reads every resident weight; a GPU the dense part and the experts touched
+        streamed = F.bytes_per_unit(True, layout, units, dense, experts, kv_read, model.kv_shards)
+    else:
+        streamed = F.bytes_per_unit(False, layout, units, dense, touched, kv_read, model.kv_shards)
+    t_mem = streamed / unit_bw
+    t_flop1 = conc * flops_per_token(model, mean_context) / (peak * a.mfu_decode)
+    prefill_flops = prefill_tokens * flops_per_token(model, cache_read + prefill_tokens / 2.0)
+    t_pre_compute = prefill_flops / (peak * a.mfu_prefill)
     cache_bw = units * unit_bw if a.cache_tier == "hbm" else units * a.host_cache_bw_gbs * 1e9
     t_cr = kv_bytes_per_request(model, cache_read, kv_bits) / cache_bw
-
-    wafer = hardware.kind == "wafer"
-    if wafer:  # the published interactivity anchors decode; each request owns a pipeline slot
-        step_bound = max(1.0 / base_interactivity(model, hardware, a), t_mem, t_flop)
-        step = step_bound
+    if wafer:
+        link = (hardware.scaleup_link_gbs_per_dir or 0.0) * 1e9
+        latency = wafer_single_stream_latency(model, hardware, units, a)
+        t_link1 = F.activation_link_time(units, conc, model.hidden_size, link)
+        step1 = step1_bound = max(latency, t_mem, t_flop1, t_link1)
+        verify = verify_bound = max(latency, t_mem, t_flop1 * verified, t_link1 * verified)
+        t_fixed, t_links, t_compute = latency, t_link1 * verified, t_flop1 * verified
+        t_pre = t_pre_compute + latency if prefill_tokens > 0 else 0.0  # the prompt fills the pipeline once
+        passes = conc * (prefill_tokens + steps_per_turn * (verified + drafted))
+        link_s = F.activation_link_time(units, passes, model.hidden_size, link)
+        stalls = 1.0
+        share_of = conc if a.wafer_batching == "single_stream" else 1.0
     else:
-        step_bound = max(t_mem, t_flop) + t_comm
-        step = max(t_mem, t_flop, t_dequant) + t_comm + overhead
+        weights_streamed = F.bytes_per_unit(False, layout, units, dense, touched, 0.0, model.kv_shards)
+        emulated = F.emulated_format(weight_bits, hardware.fp4_tflops is not None, hardware.fp8_tflops is not None)
+        t_dequant = F.dequant_time(
+            emulated, weights_streamed, weight_bits, a.dequant_flops_per_weight, hardware.bf16_tflops * 1e12
+        )
+        t_comm1 = comm_time(model, hardware, a.parallelism, units, conc, a)
+        t_comm = comm_time(model, hardware, a.parallelism, units, conc * verified, a) if drafted > 0 else t_comm1
+        overhead = a.step_overhead_s + model.layers * a.layer_overhead_s
+        step1_bound = max(t_mem, t_flop1) + t_comm1
+        step1 = max(t_mem, t_flop1, t_dequant) + t_comm1 + overhead
+        verify_bound = max(t_mem, t_flop1 * verified) + t_comm
+        verify = max(t_mem, t_flop1 * verified, t_dequant) + t_comm + overhead
+        t_fixed, t_links, t_compute = overhead, t_comm, max(t_flop1 * verified, t_dequant)
+        t_pre = t_pre_compute
+        if prefill_tokens > 0:
+            t_pre += comm_time(model, hardware, a.parallelism, units, prefill_tokens, a)
+        link_s = 0.0  # collectives run inside the steps, already serialised
+        stalls = 1.0 if a.prefill_model == "calculator" else conc
+        share_of = 1.0
+    # Time per output token: the target step plus the draft's own steps, per token emitted.
+    step = (verify + drafted * draft_ratio * step1) / per_step
+    step_bound = (verify_bound + drafted * draft_ratio * step1_bound) / per_step
+
     if a.prefill_model == "calculator":  # every non-output token at cache_read_speedup x decode
         ingest_bound, ingest = isl * step_bound / a.cache_read_speedup, isl * step / a.cache_read_speedup
         parts = {"cache_read": cache_read, "cache_write": cache_write, "input": fresh}
@@ -353,39 +330,48 @@ def evaluate_point(point: Point) -> dict[str, float]:
         share = 0.0 if prefill_tokens == 0 else t_pre / prefill_tokens
         times = {"cache_read": t_cr, "cache_write": cache_write * share, "input": fresh * share}
 
-    # Turn: each request's cycle. A GPU's prefills stall the batch (every request's once per
-    # cycle); a wafer's run in the request's own pipeline slot. Time to first token is the
-    # off-accelerator overhead (which the batch does not wait for), the prefill and the step
-    # that emits the first token.
-    # The calculator's convention is per request on every hardware: each ingests at its own rate.
-    stalls = 1.0 if wafer or a.prefill_model == "calculator" else concurrency
-    turn_bound = osl * step_bound + stalls * ingest_bound
-    turn = osl * step + stalls * ingest + a.ttft_overhead_s
-    ttft = a.ttft_overhead_s + ingest + step  # the first token leaves with the step that ran the prefill
-    out["interactivity_bound_tps"] = 1.0 / step_bound
-    out["throughput_bound_tps"] = concurrency * (isl + osl) / turn_bound
-    out["ttft_bound_s"] = ingest_bound
+    # The closed loop: the cycle as scheduled against what the resources need for its work.
+    cycle = share_of * (osl * step + stalls * ingest)
+    cycle_bound = share_of * (osl * step_bound + stalls * ingest_bound)
+    compute_s = conc * t_pre_compute + steps_per_turn * t_flop1 * (verified + drafted * draft_ratio)
+    memory_s = steps_per_turn * t_mem * (1.0 + drafted * draft_ratio) + conc * t_cr
+    floor, floor_code = F.resource_floor(compute_s, memory_s, link_s)
+    stretch, stretch_bound = F.closed_loop(cycle, floor), F.closed_loop(cycle_bound, floor)
+    if stretch > 1.0:
+        code = floor_code
+    elif a.prefill_model != "calculator" and stalls * ingest > osl * step:
+        code = F.COMPUTE if t_pre >= t_cr else F.MEMORY_BANDWIDTH
+    else:
+        code = F.step_resource(t_mem, t_compute, t_links, t_fixed)
+    scale = stretch * share_of
+    turn = a.ttft_overhead_s + stretch * cycle
+    ttft = a.ttft_overhead_s + scale * (ingest + step)  # the first token leaves with the prefill's step
+    out: dict = {}
+    out["interactivity_bound_tps"] = 1.0 / (stretch_bound * share_of * step_bound)
+    out["throughput_bound_tps"] = conc * (isl + osl) / (stretch_bound * cycle_bound)
+    out["ttft_bound_s"] = stretch_bound * share_of * ingest_bound
     # Time per output token: the cycle's decode steps and the prefills of the others, per token.
-    out["decode_step_s"] = (turn - ttft + step) / osl
+    out["decode_step_s"] = (turn - ttft + scale * step) / osl
     out["interactivity_tps"] = 1.0 / out["decode_step_s"]
     out["ttft_s"] = ttft
     out["turn_time_s"] = turn
-    out["throughput_tps"] = concurrency * (isl + osl) / turn
-    out["output_throughput_tps"] = concurrency * osl / turn
+    out["throughput_tps"] = conc * (isl + osl) / turn
+    out["output_throughput_tps"] = conc * osl / turn
+    out["bound_by"] = code
     rate = units * unit_usd_per_hour(hardware, a)  # catalog rental rate, else TCO (engine.model.pricing)
     out["usd_per_hour"] = rate
-    out["cost_per_mtok_usd"] = cost_per_mtok(rate, out["throughput_tps"])
-    out["cost_per_mtok_output_usd"] = cost_per_mtok(rate, out["output_throughput_tps"])
-    out["cost_per_turn_usd"] = rate * turn / 3600.0 / concurrency
-    # By token type: a cycle's time, charged to each type (the off-accelerator overhead and
+    out["cost_per_mtok_usd"] = F.cost_per_mtok(rate, out["throughput_tps"])
+    out["cost_per_mtok_output_usd"] = F.cost_per_mtok(rate, out["output_throughput_tps"])
+    out["cost_per_turn_usd"] = rate * turn / 3600.0 / conc
+    # By token type: a cycle's time charged to each type (the off-accelerator overhead and
     # decode to output; prefill and cache loads to their types; on a GPU each stall counts R times).
-    time = {k: stalls * v for k, v in times.items()}
-    time["output"] = osl * step + a.ttft_overhead_s
+    time = {k: scale * stalls * v for k, v in times.items()}
+    time["output"] = scale * osl * step + a.ttft_overhead_s
     tokens = {"cache_read": cache_read, "cache_write": cache_write, "input": fresh, "output": osl}
     by_type = {}
     for kind in TOKEN_TYPES:
         if tokens[kind] > 0:
-            by_type[kind] = rate * time[kind] / 3600.0 / (concurrency * tokens[kind]) * 1e6
+            by_type[kind] = rate * time[kind] / 3600.0 / (conc * tokens[kind]) * 1e6
         else:
             by_type[kind] = math.nan  # no tokens of this type in the mix
     out["cost_per_mtok_by_type_usd"] = by_type
@@ -394,7 +380,7 @@ def evaluate_point(point: Point) -> dict[str, float]:
 
 PERFORMANCE = (
     "interactivity_bound_tps", "throughput_bound_tps", "ttft_bound_s", "decode_step_s", "interactivity_tps", "ttft_s",
-    "turn_time_s", "throughput_tps", "output_throughput_tps", "usd_per_hour", "cost_per_mtok_usd",
+    "turn_time_s", "throughput_tps", "output_throughput_tps", "bound_by", "usd_per_hour", "cost_per_mtok_usd",
     "cost_per_mtok_output_usd", "cost_per_turn_usd",
 )  # fmt: skip
 
@@ -402,6 +388,7 @@ PERFORMANCE = (
 def _not_served(out: dict) -> dict:
     """No replica: every performance and cost figure is NaN."""
     out.update(dict.fromkeys(PERFORMANCE, math.nan))
+    out["bound_by"] = -1  # no resource: not served
     out["cost_per_mtok_by_type_usd"] = dict.fromkeys(TOKEN_TYPES, math.nan)
     return out
 

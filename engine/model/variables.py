@@ -16,6 +16,9 @@ import numpy as np
 
 from engine.axes import AXES
 
+#: Codes of ``bound_by``, in code order (engine.model.formulas uses the same order).
+BOUND_BY = ("latency", "compute", "memory_bandwidth", "link")
+
 #: Placeholder in kernel dims for one (ISL, OSL) pair: ("isl",) or ("isl", "osl") in a cube.
 CONTEXT = "<context>"
 TOKEN_TYPE = "token_type"
@@ -53,7 +56,8 @@ class Variable:
 # Which assumptions each group of formulas reads (tested: changing any other assumption
 # leaves the variable unchanged, so a cube never misses a dim a value depends on).
 CONTEXT_LIMIT = frozenset({"context_limit"})
-FIT = CONTEXT_LIMIT | {"usable_memory_fraction", "parallelism"}
+DRAFT = frozenset({"spec_draft_tokens", "spec_draft_ratio"})  # the speculative draft's weights
+FIT = CONTEXT_LIMIT | DRAFT | {"usable_memory_fraction", "parallelism"}
 REPLICA = FIT | {"replica_units"}
 DECODE_BOUND = REPLICA | {
     "memory_bw_efficiency",
@@ -62,7 +66,14 @@ DECODE_BOUND = REPLICA | {
     "scaleout_bw_gbs",
     "interactivity_fit_coefficient",
     "interactivity_fit_exponent",
+    "wafer_token_latency_s",
+    "wafer_layer_latency_s",
+    "wafer_hop_latency_s",
+    "wafer_batching",
+    "spec_acceptance",
 }
+# A step of the decode is stretched when the cycle's prefills and cache loads need more of the
+# replica than the schedule leaves (closed loop): every bound reads the prefill assumptions.
 TURN_BOUND = DECODE_BOUND | {"cache_read_speedup", "mfu_prefill", "host_cache_bw_gbs", "cache_tier", "prefill_model"}
 SERVING = TURN_BOUND | {"step_overhead_s", "layer_overhead_s", "dequant_flops_per_weight", "ttft_overhead_s"}
 PRICE = REPLICA | {"amortisation_years", "pue", "usd_per_kwh", "price"}
@@ -74,7 +85,8 @@ _HW = (*_FULL, "hardware")
 
 # fmt: off
 VARIABLES: tuple[Variable, ...] = (
-    Variable("weight_bytes", "memory", ("model", "weight_bits"), "bytes", "weight memory, P x wbits / 8"),
+    Variable("weight_bytes", "memory", ("model", "weight_bits"), "bytes",
+             "weight memory, P x wbits / 8 (plus the speculative draft's, when on)", DRAFT),
     Variable("within_context", "memory", _MC, "bool",
              "ISL + OSL fits the model's context window (else NaN figures unless context_limit is none)",
              dtype=np.bool_),
@@ -96,7 +108,8 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("fits_domain", "memory", _HW, "bool", "replica fits the scale-up domain (always true without one)", REPLICA,
              np.bool_),
     Variable("interactivity_bound_tps", "performance", _HW, "tokens/s",
-             "roofline decode rate per request: bandwidth, compute and collectives only", DECODE_BOUND),
+             "roofline decode rate per request: bandwidth, compute, collectives and the wafer pipeline latency only",
+             TURN_BOUND),
     Variable("throughput_bound_tps", "performance", _HW, "tokens/s", "roofline cluster throughput, all token types",
              TURN_BOUND),
     Variable("ttft_bound_s", "performance", _HW, "s", "roofline time to first token (prefill + cache read)", TURN_BOUND),
@@ -109,6 +122,9 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("throughput_tps", "performance", _HW, "tokens/s", "expected cluster throughput, all token types", SERVING),
     Variable("output_throughput_tps", "performance", _HW, "tokens/s", "expected cluster output-token throughput",
              SERVING),
+    Variable("bound_by", "performance", _HW, "flags:" + " ".join(BOUND_BY),
+             "the resource that sets the turn time: latency (pipeline, overheads), compute, memory bandwidth or link",
+             SERVING, np.int8),
     Variable("usd_per_hour", "performance", _HW, "USD/h", "hourly cost of one replica", PRICE),
     Variable("cost_per_mtok_usd", "performance", _HW, "USD/Mtok", "hardware cost per million tokens, blended over all types",
              COST),

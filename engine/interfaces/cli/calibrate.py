@@ -9,7 +9,15 @@ from engine.interfaces.cli.common import add_catalog_option
 
 def add_parser(sub) -> None:
     p = sub.add_parser("calibrate", help="fit a serving-efficiency profile to measured serving data")
-    p.add_argument("data", nargs="+", help="measured rows (CSV in the formats of engine/data/calibration/)")
+    p.add_argument("data", nargs="*", help="measured GPU rows (CSV in the formats of engine/data/calibration/)")
+    p.add_argument(
+        "--wafer",
+        nargs="?",
+        const="",
+        metavar="CSV",
+        help="also fit the WSE-3 pipeline latencies to published single-stream speeds "
+        "(default: engine/data/calibration/published-wse3.csv)",
+    )
     p.add_argument(
         "--fit", action="append", metavar="NAME", help="assumption to fit (repeatable; default: the serving set)"
     )
@@ -34,6 +42,14 @@ def run(args) -> int:
     from engine.model.catalog import load_catalog
 
     catalog = load_catalog(args.catalog)
+    if not args.data and args.wafer is None:
+        raise UserError("data: give measured GPU rows, --wafer, or both")
+    wafer_fit = None
+    if args.wafer is not None:
+        wafer_fit = _wafer(args.wafer or None, catalog)
+        if not args.data:
+            sys.stdout.flush()
+            return 0
     rows, skipped = [], 0
     for path in args.data:
         for row in cal.read_rows(path, latest_only=not args.all_runs):
@@ -72,6 +88,8 @@ def run(args) -> int:
         from pathlib import Path
 
         document = cal.profile_document(args.name, result, args.data, cv, args.description)
+        if wafer_fit is not None:
+            document["profiles"][args.name]["parameters"].update(wafer_fit.parameters)
         header = (
             "# Written by: tokensweep calibrate "
             + " ".join(sys.argv[2:] if sys.argv[1:2] == ["calibrate"] else [])
@@ -81,6 +99,38 @@ def run(args) -> int:
         print(f"profile {args.name}: {args.output} (use with --catalog {args.output} --profile {args.name})")
     sys.stdout.flush()
     return 0
+
+
+def _wafer(path, catalog):
+    """Fit and print the wafer pipeline latencies (engine.analysis.wafer)."""
+    import numpy as np
+
+    from engine.analysis import wafer
+
+    result = wafer.fit(wafer.read_rows(path), catalog)
+    fixed = f" ({', '.join(result.fixed_at_zero)} fixed at 0 by cross-validation)" if result.fixed_at_zero else ""
+    print(f"wafer pipeline fitted to {len(result.rows)} published WSE-3 speeds{fixed}")
+    for name, value in result.parameters.items():
+        print(f"  {name:<28} {value * 1e6:.3f} µs")
+    for pair, rho in result.correlation.items():
+        print(f"  correlation if all were fitted: {pair} {rho:+.2f}")
+    print(
+        f"  {'model':<18} {'published':>10} {'fitted':>10} {'error':>7} {'held out':>9}  (output tokens/s, one request)"
+    )
+    for row, predicted in zip(result.rows, result.predicted_tps):
+        held = result.cross_validation.get(row.model)
+        note = "  speculative decoding: not in the latency fit" if row.speculative else ""
+        error = "" if row.speculative else f"{predicted / row.interactivity_tps - 1:+.0%}"
+        print(f"  {row.model:<18} {row.interactivity_tps:>10,.0f} {predicted:>10,.0f} {error:>7} "
+              f"{'' if held is None else f'{held:+.0%}':>9}{note}")  # fmt: skip
+    errors = result.errors()
+    held = np.abs(list(result.cross_validation.values()))
+    print(f"  |error| median {np.median(errors):.0%}, max {errors.max():.0%}; held out median {np.median(held):.0%}, "
+          f"max {held.max():.0%}")  # fmt: skip
+    if result.acceptance is not None:
+        print(f"  speculative rows: acceptance {result.acceptance:.2f} at {wafer.DRAFT_TOKENS} drafted tokens, "
+              f"draft ratio {wafer.DRAFT_RATIO:.3f} (the rate that gives the published speed)")  # fmt: skip
+    return result
 
 
 def _print_summary(summary: dict, indent: str) -> None:

@@ -1,0 +1,287 @@
+"""Every per-point formula of the cost model, written once as a plain scalar function.
+
+Each function takes numbers and integer codes (never catalog records or arrays) and
+returns one quantity in base units. They are compiled as inlined Numba helpers, so the
+kernels (:mod:`engine.model.kernels`) call them inside their loop nests, and the readable
+reference (:mod:`engine.model.reference`) calls the very same functions on catalog
+records: a formula changes in one place, for every backend (the way ``scikit-hep/vector``
+writes each quantity once). The oracle tests then check the composition (hoisting,
+indexing, NaN masks); the published figures and the conservation property tests guard
+the formulas themselves.
+
+>>> kv_group_elements(layers=64, elements=2048, window=math.inf, ratio=1, context=1000)
+131072000.0
+>>> round(speculative_tokens_per_step(acceptance=0.8, draft_tokens=4), 4)
+3.3616
+"""
+
+from __future__ import annotations
+
+import math
+
+from engine.jit import helper as formula
+from engine.model.assumptions import Parallelism, WaferBatching
+from engine.model.variables import BOUND_BY
+
+TP = int(Parallelism["tp"])
+TP_EP = int(Parallelism["tp-ep"])
+DP_EP = int(Parallelism["dp-ep"])
+PHYSICS = int(WaferBatching.physics)
+SINGLE_STREAM = int(WaferBatching.single_stream)
+#: Replicas beyond this many units are reported as not fitting (no integer overflow).
+MAX_UNITS = 1e12
+
+#: Codes of the resource that sets a point's turn time (the ``bound_by`` variable).
+LATENCY, COMPUTE, MEMORY_BANDWIDTH, LINK = range(len(BOUND_BY))
+
+
+# --------------------------------------------------------------------------- memory
+@formula
+def kv_group_elements(layers, elements, window, ratio, context):
+    """KV elements one request holds in one group: ``n_g x e_g x min(c, W_g) / r_g`` (W = inf: none)."""
+    return layers * elements * min(context, window) / ratio
+
+
+@formula
+def group_attended_positions(layers, window, ratio, context):
+    """Positions one new token attends over in one group: ``n_g x min(c, W_g) / r_g``."""
+    return layers * min(context, window) / ratio
+
+
+@formula
+def weight_bytes(params, weight_bits):
+    """``P x wbits / 8`` (bytes)."""
+    return params * weight_bits / 8.0
+
+
+@formula
+def routed_expert_params(total_params, active_params, experts, experts_per_token):
+    """``P_experts = (P - A) / (1 - k/E)``; zero for dense models (shared experts count as dense)."""
+    if experts <= experts_per_token:
+        return 0.0
+    return (total_params - active_params) / (1.0 - experts_per_token / experts)
+
+
+@formula
+def touched_expert_fraction(experts, experts_per_token, tokens):
+    """Expected share of routed experts a batch of ``tokens`` tokens touches: ``1 - (1 - k/E)^tokens``."""
+    if experts <= experts_per_token:
+        return 0.0
+    return 1.0 - (1.0 - experts_per_token / experts) ** tokens
+
+
+@formula
+def draft_params(active_params, draft_tokens, draft_ratio):
+    """Parameters of the speculative draft (a draft model or MTP heads): ``ratio x A``; 0 when off."""
+    if draft_tokens <= 0:
+        return 0.0
+    return draft_ratio * active_params
+
+
+@formula
+def units_needed(wafer, parallelism, dense, experts, kv_total, capacity, kv_shards):
+    """The fewest units whose memory holds the replica in its layout; 0 when no number does.
+
+    Wafers and tensor parallelism within the KV heads split everything; past ``kv_shards``
+    units the KV share stops shrinking; ``dp-ep`` keeps the dense weights on every unit.
+    """
+    total = dense + experts + kv_total
+    if wafer or (parallelism != DP_EP and kv_shards >= total / capacity):
+        needed = total / capacity
+    elif parallelism == DP_EP:
+        if capacity <= dense:
+            return 0
+        needed = (experts + kv_total) / (capacity - dense)
+    else:
+        room = capacity - kv_total / kv_shards
+        if room <= 0.0:
+            return 0
+        needed = (dense + experts) / room
+    if not needed <= MAX_UNITS:
+        return 0
+    return max(1, math.ceil(needed))
+
+
+@formula
+def bytes_per_unit(wafer, parallelism, units, dense, experts, kv_total, kv_shards):
+    """Bytes one unit holds (or streams) in the layout.
+
+    - wafer: layers pipelined over the wafers, everything split ``units`` ways;
+    - ``tp`` / ``tp-ep``: weights split ``units`` ways, the KV cache by KV head (at most
+      ``kv_shards`` ways; a latent MLA cache is replicated);
+    - ``dp-ep``: dense weights on every unit, routed experts and requests split ``units`` ways.
+    """
+    if wafer:
+        return (dense + experts + kv_total) / units
+    if parallelism == DP_EP:
+        return dense + (experts + kv_total) / units
+    return (dense + experts) / units + kv_total / min(units, kv_shards)
+
+
+@formula
+def fits_domain(units, domain):
+    """The replica fits the scale-up domain (NVLink island); domain 0 = none, always fits."""
+    return domain == 0.0 or units <= domain
+
+
+# --------------------------------------------------------------------------- compute
+@formula
+def flops_per_token(active_params, query_width, attended_positions):
+    """``2 x A + 4 x q_width x sum_g n_g min(c, W_g) / r_g`` (FLOP per token).
+
+    Ignores embeddings beyond the active parameters, sparse top-k selection (an upper bound
+    for indexer models) and the softmax itself.
+    """
+    return 2.0 * active_params + 4.0 * query_width * attended_positions
+
+
+@formula
+def nominal_weight_bits(weight_bits):
+    """4 for wbits <= 4.5 (MXFP4 at 4.25 counts as 4), 8 for <= 8.5, else 16."""
+    if weight_bits <= 4.5:
+        return 4
+    if weight_bits <= 8.5:
+        return 8
+    return 16
+
+
+@formula
+def compute_peak(weight_bits, peak_fp4, peak_fp8, peak_bf16):
+    """Dense FLOP/s of the narrowest format the unit supports that holds the weights (table peaks
+    already fall back to the next wider native format)."""
+    nominal = nominal_weight_bits(weight_bits)
+    if nominal == 4:
+        return peak_fp4
+    if nominal == 8:
+        return peak_fp8
+    return peak_bf16
+
+
+@formula
+def emulated_format(weight_bits, native_fp4, native_fp8):
+    """1.0 where the unit has no native path for the weights' format (converted as they stream)."""
+    nominal = nominal_weight_bits(weight_bits)
+    if nominal == 4:
+        return 0.0 if native_fp4 else 1.0
+    if nominal == 8:
+        return 0.0 if native_fp8 else 1.0
+    return 0.0
+
+
+@formula
+def dequant_time(emulated, weights_streamed, weight_bits, flops_per_weight, peak_bf16):
+    """Converting streamed weights to BF16 at the BF16 peak (a unit without the native format)."""
+    return emulated * weights_streamed * 8.0 / weight_bits * flops_per_weight / peak_bf16
+
+
+# --------------------------------------------------------------------------- links
+@formula
+def link_bandwidth(scaleup_link, domain, units, scaleout_bw):
+    """Per-direction bandwidth between units: scale-up inside the domain, else scale-out (bytes/s)."""
+    if scaleup_link <= 0.0 or (domain > 0.0 and units > domain):
+        return scaleout_bw
+    return scaleup_link
+
+
+@formula
+def comm_time(parallelism, units, tokens, layers, moe_layers, hidden, experts_per_token, link, latency):
+    """Collectives of one forward pass over ``tokens`` tokens of a GPU replica (s).
+
+    ``tp``: two all-reduces of ``2(n-1)/n x tokens x hidden x 2 B`` per layer; ``tp-ep``: one
+    all-reduce per layer and an all-to-all pair of ``(n-1)/n x tokens x k x hidden x 2 B`` per
+    MoE layer; ``dp-ep``: the all-to-all pair only; one unit: none.
+    """
+    if units <= 1:
+        return 0.0
+    allreduce = 2.0 * (units - 1) / units * tokens * hidden * 2.0 / link + latency
+    alltoall = (units - 1) / units * tokens * experts_per_token * hidden * 2.0 / link + latency
+    if parallelism == TP:
+        return 2.0 * layers * allreduce
+    if parallelism == TP_EP:
+        return layers * allreduce + 2.0 * moe_layers * alltoall
+    return 2.0 * moe_layers * alltoall
+
+
+@formula
+def activation_link_time(units, tokens, hidden, link):
+    """Wafer pipeline: every token's activations (``hidden x 2 B``) cross each wafer-to-wafer link."""
+    if units <= 1 or link <= 0.0:
+        return 0.0
+    return tokens * hidden * 2.0 / link
+
+
+# --------------------------------------------------------------------------- wafer serving
+@formula
+def wafer_pipeline_latency(layers, units, token_latency, layer_latency, hop_latency):
+    """Time one token takes through a wafer pipeline: a fixed part, each layer, each wafer hop (s)."""
+    return token_latency + layers * layer_latency + (units - 1) * hop_latency
+
+
+@formula
+def fit_interactivity(active_params, coefficient, exponent):
+    """The published calculator's fit ``3322 / A_B^0.294`` (output tok/s per request)."""
+    return coefficient / (active_params / 1e9) ** exponent
+
+
+@formula
+def speculative_tokens_per_step(acceptance, draft_tokens):
+    """Expected tokens a target step emits with ``k`` drafted tokens accepted with probability a
+    each: ``(1 - a^(k+1)) / (1 - a)`` (1 with no draft)."""
+    if draft_tokens <= 0:
+        return 1.0
+    if acceptance >= 1.0:
+        return draft_tokens + 1.0
+    return (1.0 - acceptance ** (draft_tokens + 1)) / (1.0 - acceptance)
+
+
+# --------------------------------------------------------------------------- prices
+@formula
+def tco_rate(capex, amortisation_years, power_kw, pue, usd_per_kwh):
+    """``capex / (years x 8760) + power_kW x PUE x $/kWh`` per unit (USD/h)."""
+    return capex / (amortisation_years * 8760.0) + power_kw * pue * usd_per_kwh
+
+
+@formula
+def cost_per_mtok(usd_per_hour, tokens_per_s):
+    """``CPM = $/hr / (tok/s x 3600) x 1e6``."""
+    return usd_per_hour / (tokens_per_s * 3600.0) * 1e6
+
+
+# --------------------------------------------------------------------------- the turn, closed loop
+@formula
+def step_resource(t_mem, t_flop, t_link, t_latency):
+    """Which resource sets a step: the largest of its terms (ties go to the first)."""
+    code = LATENCY
+    longest = t_latency
+    if t_flop > longest:
+        code, longest = COMPUTE, t_flop
+    if t_mem > longest:
+        code, longest = MEMORY_BANDWIDTH, t_mem
+    if t_link > longest:
+        code = LINK
+    return code
+
+
+@formula
+def resource_floor(compute_s, memory_s, link_s):
+    """The replica time the resources need for one cycle: the largest, and which resource it is."""
+    if compute_s >= memory_s and compute_s >= link_s:
+        return compute_s, COMPUTE
+    if memory_s >= link_s:
+        return memory_s, MEMORY_BANDWIDTH
+    return link_s, LINK
+
+
+@formula
+def closed_loop(cycle, floor):
+    """Stretch of a serving cycle when the resources need more time than the schedule gives.
+
+    ``cycle``: the accelerator time of one cycle of the R concurrent turns as the serving
+    schedule lays it out; ``floor``: the time the replica's compute, memory bandwidth and
+    links need for the same work. Every phase of the cycle is stretched by the same factor
+    (the replica is shared, processor-sharing style), so the served point never exceeds a
+    resource and Little's law holds. Returns the factor (>= 1).
+    """
+    if floor > cycle:
+        return floor / cycle
+    return 1.0

@@ -1,0 +1,174 @@
+"""Conservation laws of every served point: on every hardware kind, layout, mix, profile,
+prefill model, wafer batching mode and speculative setting.
+
+For each served point, from the cube's own figures:
+
+- implied FLOP/s (prefill and decode of every request, drafts and rejected tokens included)
+  never exceed units x peak of the format the weights run at;
+- bytes read per second (weights and KV of every decode step, cached prefixes loaded)
+  never exceed units x memory bandwidth (or the host tier's, for prefixes held there);
+- bytes held per unit never exceed the unit's capacity;
+- concurrency = throughput x turn time (Little's law);
+- on a fixed replica, more concurrency never makes time to first token, time per output
+  token or turn time shorter.
+"""
+
+from __future__ import annotations
+
+import math
+
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+from engine.axes import AXES
+from engine.model import reference as ref
+from engine.model.assumptions import Assumptions
+from engine.model.catalog import load_catalog
+from engine.model.evaluate import evaluate_point
+from engine.model.point import Point
+
+CATALOG = load_catalog()
+models = st.sampled_from(sorted(CATALOG.models)).map(CATALOG.model)
+units_ = st.sampled_from(sorted(CATALOG.hardware)).map(CATALOG.unit)
+workloads = st.sampled_from(sorted(CATALOG.workloads)).map(CATALOG.workload)
+profiles = st.sampled_from(sorted(CATALOG.profiles))
+isls = st.integers(100, 2_000_000)
+bits = st.sampled_from([4.0, 4.25, 8.0, 16.0])
+
+
+@st.composite
+def settings_(draw):
+    profile = CATALOG.profile(draw(profiles)).parameters
+    choices = {
+        name: draw(st.sampled_from(AXES[name].choices))
+        for name in ("parallelism", "prefill_model", "wafer_batching", "cache_tier", "price")
+    }
+    spec = {}
+    if draw(st.booleans()):
+        spec = {
+            "spec_draft_tokens": draw(st.integers(1, 8)),
+            "spec_acceptance": draw(st.floats(0.0, 0.99)),
+            "spec_draft_ratio": draw(st.floats(0.001, 0.5)),
+        }
+    mfu = {}
+    if draw(st.booleans()):  # any efficiency up to the ideal one
+        mfu = {"mfu_decode": draw(st.floats(0.05, 1.0)), "mfu_prefill": draw(st.floats(0.05, 1.0))}
+    return Assumptions(**{**profile, **choices, **spec, **mfu, "context_limit": "none"})
+
+
+def implied_rates(point: Point, p: dict) -> tuple[float, float, float]:
+    """(FLOP/s, bytes/s from memory, bytes/s from the host tier) the served point implies."""
+    model, a = point.model, point.assumptions
+    isl, osl, conc = point.isl, point.osl, point.concurrency
+    cache_read, cache_write, fresh = ref.input_split(isl, point.workload)
+    prefill = cache_write + fresh
+    drafted = a.spec_draft_tokens
+    ratio = a.spec_draft_ratio if drafted else 0.0
+    per_step = p["_tokens_per_step"]
+    steps = osl / per_step
+    mean = isl + osl / 2
+    decode_fpt = ref.flops_per_token(model, mean)
+    flops_turn = prefill * ref.flops_per_token(model, cache_read + prefill / 2) + steps * decode_fpt * (
+        drafted + 1 + drafted * ratio
+    )
+    units = p["units_per_replica"]
+    dense, experts = ref.weight_split(model, point.weight_bits, a)
+    kv_read = conc * ref.kv_bytes_per_request(model, mean, point.kv_bits)
+    if point.hardware.kind == "wafer":
+        per_step_bytes = units * ref.F.bytes_per_unit(True, 0, units, dense, experts, kv_read, model.kv_shards)
+    else:
+        touched = experts * ref.touched_expert_fraction(model, conc)
+        layout = ref._parallelism(a.parallelism)
+        per_step_bytes = units * ref.F.bytes_per_unit(False, layout, units, dense, touched, kv_read, model.kv_shards)
+    cache_bytes = conc * ref.kv_bytes_per_request(model, cache_read, point.kv_bits)
+    memory_bytes = steps * per_step_bytes * (1 + drafted * ratio)
+    host_bytes = 0.0
+    if a.cache_tier == "hbm":
+        memory_bytes += cache_bytes
+    else:
+        host_bytes = cache_bytes
+    turn = p["turn_time_s"] - a.ttft_overhead_s  # the accelerator's share of the turn
+    return conc * flops_turn / turn, memory_bytes / turn, host_bytes / turn
+
+
+def served(point: Point) -> dict:
+    p = evaluate_point(point)
+    a = point.assumptions
+    from engine.model import formulas
+
+    p["_tokens_per_step"] = formulas.speculative_tokens_per_step(a.spec_acceptance, a.spec_draft_tokens)
+    return p
+
+
+@settings(max_examples=400)
+@given(models, units_, workloads, isls, st.integers(1, 2048), bits, bits, settings_())
+def test_served_points_respect_compute_bandwidth_capacity_and_littles_law(model, unit, workload, isl, r, wb, kb, a):
+    point = Point(model, unit, workload, isl, None, r, wb, kb, a)
+    p = served(point)
+    assume(p["replica_fits"])
+    units = p["units_per_replica"]
+    flops, memory, host = implied_rates(point, p)
+    peak = units * ref.compute_peak(unit, wb)
+    assert flops <= peak * (1 + 1e-9), f"implied {flops:.3g} FLOP/s > {peak:.3g} peak on {units} {unit.name}"
+    assert flops <= peak * max(a.mfu_decode, a.mfu_prefill) * (1 + 1e-9)
+    bandwidth = units * unit.memory_bw_tbs * 1e12
+    assert memory <= bandwidth * (1 + 1e-9), f"{memory:.3g} B/s > {bandwidth:.3g} on {units} {unit.name}"
+    assert host <= units * a.host_cache_bw_gbs * 1e9 * (1 + 1e-9)
+    capacity = unit.memory_gb * 1e9 * ref.usable_fraction(unit, a)
+    assert p["stranded_fraction"] >= -1e-9  # bytes held per unit <= capacity
+    assert p["kv_bytes"] + p["weight_bytes"] <= units * capacity * (1 + 1e-9) or unit.kind != "wafer"
+    # Little's law: concurrency = throughput x turn time, per token of a turn.
+    tokens = point.isl + point.osl
+    assert math.isclose(p["throughput_tps"] * p["turn_time_s"] / tokens, r, rel_tol=1e-9)
+    assert math.isclose(p["output_throughput_tps"] * p["turn_time_s"] / point.osl, r, rel_tol=1e-9)
+    assert p["bound_by"] in range(4)
+
+
+@settings(max_examples=300)
+@given(models, units_, workloads, isls, st.integers(1, 1024), st.integers(1, 1024), bits, bits, settings_())
+def test_more_load_on_a_fixed_replica_never_makes_it_faster(model, unit, workload, isl, r1, r2, wb, kb, a):
+    lo, hi = sorted((r1, r2))
+    big = evaluate_point(Point(model, unit, workload, isl, None, hi, wb, kb, a))
+    assume(big["replica_fits"])
+    fixed = a.model_copy(update={"replica_units": big["units_per_replica"]})
+    small = evaluate_point(Point(model, unit, workload, isl, None, lo, wb, kb, fixed))
+    large = evaluate_point(Point(model, unit, workload, isl, None, hi, wb, kb, fixed))
+    assert small["replica_fits"] and large["replica_fits"]
+    for name in ("ttft_s", "decode_step_s", "turn_time_s"):
+        assert large[name] >= small[name] * (1 - 1e-9), f"{name}: R={hi} {large[name]:.4g} < R={lo} {small[name]:.4g}"
+
+
+def test_wafer_prefill_shares_the_wafers_compute(catalog):
+    """The issue's case: Llama-3.1-70B, 16-bit, ISL 100k, OSL 1k, long documents, R = 64 on a
+    wafer replica: the throughput implies at most the wafers' peak, and TTFT grows with R."""
+    model, wse = catalog.model("llama-3.1-70b"), catalog.unit("wse3")
+    docs = catalog.workload("long-document-batch")
+    a = Assumptions(context_limit="none")
+    one = served(Point(model, wse, docs, 100_000, 1000, 1, 16, 16, a))
+    many = served(Point(model, wse, docs, 100_000, 1000, 64, 16, 16, a))
+    flops, _, _ = implied_rates(Point(model, wse, docs, 100_000, 1000, 64, 16, 16, a), many)
+    peak = many["units_per_replica"] * wse.bf16_tflops * 1e12
+    assert flops <= peak * a.mfu_prefill * (1 + 1e-9)
+    assert many["bound_by"] == 1  # compute
+    fixed = a.model_copy(update={"replica_units": many["units_per_replica"]})
+    alone = evaluate_point(Point(model, wse, docs, 100_000, 1000, 1, 16, 16, fixed))
+    assert many["ttft_s"] > 3 * alone["ttft_s"] > 0  # 64 prefills share the compute one had alone
+    assert one["interactivity_tps"] > many["interactivity_tps"]
+
+
+def test_batching_modes_order_the_wafer_throughput(catalog, agentic):
+    """At the calculator's default point, one request at a time (single_stream) serves far less
+    than R requests in their own pipeline slots (calculator, physics), and exactly the
+    published speed over the decode share of a turn."""
+    model, wse = catalog.model("gpt-oss-120b"), catalog.unit("wse3")
+    figures = {}
+    for mode in AXES["wafer_batching"].choices:
+        a = Assumptions(wafer_batching=mode, prefill_model="calculator")
+        figures[mode] = evaluate_point(Point(model, wse, agentic, 96_300, None, 250, 4, 16, a))
+    out = {m: f["output_throughput_tps"] for m, f in figures.items()}
+    assert min(out["calculator"], out["physics"]) > 100 * out["single_stream"]
+    published = model.interactivity_tps["wse3"]
+    turn_share = figures["single_stream"]["output_throughput_tps"]
+    # one request at a time: output tok/s of the replica = the published speed x the decode share of a turn
+    decode_share = 213 / (213 + 96_300 / 10)
+    assert math.isclose(turn_share, published * decode_share, rel_tol=0.01)
