@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from engine.model.records import Hardware, KVGroup, Model
+from engine.model.records import Hardware, KVGroup, Model, Speculation
 
 finite = {"allow_nan": False, "allow_infinity": False}
 
@@ -14,6 +14,14 @@ kv_groups = st.builds(
     elements=st.floats(1, 8192, **finite),
     window=st.one_of(st.none(), st.sampled_from([1.0, 128.0, 1024.0, 4096.0]), st.floats(1, 1e6, **finite)),
     ratio=st.one_of(st.just(1.0), st.sampled_from([4.0, 128.0]), st.floats(1, 256, **finite)),
+)
+
+
+speculations = st.builds(
+    Speculation,
+    draft_tokens=st.integers(1, 32),
+    acceptance=st.floats(0, 0.99, **finite),
+    draft_ratio=st.floats(0.001, 1, **finite),
 )
 
 
@@ -36,6 +44,9 @@ def models(draw):
         query_width=draw(st.floats(64, 1e5, **finite)),
         kv_groups=tuple(draw(st.lists(kv_groups, min_size=1, max_size=3))),
         interactivity_tps=draw(st.one_of(st.just({}), st.builds(lambda v: {"wse3": v}, st.floats(10, 5000, **finite)))),
+        speculative=draw(
+            st.one_of(st.just({}), st.dictionaries(st.sampled_from(["wse3", "random", "b200"]), speculations))
+        ),
     )
 
 

@@ -41,7 +41,7 @@ def settings_(draw):
     profile = CATALOG.profile(draw(profiles)).parameters
     choices = {
         name: draw(st.sampled_from(AXES[name].choices))
-        for name in ("parallelism", "prefill_model", "wafer_batching", "cache_tier", "price")
+        for name in ("parallelism", "prefill_model", "wafer_batching", "cache_tier", "price", "speculative")
     }
     spec = {}
     if draw(st.booleans()):
@@ -62,9 +62,8 @@ def implied_rates(point: Point, p: dict) -> tuple[float, float, float]:
     isl, osl, conc = point.isl, point.osl, point.concurrency
     cache_read, cache_write, fresh = ref.input_split(isl, point.workload)
     prefill = cache_write + fresh
-    drafted = a.spec_draft_tokens
-    ratio = a.spec_draft_ratio if drafted else 0.0
-    per_step = p["_tokens_per_step"]
+    drafted, acceptance, ratio = ref.speculation(model, point.hardware, a)
+    per_step = ref.F.speculative_tokens_per_step(acceptance, drafted)
     steps = osl / per_step
     mean = isl + osl / 2
     decode_fpt = ref.flops_per_token(model, mean)
@@ -72,7 +71,7 @@ def implied_rates(point: Point, p: dict) -> tuple[float, float, float]:
         drafted + 1 + drafted * ratio
     )
     units = p["units_per_replica"]
-    dense, experts = ref.weight_split(model, point.weight_bits, a)
+    dense, experts = ref.weight_split(model, point.weight_bits, a, point.hardware)
     kv_read = conc * ref.kv_bytes_per_request(model, mean, point.kv_bits)
     if point.hardware.kind == "wafer":
         per_step_bytes = units * ref.F.bytes_per_unit(True, 0, units, dense, experts, kv_read, model.kv_shards)
@@ -91,13 +90,7 @@ def implied_rates(point: Point, p: dict) -> tuple[float, float, float]:
     return conc * flops_turn / turn, memory_bytes / turn, host_bytes / turn
 
 
-def served(point: Point) -> dict:
-    p = evaluate_point(point)
-    a = point.assumptions
-    from engine.model import formulas
-
-    p["_tokens_per_step"] = formulas.speculative_tokens_per_step(a.spec_acceptance, a.spec_draft_tokens)
-    return p
+served = evaluate_point
 
 
 @settings(max_examples=400)

@@ -53,6 +53,20 @@ def shipped_rows_path() -> Path:
     return Path(str(resources.files("engine") / "data" / "calibration" / "published-wse3.csv"))
 
 
+#: The columns that mark a file of published wafer speeds (GPU benchmark files name a hardware).
+COLUMNS = ("model", "weight_bits", "isl", "osl", "interactivity_tps")
+
+
+def is_wafer_file(path: str | Path) -> bool:
+    """Whether a CSV holds published wafer speeds: its header has :data:`COLUMNS` and no hardware."""
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as handle:
+            header = next(csv.reader(handle), [])
+    except (OSError, UnicodeDecodeError):
+        return False
+    return set(COLUMNS) <= set(header) and "hardware" not in header
+
+
 def read_rows(path: str | Path | None = None) -> list[WaferRow]:
     """Rows of a published-speed CSV (the shipped one by default), checked field by field."""
     path = Path(path) if path is not None else shipped_rows_path()

@@ -109,6 +109,14 @@ def _caption(ds, fixed: dict) -> str:
     parts.append(f"price {assumptions.get('price', '?')}")
     if assumptions.get("prefill_model") == "calculator" and "cache_read_speedup" not in fixed:
         parts.append(f"calculator prefill (speedup {assumptions.get('cache_read_speedup', '?'):g})")
+    if "wafer_batching" in assumptions:
+        parts.append(f"wafer batching {assumptions['wafer_batching']}")
+    drafted = assumptions.get("spec_draft_tokens", 0)
+    parts.append(
+        f"speculative decoding {drafted:g} tokens at acceptance {assumptions.get('spec_acceptance', 0):g}"
+        if drafted
+        else "speculative decoding off"
+    )
     if assumptions.get("context_limit") == "none":
         parts.append("extrapolated past context windows")
     return "Fixed: " + ", ".join(parts) + f". tokensweep {info.engine_version}, spec {info.spec_fingerprint}"

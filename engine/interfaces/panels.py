@@ -48,7 +48,8 @@ def format_panel(point: Point, values: dict) -> str:
         f"  turn time              {values['turn_time_s']:.4g} s",
         f"  cluster throughput     {values['throughput_tps']:,.0f} tokens/s ({values['output_throughput_tps']:,.1f} output tokens/s)",
         f"  bound by               {bound_by_text(values['bound_by'])}",
-        f"  serving                {serving_text(point)}",
+        f"  serving                "
+        f"{serving_text(point.assumptions, hardware.kind == 'wafer', model.speculative.get(hardware.name))}",
         "Cost",
         f"  hourly                 {format_usd(values['usd_per_hour'])}/h",
         f"  per Mtok (blended)     {format_usd(values['cost_per_mtok_usd'])}/Mtok",
@@ -67,21 +68,42 @@ def bound_by_text(code) -> str:
     return BOUND_BY[int(code)].replace("_", " ")
 
 
-def serving_text(point: Point) -> str:
-    """Which serving model produced the figures: the wafer batching mode, speculative decoding."""
-    a = point.assumptions
+def serving_text(assumptions, wafer: bool = True, listed=None) -> str:
+    """Which serving model produced the figures: the wafer batching mode, speculative decoding,
+    the prefill model. ``assumptions``: an Assumptions record or a cube's assumptions mapping;
+    ``listed``: the catalog's speculative setting for the point's model and hardware, if known."""
+    a = assumptions if isinstance(assumptions, dict) else assumptions.model_dump()
     parts = []
-    if point.hardware.kind == "wafer":
-        parts.append(f"wafer_batching {a.wafer_batching}")
-    if a.spec_draft_tokens > 0:
+    if wafer:
+        parts.append(f"wafer_batching {a.get('wafer_batching', '?')}")
+    drafted = a.get("spec_draft_tokens", 0) or 0
+    if drafted > 0:
         parts.append(
-            f"speculative decoding: {a.spec_draft_tokens} drafted tokens, acceptance {a.spec_acceptance:g}, "
-            f"draft {a.spec_draft_ratio:g} of the active parameters"
+            f"speculative decoding on every hardware: {drafted:g} drafted tokens, acceptance "
+            f"{a.get('spec_acceptance', 0):g}, draft {a.get('spec_draft_ratio', 0):g} of the active parameters"
         )
+    elif a.get("speculative") == "catalog":
+        if listed is not None:
+            parts.append(
+                f"speculative decoding as the catalog lists it: {listed.draft_tokens} drafted tokens, acceptance "
+                f"{listed.acceptance:g}, draft {listed.draft_ratio:g} of the active parameters"
+            )
+        else:
+            parts.append("speculative decoding where the catalog lists it (speculative: catalog)")
     else:
         parts.append("speculative decoding off")
-    parts.append(f"prefill_model {a.prefill_model}")
+    parts.append(f"prefill_model {a.get('prefill_model', '?')}")
     return ", ".join(parts)
+
+
+def cube_serving_text(ds) -> str:
+    """:func:`serving_text` for a cube: its recorded assumptions, and whether it has a wafer."""
+    import numpy as np
+
+    from engine.sweep.cube import CubeInfo
+
+    kinds = set(np.asarray(ds["kind"].values).reshape(-1).tolist()) if "kind" in ds.coords else set()
+    return serving_text(CubeInfo.of(ds).assumptions, "wafer" in kinds or not kinds)
 
 
 def format_comparison(model: Model, comparison: dict) -> str:

@@ -18,6 +18,7 @@ from engine.model.tables import (
     interactivity_overrides,
     model_table,
     parameter_vector,
+    speculation_table,
     workload_vector,
 )
 from engine.model.variables import CONTEXT, FAMILIES, TOKEN_TYPE, TOKEN_TYPES, Variable, family
@@ -49,6 +50,7 @@ def kernel_inputs(
         "groups": tables.groups,
         "hardware": hardware_table(hardware),
         "overrides": interactivity_overrides(models, hardware),
+        "speculation": speculation_table(models, hardware),
         "isl": isl,
         "osl": osl,
         "concurrency": _vector(concurrency),

@@ -224,6 +224,18 @@ def fit_interactivity(active_params, coefficient, exponent):
 
 
 @formula
+def speculation(tokens, acceptance, ratio, use_catalog, listed_tokens, listed_acceptance, listed_ratio):
+    """The speculative setting in force, as (drafted tokens, acceptance, draft ratio): the
+    assumptions' where they turn it on (``tokens > 0``), else the catalog's entry for the model
+    on this hardware where ``use_catalog`` (NaN: none), else off (0, 0, 0)."""
+    if tokens > 0.0:
+        return tokens, acceptance, ratio
+    if use_catalog and listed_tokens > 0.0:
+        return listed_tokens, listed_acceptance, listed_ratio
+    return 0.0, 0.0, 0.0
+
+
+@formula
 def speculative_tokens_per_step(acceptance, draft_tokens):
     """Expected tokens a target step emits with ``k`` drafted tokens accepted with probability a
     each: ``(1 - a^(k+1)) / (1 - a)`` (1 with no draft)."""

@@ -34,9 +34,9 @@ import numpy as np
 
 from engine.jit import helper, kernel, layout_cache
 from engine.model import formulas as F
-from engine.model.assumptions import CacheTier, ContextLimit, PrefillModel, PriceMode, WaferBatching
+from engine.model.assumptions import CacheTier, ContextLimit, PrefillModel, PriceMode, Speculative, WaferBatching
 from engine.model.records import HardwareCode
-from engine.model.tables import GC, HW, LAYOUT_FINGERPRINT, MC, MIX, P
+from engine.model.tables import GC, HW, LAYOUT_FINGERPRINT, MC, MIX, SPEC, P
 from engine.model.variables import BY_NAME, FAMILIES, TOKEN_TYPES, Variable, family
 
 WAFER = float(HardwareCode.wafer)
@@ -44,6 +44,7 @@ ON_DEMAND = int(PriceMode.on_demand)
 SPOT = int(PriceMode.spot)
 HOST_TIER = int(CacheTier.host)
 CALCULATOR = int(PrefillModel.calculator)
+CATALOG_SPECULATION = int(Speculative.catalog)
 NO_LIMIT = int(ContextLimit["none"])
 SINGLE_STREAM = int(WaferBatching.single_stream)
 PHYSICS_BATCHING = int(WaferBatching.physics)
@@ -64,6 +65,7 @@ KERNEL_INPUTS = {
     "groups": f8_2d,  # KV group table (G, len(GC))
     "hardware": f8_2d,  # hardware table (H, len(HW))
     "overrides": f8_2d,  # interactivity overrides (M, H), NaN = fit
+    "speculation": nb.float64[:, :, ::1],  # catalog speculative settings (M, H, len(SPEC)), NaN = none
     "isl": f8_1d,  # paired with osl: one context per position
     "osl": f8_1d,
     "concurrency": f8_1d,
@@ -173,14 +175,19 @@ def routed_params(models, m):
 
 
 @helper
-def draft_params(models, m, parameters):
-    return F.draft_params(models[m, MC.active_params], parameters[P.spec_draft_tokens], parameters[P.spec_draft_ratio])
+def speculation_in_force(table, m, h, parameters):
+    """(drafted tokens, acceptance, draft ratio) in force for model m on hardware h."""
+    return F.speculation(
+        parameters[P.spec_draft_tokens], parameters[P.spec_acceptance], parameters[P.spec_draft_ratio],
+        int(parameters[P.speculative]) == CATALOG_SPECULATION, table[m, h, SPEC.draft_tokens],
+        table[m, h, SPEC.acceptance], table[m, h, SPEC.draft_ratio],
+    )  # fmt: skip
 
 
 # --------------------------------------------------------------------------- kernels
 @bound("memory")
 def memory_kernel(
-    models, group_offsets, groups, hardware, isl, osl, concurrency, weight_bits, kv_bits, parameters,
+    models, group_offsets, groups, hardware, speculation, isl, osl, concurrency, weight_bits, kv_bits, parameters,
     weight_bytes, within_context, kv_bytes_per_request, kv_bytes, total_bytes, kv_share,
     units_needed, units_per_replica, replica_fits, layers_per_unit, capex_usd, stranded_fraction, fits_domain,
 ):  # fmt: skip
@@ -190,6 +197,7 @@ def memory_kernel(
     replica = parameters[P.replica_units]
     extrapolate = int(parameters[P.context_limit]) == NO_LIMIT
     capacity = np.empty(n_hw)
+    draft = np.empty(n_hw)  # the speculative draft's parameters, per hardware
     for h in range(n_hw):
         capacity[h] = hardware[h, HW.memory_bytes] * usable_fraction(hardware, h, parameters)
     for m in range(models.shape[0]):
@@ -197,9 +205,11 @@ def memory_kernel(
         layers = models[m, MC.layers]
         kv_shards = models[m, MC.kv_shards]
         experts_params = routed_params(models, m)
-        draft = draft_params(models, m, parameters)
+        for h in range(n_hw):
+            drafted, _, ratio = speculation_in_force(speculation, m, h, parameters)
+            draft[h] = F.draft_params(models[m, MC.active_params], drafted, ratio)
         for w in range(n_wb):
-            weight_bytes[m, w] = F.weight_bytes(models[m, MC.total_params] + draft, weight_bits[w])
+            weight_bytes[m, w] = F.weight_bytes(models[m, MC.total_params], weight_bits[w])
         for c in range(n_ctx):
             within_context[m, c] = isl[c] + osl[c] <= models[m, MC.max_context]
             inside = within_context[m, c] or extrapolate
@@ -210,7 +220,7 @@ def memory_kernel(
                 for k in range(n_kb):
                     kv_bytes[m, c, r, k] = concurrency[r] * kv_bytes_per_request[m, c, k]
                 for w in range(n_wb):
-                    dense = F.weight_bytes(models[m, MC.total_params] - experts_params + draft, weight_bits[w])
+                    dense_model = models[m, MC.total_params] - experts_params
                     experts = F.weight_bytes(experts_params, weight_bits[w])
                     for k in range(n_kb):
                         kv_total = kv_bytes[m, c, r, k]
@@ -219,6 +229,7 @@ def memory_kernel(
                         kv_share[m, c, r, w, k] = kv_total / total
                         for h in range(n_hw):
                             wafer = hardware[h, HW.kind] == WAFER
+                            dense = F.weight_bytes(dense_model + draft[h], weight_bits[w])
                             needed = 0
                             if inside:
                                 needed = F.units_needed(
@@ -246,8 +257,8 @@ def memory_kernel(
 
 @bound("performance")
 def performance_kernel(
-    models, group_offsets, groups, hardware, overrides, isl, osl, concurrency, weight_bits, kv_bits, parameters, mix,
-    interactivity_bound_tps, throughput_bound_tps, ttft_bound_s, interactivity_tps, decode_step_s, ttft_s,
+    models, group_offsets, groups, hardware, overrides, speculation, isl, osl, concurrency, weight_bits, kv_bits,
+    parameters, mix, interactivity_bound_tps, throughput_bound_tps, ttft_bound_s, interactivity_tps, decode_step_s, ttft_s,
     turn_time_s, throughput_tps, output_throughput_tps, bound_by, usd_per_hour, cost_per_mtok_usd,
     cost_per_mtok_output_usd, cost_per_turn_usd, cost_per_mtok_by_type_usd,
 ):  # fmt: skip
@@ -273,10 +284,6 @@ def performance_kernel(
     ttft_overhead = parameters[P.ttft_overhead_s]
     latency_s = parameters[P.allreduce_latency_s]
     scaleout = parameters[P.scaleout_bw_gbs] * 1e9
-    drafted = parameters[P.spec_draft_tokens]
-    draft_ratio = parameters[P.spec_draft_ratio] if drafted > 0.0 else 0.0
-    per_step = F.speculative_tokens_per_step(parameters[P.spec_acceptance], drafted)
-    verified = drafted + 1.0  # tokens per request a target step checks
     inputs = mix[MIX.cache_read] + mix[MIX.cache_write] + mix[MIX.input]
     unit_rates = np.empty(n_hw)
     capacity = np.empty(n_hw)
@@ -295,6 +302,10 @@ def performance_kernel(
                 weight_bits[w], hardware[h, HW.native_fp4] > 0.0, hardware[h, HW.native_fp8] > 0.0
             )
     anchor = np.empty(n_hw)  # published (or fitted) single-stream step of the wafer modes that use it
+    drafted_h = np.empty(n_hw)  # the speculative setting in force, per hardware
+    ratio_h = np.empty(n_hw)
+    per_step_h = np.empty(n_hw)
+    draft_h = np.empty(n_hw)
     # Flat views: one index per point instead of six strided ones per store.
     f_interactivity_bound_tps = interactivity_bound_tps.reshape(-1)
     f_throughput_bound_tps = throughput_bound_tps.reshape(-1)
@@ -322,7 +333,6 @@ def performance_kernel(
         n_experts = models[m, MC.experts]
         kv_shards = models[m, MC.kv_shards]
         routed = routed_params(models, m)
-        draft = draft_params(models, m, parameters)
         moe_layers = layers if routed > 0.0 else 0.0
         fit = F.fit_interactivity(
             active, parameters[P.interactivity_fit_coefficient], parameters[P.interactivity_fit_exponent]
@@ -330,6 +340,9 @@ def performance_kernel(
         for h in range(n_hw):
             base = overrides[m, h]
             anchor[h] = 1.0 / (fit if math.isnan(base) else base)
+            drafted_h[h], acceptance, ratio_h[h] = speculation_in_force(speculation, m, h, parameters)
+            per_step_h[h] = F.speculative_tokens_per_step(acceptance, drafted_h[h])
+            draft_h[h] = F.draft_params(active, drafted_h[h], ratio_h[h])
         overhead = step_overhead + layers * layer_overhead
         for c in range(n_ctx):
             isl_c, osl_c = isl[c], osl[c]
@@ -347,14 +360,12 @@ def performance_kernel(
                 active, query_width, attended_positions(groups, start, stop, prefill_context)
             )
             cache_read_elements = kv_elements(groups, start, stop, cache_read)
-            steps_per_turn = osl_c / per_step
             for r in range(n_conc):
                 conc = concurrency[r]
                 touched = routed * F.touched_expert_fraction(n_experts, per_token, conc)
                 decode_flops = conc * decode_fpt
                 for w in range(n_wb):
                     wbits = weight_bits[w]
-                    dense = F.weight_bytes(total_params - routed + draft, wbits)
                     experts = F.weight_bytes(routed, wbits)
                     experts_touched = F.weight_bytes(touched, wbits)
                     for k in range(n_kb):
@@ -366,6 +377,7 @@ def performance_kernel(
                         for h in range(n_hw):
                             i = base_index * n_hw + h
                             wafer = hardware[h, HW.kind] == WAFER
+                            dense = F.weight_bytes(total_params - routed + draft_h[h], wbits)
                             needed = 0
                             if inside:
                                 needed = F.units_needed(
@@ -391,6 +403,9 @@ def performance_kernel(
                                     f_by_type[N_TYPES * i + t] = math.nan
                                 continue
                             # Decode: one target step of all R requests, each checking `verified` tokens.
+                            drafted, draft_ratio, per_step = drafted_h[h], ratio_h[h], per_step_h[h]
+                            verified = drafted + 1.0
+                            steps_per_turn = osl_c / per_step
                             if wafer:
                                 streamed = F.bytes_per_unit(
                                     True, parallelism, units, dense, experts, kv_read, kv_shards

@@ -37,6 +37,17 @@ class KVGroup(_Record):
 Attention = Literal["gqa", "mla", "mla_with_indexer", "compressed"]
 
 
+class Speculation(_Record):
+    """How a model is served with speculative decoding on one hardware (a draft model or MTP
+    heads): tokens drafted per target step, the chance each is accepted, and the draft's size
+    as a fraction of the target's active parameters."""
+
+    draft_tokens: Annotated[int, Field(ge=1, le=32)]
+    acceptance: Annotated[float, Field(ge=0, le=0.99)]
+    draft_ratio: Annotated[float, Field(ge=0.001, le=1)]
+    note: str = ""
+
+
 class Model(_Record):
     """A model architecture record (SPEC "Model architecture record")."""
 
@@ -65,6 +76,7 @@ class Model(_Record):
     kv_groups: tuple[KVGroup, ...] = ()
     query_width: Positive | None = None
     interactivity_tps: dict[str, Positive] = Field(default_factory=dict)
+    speculative: dict[str, Speculation] = Field(default_factory=dict)  # by hardware name: how it is served
     native_weights: str = ""
     max_context: PositiveInt | None = None
     source: tuple[str, ...] = ()

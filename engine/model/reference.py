@@ -82,15 +82,29 @@ def routed_expert_params(model: Model) -> float:
     return F.routed_expert_params(model.total_params, model.active_params, model.experts, model.experts_per_token)
 
 
-def draft_params(model: Model, a: Assumptions) -> float:
-    """Parameters of the speculative draft (0 when speculative decoding is off)."""
-    return F.draft_params(model.active_params, a.spec_draft_tokens, a.spec_draft_ratio)
+def speculation(model: Model, hardware: Hardware, a: Assumptions) -> tuple[float, float, float]:
+    """(drafted tokens, acceptance, draft ratio) in force: the assumptions' where they turn it on,
+    else how the catalog says the model is served on this hardware (``speculative: catalog``)."""
+    listed = model.speculative.get(hardware.name)
+    return F.speculation(
+        a.spec_draft_tokens, a.spec_acceptance, a.spec_draft_ratio, a.speculative == "catalog",
+        listed.draft_tokens if listed else math.nan, listed.acceptance if listed else math.nan,
+        listed.draft_ratio if listed else math.nan,
+    )  # fmt: skip
 
 
-def weight_split(model: Model, weight_bits: float, a: Assumptions | None = None) -> tuple[float, float]:
+def draft_params(model: Model, hardware: Hardware, a: Assumptions) -> float:
+    """Parameters of the speculative draft held on the replica (0 when speculative decoding is off)."""
+    drafted, _, ratio = speculation(model, hardware, a)
+    return F.draft_params(model.active_params, drafted, ratio)
+
+
+def weight_split(
+    model: Model, weight_bits: float, a: Assumptions | None = None, hardware: Hardware | None = None
+) -> tuple[float, float]:
     """(dense, routed-expert) weight bytes: shared experts, attention, embeddings and any draft are dense."""
     experts = routed_expert_params(model)
-    draft = draft_params(model, a) if a is not None else 0.0
+    draft = draft_params(model, hardware, a) if a is not None else 0.0
     return F.weight_bytes(model.total_params - experts + draft, weight_bits), F.weight_bytes(experts, weight_bits)
 
 
@@ -209,7 +223,7 @@ def evaluate_point(point: Point) -> dict[str, float]:
     out["within_context"] = within_context(model, isl, osl)
     inside = out["within_context"] or a.context_limit == "none"
     context = reserved_context(isl, osl)
-    out["weight_bytes"] = F.weight_bytes(model.total_params + draft_params(model, a), weight_bits)
+    out["weight_bytes"] = F.weight_bytes(model.total_params, weight_bits)
     out["kv_bytes_per_request"] = kv_bytes_per_request(model, context, kv_bits) if inside else nan
     out["kv_bytes"] = concurrency * out["kv_bytes_per_request"]
     out["total_bytes"] = out["weight_bytes"] + out["kv_bytes"]
@@ -217,7 +231,7 @@ def evaluate_point(point: Point) -> dict[str, float]:
 
     wafer = _wafer(hardware)
     layout = _parallelism(a.parallelism)
-    dense, experts = weight_split(model, weight_bits, a)
+    dense, experts = weight_split(model, weight_bits, a, hardware)
     capacity = hardware.memory_gb * 1e9 * usable_fraction(hardware, a)
     needed = 0
     if inside:
@@ -260,7 +274,7 @@ def serve(point: Point, units: int) -> dict:
     weight_bits, kv_bits = point.weight_bits, point.kv_bits
     wafer = _wafer(hardware)
     layout = _parallelism(a.parallelism)
-    dense, experts = weight_split(model, weight_bits, a)
+    dense, experts = weight_split(model, weight_bits, a, hardware)
     touched = experts * touched_expert_fraction(model, conc)
     mean_context = isl + osl / 2.0
     cache_read, cache_write, fresh = input_split(isl, workload)
@@ -268,9 +282,8 @@ def serve(point: Point, units: int) -> dict:
     peak = units * compute_peak(hardware, weight_bits)
     unit_bw = hardware.memory_bw_tbs * 1e12 * a.memory_bw_efficiency
     kv_read = conc * kv_bytes_per_request(model, mean_context, kv_bits)
-    drafted = a.spec_draft_tokens
-    draft_ratio = a.spec_draft_ratio if drafted > 0 else 0.0
-    per_step = F.speculative_tokens_per_step(a.spec_acceptance, drafted)
+    drafted, acceptance, draft_ratio = speculation(model, hardware, a)
+    per_step = F.speculative_tokens_per_step(acceptance, drafted)
     verified = drafted + 1.0
     steps_per_turn = osl / per_step
 

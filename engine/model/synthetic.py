@@ -45,6 +45,7 @@ def synthetic_model(
             "query_width": reference.query_width * width,
             "kv_groups": groups,
             "interactivity_tps": {},
+            "speculative": {},
             "sliding_window_layers": 0,
             "synthetic": True,
         }

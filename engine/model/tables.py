@@ -210,6 +210,33 @@ def interactivity_overrides(models: Sequence[Model], units: Sequence[Hardware]) 
     return out
 
 
+class SPEC(IntEnum):
+    """Speculation table columns (per model and hardware); NaN rows = not listed in the catalog."""
+
+    draft_tokens = 0
+    acceptance = 1
+    draft_ratio = 2
+
+
+def speculation_table(models: Sequence[Model], units: Sequence[Hardware]) -> np.ndarray:
+    """(M, H, len(SPEC)) how the catalog says each model is served on each hardware; NaN: no entry."""
+    out = np.full((len(models), len(units), len(SPEC)), np.nan)
+    for i, m in enumerate(models):
+        for j, h in enumerate(units):
+            setting = m.speculative.get(h.name)
+            if setting is not None:
+                out[i, j] = _row(
+                    SPEC,
+                    {
+                        "draft_tokens": setting.draft_tokens,
+                        "acceptance": setting.acceptance,
+                        "draft_ratio": setting.draft_ratio,
+                    },
+                    "speculation",
+                )
+    return out
+
+
 def parameter_vector(assumptions: Assumptions) -> np.ndarray:
     vector = assumptions.as_vector()
     assert len(vector) == len(P)
@@ -221,7 +248,7 @@ def workload_vector(workload: Workload) -> np.ndarray:
 
 
 def _layout() -> dict:
-    enums = {e.__name__: [m.name for m in e] for e in (MC, GC, HW, MIX, P, HardwareCode, *CODES.values())}
+    enums = {e.__name__: [m.name for m in e] for e in (MC, GC, HW, MIX, P, SPEC, HardwareCode, *CODES.values())}
     variables = [(v.name, v.family, v.dims, np.dtype(v.dtype).str) for v in VARIABLES]
     return {"enums": enums, "variables": variables}
 

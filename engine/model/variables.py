@@ -56,7 +56,7 @@ class Variable:
 # Which assumptions each group of formulas reads (tested: changing any other assumption
 # leaves the variable unchanged, so a cube never misses a dim a value depends on).
 CONTEXT_LIMIT = frozenset({"context_limit"})
-DRAFT = frozenset({"spec_draft_tokens", "spec_draft_ratio"})  # the speculative draft's weights
+DRAFT = frozenset({"spec_draft_tokens", "spec_draft_ratio", "speculative"})  # the speculative draft's weights
 FIT = CONTEXT_LIMIT | DRAFT | {"usable_memory_fraction", "parallelism"}
 REPLICA = FIT | {"replica_units"}
 DECODE_BOUND = REPLICA | {
@@ -86,7 +86,7 @@ _HW = (*_FULL, "hardware")
 # fmt: off
 VARIABLES: tuple[Variable, ...] = (
     Variable("weight_bytes", "memory", ("model", "weight_bits"), "bytes",
-             "weight memory, P x wbits / 8 (plus the speculative draft's, when on)", DRAFT),
+             "weight memory of the model, P x wbits / 8 (a speculative draft's weights count in units_needed)"),
     Variable("within_context", "memory", _MC, "bool",
              "ISL + OSL fits the model's context window (else NaN figures unless context_limit is none)",
              dtype=np.bool_),

@@ -51,6 +51,7 @@ def _seconds(text: str) -> float:
 
 def run(args) -> int:
     from engine.analysis.decisions import cheapest
+    from engine.interfaces.panels import cube_serving_text
     from engine.interfaces.selection import parse_selection
 
     ds = open_cube_arg(args.cube)
@@ -68,8 +69,9 @@ def run(args) -> int:
     result = cheapest(ds, cost=args.cost, where=where, by=by).load()
     frame = result.reset_coords(drop=True).to_dataframe().reset_index()
     units = {name: units_of(result[name]) for name in result.data_vars}
+    serving = cube_serving_text(ds)
     if args.json:
-        print(dumps({"units": units, "best": frame.to_dict(orient="records")}, indent=2))
+        print(dumps({"units": units, "serving": serving, "best": frame.to_dict(orient="records")}, indent=2))
     elif args.csv:
         frame.rename(columns={c: f"{c} [{units[c]}]" if units.get(c) else c for c in frame.columns}).to_csv(
             sys.stdout, index=False
@@ -79,6 +81,7 @@ def run(args) -> int:
             ", ".join(f"{k} {' and '.join(f'{op} {v:g}' for op, v in c.items())}" for k, c in where.items()) or "none"
         )
         print(f"cheapest {args.cost} [{units[args.cost]}] per {', '.join(by) or 'cube'}; constraints: {goal}")
+        print(f"serving: {serving}")
         shown = frame.rename(columns={c: f"{c} [{units[c]}]" if units.get(c) else c for c in frame.columns})
         print(shown.to_string(index=False))
     return 0

@@ -16,7 +16,7 @@ def add_parser(sub) -> None:
         const="",
         metavar="CSV",
         help="also fit the WSE-3 pipeline latencies to published single-stream speeds "
-        "(default: engine/data/calibration/published-wse3.csv)",
+        "(default: engine/data/calibration/published-wse3.csv; such files among DATA are fitted the same way)",
     )
     p.add_argument(
         "--fit", action="append", metavar="NAME", help="assumption to fit (repeatable; default: the serving set)"
@@ -38,18 +38,21 @@ def run(args) -> int:
     import yaml
 
     from engine.analysis import calibrate as cal
+    from engine.analysis import wafer
     from engine.errors import UserError
     from engine.model.catalog import load_catalog
 
     catalog = load_catalog(args.catalog)
     if not args.data and args.wafer is None:
         raise UserError("data: give measured GPU rows, --wafer, or both")
-    wafer_fit = None
+    wafer_files = [path for path in args.data if wafer.is_wafer_file(path)]  # published WSE-3 speeds
     if args.wafer is not None:
-        wafer_fit = _wafer(args.wafer or None, catalog)
-        if not args.data:
-            sys.stdout.flush()
-            return 0
+        wafer_files.append(args.wafer or str(wafer.shipped_rows_path()))
+    args.data = [path for path in args.data if path not in wafer_files]
+    wafer_fit = _wafer(wafer_files, catalog) if wafer_files else None
+    if not args.data:
+        sys.stdout.flush()
+        return 0
     rows, skipped = [], 0
     for path in args.data:
         for row in cal.read_rows(path, latest_only=not args.all_runs):
@@ -89,7 +92,9 @@ def run(args) -> int:
 
         document = cal.profile_document(args.name, result, args.data, cv, args.description)
         if wafer_fit is not None:
-            document["profiles"][args.name]["parameters"].update(wafer_fit.parameters)
+            entry = document["profiles"][args.name]
+            entry["parameters"].update(wafer_fit.parameters)
+            entry["provenance"]["wafer"] = wafer_provenance(wafer_fit, wafer_files)
         header = (
             "# Written by: tokensweep calibrate "
             + " ".join(sys.argv[2:] if sys.argv[1:2] == ["calibrate"] else [])
@@ -101,13 +106,13 @@ def run(args) -> int:
     return 0
 
 
-def _wafer(path, catalog):
+def _wafer(paths, catalog):
     """Fit and print the wafer pipeline latencies (engine.analysis.wafer)."""
     import numpy as np
 
     from engine.analysis import wafer
 
-    result = wafer.fit(wafer.read_rows(path), catalog)
+    result = wafer.fit([row for path in paths for row in wafer.read_rows(path)], catalog)
     fixed = f" ({', '.join(result.fixed_at_zero)} fixed at 0 by cross-validation)" if result.fixed_at_zero else ""
     print(f"wafer pipeline fitted to {len(result.rows)} published WSE-3 speeds{fixed}")
     for name, value in result.parameters.items():
@@ -131,6 +136,23 @@ def _wafer(path, catalog):
         print(f"  speculative rows: acceptance {result.acceptance:.2f} at {wafer.DRAFT_TOKENS} drafted tokens, "
               f"draft ratio {wafer.DRAFT_RATIO:.3f} (the rate that gives the published speed)")  # fmt: skip
     return result
+
+
+def wafer_provenance(result, files) -> dict:
+    """What the wafer fit was made from and how well it does, for the profile's provenance."""
+    from pathlib import Path
+
+    import numpy as np
+
+    held = np.abs(list(result.cross_validation.values()))
+    return {
+        "data": [Path(f).name for f in files],
+        "rows": len(result.rows),
+        "fixed_at_zero": list(result.fixed_at_zero),
+        "error": {"median": float(np.median(result.errors())), "max": float(result.errors().max())},
+        "cross_validation_by_model": {"median": float(np.median(held)), "max": float(held.max())},
+        "speculative_acceptance": result.acceptance,
+    }
 
 
 def _print_summary(summary: dict, indent: str) -> None:

@@ -26,6 +26,7 @@ import numpy as np
 
 from engine import __version__
 from engine.errors import UserError, did_you_mean
+from engine.interfaces.panels import cube_serving_text
 from engine.units import format_bytes, units_of
 
 #: The WSE-3 calculator's default view (gpt-oss-120b, 96.3k ISL, 250 requests, 4-bit weights,
@@ -152,7 +153,8 @@ def payload(ds, fixed: dict, name: str) -> dict:
     shape = " x ".join(f"{d} {n}" for d, n in ds.sizes.items() if d != "token_type")
     return {
         "title": f"tokensweep explorer: {info.name}",
-        "subtitle": (info.spec.get("description") or "") + f" ({shape}; {len(entries)} variables)",
+        "subtitle": (info.spec.get("description") or "")
+        + f" ({shape}; {len(entries)} variables). Serving: {cube_serving_text(ds)}",
         "dims": dim_entries,
         "vars": entries,
         "fixed": fixed,
