@@ -93,7 +93,11 @@ def _number(row: dict, key: str, where: str) -> float:
 
 def read_rows(path: str | Path, latest_only: bool = True) -> list[Row]:
     """Rows of a measured-serving or max-throughput CSV (latest run per configuration)."""
+    from engine.analysis.wafer import is_wafer_file
+
     path = Path(path)
+    if is_wafer_file(path):
+        raise UserError(f"{path}: holds published wafer speeds, not GPU measurements (tokensweep calibrate fits them)")
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:

@@ -385,10 +385,12 @@ def draw(kind: str, cube, output, chosen=None, **options) -> Path:
 def calibration_data(paths, profile: str, catalog=None):
     """Measured rows, the profile's predictions for them, and the error summary."""
     from engine.analysis import calibrate as cal
+    from engine.analysis.wafer import is_wafer_file
     from engine.model.assumptions import Assumptions
     from engine.model.catalog import load_catalog
 
     catalog = catalog or load_catalog()
+    paths = [p for p in paths if not is_wafer_file(p)]  # published WSE-3 speeds: the wafer fit's, not this figure's
     rows = [r for p in paths for r in cal.read_rows(p) if r.hardware in catalog.hardware and r.model in catalog.models]
     if not rows:
         raise UserError("data: no row names a catalog model and hardware")
