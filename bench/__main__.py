@@ -1,4 +1,4 @@
-"""`python -m bench [--quick] [--no-e2e] [--scaling 1,2] [--output-dir DIR]`: run the benchmarks."""
+"""`python -m bench [--quick | --tiny] [--no-e2e] [--scaling 1,2] [--output-dir DIR]`: run the benchmarks."""
 
 from __future__ import annotations
 
@@ -12,13 +12,16 @@ from bench.suite import run_all
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="reduced grids, about a minute")
+    parser.add_argument(
+        "--tiny", action="store_true", help="tiny grids, a smoke test of every benchmark (no figures worth reading)"
+    )
     parser.add_argument("--no-e2e", action="store_true", help="skip the end-to-end sweeps")
     parser.add_argument("--output-dir", default="outputs/bench", help="where results.json and results.md go")
     parser.add_argument(
         "--scaling", metavar="N,N,...", help="only the scaling table for these worker counts (e.g. 1,2), to scaling.md"
     )
     args = parser.parse_args(argv)
-    size = "quick" if args.quick else "full"
+    size = "tiny" if args.tiny else "quick" if args.quick else "full"
     if args.scaling:
         import json
 

@@ -50,10 +50,11 @@ from engine.sweep.spec import load_spec
 from engine.sweep.plan import make_plan
 from engine.sweep.executors import evaluate_block
 from engine.sweep.chunks import layout
-from engine.sweep.store import _write_template
+from engine.sweep.outputs import output_for
+from engine.sweep.store import write_template
 spec, out, workers = sys.argv[1], Path(sys.argv[2]), int(sys.argv[3])
 plan = make_plan(load_spec(spec))
-_write_template(plan, out)
+write_template(output_for(plan), out)
 first = next(plan.blocks())
 sample = {k: v.copy() for k, v in evaluate_block(plan, first).items()}
 layouts = {v.name: layout(str(out), v.name, plan.fingerprint) for v in plan.variables}

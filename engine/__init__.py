@@ -17,12 +17,7 @@ plan, cube schema, executors, store, cluster), ``engine.analysis`` (comparisons)
 registry every layer derives from.
 """
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("tokensweep")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree
-    __version__ = "0.0.0+source"
+from engine.version import __version__
 
 
 def open_cube(path):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
+from engine.axes import AXES, CHOICE_PARAMETERS, NUMERIC_PARAMETERS
+from engine.model.assumptions import Assumptions
 from engine.model.records import Hardware, KVGroup, Model, Speculation
 
 finite = {"allow_nan": False, "allow_infinity": False}
@@ -87,3 +89,25 @@ contexts = st.one_of(
 concurrencies = st.one_of(st.just(1.0), st.integers(1, 100_000).map(float))
 weight_bits = st.one_of(st.sampled_from([4.0, 4.25, 4.5, 4.51, 8.0, 8.5, 8.51, 16.0]), st.floats(1, 32, **finite))
 kv_bits = st.one_of(st.sampled_from([4.0, 8.0, 16.0]), st.floats(1, 32, **finite))
+
+
+def parameter_values(name):
+    """Any value the registry accepts for a numeric assumption (usable memory kept where units fit int64)."""
+    a = AXES[name]
+    if name == "replica_units":
+        return st.one_of(st.just(0), st.integers(1, 16), st.integers(1, int(a.high)))
+    if name == "usable_memory_fraction":
+        return st.one_of(st.just(0.0), st.floats(0.05, 1, **finite))
+    if a.integer:
+        return st.integers(int(a.low), int(a.high))
+    if name in ("scaleout_bw_gbs", "host_cache_bw_gbs"):
+        return st.floats(0.1, a.high, **finite)
+    return st.floats(a.low, a.high, exclude_min=a.low_open, **finite)
+
+
+#: Random assumptions over every parameter of the registry, every price mode and cache tier.
+assumption_sets = st.builds(
+    Assumptions,
+    **{name: parameter_values(name) for name in NUMERIC_PARAMETERS},
+    **{name: st.sampled_from(AXES[name].choices) for name in CHOICE_PARAMETERS},
+)

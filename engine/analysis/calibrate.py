@@ -156,7 +156,7 @@ def max_batch(row: Row, catalog: Catalog, assumptions: Assumptions) -> float:
     model, unit = catalog.model(row.model), catalog.unit(row.hardware)
     grid = np.unique(np.round(np.geomspace(1, MAX_BATCH, 400)))
     fits = evaluate_arrays([model], [unit], [row.isl], [row.osl], grid, [row.weight_bits], [row.kv_bits], BENCHMARK_MIX,
-                           _assumptions(assumptions, row), families=["memory"])["replica_fits"].reshape(-1)  # fmt: skip
+                           _assumptions(assumptions, row), families=["memory"]).view("replica_fits", ("concurrency",))  # fmt: skip
     return float(grid[fits].max()) if fits.any() else math.nan
 
 

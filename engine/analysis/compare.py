@@ -65,9 +65,9 @@ def compare_point(point: Point, other: Hardware, api_price: float | None = None)
     at = axis.index(int(point.concurrency))
     sides = {}
     for j, unit in enumerate((hardware, other)):
-        sides[unit.name] = {n: arrays[n][0, 0, at, 0, 0, j].item() for n in names}
+        sides[unit.name] = {n: arrays.at(n, concurrency=at, hardware=j).item() for n in names}
     cost = xr.DataArray(
-        arrays["cost_per_mtok_usd"][0, 0, :, 0, 0, :],
+        arrays.view("cost_per_mtok_usd", ("concurrency", "hardware")),
         dims=("concurrency", "hardware"),
         coords={"concurrency": axis, "hardware": [hardware.name, other.name]},
     )

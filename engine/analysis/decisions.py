@@ -12,16 +12,15 @@ module) registers the ``ds.tokensweep`` accessor::
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from engine.conditions import COMPARISONS, holds
 from engine.errors import UserError, did_you_mean
 
 DEFAULT_COST = "cost_per_mtok_output_usd"
 DEFAULT_SPEED = "interactivity_tps"
-COMPARISONS = {"ge": operator.ge, "gt": operator.gt, "le": operator.le, "lt": operator.lt, "eq": operator.eq}
 
 
 def _variable(ds, name: str, field: str):
@@ -51,7 +50,7 @@ def feasible(ds, where: Mapping[str, object] | None = None):
             for op, bound in condition.items():
                 if op not in COMPARISONS:
                     raise UserError(f"where.{name}: unknown comparison '{op}' (allowed: {', '.join(COMPARISONS)})")
-                mask = mask & COMPARISONS[op](values, bound)
+                mask = mask & holds(values, op, bound)
         else:
             mask = mask & (values == condition)
     return mask

@@ -7,6 +7,7 @@ a caption stating every fixed assumption.
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -169,7 +170,7 @@ def draw_phase(ds, output: Path, chosen: dict | None = None, levels=PHASE_LEVELS
 
     grid, markers, fixed = phase_data(ds, chosen)
     hardware = fixed.get("hardware", "")
-    unit_word = "systems" if str(hardware).startswith("wse") else "units"
+    units_word = unit_word(str(hardware)) if hardware else "units"
     x, y, z = grid["isl"].values, grid["params"].values, grid.values.astype(float)
     top = max(2.0, float(np.nanmax(z)))
     bounds = 2.0 ** np.arange(0, np.ceil(np.log2(top)) + 1)
@@ -177,16 +178,16 @@ def draw_phase(ds, output: Path, chosen: dict | None = None, levels=PHASE_LEVELS
     ax.set_facecolor("#e8e8e8")  # outside the swept sizes (markers may sit there)
     filled = ax.contourf(x, y, z, levels=bounds, norm=BoundaryNorm(bounds, 256), cmap="viridis", extend="max")
     lines = ax.contour(x, y, z, levels=list(levels), colors="white", linewidths=1.6)
-    ax.clabel(lines, fmt=lambda v: f"{v:g} {unit_word}", fontsize=9)
+    ax.clabel(lines, fmt=lambda v: f"{v:g} {units_word}", fontsize=9)
     bar = fig.colorbar(filled, ax=ax, ticks=bounds)
     shown = display_name(str(hardware))
-    bar.set_label(f"{shown} {unit_word} needed for one replica (count)")
+    bar.set_label(f"{shown} {units_word} needed for one replica (count)")
     middle = np.sqrt(x[0] * x[-1])
     for name, (params, isl, units) in markers.items():
         ax.plot(isl, params, marker="o", color="red", markeredgecolor="white", markersize=8)
         right = isl > middle  # labels point inwards: never cut at the figure's edge
         ax.annotate(
-            f"{name} ({units} {unit_word})",
+            f"{name} ({units} {units_word})",
             (isl, params),
             textcoords="offset points",
             xytext=(-8, 4) if right else (8, 4),
@@ -205,12 +206,12 @@ def draw_phase(ds, output: Path, chosen: dict | None = None, levels=PHASE_LEVELS
     ax.minorticks_off()
     ax.set_xlabel("average input length per turn, ISL (tokens, log)")
     ax.set_ylabel("model size, total parameters (log)")
-    ax.set_title(f"Feasibility phase diagram: {shown} {unit_word} to hold weights + KV of all requests")
+    ax.set_title(f"Feasibility phase diagram: {shown} {units_word} to hold weights + KV of all requests")
     from matplotlib.lines import Line2D
 
     reference = (CubeInfo.of(ds).spec.get("synthetic") or {}).get("reference", "the reference model")
     legend = [
-        Line2D([], [], color="white", linewidth=1.6, label=f"boundary at {', '.join(f'{v:g}' for v in levels)} {unit_word}"),
+        Line2D([], [], color="white", linewidth=1.6, label=f"boundary at {', '.join(f'{v:g}' for v in levels)} {units_word}"),
         Line2D([], [], marker="o", color="red", markeredgecolor="white", linestyle="none",
                label=f"catalog model at ISL {format_count(MARKER_ISL)}, its own architecture (the background\n"
                f"scales {reference}, so a dot may differ from the colour beneath it)"),
@@ -333,7 +334,7 @@ def draw_memory(ds, output: Path, chosen=None):
     ax.bar(index, weights.values / 1e12, label="weights", color="#4c72b0")
     ax.bar(index, kv.values / 1e12, bottom=weights.values / 1e12, label="KV cache", color="#dd8452")
     hardware = str(fixed.get("hardware", ""))
-    word = "systems" if hardware.startswith("wse") else "units"
+    word = unit_word(hardware) if hardware else "units"
     for i, (w, k, u) in enumerate(zip(weights.values, kv.values, units.values)):
         if np.isfinite(k) and np.isfinite(u) and u > 0:
             text, top = f"{int(u)} {word}\nKV {100 * k / (w + k):.0f}%", w + k
@@ -516,12 +517,32 @@ def draw_frontier(ds, output: Path, chosen=None, cost: str = "cost_per_mtok_outp
     return table
 
 
-DISPLAY = {"wse3": "Cerebras WSE-3", "h100-sxm": "H100 SXM", "h200-sxm": "H200 SXM", "b200": "B200", "gb200": "GB200",
-           "b300": "B300", "mi300x": "MI300X", "mi355x": "MI355X", "groq-lpu": "Groq LPU"}  # fmt: skip
-
-
 def display_name(hardware: str) -> str:
-    return DISPLAY.get(hardware, hardware)
+    """The catalog's display name of a hardware id ("Cerebras WSE-3"); the id if it has none."""
+    record = _catalog_hardware().get(hardware)
+    return record.label if record is not None else hardware
+
+
+def unit_word(hardware: str) -> str:
+    """What the catalog calls several units of this hardware ("systems", "GPUs"); "units" if unknown."""
+    record = _catalog_hardware().get(hardware)
+    return record.units_word if record is not None else "units"
+
+
+@cache
+def _catalog_hardware() -> dict:
+    from engine.model.catalog import load_catalog
+
+    return load_catalog().hardware
+
+
+def wafer_of(ds) -> str:
+    """The cube's wafer-scale hardware (by its ``kind`` coordinate), for the WSE-3 vs GPU figures."""
+    if "kind" in ds.coords and "hardware" in ds.coords:
+        for name, kind in zip(ds["hardware"].values, np.asarray(ds["kind"].values)):
+            if str(kind) == "wafer":
+                return str(name)
+    return "wse3"
 
 
 def _display_words(text: str) -> str:
@@ -532,7 +553,7 @@ def _display_words(text: str) -> str:
 ADVANTAGE_TARGETS = (30.0, 100.0, 300.0, 1000.0)
 
 
-def advantage_data(ds, targets=ADVANTAGE_TARGETS, wafer: str = "wse3", cost: str = "cost_per_mtok_output_usd"):
+def advantage_data(ds, targets=ADVANTAGE_TARGETS, wafer: str | None = None, cost: str = "cost_per_mtok_output_usd"):
     """Over model size x ISL: cheapest wafer deployment / cheapest GPU deployment meeting each target.
 
     Returns a DataArray (target, size, isl): < 1 where the wafer is cheaper; 0 where no GPU
@@ -542,6 +563,7 @@ def advantage_data(ds, targets=ADVANTAGE_TARGETS, wafer: str = "wse3", cost: str
 
     from engine.analysis.decisions import cheapest
 
+    wafer = wafer or wafer_of(ds)
     if "hardware" not in ds.dims or wafer not in [str(h) for h in ds["hardware"].values]:
         raise UserError(f"cube: the advantage figure needs a hardware dim with {wafer} and GPUs")
     size = _size_dim(ds)
@@ -634,7 +656,7 @@ def draw_advantage(ds, output: Path, targets=ADVANTAGE_TARGETS):
               Patch(color=only["gpu"], label="only GPUs reach it"), Patch(color=only["neither"], label="neither does"),
               plt.Line2D([], [], color="black", linewidth=1.8, label="equal cost")]  # fmt: skip
     fig.legend(handles=legend, loc="outside lower center", ncol=4, fontsize=8)
-    gpus = ", ".join(display_name(str(h)) for h in ds["hardware"].values if str(h) != "wse3")
+    gpus = ", ".join(display_name(str(h)) for h in ds["hardware"].values if str(h) != wafer_of(ds))
     fig.suptitle(f"Cheapest WSE-3 vs cheapest GPU deployment ({gpus}) at equal interactivity, cost per output Mtok\n"
                  f"{_caption(ds, {})}", fontsize=9)  # fmt: skip
     save(fig, output, dpi=120)

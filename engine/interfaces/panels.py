@@ -12,7 +12,7 @@ def format_panel(point: Point, values: dict) -> str:
     """The human panel printed by ``tokensweep point``: ``values`` from ``evaluate_point(point)``."""
     model, hardware = point.model, point.hardware
     concurrency, weight_bits, kv_bits = point.concurrency, point.weight_bits, point.kv_bits
-    unit_word = "systems" if hardware.kind == "wafer" else ("GPUs" if hardware.kind == "gpu" else "chips")
+    unit_word = hardware.units_word
     if hardware.scaleup_domain is None:
         domain = "no scale-up domain limits it"
     else:

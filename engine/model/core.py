@@ -1,8 +1,11 @@
-"""Array core: run the kernels on 1-D axes and return numpy arrays, no labels.
+"""Array core: run the kernels on 1-D axes and return numpy arrays with named dims.
 
-This is the layer Dask blocks, ``tokensweep point`` and the benchmarks call. Labelling
-(xarray) lives in :mod:`engine.sweep`. Inputs and outputs travel as mappings by name
-(:func:`kernel_inputs`, the variable registry), never by position.
+This is the layer Dask blocks, ``tokensweep point`` and the benchmarks call. Inputs and
+outputs travel as mappings by name (:func:`kernel_inputs`, the variable registry), never by
+position, and :class:`Arrays` gives any variable in the dims a caller names
+(:meth:`Arrays.view`, :meth:`Arrays.at`): no module outside this one knows the kernels' axis
+order, so adding a kernel dim touches the core alone. Labelling (xarray) lives in
+:mod:`engine.sweep`.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from engine.model.tables import (
     speculation_table,
     workload_vector,
 )
-from engine.model.variables import CONTEXT, FAMILIES, TOKEN_TYPE, TOKEN_TYPES, Variable, family
+from engine.model.variables import BY_NAME, CONTEXT, FAMILIES, TOKEN_TYPE, TOKEN_TYPES, Variable, family
 
 
 def _vector(values) -> np.ndarray:
@@ -61,18 +64,73 @@ def kernel_inputs(
     }
 
 
-def kernel_shape(var: Variable, inputs: dict[str, np.ndarray]) -> tuple[int, ...]:
-    """A variable's array shape in kernel layout, from its dims and the inputs' sizes."""
-    sizes = {
-        "model": inputs["models"].shape[0],
-        CONTEXT: inputs["isl"].size,
-        "concurrency": inputs["concurrency"].size,
-        "weight_bits": inputs["weight_bits"].size,
-        "kv_bits": inputs["kv_bits"].size,
-        "hardware": inputs["hardware"].shape[0],
+def kernel_sizes(n_models: int, n_contexts: int, n_concurrency: int, n_wbits: int, n_kbits: int, n_hardware: int):
+    """Extent of every kernel dim."""
+    return {
+        "model": n_models,
+        CONTEXT: n_contexts,
+        "concurrency": n_concurrency,
+        "weight_bits": n_wbits,
+        "kv_bits": n_kbits,
+        "hardware": n_hardware,
         TOKEN_TYPE: len(TOKEN_TYPES),
     }
+
+
+def kernel_shape(var: Variable, inputs: dict[str, np.ndarray]) -> tuple[int, ...]:
+    """A variable's array shape in kernel layout, from its dims and the inputs' sizes."""
+    sizes = kernel_sizes(
+        inputs["models"].shape[0], inputs["isl"].size, inputs["concurrency"].size, inputs["weight_bits"].size,
+        inputs["kv_bits"].size, inputs["hardware"].shape[0],
+    )  # fmt: skip
     return tuple(sizes[d] for d in var.dims)
+
+
+def output_buffers(models, hardware, isl, concurrency, weight_bits, kv_bits, families) -> dict[str, np.ndarray]:
+    """Empty output arrays of the families' variables for these axes (to reuse across calls)."""
+    sizes = kernel_sizes(len(models), len(isl), len(concurrency), len(weight_bits), len(kv_bits), len(hardware))
+    return {v.name: np.empty(tuple(sizes[d] for d in v.dims), dtype=v.dtype) for f in families for v in family(f)}
+
+
+class Arrays(dict):
+    """Variables by name (kernel layout), each viewable in the dims a caller names.
+
+    ``view(name, dims)`` returns the variable's array with exactly ``dims``, in that order:
+    kernel dims by name (the model dim may be called ``model_dim``; the context is ``isl``,
+    or ``isl`` and ``osl`` when both are listed, with ``osl_size`` contexts per ISL), and
+    extent 1 along any listed dim the variable does not have. A kernel dim left out must
+    have extent 1. ``at(name, **index)`` is one value (0 along unnamed dims).
+    """
+
+    def view(self, name: str, dims, model_dim: str = "model", osl_size: int = 1) -> np.ndarray:
+        array = self[name]
+        split = "osl" in dims
+        own, shape = [], []
+        for d, n in zip(BY_NAME[name].dims, array.shape):
+            if d == CONTEXT and split:
+                own += ["isl", "osl"]
+                shape += [n // osl_size, osl_size]
+            else:
+                own.append({CONTEXT: "isl", "model": model_dim}.get(d, d))
+                shape.append(n)
+        array = array.reshape(shape)
+        dropped = [i for i, d in enumerate(own) if d not in dims]
+        if any(shape[i] != 1 for i in dropped):
+            raise ValueError(f"{name}: dims {[own[i] for i in dropped]} are not listed and have extent > 1")
+        array = array.reshape([n for i, n in enumerate(shape) if i not in dropped])
+        own = [d for d in own if d in dims]
+        present = [d for d in dims if d in own]
+        array = array.transpose([own.index(d) for d in present])
+        extents = dict(zip(present, array.shape))
+        return array.reshape([extents.get(d, 1) for d in dims])
+
+    def at(self, name: str, **index: int):
+        """One value of a variable: the position along each named kernel dim, 0 along the others."""
+        dims = BY_NAME[name].dims
+        unknown = set(index) - set(dims)
+        if unknown:
+            raise KeyError(f"{name} has no dims {sorted(unknown)} (its dims: {dims})")
+        return self[name][tuple(index.get(d, 0) for d in dims)]
 
 
 def evaluate_arrays(
@@ -87,12 +145,11 @@ def evaluate_arrays(
     assumptions: Assumptions,
     families: Sequence[str] = FAMILIES,
     out: dict[str, np.ndarray] | None = None,
-) -> dict[str, np.ndarray]:
+) -> Arrays:
     """Every variable of the requested families over the Cartesian product of the axes.
 
-    ``isl`` and ``osl`` are paired (one context per position). Arrays come back in kernel
-    layout: ``(model, context, concurrency, weight_bits, kv_bits, hardware[, token_type])``
-    restricted to each variable's dims. ``out`` may hold preallocated C-contiguous arrays
+    ``isl`` and ``osl`` are paired (one context per position). The result maps each variable
+    to its array in kernel layout; ask it for the dims you need with :meth:`Arrays.view`. ``out`` may hold preallocated C-contiguous arrays
     (by variable name) to fill instead of allocating: repeated calls then skip the page
     faults of fresh memory.
 
@@ -107,7 +164,7 @@ def evaluate_arrays(
 
     inputs = kernel_inputs(models, hardware, isl, osl, concurrency, weight_bits, kv_bits, workload, assumptions)
     given = out or {}
-    result: dict[str, np.ndarray] = {}
+    result = Arrays()
     for name in families:
         outputs = {}
         for v in family(name):

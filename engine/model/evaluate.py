@@ -13,7 +13,7 @@ import math
 from engine.model.core import evaluate_arrays
 from engine.model.point import Point
 from engine.model.records import Model
-from engine.model.variables import TOKEN_TYPES, VARIABLES
+from engine.model.variables import TOKEN_TYPE, TOKEN_TYPES, VARIABLES
 
 
 def adhoc_model(
@@ -70,11 +70,11 @@ def evaluate_point(point: Point) -> dict[str, float | bool | int | dict]:
     )
     out: dict = {"isl": float(point.isl), "osl": float(point.osl)}
     for var in VARIABLES:
-        value = arrays[var.name].reshape(-1)
-        if var.name == "cost_per_mtok_by_type_usd":
-            out[var.name] = {t: _plain(v) for t, v in zip(TOKEN_TYPES, value)}
+        if TOKEN_TYPE in var.dims:
+            values = arrays.view(var.name, (TOKEN_TYPE,))
+            out[var.name] = {t: _plain(v) for t, v in zip(TOKEN_TYPES, values)}
         else:
-            out[var.name] = _plain(value[0])
+            out[var.name] = _plain(arrays.at(var.name))
     return out
 
 

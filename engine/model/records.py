@@ -157,6 +157,7 @@ HardwareKind = Literal["wafer", "gpu", "sram_chip"]
 #: Kernel codes of the hardware kinds.
 HardwareCode = IntEnum("HardwareCode", {k: i for i, k in enumerate(get_args(HardwareKind))})
 DEFAULT_USABLE_FRACTION = {"wafer": 1.0, "gpu": 0.90, "sram_chip": 1.0}
+UNIT_WORDS = {"wafer": "systems", "gpu": "GPUs", "sram_chip": "chips"}
 
 
 class Hardware(_Record):
@@ -164,6 +165,8 @@ class Hardware(_Record):
 
     name: str
     kind: HardwareKind
+    display_name: str = ""  # how figures and panels name it ("Cerebras WSE-3"); the id where empty
+    unit_word: str = ""  # what one unit is called ("systems", "GPUs"); by kind where empty
     description: str = ""
     memory_gb: Positive
     memory_bw_tbs: Positive
@@ -186,6 +189,16 @@ class Hardware(_Record):
             if key not in PRICE_SCENARIOS:
                 raise ValueError(f"unknown price scenario '{key}' ({did_you_mean(key, PRICE_SCENARIOS)})")
         return value
+
+    @property
+    def label(self) -> str:
+        """The display name, else the catalog id."""
+        return self.display_name or self.name
+
+    @property
+    def units_word(self) -> str:
+        """What several units are called: the record's word, else the kind's."""
+        return self.unit_word or UNIT_WORDS[self.kind]
 
     @property
     def usable_fraction(self) -> float:

@@ -20,13 +20,13 @@ from pathlib import Path
 
 import numpy as np
 
-from engine import __version__
 from engine.axes import AXES
 from engine.errors import UserError
 from engine.model.pricing import price_source, unit_usd_per_hour
 from engine.model.variables import CONTEXT, KERNEL_DIMS, TOKEN_TYPE, TOKEN_TYPES, Variable
 from engine.sweep.spec import ResolvedSpec
 from engine.units import cf_attrs
+from engine.version import __version__
 
 CONVENTIONS = "decimal units (GB = 1e9 bytes); time in s; money in USD; params counted in units"
 NAN_MEANING = "cost_per_mtok_by_type_usd is NaN for a token type absent from the workload mix"

@@ -18,8 +18,8 @@ from functools import partial
 
 import numpy as np
 
-from engine.model.core import evaluate_arrays
-from engine.model.variables import FAMILIES, TOKEN_TYPE, TOKEN_TYPES
+from engine.model.core import evaluate_arrays, output_buffers
+from engine.model.variables import FAMILIES
 from engine.sweep.plan import Plan
 
 
@@ -65,29 +65,23 @@ def evaluate_block(plan: Plan, block: tuple[int, ...], reuse: bool = False, slot
         return {}
     arguments = block_arguments(plan, block)
     arrays = evaluate_arrays(*arguments, families, thread_buffers(arguments, families, slot) if reuse else None)
+    osl_size = slices["osl"].stop - slices["osl"].start if "osl" in slices else 1
     out = {}
     for var in owned:
-        shape = tuple(
-            schema.dim_size(d) if d == TOKEN_TYPE else slices[d].stop - slices[d].start for d in schema.var_dims(var)
-        )
-        out[var.name] = arrays[var.name].reshape(shape).astype(schema.storage_dtype(var), copy=False)
+        view = arrays.view(var.name, schema.var_dims(var), model_dim=plan.spec.model_dim, osl_size=osl_size)
+        out[var.name] = view.astype(schema.storage_dtype(var), copy=False)
     return out
 
 
 def thread_buffers(arguments: tuple, families, slot: int = 0) -> dict[str, np.ndarray]:
     """Kernel output buffers (set ``slot``) this thread reuses while the block extents stay the same."""
-    from engine.model.variables import CONTEXT, family
-
     models, hardware, isl, _, concurrency, weight_bits, kv_bits = arguments[:7]
-    sizes = {"model": len(models), CONTEXT: len(isl), "concurrency": len(concurrency),
-             "weight_bits": len(weight_bits), "kv_bits": len(kv_bits), "hardware": len(hardware),
-             TOKEN_TYPE: len(TOKEN_TYPES)}  # fmt: skip
-    key = (tuple(families), tuple(sizes.values()))
+    key = (tuple(families), len(models), len(hardware), len(isl), len(concurrency), len(weight_bits), len(kv_bits))
     cache = _buffers.__dict__.setdefault("sets", {})
     cached = cache.get(slot)
     if cached is None or cached[0] != key:
-        out = {v.name: np.empty(tuple(sizes[d] for d in v.dims), dtype=v.dtype) for f in families for v in family(f)}
-        cache[slot] = cached = (key, out)
+        buffers = output_buffers(models, hardware, isl, concurrency, weight_bits, kv_bits, families)
+        cache[slot] = cached = (key, buffers)
     return cached[1]
 
 

@@ -131,12 +131,9 @@ class Plan:
     def __repr__(self) -> str:
         shape = " x ".join(f"{d} {n}" for d, n in self.shape.items())
         if self.spec.reduction is not None:
-            from engine.sweep.reduce import ReducedSchema
-
-            reduced = ReducedSchema(self)
             return (
                 f"<Plan {self.spec.name}: {shape} = {self.n_points:,} points in {self.n_blocks:,} blocks, "
-                f"reduced over {', '.join(self.spec.reduction.over)} to {reduced.n_points:,} cells>"
+                f"reduced over {', '.join(self.spec.reduction.over)}>"
             )
         return (
             f"<Plan {self.spec.name}: {shape} = {self.n_points:,} points, {len(self.variables)} variables, "

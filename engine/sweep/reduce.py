@@ -14,33 +14,34 @@ Ties go to the configuration first in the C order of the ``over`` dims as listed
 reduction equals :func:`engine.analysis.decisions.cheapest` on the full cube (tested).
 
 Crash safety and resume are those of full sweeps with the output chunk as the unit: a
-chunk's record is written after its values, a rerun recomputes only unrecorded chunks.
+chunk's record is written after its values, a rerun recomputes only unrecorded chunks
+(:class:`engine.sweep.outputs.ReducedOutput` builds the tree and writes the chunks).
 """
 
 from __future__ import annotations
 
 import math
-import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import partial
 
 import numpy as np
 
 from engine.axes import AXES
+from engine.conditions import holds
 from engine.jit import kernel
 from engine.model.core import evaluate_arrays
-from engine.model.variables import BY_NAME, CONTEXT, FAMILIES
+from engine.model.variables import BY_NAME, FAMILIES, VARIABLES
+from engine.sweep.cube import CubeSchema
 from engine.sweep.executors import block_arguments, thread_buffers
 from engine.sweep.plan import Plan
 from engine.units import cf_attrs
 
 #: Partials combined per task in the tree that merges the blocks of one output chunk.
 FAN_IN = 8
-#: The kernel dims with the context split into ISL and OSL (OSL has extent 1 when derived).
+#: The reduction's loop order: the grid dims by name, ISL and OSL apart (OSL has extent 1 when
+#: derived); the array core gives each variable in it (:meth:`engine.model.core.Arrays.view`).
 GRID7 = ("model", "isl", "osl", "concurrency", "weight_bits", "kv_bits", "hardware")
 NO_RANK = np.iinfo(np.int64).max
-COMPARE = {"ge": operator.ge, "gt": operator.gt, "le": operator.le, "lt": operator.lt, "eq": operator.eq}
 
 
 # ---------------------------------------------------------------------- compiled reduction
@@ -160,11 +161,10 @@ class _Geometry:
         self.n_levels = max(1, len(reduction.levels))
 
 
-def _view7(name: str, array: np.ndarray, extents: tuple[int, ...]) -> np.ndarray:
-    """A kernel-layout array as a 7-D view (extent 1 along the dims the variable lacks)."""
-    dims = BY_NAME[name].dims
-    shape = [n if (g in dims or (g in ("isl", "osl") and CONTEXT in dims)) else 1 for g, n in zip(GRID7, extents)]
-    return array.reshape(shape)
+def _view7(arrays, name: str, plan: Plan, extents: tuple[int, ...]) -> np.ndarray:
+    """A variable as a 7-D view in the reduction's loop order (extent 1 along the dims it lacks)."""
+    order = (plan.spec.model_dim, *GRID7[1:])
+    return arrays.view(name, order, model_dim=plan.spec.model_dim, osl_size=extents[GRID7.index("osl")])
 
 
 def _evaluate(plan: Plan, block: tuple[int, ...], families: Sequence[str]) -> dict[str, np.ndarray]:
@@ -192,10 +192,10 @@ def block_partial(plan: Plan, block: tuple[int, ...]) -> Partial:
     arrays = _evaluate(plan, block, families)
     geometry = _Geometry(plan, block)
     extents = geometry.extents
-    views = {n: _view7(n, arrays[n], extents) for n in needed}
+    views = {n: _view7(arrays, n, plan, extents) for n in needed}
     mask = np.ones((1,) * 7, dtype=np.bool_)
     for name, op, bound in where:
-        mask = mask & COMPARE[op](views[name], bound)
+        mask = mask & holds(views[name], op, bound)
     cost = views[reduction.cost].astype(np.float64, copy=False)
     speed = views[reduction.speed].astype(np.float64, copy=False) if reduction.speed else cost
     levels = np.array(reduction.levels or (-math.inf,), dtype=np.float64)
@@ -285,8 +285,6 @@ class ReducedSchema:
         return sum(self.n_points * (8 if d.kind == "O" else d.itemsize) for d, _ in self.variables().values())
 
     def coords(self) -> dict:
-        from engine.sweep.cube import CubeSchema
-
         dims = set(self.dims)
         coords = {k: v for k, v in CubeSchema(self.plan.spec).coords().items() if v[0] in dims}
         if self.level:
@@ -299,8 +297,6 @@ class ReducedSchema:
         return coords
 
     def attrs(self) -> dict:
-        from engine.sweep.cube import CubeSchema
-
         attrs = CubeSchema(self.plan.spec).attrs(self.plan.created)
         r = self.reduction
         attrs["reduction"] = {
@@ -364,9 +360,6 @@ def full_cube_bytes(plan: Plan) -> int:
     """What writing every variable of the grid would take (uncompressed), for comparison."""
     import dataclasses
 
-    from engine.model.variables import VARIABLES
-    from engine.sweep.cube import CubeSchema
-
     return CubeSchema(dataclasses.replace(plan.spec, variables=VARIABLES)).bytes_uncompressed()
 
 
@@ -389,65 +382,3 @@ def reduce_eager(plan: Plan):
             arrays[name][region] = values
     data_vars = {n: (schema.dims, arrays[n], attrs) for n, (_, attrs) in variables.items()}
     return xr.Dataset(data_vars, coords=schema.coords(), attrs=schema.attrs())
-
-
-# ---------------------------------------------------------------------- the Dask graph
-def write_group(
-    plan: Plan, blocks: Sequence[tuple[int, ...]], path: str, fingerprint: str, token: str, part: Partial
-) -> int:
-    """Write one output chunk from its combined partial, then record it; returns its points."""
-    from zarr.core.sync import sync
-
-    from engine.sweep.integrity import check_token, digest, write_record
-    from engine.sweep.location import location
-    from engine.sweep.store import _open_array, _write_regions, state_dir
-
-    state = state_dir(location(path))
-    schema = ReducedSchema(plan)
-    region = schema.region(blocks[0])
-    arrays = schema.finish(part, blocks[0])
-    check_token(state, token)
-    sync(_write_regions([(_open_array(path, n, fingerprint), region, a) for n, a in arrays.items()]))
-    check_token(state, token)
-    kept = [i for i, d in enumerate(plan.dims) if d in schema.kept]
-    index = [blocks[0][i] for i in kept] + ([0] if schema.level else [])
-    digests = {name: ("values", digest(values)) for name, values in arrays.items()}
-    write_record(state, group_id(blocks[0], schema), token, dict.fromkeys(arrays, index), digests)
-    return part.points
-
-
-def group_id(block: tuple[int, ...], schema: ReducedSchema) -> str:
-    kept = [i for i, d in enumerate(schema.plan.dims) if d in schema.kept]
-    return "reduce-" + (".".join(str(block[i]) for i in kept) or "0")
-
-
-def graph(plan: Plan, path: str, fingerprint: str, done: set[str], token: str):
-    """Delayed writes of every unrecorded output chunk, each the root of a tree of partials."""
-    import dask
-
-    schema = ReducedSchema(plan)
-    name = f"tokensweep-{plan.spec.name}"
-    roots, points = [], 0
-    for blocks in schema.groups().values():
-        gid = group_id(blocks[0], schema)
-        if gid in done:
-            continue
-        level = [
-            dask.delayed(partial(block_partial, plan, b), pure=False)(
-                dask_key_name=f"{name}-block-{'.'.join(map(str, b))}-{fingerprint}"
-            )
-            for b in blocks
-        ]
-        depth = 0
-        while len(level) > 1:
-            depth += 1
-            level = [
-                dask.delayed(combine, pure=False)(
-                    *level[i : i + FAN_IN], dask_key_name=f"{name}-combine-{gid}-{depth}.{i}-{fingerprint}"
-                )
-                for i in range(0, len(level), FAN_IN)
-            ]
-        write = partial(write_group, plan, blocks, path, fingerprint, token)
-        roots.append(dask.delayed(write, pure=False)(level[0], dask_key_name=f"{name}-write-{gid}-{fingerprint}"))
-        points += sum(plan.block_points(b) for b in blocks)
-    return roots, points, len(schema.groups())

@@ -57,6 +57,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from engine.axes import AXES, GRID_AXES, NUMERIC_PARAMETERS, PARAMETERS, expand
+from engine.conditions import COMPARISONS
 from engine.errors import UserError, did_you_mean
 from engine.model.assumptions import Assumptions
 from engine.model.catalog import DEFAULT_PROFILE, Catalog, load_catalog
@@ -69,7 +70,6 @@ from engine.yamlio import read_yaml
 DEFAULT_MAX_POINTS = 5e9
 #: A reduction writes only its winners, so its default budget bounds compute, not storage.
 DEFAULT_MAX_REDUCED_POINTS = 1e13
-COMPARISONS = ("ge", "gt", "le", "lt", "eq")
 MAX_SYNTHETIC_SIZES = 10_000
 DEFAULT_WORKLOAD = "agentic-coding"
 #: Spec fields that do not change a single computed number: a resume ignores them.

@@ -44,7 +44,7 @@ def _module(name: str):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from engine import __version__
+    from engine.version import __version__
 
     parser = Parser(prog="tokensweep", description="Sweep engine for LLM-inference economics.")
     parser.add_argument("--version", action="version", version=f"tokensweep {__version__}")

@@ -176,7 +176,7 @@ def refuse_unserved(point, values) -> None:
         )
     if values["replica_fits"]:
         return
-    word = "units" if point.hardware.kind != "wafer" else "systems"
+    word = point.hardware.units_word
     if values["units_needed"] == 0:
         hint = "try --parallelism dp-ep" if a.parallelism != "dp-ep" else "use fewer concurrent requests or fewer bits"
         raise UserError(f"replica: no number of {point.hardware.name} {word} holds {model.name} with this KV in the "

@@ -16,11 +16,13 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
+    from engine.interfaces.progress import progress_bar
     from engine.sweep.store import run_sweep
 
     plan = sweep_plan(args)
     profile = execution_profile(args)
-    result = run_sweep(plan, args.output, profile, overwrite=args.overwrite, progress=not args.no_progress)
+    bar = None if args.no_progress else progress_bar
+    result = run_sweep(plan, args.output, profile, overwrite=args.overwrite, progress=bar)
     print(result.summary())
     if plan.spec.figures and not args.no_figures:
         from engine.errors import UserError

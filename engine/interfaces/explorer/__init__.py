@@ -24,10 +24,10 @@ from pathlib import Path
 
 import numpy as np
 
-from engine import __version__
 from engine.errors import UserError, did_you_mean
 from engine.interfaces.panels import cube_serving_text
 from engine.units import format_bytes, units_of
+from engine.version import __version__
 
 #: The WSE-3 calculator's default view (gpt-oss-120b, 96.3k ISL, 250 requests, 4-bit weights,
 #: 16-bit KV, WSE-3): where the page opens when the cube holds it (else the nearest values).

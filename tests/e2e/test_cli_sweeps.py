@@ -99,7 +99,7 @@ def test_shipped_sweeps_are_valid():
 
     from engine.sweep.plan import make_plan
 
-    for path in sorted(Path(__file__).parents[1].joinpath("sweeps").glob("*.yaml")):
+    for path in sorted(Path(__file__).parents[2].joinpath("sweeps").glob("*.yaml")):
         plan = make_plan(load_spec(path))
         assert plan.n_points > 0, path
 

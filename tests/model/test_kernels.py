@@ -9,7 +9,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.axes import AXES, CHOICE_PARAMETERS, NUMERIC_PARAMETERS
 from engine.model import core, reference
 from engine.model.assumptions import Assumptions
 from engine.model.core import evaluate_arrays
@@ -26,28 +25,6 @@ ABSOLUTE = {"stranded_fraction": 1e-12}
 #: Every implementation of the array core, checked against the reference on the same inputs
 #: (bench/numpy_impl.py is a speed baseline only, outside the package, and not an oracle).
 IMPLEMENTATIONS = {"compiled": core.evaluate_arrays}
-
-
-def parameter_values(name):
-    """Any value the registry accepts for a numeric assumption (usable memory kept where units fit int64)."""
-    a = AXES[name]
-    if name == "replica_units":
-        return st.one_of(st.just(0), st.integers(1, 16), st.integers(1, int(a.high)))
-    if name == "usable_memory_fraction":
-        return st.one_of(st.just(0.0), st.floats(0.05, 1, **s.finite))
-    if a.integer:
-        return st.integers(int(a.low), int(a.high))
-    if name in ("scaleout_bw_gbs", "host_cache_bw_gbs"):
-        return st.floats(0.1, a.high, **s.finite)
-    return st.floats(a.low, a.high, exclude_min=a.low_open, **s.finite)
-
-
-#: Random assumptions over every parameter of the registry, every price mode and cache tier.
-assumption_sets = st.builds(
-    Assumptions,
-    **{name: parameter_values(name) for name in NUMERIC_PARAMETERS},
-    **{name: st.sampled_from(AXES[name].choices) for name in CHOICE_PARAMETERS},
-)
 
 
 @st.composite
@@ -82,7 +59,7 @@ def grid_case(catalog):
         s.axis(s.weight_bits),
         s.axis(s.kv_bits),
         workloads(),
-        assumption_sets,
+        s.assumption_sets,
     )
 
 

@@ -14,7 +14,7 @@ import yaml
 from engine.interfaces.cli import main
 from tests.sweep_helpers import small
 
-CORPUS = Path(__file__).parent / "data" / "bad"
+CORPUS = Path(__file__).parents[1] / "data" / "bad"
 SPECS = sorted((CORPUS / "specs").glob("*.yaml"))
 CATALOGS = sorted((CORPUS / "catalogs").glob("*.yaml"))
 CLI_CASES = yaml.safe_load((CORPUS / "cli.yaml").read_text())

@@ -19,9 +19,9 @@ from engine.model.assumptions import Assumptions, CacheTier, PriceMode
 from engine.model.catalog import load_catalog
 from engine.model.point import Point
 from engine.model.variables import BY_NAME, FAMILIES, VARIABLES, family
-from tests.test_kernels import parameter_values
+from tests.strategies import parameter_values
 
-ROOT = Path(__file__).parents[1]
+ROOT = Path(__file__).parents[2]
 CATALOG = load_catalog()
 
 

@@ -16,7 +16,7 @@ from engine.interfaces.cli import main
 from engine.model.assumptions import Assumptions
 from engine.model.catalog import load_catalog
 
-DATA = Path(__file__).parents[1] / "engine" / "data" / "calibration"
+DATA = Path(__file__).parents[2] / "engine" / "data" / "calibration"
 SERVING, MAX_THROUGHPUT = DATA / "measured-serving.csv", DATA / "measured-max-throughput.csv"
 CATALOG = load_catalog()
 METRICS = ("interactivity", "throughput_per_gpu", "ttft")

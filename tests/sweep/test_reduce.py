@@ -23,27 +23,9 @@ from engine.sweep.plan import make_plan
 from engine.sweep.reduce import ReducedSchema, reduce_eager
 from engine.sweep.spec import parse_spec
 from engine.sweep.store import run_sweep
-from tests.sweep_helpers import comparable, write_spec
+from tests.sweep_helpers import BASE, kill_after, same_cube, write_spec
+from tests.sweep_helpers import run_cli as _run_cli
 
-BASE = {
-    "name": "reduced",
-    "models": ["gpt-oss-120b", "llama-3.1-70b"],
-    "hardware": ["wse3", "h100-sxm", "b200"],
-    "axes": {
-        "isl": {"geomspace": ["1k", "300k", 3]},
-        "concurrency": [1, 8, 64, 256],
-        "weight_bits": [4, 8],
-        "kv_bits": [8, 16],
-        "replica_units": [0, 8],
-    },
-    "parameters": {"workload": "agentic-coding"},
-    "reduce": {
-        "min": "cost_per_mtok_output_usd",
-        "over": ["replica_units", "concurrency", "weight_bits", "kv_bits"],
-        "where": {"interactivity_tps": {"ge": 50}},
-        "keep": ["ttft_s", "units_per_replica"],
-    },
-}
 DIMS = ("model", "isl", "concurrency", "weight_bits", "kv_bits", "hardware", "replica_units")
 
 
@@ -57,13 +39,6 @@ def full_cube(plan):
     """The same grid written in full (every variable), evaluated eagerly."""
     spec = dataclasses.replace(plan.spec, reduction=None, variables=VARIABLES)
     return evaluate_eager(dataclasses.replace(plan, spec=spec, schema=CubeSchema(spec)))
-
-
-def same_cube(written: xr.Dataset, eager: xr.Dataset) -> None:
-    written, eager = comparable(written), comparable(eager.copy())
-    for ds in (written, eager):
-        ds.attrs.pop("complete")
-    xr.testing.assert_identical(written, eager)
 
 
 def assert_same(reduced: xr.Dataset, expected: xr.Dataset, names) -> None:
@@ -169,7 +144,6 @@ def test_plan_shows_the_reduced_output(tmp_path, many_chunks, capsys):
 
 
 def test_sigkill_mid_reduction_then_resume_gives_the_same_cube(tmp_path, many_chunks, eager):
-    from tests.test_store import _run_cli, kill_after
 
     spec_path = write_spec(tmp_path, many_chunks)
     output = tmp_path / "killed.zarr"

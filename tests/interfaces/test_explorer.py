@@ -18,7 +18,7 @@ from engine.sweep.spec import parse_spec
 from engine.sweep.store import run_sweep
 from tests.sweep_helpers import small
 
-ROOT = Path(__file__).parents[1]
+ROOT = Path(__file__).parents[2]
 ARTIFACTS = ROOT / "outputs" / "test-artifacts"
 CHROMIUM = next((p for p in ("chromium", "chromium-browser", "google-chrome") if shutil.which(p)), None)
 DRIVER = shutil.which("chromedriver")
@@ -149,7 +149,7 @@ def test_moving_sliders_shows_exactly_what_slice_gives(browser, page, cube, caps
 
 
 def test_reduced_cubes_explore_with_their_labels(browser, tmp_path):
-    from tests.test_reduce import BASE
+    from tests.sweep_helpers import BASE
 
     spec_path = tmp_path / "reduced.yaml"
     spec_path.write_text(yaml.safe_dump({**BASE, "axes": {**BASE["axes"], "parallelism": ["tp", "dp-ep"]},

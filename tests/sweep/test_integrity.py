@@ -20,9 +20,11 @@ import xarray as xr
 import engine
 from engine.interfaces.cli import main
 from engine.sweep.integrity import IncompleteCubeWarning, StaleWriter, new_token
+from engine.sweep.outputs import write_block
 from engine.sweep.plan import make_plan
 from engine.sweep.spec import parse_spec
-from engine.sweep.store import run_sweep, state_dir, write_block
+from engine.sweep.state import state_dir
+from engine.sweep.store import run_sweep
 from tests.conftest import free_port
 from tests.sweep_helpers import comparable, small, write_spec
 

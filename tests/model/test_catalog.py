@@ -7,7 +7,7 @@ import pytest
 from engine.errors import UserError
 from engine.model.catalog import load_catalog
 
-# Malformed entries live in the bad-input corpus (tests/data/bad/catalogs, tests/test_bad_inputs.py).
+# Malformed entries live in the bad-input corpus (tests/data/bad/catalogs, tests/e2e/test_bad_inputs.py).
 
 REFERENCE_MODELS = {
     "gpt-oss-120b",

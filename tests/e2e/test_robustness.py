@@ -24,10 +24,11 @@ from engine.model.core import evaluate_arrays
 from engine.model.variables import TOKEN_TYPES, VARIABLES
 from engine.sweep.plan import make_plan
 from engine.sweep.spec import parse_spec
-from engine.sweep.store import run_sweep, state_dir
+from engine.sweep.state import state_dir
+from engine.sweep.store import run_sweep
 from tests import strategies as s
-from tests.sweep_helpers import MANY_BLOCKS, comparable, small, write_spec
-from tests.test_store import _run_cli
+from tests.sweep_helpers import MANY_BLOCKS, comparable, kill_after, small, write_spec
+from tests.sweep_helpers import run_cli as _run_cli
 
 
 # ------------------------------------------------------------------ numerical safety
@@ -102,19 +103,32 @@ def test_a_replica_beyond_every_domain_is_masked_not_nan(catalog, agentic):
 
 
 # ------------------------------------------------------------------ fault injection
-@pytest.mark.slow
-@pytest.mark.parametrize("seed", range(5))
-def test_sigkill_at_a_random_moment_then_resume(tmp_path, reference_cube, seed):
-    rng = random.Random(seed)
+KILLS = [pytest.param("mid-run", id="after-10pct-of-blocks")] + [
+    pytest.param(seed, id=f"random-moment-{seed}", marks=pytest.mark.slow) for seed in range(5)
+]
+
+
+@pytest.mark.parametrize("when", KILLS)
+def test_sigkill_then_resume_gives_an_identical_cube(tmp_path, reference_cube, when):
+    """SIGKILL mid-run (after a tenth of the blocks: exactly the rest is computed on resume) or at
+    a seeded random moment (start-up, template, blocks or finalise, as the seed falls)."""
     spec_path = write_spec(tmp_path, MANY_BLOCKS)
     output = tmp_path / "cube.zarr"
+    total = make_plan(parse_spec(MANY_BLOCKS)).n_blocks
     process = _run_cli(spec_path, output, "--workers", "1")
-    time.sleep(rng.uniform(0.5, 4.0))  # start-up, template, blocks or finalise, as the seed falls
-    process.send_signal(signal.SIGKILL)
-    process.wait()
+    if when == "mid-run":  # early: with the write pipeline the last blocks land fast, and a late kill could miss
+        recorded = kill_after(process, output, blocks=total // 10)
+        assert 0 < recorded < total, "the run was not killed mid-way"
+        assert int(xr.open_zarr(output, consolidated=False).attrs["complete"]) == 0
+    else:
+        time.sleep(random.Random(when).uniform(0.5, 4.0))
+        process.send_signal(signal.SIGKILL)
+        process.wait()
     resumed = _run_cli(spec_path, output)
-    _out, err = resumed.communicate(timeout=120)
+    out, err = resumed.communicate(timeout=120)
     assert resumed.returncode == 0, err
+    if when == "mid-run":
+        assert f"{total - recorded}/{total} blocks computed" in out
     xr.testing.assert_identical(comparable(xr.open_zarr(output)), reference_cube)
 
 
@@ -150,8 +164,18 @@ def test_disk_full_is_one_clear_line_and_the_store_resumes(tmp_path, monkeypatch
     xr.testing.assert_identical(comparable(xr.open_zarr(output)), reference_cube)
 
 
-@pytest.mark.slow
-def test_two_concurrent_runs_the_second_is_refused(tmp_path, capsys):
+@pytest.mark.parametrize("holder", ["lock", pytest.param("running", marks=pytest.mark.slow)])
+def test_a_second_concurrent_writer_is_refused(tmp_path, capsys, holder):
+    """Refused in one line and nothing written: against a held lock (in process) or a real run."""
+    from engine.sweep.state import writer_lock
+
+    if holder == "lock":
+        spec_path, output = write_spec(tmp_path, small()), tmp_path / "busy.zarr"
+        with writer_lock(state_dir(output)):
+            assert main(["run", str(spec_path), "--output", str(output), "--no-progress"]) == 2
+        assert "is being written by pid" in capsys.readouterr().err
+        assert not (output / "zarr.json").exists()
+        return
     spec_path = write_spec(tmp_path, MANY_BLOCKS)
     output = tmp_path / "cube.zarr"
     first = _run_cli(spec_path, output, "--workers", "1")

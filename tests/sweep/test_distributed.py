@@ -33,7 +33,7 @@ def test_distributed_run_gives_the_same_cube_as_threads(tmp_path, cluster):
 
 def test_distributed_reduction_gives_the_same_cube_as_in_process(tmp_path, cluster):
     from engine.sweep.reduce import reduce_eager
-    from tests.test_reduce import BASE, same_cube
+    from tests.sweep_helpers import BASE, same_cube
 
     address, _, _ = cluster
     plan = make_plan(parse_spec({**BASE, "chunks": {"model": 1, "isl": 2, "concurrency": 2}}))

@@ -59,7 +59,7 @@ def test_provenance_names_the_packages_the_command_and_the_commit(cube):
 
     assert {"numpy", "numba", "xarray", "zarr", "dask"} <= set(cube.attrs["software"])
     assert cube.attrs["history"].startswith(cube.attrs["created"] + " ") and len(cube.attrs["history"].split()) > 1
-    root = Path(__file__).parents[1]
+    root = Path(__file__).parents[2]
     head = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True)
     if head.returncode != 0:
         pytest.skip("not a git checkout")

@@ -1,0 +1,73 @@
+"""Progress of long work on the terminal: a rich bar on a terminal, plain lines in a batch log.
+
+The store reports progress through a callback (points done); this is what the command
+line plugs into it. ``TOKENSWEEP_PROGRESS_INTERVAL`` sets the seconds between plain lines.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from contextlib import contextmanager
+
+
+def progress_lines(total: int, done: int, interval: float):
+    """``advance(points)`` that prints ``sweep: 45% (...)`` at most every ``interval`` seconds, and at 100%."""
+    state = {"done": done, "started": time.perf_counter(), "last": time.perf_counter(), "first": done}
+
+    def advance(points: int) -> None:
+        state["done"] += points
+        now = time.perf_counter()
+        if now - state["last"] < interval and state["done"] < total:
+            return
+        state["last"] = now
+        rate = (state["done"] - state["first"]) / max(now - state["started"], 1e-9)
+        left = (total - state["done"]) / rate if rate > 0 else float("inf")
+        print(
+            f"sweep: {100 * state['done'] / total:.0f}% ({state['done']:,} of {total:,} points, "
+            f"{rate:,.0f} points/s, about {left:,.0f} s left)",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    return advance
+
+
+@contextmanager
+def progress_bar(total: int, done: int):
+    """``advance(points)`` for a run of ``total`` points of which ``done`` are already done."""
+    if not sys.stderr.isatty():  # a batch job's log: a plain line every interval, not a redrawn bar
+        yield progress_lines(total, done, float(os.environ.get("TOKENSWEEP_PROGRESS_INTERVAL", "10")))
+        return
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    class Rate(TextColumn):
+        def render(self, task):
+            speed = task.finished_speed or task.speed
+            from rich.text import Text
+
+            return Text(f"{speed:,.0f} points/s" if speed else "")
+
+    from rich.console import Console
+
+    with Progress(
+        TextColumn("[bold]sweep"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("points"),
+        Rate(""),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+    ) as bar:
+        task = bar.add_task("sweep", total=total, completed=done)
+        yield lambda points: bar.advance(task, points)

@@ -1,0 +1,120 @@
+"""Where a sweep may write: output paths confined, checked and never mistaken for someone else's.
+
+A spec names only a local path under the working directory (a spec may come from someone
+else); ``--output`` may name any ``.zarr`` path or fsspec URL, but never an existing
+folder or object tokensweep did not write. ``--overwrite`` deletes only a store tokensweep
+wrote: its root metadata and its arrays, nothing else.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+from engine.errors import UserError
+from engine.sweep.location import is_remote, location, remove_tree
+from engine.sweep.plan import Plan
+from engine.sweep.state import state_dir
+
+OUTPUTS = Path("outputs")
+
+
+def default_output(plan: Plan) -> Path:
+    """The spec's ``output`` (or ``outputs/<name>.zarr``), confined to the working directory
+    after resolving symlinks: a spec may come from someone else."""
+    if plan.spec.output and "://" in plan.spec.output:
+        raise UserError(
+            f"output: {plan.spec.output} is a URL; a spec names only a local path under the working directory "
+            "(a spec may come from someone else): give --output to write there"
+        )
+    path = Path(plan.spec.output) if plan.spec.output else OUTPUTS / f"{plan.spec.name}.zarr"
+    here = Path.cwd().resolve()
+    if not (here / path).resolve().is_relative_to(here):
+        raise UserError(
+            f"output: {path} resolves to {(here / path).resolve()}, outside the working directory "
+            "(through a symlink); give --output to write there"
+        )
+    return path
+
+
+def check_output(path: str | Path, probe: bool = False):
+    """Resolve and confine an output: a ``.zarr`` directory (or fsspec URL) that is ours or does not exist.
+
+    With ``probe``, a remote output is proven writable first (an object written and removed
+    beside it): a missing bucket or missing credentials are one line, before anything runs.
+    """
+    path = location(path)
+    if not str(path).endswith(".zarr"):
+        raise UserError(f"--output: {path} must end in .zarr (a Zarr v3 store directory)")
+    if is_remote(path):
+        try:
+            taken = path.exists() and any(True for _ in path.iterdir()) and not state_dir(path).exists()
+            if probe and not taken:
+                marker = state_dir(path) / f".probe-{os.getpid()}-{time.monotonic_ns()}"
+                marker.write_text("tokensweep can write here")
+                marker.unlink()
+        except Exception as exc:  # the backend's own errors (botocore, gcsfs, ...) are not OSErrors
+            raise UserError(f"--output: cannot write to {path} ({type(exc).__name__}: {str(exc)[:200]})") from None
+        if taken:
+            raise UserError(f"--output: {path} exists and was not written by tokensweep; refusing to touch it")
+        return path
+    resolved = path.resolve()
+    if resolved.exists() and not resolved.is_dir():
+        raise UserError(f"--output: {path} exists and is a file, not a store directory")
+    if resolved.exists() and any(resolved.iterdir()) and not state_dir(resolved).exists():
+        raise UserError(f"--output: {path} exists and was not written by tokensweep; refusing to touch it")
+    parent = resolved.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not _writable(parent):
+        raise UserError(f"--output: cannot write in {parent} (read-only or no permission)")
+    return resolved
+
+
+def _writable(folder: Path) -> bool:
+    """Probe by creating and removing a file: os.access says yes to root on read-only folders."""
+    import tempfile
+
+    try:
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".tokensweep-probe-"):
+            return True
+    except OSError:
+        return False
+
+
+def remove_own_store(path: Path) -> None:
+    """Delete a store tokensweep wrote: its root metadata and its arrays, nothing else.
+
+    Anything else inside (another cube, a file someone put there, a symlink) means the
+    folder is not only ours: refuse rather than delete it.
+    """
+    if is_remote(path):  # objects: only the root metadata and folders of arrays may be there
+        for child in path.iterdir():
+            if child.name == "zarr.json" or (child / "zarr.json").exists():
+                continue
+            raise UserError(
+                f"--overwrite: {path} holds {child.name}, which is not one of its arrays (another cube or a foreign "
+                "object?); move it away or choose another --output"
+            )
+        remove_tree(path)
+        return
+    for child in path.iterdir():
+        if child.name == "zarr.json" and child.is_file() and not child.is_symlink():
+            continue
+        metadata = child / "zarr.json"
+        if child.is_dir() and not child.is_symlink() and metadata.is_file():
+            try:
+                if json.loads(metadata.read_text()).get("node_type") == "array" and not any(
+                    p.is_symlink() or (p.name == "zarr.json" and p.parent != child) for p in child.rglob("*")
+                ):
+                    continue
+            except (ValueError, OSError, AttributeError):
+                pass
+        raise UserError(
+            f"--overwrite: {path} holds {child.name}, which is not one of its arrays (another cube or a foreign "
+            "file?); move it away or choose another --output"
+        )
+    shutil.rmtree(path)

@@ -1,0 +1,1 @@
+"""End-to-end tests: the command line, the README, the bad-input corpus, fault injection."""

@@ -1,0 +1,1 @@
+"""Tests of engine.model: formulas, kernels, catalog, registries, physics."""
