@@ -48,7 +48,7 @@ import sys, time, dask
 from pathlib import Path
 from engine.sweep.spec import load_spec
 from engine.sweep.plan import make_plan
-from engine.sweep.executors import evaluate_block
+from engine.sweep.blocks import evaluate_block
 from engine.sweep.chunks import layout
 from engine.sweep.outputs import output_for
 from engine.sweep.store import write_template

@@ -84,7 +84,7 @@ class Grid:
     def python(self, limit: int):
         """The reference on the first `limit` points of the grid (C order)."""
         from engine.model.point import Point
-        from engine.model.reference import evaluate_point
+        from engine.model.reference import compose_point
 
         done = 0
         for m in self.models:
@@ -93,7 +93,7 @@ class Grid:
                     for w in self.weight_bits:
                         for k in self.kv_bits:
                             for h in self.hardware:
-                                evaluate_point(
+                                compose_point(
                                     Point(m, h, self.workload, self.isl[c], self.osl[c], r, w, k, self.assumptions)
                                 )
                                 done += 1
@@ -335,7 +335,7 @@ class EndToEnd:
     def kernel_only(self, spec: Path, workers: int) -> dict:
         """The same blocks evaluated on the same thread pool, nothing written."""
         code = (
-            "import time, dask; from engine.sweep.spec import load_spec; from engine.sweep.plan import make_plan; from engine.sweep.executors import evaluate_block\n"
+            "import time, dask; from engine.sweep.spec import load_spec; from engine.sweep.plan import make_plan; from engine.sweep.blocks import evaluate_block\n"
             f"plan = make_plan(load_spec({str(spec)!r})); evaluate_block(plan, next(plan.blocks()))\n"
             "t = time.perf_counter()\n"
             "from functools import partial\n"

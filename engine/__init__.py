@@ -12,7 +12,7 @@ Import package of the ``tokensweep`` distribution. The public Python API:
   deployment under constraints, on any cube (also ``ds.tokensweep.frontier/cheapest``)
 
 Layout: ``engine.model`` (records, formulas, kernels, array core), ``engine.sweep`` (spec,
-plan, cube schema, executors, store, cluster), ``engine.analysis`` (comparisons) and
+plan, cube schema, blocks, outputs, store, cluster), ``engine.analysis`` (comparisons) and
 ``engine.interfaces`` (the CLI, text panels, figures); ``engine.axes`` is the axis
 registry every layer derives from.
 """

@@ -14,12 +14,13 @@ import numpy as np
 
 from engine.errors import UserError
 from engine.interfaces.selection import nearest
+from engine.model.point import CALCULATOR_POINT
 from engine.sweep.cube import CubeInfo, open_cube
 from engine.units import format_count, parse_quantity
 
 PHASE_LEVELS = (32, 64, 128)
 MARKER_ISL = 1e6
-PREFERRED = {"hardware": "wse3", "concurrency": 250, "weight_bits": 4, "kv_bits": 16, "isl": 96.3e3}
+PREFERRED = {k: v for k, v in CALCULATOR_POINT.items() if k not in ("model", "workload")}
 
 
 def save(fig, output: Path, **options) -> None:

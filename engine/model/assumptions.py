@@ -15,11 +15,12 @@ True
 from __future__ import annotations
 
 from enum import IntEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from engine.axes import AXES, CHOICE_PARAMETERS, NUMERIC_PARAMETERS, PARAMETERS
+from engine.errors import UserError, describe_validation_error, did_you_mean
 
 #: Named codes of the categorical assumptions, in the registry's order of choices.
 CODES: dict[str, type[IntEnum]] = {
@@ -63,3 +64,27 @@ Assumptions = create_model(
     __module__=__name__,
     **{name: _field(name) for name in PARAMETERS},
 )
+
+
+def parse_assumptions(values: dict[str, Any], prefix: str) -> Assumptions:
+    """Assumptions from human values (``50k``, ``spot``), errors as one line under ``prefix``.
+
+    >>> parse_assumptions({"mfu_decode": "0.4", "price": "spot"}, "--set ").price
+    'spot'
+    """
+    parsed = {}
+    for key, value in values.items():
+        if key not in PARAMETERS:
+            where = prefix.strip().rstrip(".")
+            raise UserError(f"{where}: unknown assumption '{key}' ({did_you_mean(key, PARAMETERS)})")
+        axis = AXES[key]
+        if axis.role == "choice":
+            if str(value) not in axis.choices:
+                raise UserError(f"{prefix}{key}: unknown value '{value}' ({did_you_mean(str(value), axis.choices)})")
+            parsed[key] = str(value)
+        else:
+            parsed[key] = axis.parse(value, f"{prefix}{key}")
+    try:
+        return Assumptions(**parsed)
+    except ValidationError as err:
+        raise UserError(describe_validation_error(err, prefix=prefix)) from None

@@ -17,7 +17,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ValidationError
 
-from engine.errors import UserError, did_you_mean
+from engine.errors import UserError, describe_validation_error, did_you_mean
+from engine.model.assumptions import parse_assumptions
 from engine.model.records import Hardware, Model, Profile, Workload
 from engine.yamlio import read_yaml
 
@@ -65,20 +66,18 @@ class Catalog:
     def profile(self, name: str) -> Profile:
         return self._entry("profiles", name, "profile")
 
+    def assumptions(self, profile: str, values: dict, prefix: str):
+        """The serving profile's values, then ``values`` over them (human units, one-line errors
+        under ``prefix``)."""
+        return parse_assumptions({**self.profile(profile).parameters, **values}, prefix)
+
     def workload(self, name: str) -> Workload:
         return self._entry("workloads", name, "workload")
 
 
-def _describe_error(err: ValidationError, record: type[BaseModel]) -> str:
-    errors = err.errors()
-    # A misspelt key also makes the real one "missing": report the typo first.
-    first = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
-    loc = ".".join(str(p) for p in first["loc"]) or "(entry)"
-    if first["type"] == "extra_forbidden":
-        allowed = [f for f in record.model_fields if f != "name"]
-        return f"field '{loc}': unknown field ({did_you_mean(loc, allowed)})"
-    msg = first["msg"].removeprefix("Value error, ")
-    return f"field '{loc}': {msg}"
+def _describe(err: ValidationError, record: type[BaseModel]) -> str:
+    allowed = [f for f in record.model_fields if f != "name"]
+    return describe_validation_error(err, allowed=allowed, field="field '{loc}'")
 
 
 def _read_yaml(path: Path, label: str) -> dict:
@@ -120,9 +119,7 @@ def _parse_entries(data: dict, label: str, known: dict[str, dict]) -> dict[str, 
             try:
                 parsed[section][name] = _SECTIONS[section](name=str(name), **raw)
             except ValidationError as err:
-                raise UserError(
-                    f"catalog {label}: {kind} '{name}': {_describe_error(err, _SECTIONS[section])}"
-                ) from None
+                raise UserError(f"catalog {label}: {kind} '{name}': {_describe(err, _SECTIONS[section])}") from None
             except TypeError as err:
                 raise UserError(f"catalog {label}: {kind} '{name}': {err}") from None
     return parsed

@@ -254,6 +254,14 @@ def tco_rate(capex, amortisation_years, power_kw, pue, usd_per_kwh):
 
 
 @formula
+def hourly_rate(rent, capex, amortisation_years, power_kw, pue, usd_per_kwh):
+    """One unit's hourly rate: the scenario's rental rate where one is listed (NaN: none), else TCO."""
+    if not math.isnan(rent):
+        return rent
+    return tco_rate(capex, amortisation_years, power_kw, pue, usd_per_kwh)
+
+
+@formula
 def cost_per_mtok(usd_per_hour, tokens_per_s):
     """``CPM = $/hr / (tok/s x 3600) x 1e6``."""
     return usd_per_hour / (tokens_per_s * 3600.0) * 1e6

@@ -152,17 +152,15 @@ def usable_fraction(hardware, h, parameters):
 
 @helper
 def unit_rate(hardware, h, parameters):
-    """Hourly rate of one unit: the scenario's rental rate, else TCO."""
+    """Hourly rate of one unit: the scenario's rental rate, else TCO (formulas.hourly_rate)."""
     mode = int(parameters[P.price])
     rent = math.nan
     if mode == ON_DEMAND:
         rent = hardware[h, HW.rent_on_demand]
     elif mode == SPOT:
         rent = hardware[h, HW.rent_spot]
-    if not math.isnan(rent):
-        return rent
-    return F.tco_rate(
-        hardware[h, HW.capex], parameters[P.amortisation_years], hardware[h, HW.power_kw], parameters[P.pue],
+    return F.hourly_rate(
+        rent, hardware[h, HW.capex], parameters[P.amortisation_years], hardware[h, HW.power_kw], parameters[P.pue],
         parameters[P.usd_per_kwh],
     )  # fmt: skip
 
@@ -264,7 +262,7 @@ def performance_kernel(
 ):  # fmt: skip
     """Bounds, expected serving figures and costs over model x context x R x wbits x kbits x hardware.
 
-    Composes the formulas of :mod:`engine.model.formulas` as reference.evaluate_point does;
+    Composes the formulas of :mod:`engine.model.formulas` as reference.compose_point does;
     everything that does not depend on the inner loops is hoisted out of them.
     """
     n_ctx, n_conc, n_wb, n_kb, n_hw = isl.size, concurrency.size, weight_bits.size, kv_bits.size, hardware.shape[0]

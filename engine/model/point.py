@@ -13,6 +13,19 @@ from engine.axes import AXES
 from engine.model.assumptions import Assumptions
 from engine.model.records import Hardware, Model, Workload
 
+#: The published WSE-3 calculator's default view: where `tokensweep point` starts (model,
+#: hardware, mix, ISL), where the explorer opens and which slice a figure draws when the cube
+#: holds it (else the nearest values). The one place this point is written.
+CALCULATOR_POINT = {
+    "model": "gpt-oss-120b",
+    "hardware": "wse3",
+    "workload": "agentic-coding",
+    "isl": AXES["isl"].point_default,  # 96.3k, the calculator's median input length
+    "concurrency": 250,
+    "weight_bits": 4,
+    "kv_bits": 16,
+}
+
 
 @dataclass(frozen=True)
 class Point:

@@ -1,12 +1,14 @@
 """Hourly rates per unit: the catalog's rental rate for a price scenario, else the TCO rate.
 
-Used by the cube's coordinates and by the reference implementation; the kernels compute
-the same rate inline and are tested equal to it.
+Used by the cube's coordinates and by the reference implementation; the kernels pick the
+rental rate from their table and call the same formula (engine.model.formulas.hourly_rate).
 """
 
 from __future__ import annotations
 
-from engine.model.formulas import tco_rate
+import math
+
+from engine.model.formulas import hourly_rate, tco_rate
 from engine.model.records import Hardware
 
 
@@ -17,9 +19,9 @@ def tco_usd_per_hour(hardware: Hardware, amortisation_years: float, pue: float, 
 
 def unit_usd_per_hour(hardware: Hardware, assumptions) -> float:
     """Hourly rate of one unit in the chosen price scenario (TCO where no rate is listed)."""
-    if price_source(hardware, assumptions.price) == "rental":
-        return hardware.usd_per_hour[assumptions.price]
-    return tco_usd_per_hour(hardware, assumptions.amortisation_years, assumptions.pue, assumptions.usd_per_kwh)
+    rent = hardware.usd_per_hour.get(assumptions.price, math.nan) if assumptions.price != "tco" else math.nan
+    a = assumptions
+    return hourly_rate(rent, hardware.capex_usd, a.amortisation_years, hardware.power_kw, a.pue, a.usd_per_kwh)
 
 
 def price_source(hardware: Hardware, price: str) -> str:

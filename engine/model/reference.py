@@ -208,7 +208,7 @@ def cost_per_mtok(usd_per_hour: float, tokens_per_s: float) -> float:
 
 
 # --------------------------------------------------------------------------- one grid point
-def evaluate_point(point: Point) -> dict[str, float]:
+def compose_point(point: Point) -> dict[str, float]:
     """Every cube variable at one grid point, composed from the formulas above.
 
     Beyond the model's context window, or where the replica cannot hold weights plus KV,

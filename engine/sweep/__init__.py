@@ -1,1 +1,1 @@
-"""Sweeps: spec, plan, cube schema, executors and the Zarr store."""
+"""Sweeps: spec, plan, cube schema, blocks, outputs and the Zarr store."""

@@ -1,10 +1,10 @@
 """Where blocks run: local threads, local processes, or a Dask distributed cluster.
 
 The engine only ever sees a :class:`Runner`; which one is resolved here at the edge from
-``--scheduler`` (``threads``, ``processes``, ``tcp://HOST:PORT``) or from a named profile
-in a YAML file (``--profile NAME --profiles FILE``)::
+``--scheduler`` (``threads``, ``processes``, ``tcp://HOST:PORT``) or from a named cluster
+in a YAML file (``--cluster NAME --clusters FILE``)::
 
-    profiles:
+    clusters:
       laptop: {scheduler: threads, workers: 2}
       lab:    {scheduler: "tcp://10.0.0.5:8786"}
       hpc:    {scheduler: slurm, jobs: 8, cores: 32, memory: 64GB, walltime: "02:00:00", queue: normal}
@@ -32,7 +32,7 @@ LOCAL = ("threads", "processes", "sync")
 
 
 @dataclass(frozen=True)
-class Profile:
+class ClusterProfile:
     scheduler: str = "threads"
     workers: int | None = None
     options: tuple[tuple[str, object], ...] = ()
@@ -43,12 +43,13 @@ class Profile:
         return self.scheduler
 
 
-def load_profile(name: str, path: str | Path) -> Profile:
-    data = read_yaml(Path(path), f"--profiles {path}", "profiles file") or {}
-    profiles = data.get("profiles", {}) if isinstance(data, dict) else {}
-    if name not in profiles:
-        raise UserError(f"--profile: unknown profile '{name}' in {path} ({did_you_mean(name, profiles)})")
-    entry = dict(profiles[name] or {})
+def load_cluster(name: str, path: str | Path) -> ClusterProfile:
+    """A named cluster (execution profile) from a clusters file (``clusters: {NAME: {...}}``)."""
+    data = read_yaml(Path(path), f"--clusters {path}", "clusters file") or {}
+    clusters = data.get("clusters", {}) if isinstance(data, dict) else {}
+    if name not in clusters:
+        raise UserError(f"--cluster: unknown cluster '{name}' in {path} ({did_you_mean(name, clusters)})")
+    entry = dict(clusters[name] or {})
     scheduler = str(entry.pop("scheduler", "threads"))
     workers = entry.pop("workers", None)
     return resolve(scheduler, workers, tuple(sorted(entry.items())))
@@ -66,10 +67,10 @@ def from_dask_config() -> str | None:
     return str(address) if address else None
 
 
-def resolve(scheduler: str | None, workers: int | None = None, options=()) -> Profile:
+def resolve(scheduler: str | None, workers: int | None = None, options=()) -> ClusterProfile:
     scheduler = scheduler or "threads"
     if scheduler == "scheduler-file":
-        return Profile(scheduler, workers, tuple(options))
+        return ClusterProfile(scheduler, workers, tuple(options))
     if scheduler not in LOCAL and scheduler not in JOBQUEUE:
         match = ADDRESS.match(scheduler)
         if not match or not 0 < int(match.group(3)) < 65536:
@@ -80,13 +81,13 @@ def resolve(scheduler: str | None, workers: int | None = None, options=()) -> Pr
         scheduler = f"{match.group(1) or 'tcp'}://{match.group(2)}:{match.group(3)}"
     if workers is not None and (not isinstance(workers, int) or workers < 1):
         raise UserError(f"--workers: must be a whole number >= 1, got {workers!r}")
-    return Profile(scheduler, workers, tuple(options))
+    return ClusterProfile(scheduler, workers, tuple(options))
 
 
 class Runner:
     """Runs zero-argument tasks and reports each result as it completes."""
 
-    def __init__(self, profile: Profile, client=None):
+    def __init__(self, profile: ClusterProfile, client=None):
         self.profile = profile
         self.client = client
 
@@ -156,7 +157,7 @@ JOBQUEUE = {"slurm": "SLURMCluster", "pbs": "PBSCluster", "sge": "SGECluster", "
 
 
 @contextmanager
-def jobqueue_cluster(profile: Profile):
+def jobqueue_cluster(profile: ClusterProfile):
     """A dask-jobqueue cluster configured the dask-jobqueue way, and the jobs to scale it to.
 
     Everything the profile does not say comes from dask-jobqueue's own configuration
@@ -182,7 +183,7 @@ def jobqueue_cluster(profile: Profile):
         yield cluster, jobs
 
 
-def jobqueue_threads(profile: Profile) -> int:
+def jobqueue_threads(profile: ClusterProfile) -> int:
     """Worker threads a batch-system profile will get: jobs x cores per job (profile, else jobqueue config)."""
     import dask
 
@@ -226,7 +227,7 @@ def _client_within(client_class, address: str | None, seconds: float, **options)
 
 
 @contextmanager
-def connect(profile: Profile) -> Iterator[Runner]:
+def connect(profile: ClusterProfile) -> Iterator[Runner]:
     """A Runner for the profile; connects to (or starts) a cluster and closes it afterwards."""
     if profile.scheduler in LOCAL:
         yield Runner(profile)

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.sweep.executors import evaluate_block, template
+from engine.sweep.blocks import evaluate_block, template
 from engine.sweep.integrity import check_token
 from engine.sweep.location import location
 from engine.sweep.pipeline import active as active_pipeline

@@ -3,7 +3,7 @@
 A :class:`Plan` is block geometry only: the chunk size along every dim, the blocks, their
 slices and sizes, which block writes which chunk of each variable. What the cube looks
 like is the :class:`~engine.sweep.cube.CubeSchema`; running blocks belongs to
-:mod:`engine.sweep.executors` and :mod:`engine.sweep.store`. Its repr says what a run
+:mod:`engine.sweep.blocks` and :mod:`engine.sweep.store`. Its repr says what a run
 will do, so ``tokensweep plan`` is a print of it::
 
     >>> from engine.sweep.spec import load_spec

@@ -31,8 +31,8 @@ from engine.conditions import holds
 from engine.jit import kernel
 from engine.model.core import evaluate_arrays
 from engine.model.variables import BY_NAME, FAMILIES, VARIABLES
+from engine.sweep.blocks import block_arguments, thread_buffers
 from engine.sweep.cube import CubeSchema
-from engine.sweep.executors import block_arguments, thread_buffers
 from engine.sweep.plan import Plan
 from engine.units import cf_attrs
 

@@ -58,8 +58,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from engine.axes import AXES, GRID_AXES, NUMERIC_PARAMETERS, PARAMETERS, expand
 from engine.conditions import COMPARISONS
-from engine.errors import UserError, did_you_mean
-from engine.model.assumptions import Assumptions
+from engine.errors import UserError, describe_validation_error, did_you_mean
+from engine.model.assumptions import Assumptions, parse_assumptions
 from engine.model.catalog import DEFAULT_PROFILE, Catalog, load_catalog
 from engine.model.records import Hardware, Model, Workload
 from engine.model.synthetic import DEFAULT_EXPONENT, synthetic_model
@@ -74,42 +74,6 @@ MAX_SYNTHETIC_SIZES = 10_000
 DEFAULT_WORKLOAD = "agentic-coding"
 #: Spec fields that do not change a single computed number: a resume ignores them.
 NOT_FINGERPRINTED = ("output", "max_points", "description", "figures")
-
-
-def describe_validation_error(err: ValidationError, prefix: str = "") -> str:
-    """One line: the field's dotted path and what is allowed."""
-    errors = err.errors()
-    first = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
-    loc = ".".join(str(p) for p in first["loc"])
-    msg = first["msg"].removeprefix("Value error, ")
-    if first["type"] == "extra_forbidden":
-        msg = "unknown key (a typo?)"
-    return f"{prefix}{loc}: {msg}" if loc else f"{prefix}{msg}"
-
-
-def profiled_assumptions(catalog: Catalog, profile: str, values: dict[str, Any], prefix: str) -> Assumptions:
-    """The profile's values, then ``values`` over them (human units, one-line errors under ``prefix``)."""
-    return parse_assumptions({**catalog.profile(profile).parameters, **values}, prefix)
-
-
-def parse_assumptions(values: dict[str, Any], prefix: str) -> Assumptions:
-    """Assumptions from human values (``50k``, ``spot``), errors as one line under ``prefix``."""
-    parsed = {}
-    for key, value in values.items():
-        if key not in PARAMETERS:
-            where = prefix.strip().rstrip(".")
-            raise UserError(f"{where}: unknown assumption '{key}' ({did_you_mean(key, PARAMETERS)})")
-        axis = AXES[key]
-        if axis.role == "choice":
-            if str(value) not in axis.choices:
-                raise UserError(f"{prefix}{key}: unknown value '{value}' ({did_you_mean(str(value), axis.choices)})")
-            parsed[key] = str(value)
-        else:
-            parsed[key] = axis.parse(value, f"{prefix}{key}")
-    try:
-        return Assumptions(**parsed)
-    except ValidationError as err:
-        raise UserError(describe_validation_error(err, prefix=prefix)) from None
 
 
 class _Strict(BaseModel):
@@ -535,7 +499,7 @@ def resolve(spec: SweepSpec, catalog: Catalog | None = None) -> ResolvedSpec:
         hardware=hardware,
         workload=workload,
         profile=spec.profile_name,
-        assumptions=profiled_assumptions(catalog, spec.profile_name, spec.explicit_assumptions(), "parameters."),
+        assumptions=catalog.assumptions(spec.profile_name, spec.explicit_assumptions(), "parameters."),
         axes=axes,
         parameter_dims=parameter_dims,
         requested_chunks=dict(spec.chunks),

@@ -76,7 +76,7 @@ def check_family(implementation, name, case):
                 for w, wb in enumerate(wbits):
                     for k, kb in enumerate(kbits):
                         for h, unit in enumerate(units):
-                            ref = reference.evaluate_point(
+                            ref = reference.compose_point(
                                 Point(model, unit, workload, isl[c], osl[c], R, wb, kb, assumptions)
                             )
                             index = {

@@ -38,7 +38,7 @@ def test_assumptions_are_the_registry_parameters_with_its_defaults():
 @pytest.mark.parametrize("name", NUMERIC_PARAMETERS)
 def test_registry_bounds_are_enforced_everywhere(name):
     from engine.errors import UserError
-    from engine.sweep.spec import parse_assumptions
+    from engine.model.assumptions import parse_assumptions
 
     axis = AXES[name]
     beyond = axis.high * 2 if axis.high > 0 else 1.0
@@ -157,7 +157,7 @@ def test_a_variable_does_not_move_with_an_assumption_it_does_not_read(data):
         kv_bits=data.draw(st.sampled_from([8, 16])),
     )
     changed = base.at(assumptions=Assumptions(**{name: _other_value(name, getattr(base.assumptions, name), data.draw)}))
-    a, b = reference.evaluate_point(base), reference.evaluate_point(changed)
+    a, b = reference.compose_point(base), reference.compose_point(changed)
     for var in VARIABLES:
         if name not in var.reads:
             assert a[var.name] == b[var.name] or (a[var.name] != a[var.name] and b[var.name] != b[var.name]), (

@@ -120,17 +120,17 @@ def test_a_batch_system_profile_is_configured_the_dask_jobqueue_way(tmp_path, ca
 
     site = {"jobqueue.slurm.cores": 4, "jobqueue.slurm.memory": "8GB", "jobqueue.slurm.queue": "gpu"}
     with dask.config.set(site):
-        bare = cluster.Profile("slurm", None, (("jobs", 2),))
+        bare = cluster.ClusterProfile("slurm", None, (("jobs", 2),))
         with cluster.jobqueue_cluster(bare) as (batch, jobs):
             script = batch.job_script()
         assert jobs == 2 and "#SBATCH -p gpu" in script and "--cpus-per-task=4" in script
-        with cluster.jobqueue_cluster(cluster.Profile("slurm", None, (("queue", "cpu"),))) as (batch, jobs):
+        with cluster.jobqueue_cluster(cluster.ClusterProfile("slurm", None, (("queue", "cpu"),))) as (batch, jobs):
             assert "#SBATCH -p cpu" in batch.job_script() and jobs == 1  # the profile wins where it speaks
         assert cluster.jobqueue_threads(bare) == 8
-        profiles = tmp_path / "profiles.yaml"
-        profiles.write_text("profiles:\n  hpc: {scheduler: slurm, jobs: 3}\n")
+        clusters = tmp_path / "clusters.yaml"
+        clusters.write_text("clusters:\n  hpc: {scheduler: slurm, jobs: 3}\n")
         spec = write_spec(tmp_path, small())
-        code = main(["plan", str(spec), "--profile", "hpc", "--profiles", str(profiles)])
+        code = main(["plan", str(spec), "--cluster", "hpc", "--clusters", str(clusters)])
     assert code == 0
     assert "(12 worker threads)" in capsys.readouterr().out
 

@@ -8,8 +8,8 @@ import xarray as xr
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.sweep import executors
-from engine.sweep.executors import evaluate_eager, to_dataset
+from engine.sweep import blocks
+from engine.sweep.blocks import evaluate_eager, to_dataset
 from engine.sweep.plan import make_plan
 from engine.sweep.spec import parse_spec
 from tests.sweep_helpers import small
@@ -32,8 +32,8 @@ def test_dask_result_equals_eager_numpy_result(plan, eager):
 
 def test_building_the_graph_computes_nothing(monkeypatch):
     calls = []
-    real = executors.evaluate_block
-    monkeypatch.setattr(executors, "evaluate_block", lambda p, b: calls.append(b) or real(p, b))
+    real = blocks.evaluate_block
+    monkeypatch.setattr(blocks, "evaluate_block", lambda p, b: calls.append(b) or real(p, b))
     plan = make_plan(parse_spec(small()))
     ds = to_dataset(plan)
     ds["cost_per_mtok_usd"].sel(hardware="wse3").mean()  # building more graph on top

@@ -17,8 +17,8 @@ import engine
 from engine.analysis.decisions import cheapest
 from engine.interfaces.cli import main
 from engine.model.variables import VARIABLES
+from engine.sweep.blocks import evaluate_eager
 from engine.sweep.cube import CubeSchema
-from engine.sweep.executors import evaluate_eager
 from engine.sweep.plan import make_plan
 from engine.sweep.reduce import ReducedSchema, reduce_eager
 from engine.sweep.spec import parse_spec

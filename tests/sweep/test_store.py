@@ -11,7 +11,7 @@ import pytest
 import xarray as xr
 
 from engine.interfaces.cli import main
-from engine.sweep.executors import evaluate_eager
+from engine.sweep.blocks import evaluate_eager
 from engine.sweep.plan import make_plan
 from engine.sweep.spec import parse_spec
 from engine.sweep.state import state_dir

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+
 from engine.axes import AXES
 from engine.errors import UserError
 from engine.units import parse_quantity
@@ -56,8 +58,9 @@ def add_sweep_options(parser) -> None:
     parser.add_argument(
         "--workers", type=lambda t: int(parse_quantity(t, "--workers")), help="local worker count (default: cores)"
     )
-    parser.add_argument("--profile", help="named execution profile from --profiles")
-    parser.add_argument("--profiles", default="profiles.yaml", help="profiles file (default ./profiles.yaml)")
+    parser.add_argument("--cluster", help="named cluster (execution profile) from --clusters")
+    parser.add_argument("--clusters", default="clusters.yaml", help="clusters file (default ./clusters.yaml)")
+    parser.add_argument("--profile", help=argparse.SUPPRESS)  # a serving profile belongs in the spec: refused, said why
 
 
 def sweep_plan(args):
@@ -76,7 +79,12 @@ def execution_profile(args):
     from engine.sweep import cluster
 
     if args.profile:
-        return cluster.load_profile(args.profile, args.profiles)
+        raise UserError(
+            f"--profile: {args.profile} would be a serving profile, which a sweep sets in its spec "
+            "(parameters: {profile: NAME}); a cluster to run on is --cluster NAME (from --clusters FILE)"
+        )
+    if args.cluster:
+        return cluster.load_cluster(args.cluster, args.clusters)
     if getattr(args, "scheduler_file", None):
         if args.scheduler:
             raise UserError("--scheduler-file: give either --scheduler or --scheduler-file, not both")

@@ -18,9 +18,9 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
+    from engine.sweep.blocks import evaluate_block
     from engine.sweep.cluster import JOBQUEUE, jobqueue_threads
     from engine.sweep.destination import check_output, default_output
-    from engine.sweep.executors import evaluate_block
     from engine.sweep.reduce import block_partial
 
     plan = sweep_plan(args)

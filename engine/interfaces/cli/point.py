@@ -7,6 +7,7 @@ from engine.errors import UserError
 from engine.interfaces.cli.common import add_catalog_option, axis_type, quantity
 from engine.interfaces.jsonout import dumps
 from engine.model.catalog import DEFAULT_PROFILE
+from engine.model.point import CALCULATOR_POINT
 
 _HELP = {
     "isl": "average input tokens per turn (default 96.3k)",
@@ -32,8 +33,9 @@ def add_parser(sub) -> None:
         default = axis.point_default if axis.point_default is not None else (axis.default[0] if axis.default else None)
         bounds = f" ({axis.bounds_text()} {axis.units})"
         p.add_argument(f"--{name.replace('_', '-')}", type=axis_type(name), default=default, help=_HELP[name] + bounds)
-    p.add_argument("--hardware", default="wse3", help="catalog hardware name (default wse3)")
-    p.add_argument("--workload", default="agentic-coding", help="workload mix (default agentic-coding)")
+    hardware, workload = CALCULATOR_POINT["hardware"], CALCULATOR_POINT["workload"]
+    p.add_argument("--hardware", default=hardware, help=f"catalog hardware name (default {hardware})")
+    p.add_argument("--workload", default=workload, help=f"workload mix (default {workload})")
     p.add_argument("--price", help="price scenario: " + ", ".join(AXES["price"].choices))
     p.add_argument("--cache-tier", help="cache-read tier for GPUs: " + ", ".join(AXES["cache_tier"].choices))
     p.add_argument(
@@ -89,7 +91,6 @@ def _assignment(text: str) -> tuple[str, str]:
 
 
 def assumptions_of(args, catalog):
-    from engine.sweep.spec import profiled_assumptions
 
     values: dict = dict(args.set)
     for name in ("price", "cache_tier", "parallelism"):
@@ -97,7 +98,7 @@ def assumptions_of(args, catalog):
             values[name] = getattr(args, name)
     if args.units is not None:
         values["replica_units"] = args.units
-    return profiled_assumptions(catalog, args.profile, values, "--set ")
+    return catalog.assumptions(args.profile, values, "--set ")
 
 
 def model_of(args, catalog):

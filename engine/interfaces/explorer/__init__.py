@@ -26,19 +26,12 @@ import numpy as np
 
 from engine.errors import UserError, did_you_mean
 from engine.interfaces.panels import cube_serving_text
+from engine.model.point import CALCULATOR_POINT
 from engine.units import format_bytes, units_of
 from engine.version import __version__
 
-#: The WSE-3 calculator's default view (gpt-oss-120b, 96.3k ISL, 250 requests, 4-bit weights,
-#: 16-bit KV, WSE-3): where the page opens when the cube holds it (else the nearest values).
-CALCULATOR_POINT = {
-    "model": "gpt-oss-120b",
-    "isl": 96.3e3,
-    "concurrency": 250,
-    "weight_bits": 4,
-    "kv_bits": 16,
-    "hardware": "wse3",
-}
+#: Where the page opens when the cube holds it (else the nearest values).
+CALCULATOR_POINT = {k: v for k, v in CALCULATOR_POINT.items() if k != "workload"}
 DEFAULT_LIMIT_BYTES = 50e6
 
 

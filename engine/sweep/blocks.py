@@ -1,4 +1,4 @@
-"""Executors: how a plan's blocks are evaluated.
+"""Blocks: how a plan's blocks are evaluated (the cluster module executes them).
 
 - :func:`evaluate_block`: one block through the array core, in cube layout;
 - :func:`to_dataset`: the whole cube as a lazy, Dask-backed :class:`xarray.Dataset` (one
@@ -7,7 +7,7 @@
 - :func:`evaluate_eager`: the whole cube in this process with numpy (the oracle the Dask
   path is tested against).
 
-The store writer (:mod:`engine.sweep.store`) runs :func:`evaluate_block` per block too.
+The full-cube output (:mod:`engine.sweep.outputs`) runs :func:`evaluate_block` per block too.
 """
 
 from __future__ import annotations
