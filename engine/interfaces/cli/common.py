@@ -65,6 +65,7 @@ def add_sweep_options(parser) -> None:
 
 def sweep_plan(args):
     """The plan of the spec named on the command line (budget override applied)."""
+    from engine.interfaces.figures import check_spec
     from engine.model.catalog import load_catalog
     from engine.sweep.plan import make_plan
     from engine.sweep.spec import load_spec
@@ -72,7 +73,9 @@ def sweep_plan(args):
     spec = load_spec(args.spec)
     if args.max_points is not None:
         spec = spec.model_copy(update={"max_points": args.max_points})
-    return make_plan(spec, load_catalog(args.catalog))
+    plan = make_plan(spec, load_catalog(args.catalog))
+    check_spec(plan.spec)  # the figures it asks for, against the figure registry, before anything runs
+    return plan
 
 
 def execution_profile(args):

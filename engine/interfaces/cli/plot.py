@@ -10,10 +10,10 @@ from engine.interfaces.selection import add_nearest_option
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("plot", help="draw a figure from a cube (phase diagram, cost, memory)")
-    p.add_argument(
-        "kind", choices=["phase", "cost", "memory", "frontier", "advantage", "calibration"], help="which figure"
-    )
+    from engine.interfaces.figures.registry import NAMES  # the registry's names, without loading the figures
+
+    p = sub.add_parser("plot", help="draw a figure from a cube (" + ", ".join(NAMES) + ")")
+    p.add_argument("kind", choices=NAMES, help="which figure (calibration: from measured CSV files)")
     p.add_argument("--cost", help="cost variable of the frontier figure (default cost_per_mtok_output_usd)")
     p.add_argument(
         "--targets", help="interactivity targets of the advantage figure, tokens/s per user (default 30,100,300,1000)"
@@ -39,8 +39,7 @@ def run(args) -> int:
     if args.kind == "calibration":
         if not args.output:
             Path("outputs").mkdir(exist_ok=True)
-        output = figures.check_figure_path(args.output or "outputs/calibration.png")
-        figures.draw_calibration(args.cube, output, args.profile)
+        output = figures.draw("calibration", args.cube, args.output or "outputs/calibration.png", profile=args.profile)
         print(f"figure calibration: {output}")
         return 0
     if len(args.cube) != 1:

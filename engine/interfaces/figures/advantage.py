@@ -1,0 +1,149 @@
+"""Where the WSE-3 is cheaper than GPUs at equal interactivity, over model size x ISL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from engine.errors import UserError
+from engine.interfaces.figures.common import (
+    caption,
+    count_ticks,
+    display_name,
+    save,
+    size_dim,
+    wafer_of,
+)
+from engine.interfaces.figures.registry import Figure, register
+from engine.units import format_count
+
+ADVANTAGE_TARGETS = (30.0, 100.0, 300.0, 1000.0)
+
+
+def advantage_data(ds, targets=ADVANTAGE_TARGETS, wafer: str | None = None, cost: str = "cost_per_mtok_output_usd"):
+    """Over model size x ISL: cheapest wafer deployment / cheapest GPU deployment meeting each target.
+
+    Returns a DataArray (target, size, isl): < 1 where the wafer is cheaper; 0 where no GPU
+    reaches the target but the wafer does; inf where only GPUs do; NaN where neither does.
+    """
+    import xarray as xr
+
+    from engine.analysis.decisions import cheapest
+
+    wafer = wafer or wafer_of(ds)
+    if "hardware" not in ds.dims or wafer not in [str(h) for h in ds["hardware"].values]:
+        raise UserError(f"cube: the advantage figure needs a hardware dim with {wafer} and GPUs")
+    size = size_dim(ds)
+    gpus = [str(h) for h in ds["hardware"].values if str(h) != wafer]
+    if not gpus:
+        raise UserError("cube: the advantage figure needs at least one GPU beside the wafer")
+    keep = (size, "isl")
+    # Index coordinates only: lazy auxiliary coordinates would be computed at every arithmetic step.
+    ds = ds.reset_coords(drop=True)
+    level = "min_interactivity_tps"  # a reduced cube's frontier form: the cheapest at >= each level
+    if level in ds.dims:
+        missing = [t for t in targets if not np.isclose(ds[level].values, float(t)).any()]
+        if missing:
+            raise UserError(
+                f"cube: the reduced cube has no {level} level {missing[0]:g} "
+                f"(levels: {', '.join(f'{v:g}' for v in ds[level].values)})"
+            )
+    out = []
+    for target in targets:
+        where = {"interactivity_tps": {"ge": float(target)}}
+        at = ds
+        if level in ds.dims:
+            at = ds.sel({level: float(target)}, method="nearest").drop_vars(level)
+            where = None
+        best = {}
+        for side, names in (("wafer", [wafer]), ("gpu", gpus)):
+            sub = at.sel(hardware=names)
+            over = [d for d in sub[cost].dims if d not in keep and d != "token_type"]
+            best[side] = cheapest(sub, cost=cost, where=where, over=over)[cost]
+        w, g = best["wafer"], best["gpu"]
+        ratio = (w / g).where(~(w.isnull() & g.notnull()), np.inf).where(~(w.notnull() & g.isnull()), 0.0)
+        out.append(ratio.expand_dims(target=[float(target)]))
+    return xr.concat(out, "target").transpose("target", size, "isl")
+
+
+def draw_advantage(ds, output: Path, targets=ADVANTAGE_TARGETS):
+    """One panel per interactivity target: the cost ratio over model size x ISL, equal-cost contour,
+    and the regions only one side (or neither) reaches, each in its own colour with a legend."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import BoundaryNorm, ListedColormap
+    from matplotlib.patches import Patch
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
+
+    ratio = advantage_data(ds, targets).load()
+    size = size_dim(ds)
+    y = ratio[size].values if size == "params" else ds["total_params"].values
+    x = ratio["isl"].values
+    bounds = [1 / 100, 1 / 30, 1 / 10, 1 / 3, 1, 3, 10, 30, 100]
+    cmap = plt.get_cmap("RdBu_r", len(bounds) - 1)
+    only = {"wafer": "#6a3d9a", "gpu": "#e08214", "neither": "#d9d9d9"}  # outside the ratio's red-blue scale
+    fig, axes = plt.subplots(1, len(targets), figsize=(3.6 * len(targets) + 1.6, 5.0), sharey=True, squeeze=False,
+                             layout="constrained")  # fmt: skip
+    for ax, target in zip(axes[0], targets):
+        z = ratio.sel(target=float(target)).values.astype(float)
+        ratios = np.where(np.isfinite(z) & (z > 0), np.clip(z, bounds[0], bounds[-1]), np.nan)
+        mesh = ax.pcolormesh(x, y, ratios, norm=BoundaryNorm(bounds, cmap.N), cmap=cmap, shading="nearest")
+        category = np.full(z.shape, np.nan)
+        category[z == 0] = 0  # only the wafer reaches the target
+        category[np.isinf(z)] = 1  # only GPUs do
+        category[np.isnan(z)] = 2  # neither
+        ax.pcolormesh(x, y, np.ma.masked_invalid(category), cmap=ListedColormap(list(only.values())), vmin=-0.5,
+                      vmax=2.5, shading="nearest")  # fmt: skip
+        if (
+            np.nanmin(np.where(np.isfinite(z) & (z > 0), z, np.nan), initial=np.inf)
+            < 1
+            < np.nanmax(np.where(np.isfinite(z), z, np.nan), initial=-np.inf)
+        ):
+            ax.contour(
+                x, y, np.where(np.isfinite(z) & (z > 0), z, np.nan), levels=[1.0], colors="black", linewidths=1.8
+            )
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_title(f"at >= {target:g} tokens/s per user", fontsize=10)
+        ax.set_xlabel("ISL (tokens, log)")
+        ax.xaxis.set_major_locator(FixedLocator(count_ticks(x[0], x[-1], most=5)))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: format_count(v)))
+        ax.xaxis.set_minor_formatter(NullFormatter())
+    left = axes[0][0]
+    left.set_ylabel("model size, total parameters (log)")
+    left.yaxis.set_major_locator(FixedLocator(count_ticks(y.min(), y.max())))
+    left.yaxis.set_major_formatter(FuncFormatter(lambda v, _: format_count(v)))
+    left.yaxis.set_minor_formatter(NullFormatter())
+    bar = fig.colorbar(mesh, ax=axes[0].tolist(), ticks=bounds[1:-1], shrink=0.8)
+    bar.ax.set_yticklabels([f"{b:.2g}" for b in bounds[1:-1]])
+    bar.set_label("cost ratio WSE-3 / GPU (blue: WSE-3 cheaper)")
+    legend = [Patch(color=only["wafer"], label="only the WSE-3 reaches the target"),
+              Patch(color=only["gpu"], label="only GPUs reach it"), Patch(color=only["neither"], label="neither does"),
+              plt.Line2D([], [], color="black", linewidth=1.8, label="equal cost")]  # fmt: skip
+    fig.legend(handles=legend, loc="outside lower center", ncol=4, fontsize=8)
+    gpus = ", ".join(display_name(str(h)) for h in ds["hardware"].values if str(h) != wafer_of(ds))
+    fig.suptitle(f"Cheapest WSE-3 vs cheapest GPU deployment ({gpus}) at equal interactivity, cost per output Mtok\n"
+                 f"{caption(ds, {})}", fontsize=9)  # fmt: skip
+    save(fig, output, dpi=120)
+    plt.close(fig)
+    return ratio
+
+
+def _check(spec) -> None:
+    """From a full cube, or from a reduction that keeps hardware with a frontier on interactivity."""
+    reduction = spec.reduction
+    if reduction is not None and (reduction.speed != "interactivity_tps" or "hardware" in reduction.over):
+        raise ValueError("from a reduction it needs reduce.frontier on interactivity_tps and hardware kept")
+
+
+register(
+    Figure(
+        "advantage",
+        "where the WSE-3 is cheaper than GPUs at equal interactivity, over model size x ISL",
+        lambda ds, output, chosen=None, **o: draw_advantage(ds, output, o.get("targets") or ADVANTAGE_TARGETS),
+        check=_check,
+    )
+)

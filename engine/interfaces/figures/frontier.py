@@ -1,0 +1,87 @@
+"""The cost-interactivity frontier per hardware."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from engine.errors import UserError
+from engine.interfaces.figures.common import (
+    caption,
+    display_name,
+    fix_dims,
+    new_figure,
+    save,
+)
+from engine.interfaces.figures.registry import Figure, full_cube_only, register
+
+DEPLOYMENT_DIMS = ("concurrency", "replica_units", "parallelism", "weight_bits", "kv_bits")
+
+
+def frontier_data(ds, chosen: dict | None = None, cost: str = "cost_per_mtok_output_usd"):
+    """The cost-interactivity frontier per hardware, every other dim fixed (the user's choice or a default)."""
+    from engine.analysis.decisions import frontier
+
+    if "hardware" not in ds.dims:
+        raise UserError("cube: the frontier figure needs a hardware dim")
+    keep = ("hardware", *(d for d in DEPLOYMENT_DIMS if d in ds.dims and d not in (chosen or {})))
+    _, fixed = fix_dims(ds[cost], keep, chosen or {})
+    sub = ds.sel(fixed)
+    return frontier(sub, cost=cost, by=["hardware"], over=[d for d in keep if d != "hardware"]), fixed
+
+
+def _deployment_label(row, dims) -> str:
+    short = {"concurrency": "R", "replica_units": "n", "weight_bits": "w", "kv_bits": "kv"}
+    parts = []
+    for d in dims:
+        value = row[d]
+        parts.append(str(value) if d == "parallelism" else f"{short.get(d, d)}={value:g}")
+    return " ".join(parts)
+
+
+def draw_frontier(ds, output: Path, chosen=None, cost: str = "cost_per_mtok_output_usd"):
+    """Cost per Mtok against tokens/s per user, log axes, one curve per hardware, deployments at the knees."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    table, fixed = frontier_data(ds, chosen, cost)
+    if table.empty:
+        raise UserError("cube: no configuration has both a cost and an interactivity at this selection")
+    dims = [d for d in DEPLOYMENT_DIMS if d in table.columns]
+    fig, ax = new_figure(plt, (9.5, 6.5), caption_lines=2)
+    for hardware, group in table.groupby("hardware", sort=False):
+        group = group.sort_values("interactivity_tps")
+        (line,) = ax.step(group["interactivity_tps"], group[cost], where="post", marker="o", markersize=4,
+                          label=display_name(str(hardware)))  # fmt: skip
+        # Knees: where the next point's cost jumps by more than 25 %, and the two ends.
+        costs = group[cost].to_numpy()
+        knees = {0, len(group) - 1} | {i for i in range(1, len(group)) if costs[i] > 1.25 * costs[i - 1]}
+        for i in sorted(knees):
+            row = group.iloc[i]
+            ax.annotate(_deployment_label(row, dims), (row["interactivity_tps"], row[cost]), textcoords="offset points",
+                        xytext=(4, 4), fontsize=7, color=line.get_color())  # fmt: skip
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("interactivity, output tokens/s per user (log)")
+    unit = ds[cost].attrs.get("units", "")
+    ax.set_ylabel(f"{ds[cost].attrs.get('long_name', cost)} ({unit}, log)")
+    ax.set_title("Cost-interactivity frontier: the cheapest deployment at each speed")
+    ax.legend(title="hardware")
+    labels = "R concurrent requests per replica, n units per replica (0: fewest that fit), w/kv weight and KV bits"
+    fig.text(0.01, 0.005, labels + "\n" + caption(ds, fixed), fontsize=7, ha="left", va="bottom", wrap=True)
+    save(fig, output, dpi=130)
+    plt.close(fig)
+    return table
+
+
+register(
+    Figure(
+        "frontier",
+        "the cost-interactivity frontier per hardware",
+        lambda ds, output, chosen=None, **o: draw_frontier(
+            ds, output, chosen, o.get("cost") or "cost_per_mtok_output_usd"
+        ),
+        check=full_cube_only,
+    )
+)
