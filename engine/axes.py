@@ -54,6 +54,7 @@ class Axis:
     dtype: str = "float64"
     choices: tuple[str, ...] = ()  # choice parameters: allowed names, in code order
     split: int = 99  # default chunking splits axes in this order (lowest first)
+    deployment: bool = False  # a choice of how to serve (what `best` chooses), not a given of the question
     note: str = ""  # the source or reasoning behind a default (docs/model.md)
 
     # ------------------------------------------------------------------ reading values
@@ -171,9 +172,11 @@ AXES: dict[str, Axis] = {
         Axis("osl", "grid", "tokens", "average output tokens per turn", low=1, high=1e9, integer=True, dtype="int64",
              split=1),
         Axis("concurrency", "grid", "requests", "concurrent requests held by one replica",
-             low=1, high=1e7, integer=True, default=(1,), dtype="int64", split=2),
-        Axis("weight_bits", "grid", "bits", "weight bits per parameter", low=1, high=32, default=(16.0,), split=6),
-        Axis("kv_bits", "grid", "bits", "KV-cache bits per element", low=1, high=32, default=(16.0,), split=5),
+             low=1, high=1e7, integer=True, default=(1,), dtype="int64", split=2, deployment=True),
+        Axis("weight_bits", "grid", "bits", "weight bits per parameter", low=1, high=32, default=(16.0,), split=6,
+             deployment=True),
+        Axis("kv_bits", "grid", "bits", "KV-cache bits per element", low=1, high=32, default=(16.0,), split=5,
+             deployment=True),
         Axis("hardware", "label", "", "hardware unit (catalog entry)", dtype="object", split=4),
         Axis("token_type", "label", "", "token type of the workload mix", dtype="object"),
         # ---------------------------------------------------------------- numeric assumptions
@@ -218,7 +221,7 @@ AXES: dict[str, Axis] = {
              low=0, high=10, default=0.294, note="WSE-3 calculator fit"),
         Axis("replica_units", "parameter", "count",
              "units in one serving instance (tensor/expert-parallel group, or wafers chained); 0 = the fewest that fit",
-             low=0, high=1e6, integer=True, default=0.0, note="deployment choice"),
+             low=0, high=1e6, integer=True, default=0.0, note="deployment choice", deployment=True),
         Axis("wafer_token_latency_s", "parameter", "s",
              "wafer pipeline: fixed latency of every token through the pipeline (I/O, sampling, host round trip)",
              low=0, high=1, default=0.0, note="fitted to the published WSE-3 single-stream speeds (tokensweep calibrate --wafer): fixed at 0 by cross-validation"),
@@ -228,7 +231,7 @@ AXES: dict[str, Axis] = {
              low=0, high=0.1, default=0.0, note="fitted to the published WSE-3 single-stream speeds (tokensweep calibrate --wafer): fixed at 0 by cross-validation"),
         Axis("spec_draft_tokens", "parameter", "tokens",
              "speculative decoding: tokens drafted per target step (draft model or MTP heads); 0 = off",
-             low=0, high=32, integer=True, default=0.0, note="deployment choice; off by default"),
+             low=0, high=32, integer=True, default=0.0, note="deployment choice; off by default", deployment=True),
         Axis("spec_acceptance", "parameter", "1", "speculative decoding: probability that each drafted token is accepted",
              low=0, high=0.99, default=0.7, note="typical EAGLE/MTP acceptance on chat and code"),
         Axis("spec_draft_ratio", "parameter", "1",
@@ -241,7 +244,7 @@ AXES: dict[str, Axis] = {
              default="hbm", choices=("hbm", "host"), note="where a cached prefix is held"),
         Axis("parallelism", "choice", "",
              "how a multi-unit replica splits the model: tp (all tensor parallel), tp-ep (attention TP, experts EP), dp-ep (attention data parallel, experts EP)",
-             default="tp", choices=("tp", "tp-ep", "dp-ep"), note="deployment choice"),
+             default="tp", choices=("tp", "tp-ep", "dp-ep"), note="deployment choice", deployment=True),
         Axis("context_limit", "choice", "",
              "model: turns longer than the model's max_context get NaN figures; none: extrapolate past it (what the published calculator plots at 1M tokens)",
              default="model", choices=("model", "none"), note="none for what-if studies of longer contexts"),
@@ -267,6 +270,8 @@ NUMERIC_PARAMETERS = tuple(n for n, a in AXES.items() if a.role == "parameter")
 CHOICE_PARAMETERS = tuple(n for n, a in AXES.items() if a.role == "choice")
 #: Every assumption of the cost model.
 PARAMETERS = NUMERIC_PARAMETERS + CHOICE_PARAMETERS
+#: Dims that are choices of how to serve (what a decision picks), not givens of the question.
+DEPLOYMENT_DIMS = tuple(n for n, a in AXES.items() if a.deployment)
 
 
 def axis(name: str) -> Axis:

@@ -36,25 +36,28 @@ def break_even_concurrency(cost, reference, dim: str = "concurrency"):
     return candidates.min(dim=dim, skipna=True)
 
 
-def compare_point(point: Point, other: Hardware, api_price: float | None = None) -> dict:
-    """``point`` on its hardware and on ``other`` side by side, and break-even concurrencies over 1..4096."""
+def compare_point(point: Point, other: Hardware, api_price: float | None = None, other_units: int = 0) -> dict:
+    """``point`` on its hardware and on ``other`` side by side, and break-even concurrencies over 1..4096.
+
+    Deployment settings of the point (``replica_units``) apply to its own hardware only; the
+    other side is a replica of ``other_units`` units (0: the fewest that hold it).
+    """
+    import numpy as np
     import xarray as xr
 
     hardware = point.hardware
     axis = sorted(set(BREAK_EVEN_AXIS) | {int(point.concurrency)})
-    arrays = evaluate_arrays(
-        [point.model],
-        [hardware, other],
-        [point.isl],
-        [point.osl],
-        axis,
-        [point.weight_bits],
-        [point.kv_bits],
-        point.workload,
-        point.assumptions,
-    )
+    theirs = point.assumptions.model_copy(update={"replica_units": other_units})
+    sides_arrays = {
+        unit.name: evaluate_arrays(
+            [point.model], [unit], [point.isl], [point.osl], axis, [point.weight_bits], [point.kv_bits],
+            point.workload, assumptions,
+        )
+        for unit, assumptions in ((hardware, point.assumptions), (other, theirs))
+    }  # fmt: skip
     names = (
         "units_needed",
+        "units_per_replica",
         "interactivity_tps",
         "ttft_s",
         "throughput_tps",
@@ -63,11 +66,9 @@ def compare_point(point: Point, other: Hardware, api_price: float | None = None)
         "cost_per_mtok_output_usd",
     )
     at = axis.index(int(point.concurrency))
-    sides = {}
-    for j, unit in enumerate((hardware, other)):
-        sides[unit.name] = {n: arrays.at(n, concurrency=at, hardware=j).item() for n in names}
+    sides = {unit: {n: arrays.at(n, concurrency=at).item() for n in names} for unit, arrays in sides_arrays.items()}
     cost = xr.DataArray(
-        arrays.view("cost_per_mtok_usd", ("concurrency", "hardware")),
+        np.stack([a.view("cost_per_mtok_usd", ("concurrency",)) for a in sides_arrays.values()], axis=-1),
         dims=("concurrency", "hardware"),
         coords={"concurrency": axis, "hardware": [hardware.name, other.name]},
     )
@@ -86,6 +87,7 @@ def compare_point(point: Point, other: Hardware, api_price: float | None = None)
             f"{other.name} below {hardware.name}": _plain(break_even_concurrency(second, first)),
         },
         "concurrency_searched": [axis[0], axis[-1]],
+        "other_units": other_units,
     }
     if api_price is not None:
         result["api_price_usd_per_mtok"] = api_price

@@ -16,11 +16,38 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from engine.axes import AXES, DEPLOYMENT_DIMS
 from engine.conditions import COMPARISONS, holds
 from engine.errors import UserError, did_you_mean
 
 DEFAULT_COST = "cost_per_mtok_output_usd"
 DEFAULT_SPEED = "interactivity_tps"
+
+
+def deployment_dims(ds) -> list[str]:
+    """The cube's dims that are deployment choices (the axis registry's), in the cube's order."""
+    return [d for d in ds.dims if d in DEPLOYMENT_DIMS]
+
+
+def axis_edges(result, ds, over: Sequence[str]):
+    """Per winner, the ``over`` dims whose chosen value is the first or last of a searched numeric
+    axis (``"concurrency=512 (max)"``): the optimum may lie beyond what was searched. A first
+    value at the axis' own lower bound (one request, 0 = the fewest units) is no edge."""
+    import xarray as xr
+
+    notes = None
+    for dim in over:
+        values = ds[dim].values
+        if dim not in result or len(values) < 2 or values.dtype.kind not in "iuf":
+            continue
+        chosen = result[dim]
+        ends = [(values.max(), "max")]
+        if dim not in AXES or values.min() > AXES[dim].low:  # room below what was searched
+            ends.insert(0, (values.min(), "min"))
+        for value, word in ends:
+            hit = xr.where(chosen == value, f"{dim}={value:g} ({word})", "")
+            notes = hit if notes is None else xr.where((notes != "") & (hit != ""), notes + ", " + hit, notes + hit)
+    return notes
 
 
 def _variable(ds, name: str, field: str):

@@ -111,6 +111,7 @@ def format_comparison(model: Model, comparison: dict) -> str:
     a, b = (comparison["hardware"][n] for n in names)
     rows = [
         ("units needed", lambda s: f"{s['units_needed']}"),
+        ("units per replica", lambda s: f"{s['units_per_replica']}"),
         ("interactivity", lambda s: f"{s['interactivity_tps']:,.1f} tok/s"),
         ("time to first token", lambda s: f"{s['ttft_s']:.4g} s"),
         ("cluster throughput", lambda s: f"{s['throughput_tps']:,.0f} tok/s"),
@@ -126,6 +127,8 @@ def format_comparison(model: Model, comparison: dict) -> str:
         f"  {'':<22} {names[0]:>18} {names[1]:>18}",
     ]
     lines += [f"  {label:<22} {fmt(a):>18} {fmt(b):>18}" for label, fmt in rows]
+    lines.append(f"  ({names[1]}: {'the fewest units that hold it' if not comparison.get('other_units') else str(comparison['other_units']) + ' units'}; "
+                 "--units sets the first side, --vs-units the second)")  # fmt: skip
     lines.append(f"  cost ratio {names[0]}/{names[1]}: {comparison['cost_ratio']:.3g}")
     lo, hi = comparison["concurrency_searched"]
     lines.append(f"Break-even concurrency (searched {lo} to {hi}, powers of two):")

@@ -132,6 +132,24 @@ def test_best_prints_the_winner_per_hardware_with_units(cube, capsys):
     assert capsys.readouterr().out.splitlines()[0].startswith("hardware,cost_per_mtok_output_usd [USD/Mtok]")
 
 
+def test_best_never_compares_workloads_and_says_what_it_chose_over(cube, capsys):
+    """Model and ISL stay apart (only deployment dims are chosen), the output says so, and a winner
+    at the end of a searched axis is flagged."""
+    assert main(["best", str(cube), "--min-interactivity", "20", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    ds = engine.open_cube(cube)
+    assert set(data["per"]) == {"model", "isl", "hardware"}
+    assert set(data["minimised_over"]) == set(ds.dims) - {"model", "isl", "hardware", "token_type"}
+    assert len(data["best"]) == ds.sizes["model"] * ds.sizes["isl"] * ds.sizes["hardware"]
+    top = int(ds["concurrency"].max())
+    for row in data["best"]:
+        at_top = row["concurrency"] == top
+        assert (f"concurrency={top} (max)" in row["at_axis_edge"]) == at_top
+        assert "concurrency=1 (min)" not in row["at_axis_edge"]  # one request is no edge: nothing is below it
+    assert main(["best", str(cube), "--by", "parallelism", "--json"]) == 0
+    assert "parallelism" in json.loads(capsys.readouterr().out)["per"]
+
+
 def test_frontier_figure_is_drawn(cube, tmp_path):
     out = tmp_path / "frontier.png"
     assert (
@@ -171,7 +189,7 @@ def test_advantage_ratio_equals_pointwise_minima(cube, tmp_path):
     [
         (["--cost", "price"], "--cost: the cube has no variable 'price'"),
         (["--max-ttft", "0ms"], "--max-ttft: must be > 0"),
-        (["--by", "isll"], "dims: 'isll' is not a dim"),
+        (["--by", "isll"], "--by: 'isll' is not a dim of the cube"),
     ],
 )
 def test_best_errors_are_one_line(cube, capsys, argv, message):

@@ -127,3 +127,17 @@ def test_point_panel_says_where_osl_comes_from_and_units_every_cost(capsys):
     assert main(["point", "--model", "gpt-oss-120b", "--isl", "1k", "--osl", "100"]) == 0
     out = capsys.readouterr().out
     assert "OSL 100 tokens," in out and "--osl to set it" not in out and "no scale-up domain limits it" in out
+
+
+def test_units_apply_to_the_hardware_they_name_and_vs_units_to_the_other(capsys):
+    """--units sets the --hardware replica; the --vs side is the fewest that fit unless --vs-units says."""
+    base = ["point", "--model", "llama-3.1-70b", "--hardware", "h100-sxm", "--weight-bits", "8", "--kv-bits", "8",
+            "--isl", "1k", "--concurrency", "8", "--units", "8", "--vs", "wse3", "--json"]  # fmt: skip
+    assert main(base) == 0
+    sides = json.loads(capsys.readouterr().out)["hardware"]
+    assert sides["h100-sxm"]["units_per_replica"] == 8
+    assert sides["wse3"]["units_per_replica"] == sides["wse3"]["units_needed"] < 8
+    assert main([*base, "--vs-units", "6"]) == 0
+    assert json.loads(capsys.readouterr().out)["hardware"]["wse3"]["units_per_replica"] == 6
+    assert main(base[:-1]) == 0
+    assert "--units sets the first side, --vs-units the second" in capsys.readouterr().out

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from engine.errors import UserError
+from engine.errors import UserError, did_you_mean
 from engine.interfaces.cli.common import open_cube_arg, quantity
 from engine.interfaces.jsonout import dumps
 from engine.interfaces.selection import add_nearest_option
@@ -25,7 +25,8 @@ def add_parser(sub) -> None:
         action="append",
         default=[],
         metavar="DIM",
-        help="decide separately per value of DIM (repeatable; default hardware)",
+        help="also decide separately per value of DIM, e.g. a deployment dim such as parallelism (repeatable); "
+        "every dim that is not a deployment choice (model, ISL, hardware, ...) is always kept apart",
     )
     p.add_argument("--sel", action="append", default=[], metavar="DIM=VALUE", help="fix a dim first (repeatable)")
     add_nearest_option(p)
@@ -50,7 +51,7 @@ def _seconds(text: str) -> float:
 
 
 def run(args) -> int:
-    from engine.analysis.decisions import cheapest
+    from engine.analysis.decisions import axis_edges, cheapest, deployment_dims
     from engine.interfaces.panels import cube_serving_text
     from engine.interfaces.selection import parse_selection
 
@@ -65,13 +66,29 @@ def run(args) -> int:
         where["ttft_s"] = {"le": args.max_ttft}
     if args.max_units is not None:
         where["units_per_replica"] = {"le": args.max_units}
-    by = args.by or (["hardware"] if "hardware" in ds.dims else [])
-    result = cheapest(ds, cost=args.cost, where=where, by=by).load()
+    over = deployment_dims(ds)
+    for dim in args.by:
+        if dim not in ds.dims:
+            raise UserError(f"--by: '{dim}' is not a dim of the cube ({did_you_mean(dim, list(ds.dims))})")
+    by = [d for d in ds.dims if d != "token_type" and (d not in over or d in args.by)]  # never compare workloads
+    over = [d for d in over if d not in by]
+    if not over:
+        raise UserError(
+            "best: nothing left to choose (every deployment dim is fixed or in --by); "
+            f"the cube's deployment dims: {', '.join(deployment_dims(open_cube_arg(args.cube))) or 'none'}"
+        )
+    result = cheapest(ds, cost=args.cost, where=where, over=over, by=by).load()
+    edges = axis_edges(result, ds, over)
+    if edges is not None:
+        result["at_axis_edge"] = edges
     frame = result.reset_coords(drop=True).to_dataframe().reset_index()
     units = {name: units_of(result[name]) for name in result.data_vars}
     serving = cube_serving_text(ds)
+    chosen_over = f"minimised over {', '.join(over)}; per {', '.join(by) or 'cube'}"
     if args.json:
-        print(dumps({"units": units, "serving": serving, "best": frame.to_dict(orient="records")}, indent=2))
+        doc = {"units": units, "serving": serving, "minimised_over": over, "per": by,
+               "best": frame.to_dict(orient="records")}  # fmt: skip
+        print(dumps(doc, indent=2))
     elif args.csv:
         frame.rename(columns={c: f"{c} [{units[c]}]" if units.get(c) else c for c in frame.columns}).to_csv(
             sys.stdout, index=False
@@ -80,8 +97,10 @@ def run(args) -> int:
         goal = (
             ", ".join(f"{k} {' and '.join(f'{op} {v:g}' for op, v in c.items())}" for k, c in where.items()) or "none"
         )
-        print(f"cheapest {args.cost} [{units[args.cost]}] per {', '.join(by) or 'cube'}; constraints: {goal}")
+        print(f"cheapest {args.cost} [{units[args.cost]}] {chosen_over}; constraints: {goal}")
         print(f"serving: {serving}")
         shown = frame.rename(columns={c: f"{c} [{units[c]}]" if units.get(c) else c for c in frame.columns})
         print(shown.to_string(index=False))
+        if edges is not None and bool((edges != "").any()):
+            print("at_axis_edge: the winner sits at the end of a searched axis; the optimum may lie beyond it")
     return 0

@@ -63,6 +63,12 @@ def add_parser(sub) -> None:
         "--vs", metavar="HARDWARE", help="compare with another hardware and print the break-even concurrency"
     )
     p.add_argument(
+        "--vs-units",
+        type=_whole("--vs-units"),
+        default=0,
+        help="units in the --vs side's replica (default 0: the fewest that hold it); --units applies to --hardware only",
+    )
+    p.add_argument(
         "--api-price",
         type=quantity("--api-price", 0),
         help="reference API price in USD/Mtok for break-even (with --vs)",
@@ -151,7 +157,7 @@ def run(args) -> int:
         from engine.analysis.compare import compare_point
         from engine.interfaces.panels import format_comparison
 
-        comparison = compare_point(point, catalog.unit(args.vs), args.api_price)
+        comparison = compare_point(point, catalog.unit(args.vs), args.api_price, args.vs_units)
         print(dumps(comparison, indent=2) if args.json else format_comparison(point.model, comparison))
         return 0
     values = evaluate_point(point)

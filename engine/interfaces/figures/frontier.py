@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from engine.axes import DEPLOYMENT_DIMS
 from engine.errors import UserError
 from engine.interfaces.figures.common import (
     caption,
@@ -13,8 +14,6 @@ from engine.interfaces.figures.common import (
     save,
 )
 from engine.interfaces.figures.registry import Figure, full_cube_only, register
-
-DEPLOYMENT_DIMS = ("concurrency", "replica_units", "parallelism", "weight_bits", "kv_bits")
 
 
 def frontier_data(ds, chosen: dict | None = None, cost: str = "cost_per_mtok_output_usd"):
