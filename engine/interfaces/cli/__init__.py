@@ -54,10 +54,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _exit_on_sigterm() -> None:
+    """SIGTERM raises SystemExit (exit 143), so every ``finally`` runs: temporary files of an
+    export, a figure or a page are removed, and a sweep's records stay consistent."""
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``tokensweep`` console script; returns the exit code."""
     import warnings
 
+    _exit_on_sigterm()
     try:
         with warnings.catch_warnings():
             warnings.showwarning = _show_warning

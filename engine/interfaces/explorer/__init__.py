@@ -17,13 +17,12 @@ import base64
 import gzip
 import json
 import math
-import os
-import tempfile
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
 
+from engine.atomic import atomic_path
 from engine.errors import UserError, did_you_mean
 from engine.interfaces.panels import cube_serving_text
 from engine.model.point import CALCULATOR_POINT
@@ -201,14 +200,8 @@ def render(page_payload: dict) -> str:
 
 def write_page(html: str, output: Path) -> None:
     """Atomically: a crash or a full disk never leaves half a page."""
-    handle, temporary = tempfile.mkstemp(prefix=f".{output.stem}-", suffix=".html", dir=output.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as f:
-            f.write(html)
-        os.replace(temporary, output)
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
+    with atomic_path(output, ".html") as temporary:
+        temporary.write_text(html, encoding="utf-8")
 
 
 def default_page_path(cube) -> Path:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.atomic import atomic_path
 from engine.errors import UserError
 from engine.interfaces.selection import nearest
 from engine.model.point import CALCULATOR_POINT
@@ -20,18 +21,8 @@ PREFERRED = {k: v for k, v in CALCULATOR_POINT.items() if k not in ("model", "wo
 
 def save(fig, output: Path, **options) -> None:
     """Write the figure atomically: a full disk or a crash never leaves a half-written file."""
-    import os
-    import tempfile
-
-    output = Path(output)
-    handle, temporary = tempfile.mkstemp(prefix=f".{output.stem}-", suffix=output.suffix, dir=output.parent or ".")
-    os.close(handle)
-    try:
+    with atomic_path(output) as temporary:
         fig.savefig(temporary, **options)
-        os.replace(temporary, output)
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
 
 
 def default_figure_path(cube, kind: str) -> Path:
