@@ -28,7 +28,7 @@ def format_panel(point: Point, values: dict) -> str:
     )
     lines = [
         f"{model.name} on {hardware.name}: ISL {format_count(values['isl'])} tokens, OSL {values['osl']:.0f} tokens"
-        f"{osl_note}, {concurrency:g} concurrent requests, weights {weight_bits:g}-bit, KV {kv_bits:g}-bit",
+        f"{osl_note}, {requests(concurrency)}, weights {weight_bits:g}-bit, KV {kv_bits:g}-bit",
         "",
         "Memory",
         f"  weights                {format_bytes(values['weight_bytes'])}",
@@ -51,14 +51,49 @@ def format_panel(point: Point, values: dict) -> str:
         f"  serving                "
         f"{serving_text(point.assumptions, hardware.kind == 'wafer', model.speculative.get(hardware.name))}",
         "Cost",
-        f"  hourly                 {format_usd(values['usd_per_hour'])}/h",
+        f"  hourly                 {format_usd(values['usd_per_hour'])}/h ({price_text(point)})",
         f"  per Mtok (blended)     {format_usd(values['cost_per_mtok_usd'])}/Mtok",
-        f"  per Mtok (output)      {format_usd(values['cost_per_mtok_output_usd'])}/Mtok",
+        f"  per output Mtok        {format_usd(values['cost_per_mtok_output_usd'])}/Mtok "
+        "(the whole turn's cost over its output tokens)",
         f"  per turn               {format_usd(values['cost_per_turn_usd'])}",
-        "  per Mtok by type       "
+        "  by type (each type's share of the time, per Mtok of that type)  "
         + ", ".join(f"{t} {'n/a' if v is None else format_usd(v) + '/Mtok'}" for t, v in by_type.items()),
     ]
     return "\n".join(lines)
+
+
+def price_text(point: Point) -> str:
+    """Where the hourly rate comes from: the scenario's rental rate, or TCO where none is listed."""
+    from engine.model.pricing import price_source
+
+    a = point.assumptions
+    if price_source(point.hardware, a.price) == "rental":
+        return f"{a.price} rental rate"
+    if a.price == "tco":
+        return "TCO rate"
+    return f"TCO rate: no {a.price} rate listed for {point.hardware.name}"
+
+
+def cube_price_note(ds) -> str | None:
+    """One line when a cube's price scenario fell back to TCO for some hardware (its coordinates say)."""
+    import numpy as np
+
+    from engine.sweep.cube import CubeInfo
+
+    price = CubeInfo.of(ds).assumptions.get("price")
+    if "price_source" not in ds.coords or price in (None, "tco"):
+        return None
+    sources = np.asarray(ds["price_source"].values).reshape(-1)
+    names = np.asarray(ds["hardware"].values).reshape(-1)
+    missing = [str(n) for n, src in zip(names, sources) if str(src) == "tco"]
+    if not missing:
+        return None
+    return f"price {price}: no {price} rate listed for {', '.join(missing)}; their TCO rate is used (price_source coordinate)"
+
+
+def requests(n) -> str:
+    """``1 concurrent request``, ``250 concurrent requests``."""
+    return f"{n:g} concurrent request{'' if n == 1 else 's'}"
 
 
 def bound_by_text(code) -> str:
@@ -121,7 +156,7 @@ def format_comparison(model: Model, comparison: dict) -> str:
     ]
     lines = [
         f"{model.name}: ISL {format_count(comparison['isl'])} tokens, OSL {comparison['osl']:.0f} tokens, "
-        f"{comparison['concurrency']:g} concurrent requests, weights {comparison['weight_bits']:g}-bit, "
+        f"{requests(comparison['concurrency'])}, weights {comparison['weight_bits']:g}-bit, "
         f"KV {comparison['kv_bits']:g}-bit",
         "",
         f"  {'':<22} {names[0]:>18} {names[1]:>18}",

@@ -27,3 +27,12 @@ def unit_usd_per_hour(hardware: Hardware, assumptions) -> float:
 def price_source(hardware: Hardware, price: str) -> str:
     """``rental`` where the catalog lists a rate for the scenario, else ``tco``."""
     return "rental" if price != "tco" and price in hardware.usd_per_hour else "tco"
+
+
+def missing_rate_note(hardware, price: str) -> str | None:
+    """One line naming the hardware whose catalog lists no rate for ``price`` (their TCO rate is
+    used instead), or None when every one has it (or the scenario is ``tco``)."""
+    missing = [h.name for h in hardware if price_source(h, price) == "tco"]
+    if price == "tco" or not missing:
+        return None
+    return f"price {price}: no {price} rate listed for {', '.join(missing)}; their TCO rate is used (price_source coordinate)"

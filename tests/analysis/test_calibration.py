@@ -130,6 +130,9 @@ def test_calibrate_cli_writes_a_profile_the_catalog_loads(tmp_path, capsys):
                  "-o", str(out), "--name", "trt"]) == 0  # fmt: skip
     text = capsys.readouterr().out
     assert "output_throughput_per_gpu" in text and "median" in text and "skipped" in text
+    assert len(text.splitlines()) < 40 and "--rows prints each of the" in text  # a summary, not every row
+    assert main(["calibrate", str(MAX_THROUGHPUT), "--fit", "mfu_decode", "--rows"]) == 0
+    assert "per row: predicted / measured - 1" in capsys.readouterr().out
     catalog = load_catalog([out])
     assert set(catalog.profile("trt").parameters) == {"mfu_decode", "memory_bw_efficiency"}
     assert main(["point", "--model", "llama-3.1-70b", "--hardware", "h200-sxm", "--catalog", str(out),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 import xarray as xr
@@ -33,6 +34,18 @@ def test_show_lists_dims_variables_and_units(cube, capsys):
     assert main(["show", str(cube)]) == 0
     out = capsys.readouterr().out
     assert "complete" in out and "cost_per_mtok_usd" in out and "[USD/Mtok]" in out and "isl" in out
+    assert "fixed assumptions:" in out
+
+
+def test_show_separates_swept_assumptions_from_fixed_ones(tmp_path, capsys):
+    spec = write_spec(tmp_path, small(axes={"isl": [1000], "parallelism": ["tp", "dp-ep"]}))
+    assert main(["run", str(spec), "--output", str(tmp_path / "c.zarr"), "--no-progress"]) == 0
+    capsys.readouterr()
+    assert main(["show", str(tmp_path / "c.zarr")]) == 0
+    out = capsys.readouterr().out
+    fixed = next(line for line in out.splitlines() if line.startswith("fixed assumptions:"))
+    assert '"parallelism"' not in fixed and '"price"' in fixed
+    assert "assumptions swept as axes (their values are the dims above): parallelism" in out
 
 
 def test_slice_nearest_with_human_units(cube, capsys):
@@ -144,3 +157,34 @@ def test_cube_attributes_follow_cf_and_record_provenance(tmp_path):
     assert isinstance(attrs["assumptions"], dict) and isinstance(attrs["parameter_axes"], list)
     assert attrs["software"]["numba"] and attrs["software"]["zarr"]
     assert "run" in attrs["history"]
+
+
+def test_a_price_scenario_missing_for_some_hardware_is_said_where_it_is_used(tmp_path, capsys):
+    """spot has no listed rate for the WSE-3: run, point, best and diff each say its TCO rate is used."""
+    spot = small(hardware=["wse3", "h100-sxm"], parameters={"workload": "agentic-coding", "price": "spot"})
+    demand = small(hardware=["wse3", "h100-sxm"], parameters={"workload": "agentic-coding"}, name="demand")
+    note = "price spot: no spot rate listed for wse3; their TCO rate is used"
+    assert main(["run", str(write_spec(tmp_path, spot, "spot.yaml")), "--output", str(tmp_path / "s.zarr"),
+                 "--no-progress"]) == 0  # fmt: skip
+    assert note in capsys.readouterr().err
+    assert main(["run", str(write_spec(tmp_path, demand, "d.yaml")), "--output", str(tmp_path / "d.zarr"),
+                 "--no-progress"]) == 0  # fmt: skip
+    assert "note" not in capsys.readouterr().err  # on-demand rates are listed for both
+    assert main(["diff", str(tmp_path / "d.zarr"), str(tmp_path / "s.zarr"), "--var", "cost_per_mtok_usd"]) == 0
+    assert f"B: {note}" in capsys.readouterr().err
+    assert main(["best", str(tmp_path / "s.zarr"), "--json"]) == 0
+    captured = capsys.readouterr()
+    assert note in captured.err and note in json.loads(captured.out)["price_note"]
+    assert main(["point", "--model", "llama-3.1-70b", "--price", "spot"]) == 0
+    assert "(TCO rate: no spot rate listed for wse3)" in capsys.readouterr().out
+
+
+def test_plot_says_when_it_replaces_a_figure(cube, capsys):
+    """The default figure path is the one `run` draws to: replacing it is said, not silent."""
+    target = cube.with_name(cube.stem + "_memory.png")
+    target.unlink(missing_ok=True)
+    assert main(["plot", "memory", str(cube)]) == 0
+    assert "replaced" not in capsys.readouterr().out
+    assert main(["plot", "memory", str(cube)]) == 0
+    assert "(replaced the figure that was there; -o to keep both)" in capsys.readouterr().out
+    assert target.stat().st_mode & 0o077 != 0 or os.umask(os.umask(0)) & 0o044 == 0o044  # the umask's mode, not 0600

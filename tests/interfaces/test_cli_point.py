@@ -121,12 +121,15 @@ def test_point_panel_says_where_osl_comes_from_and_units_every_cost(capsys):
     )
     out = capsys.readouterr().out
     assert "OSL 2 tokens (from the agentic-coding mix: output is 0.22% of tokens; --osl to set it)" in out
-    by_type = next(line for line in out.splitlines() if "per Mtok by type" in line)
+    by_type = next(line for line in out.splitlines() if "by type (each type's share of the time" in line)
     assert by_type.count("/Mtok") == 4
+    assert "per output Mtok" in out and "(the whole turn's cost over its output tokens)" in out
+    assert "64 concurrent requests" in out
     assert "(within one scale-up domain of 8)" in out
     assert main(["point", "--model", "gpt-oss-120b", "--isl", "1k", "--osl", "100"]) == 0
     out = capsys.readouterr().out
     assert "OSL 100 tokens," in out and "--osl to set it" not in out and "no scale-up domain limits it" in out
+    assert "1 concurrent request," in out
 
 
 def test_units_apply_to_the_hardware_they_name_and_vs_units_to_the_other(capsys):

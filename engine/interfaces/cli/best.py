@@ -52,7 +52,7 @@ def _seconds(text: str) -> float:
 
 def run(args) -> int:
     from engine.analysis.decisions import axis_edges, cheapest, deployment_dims
-    from engine.interfaces.panels import cube_serving_text
+    from engine.interfaces.panels import cube_price_note, cube_serving_text
     from engine.interfaces.selection import parse_selection
 
     ds = open_cube_arg(args.cube)
@@ -84,9 +84,12 @@ def run(args) -> int:
     frame = result.reset_coords(drop=True).to_dataframe().reset_index()
     units = {name: units_of(result[name]) for name in result.data_vars}
     serving = cube_serving_text(ds)
+    price_note = cube_price_note(ds)
+    if price_note:
+        print(f"tokensweep: note: {price_note}", file=sys.stderr)
     chosen_over = f"minimised over {', '.join(over)}; per {', '.join(by) or 'cube'}"
     if args.json:
-        doc = {"units": units, "serving": serving, "minimised_over": over, "per": by,
+        doc = {"units": units, "serving": serving, "price_note": price_note, "minimised_over": over, "per": by,
                "best": frame.to_dict(orient="records")}  # fmt: skip
         print(dumps(doc, indent=2))
     elif args.csv:

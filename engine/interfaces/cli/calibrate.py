@@ -31,6 +31,7 @@ def add_parser(sub) -> None:
     p.add_argument("--name", default="calibrated", help="profile name (default calibrated)")
     p.add_argument("--description", default="", help="what the profile is, for the catalog")
     p.add_argument("--all-runs", action="store_true", help="use every run, not only the latest per configuration")
+    p.add_argument("--rows", action="store_true", help="also print every row's errors (one line per measured row)")
     add_catalog_option(p)
 
 
@@ -69,15 +70,18 @@ def run(args) -> int:
     )
     for name, value in result.parameters.items():
         print(f"  {name:<28} {value:.4g}")
-    print("per row: log error = log(predicted / measured)")
-    print(
-        f"  {'hardware':<10} {'model':<15} {'framework':<8} {'ISL/OSL':<11} {'units':>5} {'layout':<6} {'R':>6}  errors"
-    )
-    for row, pred in zip(result.rows, result.predictions):
-        errors = ", ".join(f"{k} {pred[k] / v - 1:+.0%}" for k, v in row.measured.items())
-        concurrency = f"{row.concurrency:g}" if row.concurrency is not None else "max"
-        print(f"  {row.hardware:<10} {row.model:<15} {row.framework:<8} {row.length:<11} {row.units:>5} "
-              f"{row.parallelism:<6} {concurrency:>6}  {errors}")  # fmt: skip
+    if args.rows:
+        print("per row: predicted / measured - 1")
+        print(
+            f"  {'hardware':<10} {'model':<15} {'framework':<8} {'ISL/OSL':<11} {'units':>5} {'layout':<6} {'R':>6}  errors"
+        )
+        for row, pred in zip(result.rows, result.predictions):
+            errors = ", ".join(f"{k} {pred[k] / v - 1:+.0%}" for k, v in row.measured.items())
+            concurrency = f"{row.concurrency:g}" if row.concurrency is not None else "max"
+            print(f"  {row.hardware:<10} {row.model:<15} {row.framework:<8} {row.length:<11} {row.units:>5} "
+                  f"{row.parallelism:<6} {concurrency:>6}  {errors}")  # fmt: skip
+    else:
+        print(f"  (--rows prints each of the {len(result.rows)} rows' errors)")
     print("summary: |predicted / measured - 1|")
     _print_summary(result.summary(), "  ")
     cv = {}

@@ -20,6 +20,7 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     from engine.analysis.diff import diff, summary
     from engine.errors import UserError
+    from engine.interfaces.panels import cube_price_note
 
     if args.output and not str(args.output).endswith(".zarr"):
         raise UserError(f"--output: {args.output} must end in .zarr")
@@ -28,10 +29,14 @@ def run(args) -> int:
     result = diff(a, b, args.var, how)
     result.attrs.update({"a": str(args.a), "b": str(args.b)})
     rows = summary(result)
+    notes = {side: cube_price_note(cube) for side, cube in (("a", a), ("b", b))}
+    notes = {side: note for side, note in notes.items() if note}
+    for side, note in notes.items():  # e.g. spot against on-demand, where spot fell back to TCO somewhere
+        print(f"tokensweep: note: {side.upper()}: {note}", file=sys.stderr)
     if args.json:
         from engine.interfaces.jsonout import dumps
 
-        print(dumps({"how": how, "a": str(args.a), "b": str(args.b), "variables": rows}))
+        print(dumps({"how": how, "a": str(args.a), "b": str(args.b), "price_notes": notes, "variables": rows}))
     else:
         shape = " x ".join(f"{d} {n}" for d, n in result.sizes.items())
         print(f"B = {args.b} against A = {args.a}: {'B / A' if how == 'ratio' else 'B - A'} over {shape}")

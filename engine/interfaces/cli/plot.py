@@ -57,7 +57,10 @@ def run(args) -> int:
             targets = tuple(float(v) for v in args.targets.split(","))
         except ValueError:
             raise UserError(f"--targets: expected numbers separated by commas, got '{args.targets}'") from None
+    replaced = not args.output and Path(output).exists()
     figures.draw(args.kind, args.cube, output, chosen, levels=levels, model=args.model, api_price=args.api_price,
                  cost=args.cost, targets=targets)  # fmt: skip
-    print(f"figure {args.kind}: {output}")
+    print(
+        f"figure {args.kind}: {output}" + (" (replaced the figure that was there; -o to keep both)" if replaced else "")
+    )
     return 0

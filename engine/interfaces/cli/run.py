@@ -17,10 +17,16 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     from engine.interfaces.progress import progress_bar
+    from engine.model.pricing import missing_rate_note
     from engine.sweep.store import run_sweep
 
     plan = sweep_plan(args)
     profile = execution_profile(args)
+    prices = plan.spec.axes.get("price", [plan.spec.assumptions.price])
+    for price in prices:  # a scenario some hardware lacks is said once, before the run
+        note = missing_rate_note(plan.spec.hardware, str(price))
+        if note:
+            print(f"tokensweep: note: {note}", file=sys.stderr)
     bar = None if args.no_progress else progress_bar
     result = run_sweep(plan, args.output, profile, overwrite=args.overwrite, progress=bar)
     print(result.summary())

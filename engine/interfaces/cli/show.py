@@ -32,5 +32,9 @@ def run(args) -> int:
     print("variables:")
     for name, var in ds.data_vars.items():
         print(f"  {name:<28} [{units_of(var)}] ({', '.join(var.dims)})  {var.attrs.get('long_name', '')}")
-    print("assumptions:", json.dumps(info.assumptions, sort_keys=True))
+    fixed = {k: v for k, v in info.assumptions.items() if k not in ds.dims}
+    print("fixed assumptions:", json.dumps(fixed, sort_keys=True))
+    swept = [k for k in info.assumptions if k in ds.dims]
+    if swept:  # an assumption made an axis takes the values of its dim, not the base value recorded
+        print(f"assumptions swept as axes (their values are the dims above): {', '.join(swept)}")
     return 0
