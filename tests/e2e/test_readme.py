@@ -62,7 +62,9 @@ def test_the_readme_runs_as_pasted_in_one_shell(tmp_path):
     shutil.copytree(
         ROOT / "outputs", tmp_path / "outputs", ignore=lambda folder, names: [n for n in names if n != "README.md"]
     )
-    shutil.copytree(ROOT / "engine" / "data" / "calibration", tmp_path / "engine" / "data" / "calibration")
+    # The README's paths are the checkout's (engine/data/calibration/...), and a script run here must
+    # import the package, not a bare folder named engine: the checkout's own package, linked.
+    (tmp_path / "engine").symlink_to(ROOT / "engine")
     (tmp_path / ".venv").symlink_to(Path(sys.prefix))  # the environment this test runs in, as set-up made it
     steps = [s for s in setup_steps() if not s.startswith(("python3 -m venv", "pip install", ".venv/bin/pip"))]
     script = ["set -euo pipefail", *steps]

@@ -141,3 +141,23 @@ def test_break_even_equals_the_reference(costs, reference):
     )
     got = float(break_even_concurrency(cost, against))
     assert (np.isnan(got) and expected is None) or got == expected
+
+
+def test_one_colour_per_hardware_in_every_figure(ds, tmp_path, monkeypatch):
+    """The cost and the frontier figure draw each hardware in the colour hardware_color gives it."""
+    from matplotlib.colors import to_hex
+
+    from engine.interfaces.figures import common, cost, frontier
+
+    drawn = {}
+    for module in (cost, frontier):
+        monkeypatch.setattr(module, "save", lambda fig, output, _m=module.__name__, **o: drawn.__setitem__(_m, fig))
+    plots.draw_cost(ds, tmp_path / "c.png")
+    plots.draw_frontier(ds, tmp_path / "f.png")
+    names = [str(h) for h in ds["hardware"].values]
+    expected = {common.display_name(h): common.hardware_color(h) for h in names}
+    assert len(set(expected.values())) == len(expected)
+    for module, fig in drawn.items():
+        lines = {line.get_label(): to_hex(line.get_color()) for line in fig.axes[0].get_lines()}
+        for label, colour in expected.items():
+            assert lines[label] == colour, (module, label)

@@ -136,6 +136,28 @@ def catalog_hardware() -> dict:
     return load_catalog().hardware
 
 
+#: One colour per hardware across every figure (matplotlib's tab10, in catalog order).
+_PALETTE = (
+    "#1f77b4",
+    "#ff7f0e",
+    "#2ca02c",
+    "#d62728",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#7f7f7f",
+    "#bcbd22",
+    "#17becf",
+)
+
+
+def hardware_color(hardware: str) -> str:
+    """The colour of a hardware in every figure: by its place in the catalog (unknown ones after)."""
+    names = list(catalog_hardware())
+    index = names.index(hardware) if hardware in names else len(names) + sum(map(ord, hardware))
+    return _PALETTE[index % len(_PALETTE)]
+
+
 def wafer_of(ds) -> str:
     """The cube's wafer-scale hardware (by its ``kind`` coordinate), for the WSE-3 vs GPU figures."""
     if "kind" in ds.coords and "hardware" in ds.coords:

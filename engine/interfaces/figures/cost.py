@@ -11,6 +11,7 @@ from engine.interfaces.figures.common import (
     display_name,
     display_words,
     fix_dims,
+    hardware_color,
     new_figure,
     save,
     size_dim,
@@ -63,7 +64,7 @@ def draw_cost(ds, output: Path, chosen=None, model=None, api_price: float = 0.60
     r = cost["concurrency"].values
     for name in cost["hardware"].values:
         series = cost.sel(hardware=name)
-        (line,) = ax.plot(r, series.values, marker="o", label=display_name(str(name)))
+        (line,) = ax.plot(r, series.values, marker="o", label=display_name(str(name)), color=hardware_color(str(name)))
         at = break_even.get(f"{name} below API")
         if at is not None:  # first concurrency below the API price: a star on the line
             ax.plot(

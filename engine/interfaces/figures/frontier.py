@@ -10,6 +10,7 @@ from engine.interfaces.figures.common import (
     caption,
     display_name,
     fix_dims,
+    hardware_color,
     new_figure,
     save,
 )
@@ -52,7 +53,7 @@ def draw_frontier(ds, output: Path, chosen=None, cost: str = "cost_per_mtok_outp
     for hardware, group in table.groupby("hardware", sort=False):
         group = group.sort_values("interactivity_tps")
         (line,) = ax.step(group["interactivity_tps"], group[cost], where="post", marker="o", markersize=4,
-                          label=display_name(str(hardware)))  # fmt: skip
+                          label=display_name(str(hardware)), color=hardware_color(str(hardware)))  # fmt: skip
         # Knees: where the next point's cost jumps by more than 25 %, and the two ends.
         costs = group[cost].to_numpy()
         knees = {0, len(group) - 1} | {i for i in range(1, len(group)) if costs[i] > 1.25 * costs[i - 1]}
