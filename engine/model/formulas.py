@@ -18,6 +18,7 @@ the formulas themselves.
 from __future__ import annotations
 
 import math
+import types
 
 from engine.jit import helper as formula
 from engine.model.assumptions import Parallelism, WaferBatching
@@ -305,3 +306,14 @@ def closed_loop(cycle, floor):
     if floor > cycle:
         return floor / cycle
     return 1.0
+
+
+def _plain(value):
+    return getattr(value, "py_func", value)
+
+
+#: The same formulas as plain Python functions (and the module's constants): what the readable
+#: reference composes, so the oracle the kernels are tested against runs without any JIT.
+python = types.SimpleNamespace(
+    **{name: _plain(value) for name, value in list(globals().items()) if not name.startswith("_") and name != "python"}
+)

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import math
 
-from engine.model import formulas as F
 from engine.model.assumptions import Assumptions, Parallelism
+from engine.model.formulas import python as F
 from engine.model.point import Point
 from engine.model.pricing import unit_usd_per_hour
 from engine.model.records import Hardware, Model, Workload
