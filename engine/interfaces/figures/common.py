@@ -99,11 +99,12 @@ def caption(ds, fixed: dict) -> str:
     if "wafer_batching" in assumptions:
         parts.append(f"wafer batching {assumptions['wafer_batching']}")
     drafted = assumptions.get("spec_draft_tokens", 0)
-    parts.append(
-        f"speculative decoding {drafted:g} tokens at acceptance {assumptions.get('spec_acceptance', 0):g}"
-        if drafted
-        else "speculative decoding off"
-    )
+    if drafted:
+        parts.append(f"speculative decoding {drafted:g} tokens at acceptance {assumptions.get('spec_acceptance', 0):g}")
+    elif assumptions.get("speculative") == "catalog":
+        parts.append("speculative decoding where the catalog lists it")
+    else:
+        parts.append("speculative decoding off")
     if assumptions.get("context_limit") == "none":
         parts.append("extrapolated past context windows")
     return "Fixed: " + ", ".join(parts) + f". tokensweep {info.engine_version}, spec {info.spec_fingerprint}"
