@@ -268,7 +268,59 @@ def cost_per_mtok(usd_per_hour, tokens_per_s):
     return usd_per_hour / (tokens_per_s * 3600.0) * 1e6
 
 
+# --------------------------------------------------------------------------- the decode step
+@formula
+def gpu_steps(t_mem, t_flop1, t_dequant, t_comm1, t_comm, overhead, verified):
+    """A GPU decode step, as (one-token step bound, expected; target step bound, expected).
+
+    Bound: the larger of memory and compute, plus the collectives; expected adds the emulated
+    formats' conversion and the fixed overheads. The target step checks ``verified`` tokens per
+    request (speculative decoding: ``k + 1``; collectives over them in ``t_comm``).
+    """
+    step1_bound = max(t_mem, t_flop1) + t_comm1
+    step1 = max(t_mem, t_flop1, t_dequant) + t_comm1 + overhead
+    verify_bound = max(t_mem, t_flop1 * verified) + t_comm
+    verify = max(t_mem, t_flop1 * verified, t_dequant) + t_comm + overhead
+    return step1_bound, step1, verify_bound, verify
+
+
+@formula
+def wafer_steps(latency, t_mem, t_flop1, t_link1, verified):
+    """A wafer decode step, as (one token per request, the target step checking ``verified``): the
+    pipeline latency, or the time the compute, SRAM or wafer links need for the R tokens."""
+    return max(latency, t_mem, t_flop1, t_link1), max(latency, t_mem, t_flop1 * verified, t_link1 * verified)
+
+
+@formula
+def time_per_output_token(verify, step1, drafted, draft_ratio, tokens_per_step):
+    """The target step and the draft's own ``k`` steps (each ``draft_ratio`` of a one-token step),
+    over the tokens a target step emits."""
+    return (verify + drafted * draft_ratio * step1) / tokens_per_step
+
+
 # --------------------------------------------------------------------------- the turn, closed loop
+@formula
+def resource_demands(concurrency, t_pre_compute, steps_per_turn, t_flop1, verified, drafted, draft_ratio, t_mem, t_cr):
+    """Replica time a cycle of R turns needs of (compute, memory bandwidth): every prefill, every
+    checked and drafted token, every weight and KV read and cached prefix loaded."""
+    compute_s = concurrency * t_pre_compute + steps_per_turn * t_flop1 * (verified + drafted * draft_ratio)
+    memory_s = steps_per_turn * t_mem * (1.0 + drafted * draft_ratio) + concurrency * t_cr
+    return compute_s, memory_s
+
+
+@formula
+def turn_times(cycle, stretch, share_of, ingest, step, osl, ttft_overhead):
+    """(turn time, time to first token, time per output token) of the stretched cycle.
+
+    The off-accelerator overhead is not stretched; the first token leaves with the step that
+    ran the prefill; the time per output token includes the prefills of the others.
+    """
+    scale = stretch * share_of
+    turn = ttft_overhead + stretch * cycle
+    ttft = ttft_overhead + scale * (ingest + step)
+    return turn, ttft, (turn - ttft + scale * step) / osl
+
+
 @formula
 def step_resource(t_mem, t_flop, t_link, t_latency):
     """Which resource sets a step: the largest of its terms (ties go to the first)."""

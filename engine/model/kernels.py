@@ -433,8 +433,7 @@ def performance_kernel(
                                         parameters[P.wafer_layer_latency_s], parameters[P.wafer_hop_latency_s],
                                     )  # fmt: skip
                                 t_link1 = F.activation_link_time(units, conc, hidden, link)
-                                step1 = max(latency, t_mem, t_flop1, t_link1)
-                                verify = max(latency, t_mem, t_flop1 * verified, t_link1 * verified)
+                                step1, verify = F.wafer_steps(latency, t_mem, t_flop1, t_link1, verified)
                                 verify_bound, step1_bound = verify, step1
                                 t_fixed, t_links, t_compute = latency, t_link1 * verified, t_flop1 * verified
                                 t_pre = t_pre_compute + latency if prefill_tokens > 0.0 else 0.0
@@ -458,10 +457,9 @@ def performance_kernel(
                                         parallelism, units, conc * verified, layers, moe_layers, hidden, per_token,
                                         link, latency_s,
                                     )  # fmt: skip
-                                step1_bound = max(t_mem, t_flop1) + t_comm1
-                                step1 = max(t_mem, t_flop1, t_dequant) + t_comm1 + overhead
-                                verify_bound = max(t_mem, t_flop1 * verified) + t_comm
-                                verify = max(t_mem, t_flop1 * verified, t_dequant) + t_comm + overhead
+                                step1_bound, step1, verify_bound, verify = F.gpu_steps(
+                                    t_mem, t_flop1, t_dequant, t_comm1, t_comm, overhead, verified
+                                )
                                 t_fixed, t_links, t_compute = overhead, t_comm, max(t_flop1 * verified, t_dequant)
                                 t_pre = t_pre_compute
                                 if prefill_tokens > 0.0:
@@ -473,8 +471,10 @@ def performance_kernel(
                                 stalls = 1.0 if calculator else conc
                                 share_of = 1.0
                             # Time per output token: the target step and the draft's own steps, per token emitted.
-                            step = (verify + drafted * draft_ratio * step1) / per_step
-                            step_bound = (verify_bound + drafted * draft_ratio * step1_bound) / per_step
+                            step = F.time_per_output_token(verify, step1, drafted, draft_ratio, per_step)
+                            step_bound = F.time_per_output_token(
+                                verify_bound, step1_bound, drafted, draft_ratio, per_step
+                            )
                             if calculator:
                                 ingest_bound = isl_c * step_bound / speedup
                                 ingest = isl_c * step / speedup
@@ -492,10 +492,17 @@ def performance_kernel(
                             # replica's compute, memory bandwidth and links need for the same work.
                             cycle = share_of * (osl_c * step + stalls * ingest)
                             cycle_bound = share_of * (osl_c * step_bound + stalls * ingest_bound)
-                            compute_s = conc * t_pre_compute + steps_per_turn * t_flop1 * (
-                                verified + drafted * draft_ratio
+                            compute_s, memory_s = F.resource_demands(
+                                conc,
+                                t_pre_compute,
+                                steps_per_turn,
+                                t_flop1,
+                                verified,
+                                drafted,
+                                draft_ratio,
+                                t_mem,
+                                t_cr,
                             )
-                            memory_s = steps_per_turn * t_mem * (1.0 + drafted * draft_ratio) + conc * t_cr
                             floor, floor_code = F.resource_floor(compute_s, memory_s, link_s)
                             stretch = F.closed_loop(cycle, floor)
                             stretch_bound = F.closed_loop(cycle_bound, floor)
@@ -506,9 +513,9 @@ def performance_kernel(
                             else:
                                 code = F.step_resource(t_mem, t_compute, t_links, t_fixed)
                             scale = stretch * share_of
-                            turn = ttft_overhead + stretch * cycle
-                            ttft = ttft_overhead + scale * (ingest + step)
-                            per_output = (turn - ttft + scale * step) / osl_c
+                            turn, ttft, per_output = F.turn_times(
+                                cycle, stretch, share_of, ingest, step, osl_c, ttft_overhead
+                            )
                             rate = units * unit_rates[h]
                             tokens = conc * (isl_c + osl_c)
                             f_interactivity_bound_tps[i] = 1.0 / (stretch_bound * share_of * step_bound)

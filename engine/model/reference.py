@@ -302,8 +302,8 @@ def serve(point: Point, units: int) -> dict:
         link = (hardware.scaleup_link_gbs_per_dir or 0.0) * 1e9
         latency = wafer_single_stream_latency(model, hardware, units, a)
         t_link1 = F.activation_link_time(units, conc, model.hidden_size, link)
-        step1 = step1_bound = max(latency, t_mem, t_flop1, t_link1)
-        verify = verify_bound = max(latency, t_mem, t_flop1 * verified, t_link1 * verified)
+        step1, verify = F.wafer_steps(latency, t_mem, t_flop1, t_link1, verified)
+        step1_bound, verify_bound = step1, verify  # no serving overheads are fitted for the wafer
         t_fixed, t_links, t_compute = latency, t_link1 * verified, t_flop1 * verified
         t_pre = t_pre_compute + latency if prefill_tokens > 0 else 0.0  # the prompt fills the pipeline once
         passes = conc * (prefill_tokens + steps_per_turn * (verified + drafted))
@@ -319,10 +319,9 @@ def serve(point: Point, units: int) -> dict:
         t_comm1 = comm_time(model, hardware, a.parallelism, units, conc, a)
         t_comm = comm_time(model, hardware, a.parallelism, units, conc * verified, a) if drafted > 0 else t_comm1
         overhead = a.step_overhead_s + model.layers * a.layer_overhead_s
-        step1_bound = max(t_mem, t_flop1) + t_comm1
-        step1 = max(t_mem, t_flop1, t_dequant) + t_comm1 + overhead
-        verify_bound = max(t_mem, t_flop1 * verified) + t_comm
-        verify = max(t_mem, t_flop1 * verified, t_dequant) + t_comm + overhead
+        step1_bound, step1, verify_bound, verify = F.gpu_steps(
+            t_mem, t_flop1, t_dequant, t_comm1, t_comm, overhead, verified
+        )
         t_fixed, t_links, t_compute = overhead, t_comm, max(t_flop1 * verified, t_dequant)
         t_pre = t_pre_compute
         if prefill_tokens > 0:
@@ -331,8 +330,8 @@ def serve(point: Point, units: int) -> dict:
         stalls = 1.0 if a.prefill_model == "calculator" else conc
         share_of = 1.0
     # Time per output token: the target step plus the draft's own steps, per token emitted.
-    step = (verify + drafted * draft_ratio * step1) / per_step
-    step_bound = (verify_bound + drafted * draft_ratio * step1_bound) / per_step
+    step = F.time_per_output_token(verify, step1, drafted, draft_ratio, per_step)
+    step_bound = F.time_per_output_token(verify_bound, step1_bound, drafted, draft_ratio, per_step)
 
     if a.prefill_model == "calculator":  # every non-output token at cache_read_speedup x decode
         ingest_bound, ingest = isl * step_bound / a.cache_read_speedup, isl * step / a.cache_read_speedup
@@ -346,8 +345,9 @@ def serve(point: Point, units: int) -> dict:
     # The closed loop: the cycle as scheduled against what the resources need for its work.
     cycle = share_of * (osl * step + stalls * ingest)
     cycle_bound = share_of * (osl * step_bound + stalls * ingest_bound)
-    compute_s = conc * t_pre_compute + steps_per_turn * t_flop1 * (verified + drafted * draft_ratio)
-    memory_s = steps_per_turn * t_mem * (1.0 + drafted * draft_ratio) + conc * t_cr
+    compute_s, memory_s = F.resource_demands(
+        conc, t_pre_compute, steps_per_turn, t_flop1, verified, drafted, draft_ratio, t_mem, t_cr
+    )
     floor, floor_code = F.resource_floor(compute_s, memory_s, link_s)
     stretch, stretch_bound = F.closed_loop(cycle, floor), F.closed_loop(cycle_bound, floor)
     if stretch > 1.0:
@@ -357,14 +357,13 @@ def serve(point: Point, units: int) -> dict:
     else:
         code = F.step_resource(t_mem, t_compute, t_links, t_fixed)
     scale = stretch * share_of
-    turn = a.ttft_overhead_s + stretch * cycle
-    ttft = a.ttft_overhead_s + scale * (ingest + step)  # the first token leaves with the prefill's step
+    turn, ttft, per_output = F.turn_times(cycle, stretch, share_of, ingest, step, osl, a.ttft_overhead_s)
     out: dict = {}
     out["interactivity_bound_tps"] = 1.0 / (stretch_bound * share_of * step_bound)
     out["throughput_bound_tps"] = conc * (isl + osl) / (stretch_bound * cycle_bound)
     out["ttft_bound_s"] = stretch_bound * share_of * ingest_bound
     # Time per output token: the cycle's decode steps and the prefills of the others, per token.
-    out["decode_step_s"] = (turn - ttft + scale * step) / osl
+    out["decode_step_s"] = per_output
     out["interactivity_tps"] = 1.0 / out["decode_step_s"]
     out["ttft_s"] = ttft
     out["turn_time_s"] = turn
