@@ -55,7 +55,8 @@ class Grid:
         names = sorted(self.catalog.models)
         self.models = [self.catalog.model(n) for n in (names * 4)[: self.n_models]]
         self.hardware = [
-            self.catalog.unit(n) for n in ("wse3", "h100-sxm", "b200", "mi300x", "gb200", "h200-sxm")[: self.n_hw]
+            self.catalog.get_hardware(n)
+            for n in ("wse3", "h100-sxm", "b200", "mi300x", "gb200", "h200-sxm")[: self.n_hw]
         ]
         self.isl = np.geomspace(1e3, 1e7, self.n_isl)
         self.workload = self.catalog.workload("agentic-coding")
@@ -235,7 +236,7 @@ class VersusLLMAnalysis:
             n_models=1, n_isl=64, n_conc=16, n_hw=1, weight_bits=(8.0,), kv_bits=(8.0,), catalog=grid.catalog
         )
         ours_grid.models = [grid.catalog.model("llama-3.1-70b")]
-        ours_grid.hardware = [grid.catalog.unit("h100-sxm")]
+        ours_grid.hardware = [grid.catalog.get_hardware("h100-sxm")]
         ours_grid.compiled()
         seconds = best_of(ours_grid.compiled, 5)
         ours = ours_grid.points / seconds

@@ -52,7 +52,7 @@ def point(
 
     cat = load_catalog(catalog)
     a = cat.assumptions(profile, assumptions, "")
-    record = Point(cat.model(model), cat.unit(hardware), cat.workload(workload), isl, osl, concurrency, weight_bits,
+    record = Point(cat.model(model), cat.get_hardware(hardware), cat.workload(workload), isl, osl, concurrency, weight_bits,
                    kv_bits, a)  # fmt: skip
     return evaluate_point(record)
 

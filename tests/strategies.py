@@ -55,7 +55,7 @@ def models(draw):
 @st.composite
 def hardware(draw, catalog):
     if draw(st.booleans()):
-        return catalog.unit(draw(st.sampled_from(sorted(catalog.hardware))))
+        return catalog.get_hardware(draw(st.sampled_from(sorted(catalog.hardware))))
     kind = draw(st.sampled_from(["wafer", "gpu", "sram_chip"]))
     return Hardware(
         name="wse3" if kind == "wafer" else "random",

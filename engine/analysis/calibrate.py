@@ -144,7 +144,7 @@ def read_rows(path: str | Path, latest_only: bool = True) -> list[Row]:
 def _check_names(rows: Sequence[Row], catalog: Catalog) -> None:
     for row in rows:
         catalog.model(row.model)
-        catalog.unit(row.hardware)
+        catalog.get_hardware(row.hardware)
 
 
 def _assumptions(base: Assumptions, row: Row) -> Assumptions:
@@ -153,7 +153,7 @@ def _assumptions(base: Assumptions, row: Row) -> Assumptions:
 
 def max_batch(row: Row, catalog: Catalog, assumptions: Assumptions) -> float:
     """The largest concurrency whose replica holds its KV (the engine's memory model), capped."""
-    model, unit = catalog.model(row.model), catalog.unit(row.hardware)
+    model, unit = catalog.model(row.model), catalog.get_hardware(row.hardware)
     grid = np.unique(np.round(np.geomspace(1, MAX_BATCH, 400)))
     fits = evaluate_arrays([model], [unit], [row.isl], [row.osl], grid, [row.weight_bits], [row.kv_bits], BENCHMARK_MIX,
                            _assumptions(assumptions, row), families=["memory"]).view("replica_fits", ("concurrency",))  # fmt: skip
@@ -169,7 +169,7 @@ def predict(rows: Sequence[Row], catalog: Catalog, assumptions: Assumptions) -> 
         if math.isnan(concurrency):
             out.append(dict.fromkeys(row.measured, math.nan))
             continue
-        v = evaluate_arrays([catalog.model(row.model)], [catalog.unit(row.hardware)], [row.isl], [row.osl], [concurrency],
+        v = evaluate_arrays([catalog.model(row.model)], [catalog.get_hardware(row.hardware)], [row.isl], [row.osl], [concurrency],
                             [row.weight_bits], [row.kv_bits], BENCHMARK_MIX, a, families=["performance"])  # fmt: skip
         figures = {
             "interactivity": v["interactivity_tps"].item(),

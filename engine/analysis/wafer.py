@@ -98,7 +98,7 @@ def read_rows(path: str | Path | None = None) -> list[WaferRow]:
 
 def replica_units(row: WaferRow, catalog: Catalog) -> int:
     """Wafers of the row's replica: the fewest that hold weights and one request's KV."""
-    model, unit = catalog.model(row.model), catalog.unit("wse3")
+    model, unit = catalog.model(row.model), catalog.get_hardware("wse3")
     kv = ref.kv_bytes_per_request(model, row.isl + row.osl, 16)
     return ref.units_needed(model, unit, "tp", row.weight_bits, kv, unit.memory_gb * 1e9 * unit.usable_fraction)
 

@@ -60,7 +60,8 @@ class Catalog:
     def model(self, name: str) -> Model:
         return self._entry("models", name, "model")
 
-    def unit(self, name: str) -> Hardware:
+    def get_hardware(self, name: str) -> Hardware:
+        """The hardware record of that name (``catalog.hardware`` is the mapping of them all)."""
         return self._entry("hardware", name, "hardware")
 
     def profile(self, name: str) -> Profile:

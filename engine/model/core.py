@@ -155,7 +155,7 @@ def evaluate_arrays(
 
     >>> from engine.model.catalog import load_catalog
     >>> cat = load_catalog()
-    >>> arrays = evaluate_arrays([cat.model("qwen3-32b")], [cat.unit("h100-sxm")], [1e3], [100], [1, 8],
+    >>> arrays = evaluate_arrays([cat.model("qwen3-32b")], [cat.get_hardware("h100-sxm")], [1e3], [100], [1, 8],
     ...                          [16], [16], cat.workload("chat"), Assumptions())
     >>> arrays["units_needed"].shape
     (1, 1, 2, 1, 1, 1)

@@ -52,7 +52,7 @@ def evaluate_point(point: Point) -> dict[str, float | bool | int | dict]:
 
     >>> from engine.model.catalog import load_catalog
     >>> cat = load_catalog()
-    >>> p = evaluate_point(Point(cat.model("gpt-oss-120b"), cat.unit("wse3"), cat.workload("agentic-coding"),
+    >>> p = evaluate_point(Point(cat.model("gpt-oss-120b"), cat.get_hardware("wse3"), cat.workload("agentic-coding"),
     ...                          isl=96.3e3, concurrency=250, weight_bits=4, kv_bits=16))
     >>> p["units_needed"]
     22

@@ -33,7 +33,7 @@ class Point:
 
     >>> from engine.model.catalog import load_catalog
     >>> cat = load_catalog()
-    >>> p = Point(cat.model("gpt-oss-120b"), cat.unit("wse3"), cat.workload("agentic-coding"), isl=96.3e3)
+    >>> p = Point(cat.model("gpt-oss-120b"), cat.get_hardware("wse3"), cat.workload("agentic-coding"), isl=96.3e3)
     >>> round(p.osl, 1)
     212.3
     """

@@ -460,7 +460,7 @@ def resolve(spec: SweepSpec, catalog: Catalog | None = None) -> ResolvedSpec:
     else:
         model_dim = "params"
         labels = sizes
-    hardware = tuple(catalog.unit(name) for name in spec.hardware)
+    hardware = tuple(catalog.get_hardware(name) for name in spec.hardware)
     workload = catalog.workload(spec.workload_name)
     axes: dict[str, np.ndarray] = {model_dim: labels}
     for name in GRID_AXES:

@@ -95,7 +95,15 @@ def test_a_replica_beyond_every_domain_is_masked_not_nan(catalog, agentic):
     """fits_domain is the documented mask; costs stay defined (scale-out bandwidth applies)."""
     what_if = Assumptions(context_limit="none", parallelism="dp-ep")
     arrays = evaluate_arrays(
-        [catalog.model("kimi-k2")], [catalog.unit("h100-sxm")], [1e6], [1e3], [256], [16], [16], agentic, what_if
+        [catalog.model("kimi-k2")],
+        [catalog.get_hardware("h100-sxm")],
+        [1e6],
+        [1e3],
+        [256],
+        [16],
+        [16],
+        agentic,
+        what_if,
     )
     assert arrays["units_needed"].item() > 8
     assert not arrays["fits_domain"].item()

@@ -102,9 +102,9 @@ def test_fingerprint_is_stable_and_content_sensitive(catalog, tmp_path):
     )
     mine = load_catalog([extra])
     assert mine.fingerprint != catalog.fingerprint
-    assert mine.unit("h100-sxm").memory_bw_tbs == 3.0
+    assert mine.get_hardware("h100-sxm").memory_bw_tbs == 3.0
 
 
 def test_unknown_names_suggest_the_closest(catalog):
     with pytest.raises(UserError, match="did you mean 'h100-sxm'"):
-        catalog.unit("h100")
+        catalog.get_hardware("h100")

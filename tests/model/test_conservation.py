@@ -29,7 +29,7 @@ from engine.model.point import Point
 
 CATALOG = load_catalog()
 models = st.sampled_from(sorted(CATALOG.models)).map(CATALOG.model)
-units_ = st.sampled_from(sorted(CATALOG.hardware)).map(CATALOG.unit)
+units_ = st.sampled_from(sorted(CATALOG.hardware)).map(CATALOG.get_hardware)
 workloads = st.sampled_from(sorted(CATALOG.workloads)).map(CATALOG.workload)
 profiles = st.sampled_from(sorted(CATALOG.profiles))
 isls = st.integers(100, 2_000_000)
@@ -134,7 +134,7 @@ def test_more_load_on_a_fixed_replica_never_makes_it_faster(model, unit, workloa
 def test_wafer_prefill_shares_the_wafers_compute(catalog):
     """The issue's case: Llama-3.1-70B, 16-bit, ISL 100k, OSL 1k, long documents, R = 64 on a
     wafer replica: the throughput implies at most the wafers' peak, and TTFT grows with R."""
-    model, wse = catalog.model("llama-3.1-70b"), catalog.unit("wse3")
+    model, wse = catalog.model("llama-3.1-70b"), catalog.get_hardware("wse3")
     docs = catalog.workload("long-document-batch")
     a = Assumptions(context_limit="none")
     one = served(Point(model, wse, docs, 100_000, 1000, 1, 16, 16, a))
@@ -153,7 +153,7 @@ def test_batching_modes_order_the_wafer_throughput(catalog, agentic):
     """At the calculator's default point, one request at a time (single_stream) serves far less
     than R requests in their own pipeline slots (calculator, physics), and exactly the
     published speed over the decode share of a turn."""
-    model, wse = catalog.model("gpt-oss-120b"), catalog.unit("wse3")
+    model, wse = catalog.model("gpt-oss-120b"), catalog.get_hardware("wse3")
     figures = {}
     for mode in AXES["wafer_batching"].choices:
         a = Assumptions(wafer_batching=mode, prefill_model="calculator")

@@ -139,7 +139,7 @@ def test_synthetic_models_scale_kv_per_token_as_two_thirds_power(reference_model
 
 def test_kernels_handle_one_request_and_1e8_token_contexts(catalog, agentic):
     models = [catalog.model("deepseek-v4-pro"), catalog.model("gpt-oss-120b")]
-    units = [catalog.unit("wse3"), catalog.unit("b200")]
+    units = [catalog.get_hardware("wse3"), catalog.get_hardware("b200")]
     extrapolate = Assumptions(context_limit="none", parallelism="dp-ep")
     arrays = evaluate_arrays(models, units, [1e8], [1e5], [1], [4.25], [16], agentic, extrapolate)
     assert not arrays["within_context"].any()  # 1e8 tokens is past both windows, yet computed
@@ -157,7 +157,7 @@ def test_kernels_handle_one_request_and_1e8_token_contexts(catalog, agentic):
 def test_preallocated_outputs_are_filled_in_place(catalog, agentic):
     args = (
         [catalog.model("glm-5")],
-        [catalog.unit("b200"), catalog.unit("wse3")],
+        [catalog.get_hardware("b200"), catalog.get_hardware("wse3")],
         [1e3, 1e5],
         [10.0, 100.0],
         [1, 64],

@@ -16,7 +16,7 @@ from tests import strategies as s
 
 CATALOG = load_catalog()
 models = st.sampled_from(sorted(CATALOG.models)).map(CATALOG.model)
-units_ = st.sampled_from(sorted(CATALOG.hardware)).map(CATALOG.unit)
+units_ = st.sampled_from(sorted(CATALOG.hardware)).map(CATALOG.get_hardware)
 workloads = st.sampled_from(sorted(CATALOG.workloads)).map(CATALOG.workload)
 isls = st.floats(1e3, 1e7, allow_nan=False)
 

@@ -73,7 +73,9 @@ def test_faithful_gpt_oss_preset_models_the_sliding_windows(catalog, agentic):
     requests = 890.6 GB. Total 949.0 GB -> ceil(949.0 / 44) = 22 systems, KV share 93.8 %,
     36 / 22 = 1.64 layers per wafer, capex $22M: windows halve the calculator's 42 systems.
     """
-    p = evaluate_point(Point(catalog.model("gpt-oss-120b"), catalog.unit("wse3"), agentic, 96.3e3, None, 250, 4, 16))
+    p = evaluate_point(
+        Point(catalog.model("gpt-oss-120b"), catalog.get_hardware("wse3"), agentic, 96.3e3, None, 250, 4, 16)
+    )
     osl = 96_300 * 0.0022 / 0.9978
     per_request = 18 * 2048 * (96_300 + osl) + 18 * 2048 * 128
     assert p["weight_bytes"] == pytest.approx(58.4e9)
@@ -98,7 +100,7 @@ PUBLISHED_INTERACTIVITY = {
 def test_interactivity_table(catalog, agentic, name, published):
     """Catalog values reproduce the table; at one request the wafer runs at that rate in the
     calculator's mode, and within the fit's documented error in the physics mode."""
-    model, wse3 = catalog.model(name), catalog.unit("wse3")
+    model, wse3 = catalog.model(name), catalog.get_hardware("wse3")
     assert reference.base_interactivity(model, wse3, Assumptions()) == published
     calculator = Assumptions(wafer_batching="calculator")
     p = evaluate_point(Point(model, wse3, agentic, 8e3, None, 1, 8, 16, calculator))
@@ -127,7 +129,7 @@ CPM_TABLE = [  # (batch, $/h, published CPM, decimals published)
 
 @pytest.mark.parametrize("batch, rate, published, decimals", CPM_TABLE)
 def test_cpm_table_from_the_article_throughputs(catalog, batch, rate, published, decimals):
-    h100 = catalog.unit("h100-sxm")
+    h100 = catalog.get_hardware("h100-sxm")
     assert rate in h100.usd_per_hour.values()
     assert round(reference.cost_per_mtok(rate, H100_ARTICLE[batch]), decimals) == published
 
@@ -135,7 +137,7 @@ def test_cpm_table_from_the_article_throughputs(catalog, batch, rate, published,
 def test_on_demand_break_even_against_the_api_price_lies_between_batch_2_and_8(catalog):
     import xarray as xr
 
-    rate = catalog.unit("h100-sxm").usd_per_hour["on_demand"]
+    rate = catalog.get_hardware("h100-sxm").usd_per_hour["on_demand"]
     batches = sorted(H100_ARTICLE)
     cpm = xr.DataArray(
         [reference.cost_per_mtok(rate, H100_ARTICLE[b]) for b in batches],
@@ -168,7 +170,7 @@ def test_article_h100_throughputs_exceed_the_physical_roofline(catalog):
     Every figure exceeds the roofline; they are plausible only with speculative decoding,
     several GPUs or output counted differently. The engine keeps its bound and reports it.
     """
-    llama, h100 = catalog.model("llama-3.1-70b"), catalog.unit("h100-sxm")
+    llama, h100 = catalog.model("llama-3.1-70b"), catalog.get_hardware("h100-sxm")
     ideal = Assumptions(memory_bw_efficiency=1.0, mfu_decode=1.0, mfu_prefill=1.0, usable_memory_fraction=1.0)
     workload = catalog.workload("chat")
     for batch, article in H100_ARTICLE.items():
@@ -182,7 +184,7 @@ def test_article_h100_throughputs_exceed_the_physical_roofline(catalog):
 
 def test_h100_llama_default_point_is_physically_plausible(catalog):
     """The issue's example: Llama 3.1 70B, 8-bit, one H100, one request, ISL 1k."""
-    llama, h100 = catalog.model("llama-3.1-70b"), catalog.unit("h100-sxm")
+    llama, h100 = catalog.model("llama-3.1-70b"), catalog.get_hardware("h100-sxm")
     p = evaluate_point(Point(llama, h100, catalog.workload("agentic-coding"), 1e3, None, 1, 8, 8))
     assert p["units_needed"] == 1
     assert 0 < p["interactivity_tps"] <= 3.35e12 / 70.6e9
@@ -193,7 +195,7 @@ def test_adhoc_model_matches_catalog_geometry(catalog, agentic):
     """An ad-hoc entry with Llama 3.1 70B's numbers gives the preset's memory figures."""
     preset = catalog.model("llama-3.1-70b")
     adhoc = adhoc_model(70.6e9, 80, 8, 128, hidden_size=8192, attention_heads=64)
-    a = evaluate_point(Point(preset, catalog.unit("h100-sxm"), agentic, 32e3, None, 16, 8, 8))
-    b = evaluate_point(Point(adhoc, catalog.unit("h100-sxm"), agentic, 32e3, None, 16, 8, 8))
+    a = evaluate_point(Point(preset, catalog.get_hardware("h100-sxm"), agentic, 32e3, None, 16, 8, 8))
+    b = evaluate_point(Point(adhoc, catalog.get_hardware("h100-sxm"), agentic, 32e3, None, 16, 8, 8))
     for key in ("total_bytes", "units_needed", "decode_step_s", "cost_per_mtok_usd"):
         assert a[key] == pytest.approx(b[key], rel=1e-12)

@@ -98,7 +98,7 @@ def test_outputs_bind_by_name_not_by_order(catalog, agentic):
 
     inputs = kernel_inputs(
         [catalog.model("glm-5")],
-        [catalog.unit("b200"), catalog.unit("wse3")],
+        [catalog.get_hardware("b200"), catalog.get_hardware("wse3")],
         [1e3, 1e5],
         [10.0, 1e2],
         [1, 64],
@@ -144,7 +144,7 @@ def _other_value(name, current, draw):
 def test_a_variable_does_not_move_with_an_assumption_it_does_not_read(data):
     """So a cube may leave out an assumption axis a variable does not read."""
     model = CATALOG.model(data.draw(st.sampled_from(sorted(CATALOG.models))))
-    hardware = CATALOG.unit(data.draw(st.sampled_from(sorted(CATALOG.hardware))))
+    hardware = CATALOG.get_hardware(data.draw(st.sampled_from(sorted(CATALOG.hardware))))
     workload = CATALOG.workload(data.draw(st.sampled_from(sorted(CATALOG.workloads))))
     name = data.draw(st.sampled_from(PARAMETERS))
     base = Point(

@@ -144,7 +144,7 @@ def run(args) -> int:
     catalog = load_catalog(args.catalog)
     point = Point(
         model=model_of(args, catalog),
-        hardware=catalog.unit(args.hardware),
+        hardware=catalog.get_hardware(args.hardware),
         workload=catalog.workload(args.workload),
         isl=args.isl,
         osl=args.osl,
@@ -157,7 +157,7 @@ def run(args) -> int:
         from engine.analysis.compare import compare_point
         from engine.interfaces.panels import format_comparison
 
-        comparison = compare_point(point, catalog.unit(args.vs), args.api_price, args.vs_units)
+        comparison = compare_point(point, catalog.get_hardware(args.vs), args.api_price, args.vs_units)
         print(dumps(comparison, indent=2) if args.json else format_comparison(point.model, comparison))
         return 0
     values = evaluate_point(point)
