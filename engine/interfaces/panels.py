@@ -85,10 +85,9 @@ def cube_price_note(ds) -> str | None:
         return None
     sources = np.asarray(ds["price_source"].values).reshape(-1)
     names = np.asarray(ds["hardware"].values).reshape(-1)
-    missing = [str(n) for n, src in zip(names, sources) if str(src) == "tco"]
-    if not missing:
-        return None
-    return f"price {price}: no {price} rate listed for {', '.join(missing)}; their TCO rate is used (price_source coordinate)"
+    from engine.model.pricing import fallback_note
+
+    return fallback_note(price, [str(n) for n, src in zip(names, sources) if str(src) == "tco"])
 
 
 def requests(n) -> str:

@@ -32,7 +32,13 @@ def price_source(hardware: Hardware, price: str) -> str:
 def missing_rate_note(hardware, price: str) -> str | None:
     """One line naming the hardware whose catalog lists no rate for ``price`` (their TCO rate is
     used instead), or None when every one has it (or the scenario is ``tco``)."""
-    missing = [h.name for h in hardware if price_source(h, price) == "tco"]
-    if price == "tco" or not missing:
+    if price == "tco":
+        return None
+    return fallback_note(price, [h.name for h in hardware if price_source(h, price) == "tco"])
+
+
+def fallback_note(price: str, missing) -> str | None:
+    """The one wording of "these units have no rate in this scenario" (catalog or cube alike)."""
+    if not missing:
         return None
     return f"price {price}: no {price} rate listed for {', '.join(missing)}; their TCO rate is used (price_source coordinate)"

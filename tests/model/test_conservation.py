@@ -90,14 +90,11 @@ def implied_rates(point: Point, p: dict) -> tuple[float, float, float]:
     return conc * flops_turn / turn, memory_bytes / turn, host_bytes / turn
 
 
-served = evaluate_point
-
-
 @settings(max_examples=400)
 @given(models, units_, workloads, isls, st.integers(1, 2048), bits, bits, settings_())
 def test_served_points_respect_compute_bandwidth_capacity_and_littles_law(model, unit, workload, isl, r, wb, kb, a):
     point = Point(model, unit, workload, isl, None, r, wb, kb, a)
-    p = served(point)
+    p = evaluate_point(point)
     assume(p["replica_fits"])
     units = p["units_per_replica"]
     flops, memory, host = implied_rates(point, p)
@@ -137,8 +134,8 @@ def test_wafer_prefill_shares_the_wafers_compute(catalog):
     model, wse = catalog.model("llama-3.1-70b"), catalog.get_hardware("wse3")
     docs = catalog.workload("long-document-batch")
     a = Assumptions(context_limit="none")
-    one = served(Point(model, wse, docs, 100_000, 1000, 1, 16, 16, a))
-    many = served(Point(model, wse, docs, 100_000, 1000, 64, 16, 16, a))
+    one = evaluate_point(Point(model, wse, docs, 100_000, 1000, 1, 16, 16, a))
+    many = evaluate_point(Point(model, wse, docs, 100_000, 1000, 64, 16, 16, a))
     flops, _, _ = implied_rates(Point(model, wse, docs, 100_000, 1000, 64, 16, 16, a), many)
     peak = many["units_per_replica"] * wse.bf16_tflops * 1e12
     assert flops <= peak * a.mfu_prefill * (1 + 1e-9)
