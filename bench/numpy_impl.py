@@ -15,7 +15,15 @@ import itertools
 
 import numpy as np
 
-from engine.model.assumptions import CacheTier, ContextLimit, Parallelism, PrefillModel, PriceMode, WaferBatching
+from engine.model.assumptions import (
+    AT_PEAK,
+    CacheTier,
+    ContextLimit,
+    Parallelism,
+    PrefillModel,
+    PriceMode,
+    WaferBatching,
+)
 from engine.model.core import kernel_inputs
 from engine.model.formulas import MAX_UNITS
 from engine.model.records import HardwareCode
@@ -152,6 +160,22 @@ def _comm(x, hardware, parameters, units, tokens, layers, hidden, per_token, moe
 def performance_numpy(
     models, group_offsets, groups, hardware, overrides, isl, osl, concurrency, weight_bits, kv_bits, parameters, mix
 ):
+    """The performance family; the bounds are the same turn at the roofline's values (AT_PEAK)."""
+    inputs = (models, group_offsets, groups, hardware, overrides, isl, osl, concurrency, weight_bits, kv_bits)
+    peak_parameters = parameters.copy()
+    for name, value in AT_PEAK.items():
+        peak_parameters[getattr(P, name)] = value
+    figures, _ = _performance(*inputs, parameters, mix)
+    at_peak, (step, first_token) = _performance(*inputs, peak_parameters, mix)
+    figures["interactivity_bound_tps"] = 1.0 / step
+    figures["throughput_bound_tps"] = at_peak["throughput_tps"]
+    figures["ttft_bound_s"] = first_token
+    return figures
+
+
+def _performance(
+    models, group_offsets, groups, hardware, overrides, isl, osl, concurrency, weight_bits, kv_bits, parameters, mix
+):
     a = parameters
     layers_g, elements, window, ratio = _padded_groups(group_offsets, groups)
     active = models[:, MC.active_params]
@@ -238,24 +262,22 @@ def performance_numpy(
     link = _axis(hardware[:, HW.scaleup_link_bw], 5)
     t_link = np.where((units > 1) & (link > 0), R * hidden * 2.0 / np.where(link > 0, link, 1.0), 0.0)
     wafer_step = np.maximum(np.maximum(np.maximum(latency, t_mem), t_flop), t_link)
-    step_bound = np.where(wafer, wafer_step, np.maximum(t_mem, t_flop) + comm)
-    step = np.where(wafer, step_bound, np.maximum(np.maximum(t_mem, t_flop), t_dequant) + comm + overhead)
+    step = np.where(wafer, wafer_step, np.maximum(np.maximum(t_mem, t_flop), t_dequant) + comm + overhead)
     prefill6 = _axis(prefill, 1)
     t_pre = np.where(wafer & (prefill6 > 0.0), t_pre + latency, t_pre)
     stalls = np.where(wafer | (int(a[P.prefill_model]) == PrefillModel.calculator), 1.0, R)
     share_of = np.where(wafer & (batching == WaferBatching.single_stream), R, 1.0)
     speedup = a[P.cache_read_speedup]
     if int(a[P.prefill_model]) == PrefillModel.calculator:
-        ingest_bound, ingest = isl6 * step_bound / speedup, isl6 * step / speedup
+        ingest = isl6 * step / speedup
         times = [_axis(v, 1) * step / speedup for v in (cache_read, cache_write, fresh)]
     else:
-        ingest_bound = ingest = t_pre + t_cr
+        ingest = t_pre + t_cr
         share = _axis(np.where(prefill == 0.0, 0.0, 1.0 / np.where(prefill == 0.0, 1.0, prefill)), 1)
         times = [t_cr + 0 * t_pre, _axis(cache_write, 1) * t_pre * share, _axis(fresh, 1) * t_pre * share]
     # The closed loop (engine.model.formulas.closed_loop): the cycle stretched to what the resources need.
     t_pre_compute = prefill6 * mc6(prefill_fpt) / (units * peak * a[P.mfu_prefill])
     cycle = share_of * (osl6 * step + stalls * ingest)
-    cycle_bound = share_of * (osl6 * step_bound + stalls * ingest_bound)
     compute_s = R * t_pre_compute + osl6 * t_flop
     memory_s = osl6 * t_mem + R * t_cr
     link_s = np.where(
@@ -263,10 +285,8 @@ def performance_numpy(
     )
     floor = np.maximum(np.maximum(compute_s, memory_s), link_s)
     stretch = np.maximum(1.0, floor / cycle)
-    stretch_bound = np.maximum(1.0, floor / cycle_bound)
     scale = stretch * share_of
     ttft_overhead = a[P.ttft_overhead_s]
-    turn_bound = stretch_bound * cycle_bound
     turn = ttft_overhead + stretch * cycle
     ttft = ttft_overhead + scale * (ingest + step)
     per_output = (turn - ttft + scale * step) / osl6
@@ -295,9 +315,6 @@ def performance_numpy(
         return np.where(fits, np.broadcast_to(v, shape), np.nan)
 
     return {
-        "interactivity_bound_tps": served(1.0 / (stretch_bound * share_of * step_bound)),
-        "throughput_bound_tps": served(tokens / turn_bound),
-        "ttft_bound_s": served(stretch_bound * share_of * ingest_bound),
         "interactivity_tps": served(1.0 / per_output),
         "decode_step_s": served(per_output),
         "ttft_s": served(ttft),
@@ -309,7 +326,7 @@ def performance_numpy(
         "cost_per_mtok_output_usd": served(rate / (R * osl6 / turn * 3600.0) * 1e6),
         "cost_per_turn_usd": served(rate * turn / 3600.0 / R),
         "cost_per_mtok_by_type_usd": np.stack([np.broadcast_to(b, shape) for b in by_type], axis=-1),
-    }
+    }, (served(share_of * step), served(share_of * (ingest + step)))
 
 
 def evaluate_arrays(

@@ -15,7 +15,7 @@ from engine.axes import AXES, GRID_AXES, PARAMETERS
 from engine.model import variables as V
 
 READS = (
-    ("all", V.COST), ("serving", V.SERVING), ("turn bound", V.TURN_BOUND), ("decode bound", V.DECODE_BOUND),
+    ("all", V.COST), ("serving", V.SERVING), ("roofline", V.ROOFLINE),
     ("price", V.PRICE), ("replica", V.REPLICA), ("memory fit", V.FIT),
 )  # fmt: skip
 

@@ -41,10 +41,10 @@ def format_panel(point: Point, values: dict) -> str:
         f"  layers per unit        {values['layers_per_unit']:.3g} layers",
         f"  stranded memory        {values['stranded_fraction'] * 100:.1f} %",
         f"  capex                  {format_usd(values['capex_usd'])}",
-        "Throughput (expected serving figures; the roofline bound beside them)",
+        "Throughput (expected serving figures; beside them the roofline: the hardware at peak, any profile)",
         f"  interactivity          {values['interactivity_tps']:,.1f} tokens/s per request "
-        f"(bound {values['interactivity_bound_tps']:,.1f})",
-        f"  time to first token    {values['ttft_s']:.4g} s (bound {values['ttft_bound_s']:.4g} s)",
+        f"(roofline {values['interactivity_bound_tps']:,.1f})",
+        f"  time to first token    {values['ttft_s']:.4g} s (roofline {values['ttft_bound_s']:.4g} s)",
         f"  turn time              {values['turn_time_s']:.4g} s",
         f"  cluster throughput     {values['throughput_tps']:,.0f} tokens/s ({values['output_throughput_tps']:,.1f} output tokens/s)",
         f"  bound by               {bound_by_text(values['bound_by'])}",

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from engine.axes import AXES, CHOICE_PARAMETERS, NUMERIC_PARAMETERS, PARAMETERS
 from engine.errors import UserError, describe_validation_error, did_you_mean
+from engine.model.variables import SERVING_EFFICIENCY
 
 #: Named codes of the categorical assumptions, in the registry's order of choices.
 CODES: dict[str, type[IntEnum]] = {
@@ -88,3 +89,21 @@ def parse_assumptions(values: dict[str, Any], prefix: str) -> Assumptions:
         return Assumptions(**parsed)
     except ValidationError as err:
         raise UserError(describe_validation_error(err, prefix=prefix)) from None
+
+
+#: The roofline's values of the serving efficiencies: every efficiency at 1, every overhead and
+#: latency at 0 (:data:`engine.model.variables.SERVING_EFFICIENCY`). The bound variables are the
+#: turn at these values whatever the profile; ``at_peak`` gives the assumptions that reproduce them.
+AT_PEAK: dict[str, float] = {
+    name: (1.0 if name in ("memory_bw_efficiency", "mfu_decode", "mfu_prefill") else 0.0)
+    for name in sorted(SERVING_EFFICIENCY)
+}
+
+
+def at_peak(assumptions: Assumptions) -> Assumptions:
+    """The same assumptions with every serving efficiency at its physical limit (:data:`AT_PEAK`).
+
+    >>> at_peak(Assumptions(mfu_decode=0.3)).mfu_decode
+    1.0
+    """
+    return assumptions.model_copy(update=AT_PEAK)

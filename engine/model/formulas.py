@@ -271,17 +271,15 @@ def cost_per_mtok(usd_per_hour, tokens_per_s):
 # --------------------------------------------------------------------------- the decode step
 @formula
 def gpu_steps(t_mem, t_flop1, t_dequant, t_comm1, t_comm, overhead, verified):
-    """A GPU decode step, as (one-token step bound, expected; target step bound, expected).
+    """A GPU decode step, as (one token per request, the target step checking ``verified``).
 
-    Bound: the larger of memory and compute, plus the collectives; expected adds the emulated
-    formats' conversion and the fixed overheads. The target step checks ``verified`` tokens per
-    request (speculative decoding: ``k + 1``; collectives over them in ``t_comm``).
+    The larger of memory, compute and the emulated formats' conversion, plus the collectives
+    and the fixed overheads. The target step checks ``verified`` tokens per request
+    (speculative decoding: ``k + 1``; collectives over them in ``t_comm``).
     """
-    step1_bound = max(t_mem, t_flop1) + t_comm1
     step1 = max(t_mem, t_flop1, t_dequant) + t_comm1 + overhead
-    verify_bound = max(t_mem, t_flop1 * verified) + t_comm
     verify = max(t_mem, t_flop1 * verified, t_dequant) + t_comm + overhead
-    return step1_bound, step1, verify_bound, verify
+    return step1, verify
 
 
 @formula
@@ -360,12 +358,58 @@ def closed_loop(cycle, floor):
     return 1.0
 
 
+@formula
+def roofline_figures(
+    wafer, t_mem, t_flop1, t_link1, t_comm1, t_comm, t_pre_compute, t_pre_comm, t_cr, link_s, latency,
+    prefill_tokens, verified, drafted, draft_ratio, per_step, conc, isl, osl, stalls, share_of, calculator, speedup,
+):  # fmt: skip
+    """The roofline bound of a turn: (interactivity tokens/s, throughput tokens/s, TTFT s).
+
+    The schedule of the expected figures on times taken at the hardware's peak (full memory
+    bandwidth, full compute, link bandwidth, collectives without latency; no overheads or
+    format conversion; the wafer pipeline's latency only in the modes that define it by a
+    published speed). It reads no serving-efficiency assumption, so a bound is a property of
+    the hardware, the model and the deployment, the same under every profile, and no expected
+    figure is faster than it: interactivity is one decode step of the R requests and TTFT the
+    prefill and first step, both unshared (in the closed loop a slower prefill leaves fewer
+    requests decoding, so a shared figure would not bound); throughput is the closed-loop
+    cycle, which only grows as any time grows.
+    """
+    if wafer:
+        step1, verify = wafer_steps(latency, t_mem, t_flop1, t_link1, verified)
+        t_pre = t_pre_compute + latency if prefill_tokens > 0.0 else 0.0
+    else:
+        step1, verify = gpu_steps(t_mem, t_flop1, 0.0, t_comm1, t_comm, 0.0, verified)
+        t_pre = t_pre_compute + t_pre_comm
+    step = time_per_output_token(verify, step1, drafted, draft_ratio, per_step)
+    ingest = isl * step / speedup if calculator else t_pre + t_cr
+    cycle = share_of * (osl * step + stalls * ingest)
+    compute_s, memory_s = resource_demands(
+        conc, t_pre_compute, osl / per_step, t_flop1, verified, drafted, draft_ratio, t_mem, t_cr
+    )
+    floor, _ = resource_floor(compute_s, memory_s, link_s)
+    stretch = closed_loop(cycle, floor)
+    return 1.0 / (share_of * step), conc * (isl + osl) / (stretch * cycle), share_of * (ingest + step)
+
+
 def _plain(value):
     return getattr(value, "py_func", value)
 
 
+def _pure_python() -> types.SimpleNamespace:
+    """Every formula as plain Python whose calls to other formulas are plain Python too."""
+    plain: dict = {"__builtins__": __builtins__}
+    for name, value in list(globals().items()):
+        if name.startswith("_") or name == "python":
+            continue
+        func = _plain(value)
+        if func is not value:  # a compiled formula: rebind its globals to the plain versions
+            func = types.FunctionType(func.__code__, plain, name, func.__defaults__, func.__closure__)
+            func.__doc__ = value.__doc__
+        plain[name] = func
+    return types.SimpleNamespace(**plain)
+
+
 #: The same formulas as plain Python functions (and the module's constants): what the readable
 #: reference composes, so the oracle the kernels are tested against runs without any JIT.
-python = types.SimpleNamespace(
-    **{name: _plain(value) for name, value in list(globals().items()) if not name.startswith("_") and name != "python"}
-)
+python = _pure_python()

@@ -286,12 +286,14 @@ def performance_kernel(
     unit_rates = np.empty(n_hw)
     capacity = np.empty(n_hw)
     unit_bw = np.empty(n_hw)
+    peak_bw = np.empty(n_hw)  # the roofline's: the full bandwidth
     peaks = np.empty((n_hw, n_wb))
     emulated = np.empty((n_hw, n_wb))  # 1 where the weights are converted as they stream
     for h in range(n_hw):
         unit_rates[h] = unit_rate(hardware, h, parameters)
         capacity[h] = hardware[h, HW.memory_bytes] * usable_fraction(hardware, h, parameters)
-        unit_bw[h] = hardware[h, HW.bandwidth] * eta
+        peak_bw[h] = hardware[h, HW.bandwidth]
+        unit_bw[h] = peak_bw[h] * eta
         for w in range(n_wb):
             peaks[h, w] = F.compute_peak(
                 weight_bits[w], hardware[h, HW.peak_fp4], hardware[h, HW.peak_fp8], hardware[h, HW.peak_bf16]
@@ -434,7 +436,8 @@ def performance_kernel(
                                     )  # fmt: skip
                                 t_link1 = F.activation_link_time(units, conc, hidden, link)
                                 step1, verify = F.wafer_steps(latency, t_mem, t_flop1, t_link1, verified)
-                                verify_bound, step1_bound = verify, step1
+                                latency_peak = 0.0 if batching == PHYSICS_BATCHING else latency
+                                t_comm1_peak = t_comm_peak = t_pre_comm_peak = 0.0
                                 t_fixed, t_links, t_compute = latency, t_link1 * verified, t_flop1 * verified
                                 t_pre = t_pre_compute + latency if prefill_tokens > 0.0 else 0.0
                                 passes = conc * (prefill_tokens + steps_per_turn * (verified + drafted))
@@ -457,9 +460,22 @@ def performance_kernel(
                                         parallelism, units, conc * verified, layers, moe_layers, hidden, per_token,
                                         link, latency_s,
                                     )  # fmt: skip
-                                step1_bound, step1, verify_bound, verify = F.gpu_steps(
+                                step1, verify = F.gpu_steps(
                                     t_mem, t_flop1, t_dequant, t_comm1, t_comm, overhead, verified
                                 )
+                                # The roofline's collectives: bandwidth only, no per-collective latency.
+                                t_link1 = latency_peak = 0.0
+                                t_comm1_peak = F.comm_time(
+                                    parallelism, units, conc, layers, moe_layers, hidden, per_token, link, 0.0
+                                )
+                                t_comm_peak = F.comm_time(
+                                    parallelism, units, conc * verified, layers, moe_layers, hidden, per_token, link,
+                                    0.0,
+                                )  # fmt: skip
+                                t_pre_comm_peak = F.comm_time(
+                                    parallelism, units, prefill_tokens, layers, moe_layers, hidden, per_token, link,
+                                    0.0,
+                                )  # fmt: skip
                                 t_fixed, t_links, t_compute = overhead, t_comm, max(t_flop1 * verified, t_dequant)
                                 t_pre = t_pre_compute
                                 if prefill_tokens > 0.0:
@@ -472,18 +488,13 @@ def performance_kernel(
                                 share_of = 1.0
                             # Time per output token: the target step and the draft's own steps, per token emitted.
                             step = F.time_per_output_token(verify, step1, drafted, draft_ratio, per_step)
-                            step_bound = F.time_per_output_token(
-                                verify_bound, step1_bound, drafted, draft_ratio, per_step
-                            )
                             if calculator:
-                                ingest_bound = isl_c * step_bound / speedup
                                 ingest = isl_c * step / speedup
                                 time_cache_read = cache_read * step / speedup
                                 time_cache_write = cache_write * step / speedup
                                 time_input = fresh * step / speedup
                             else:
-                                ingest_bound = t_pre + t_cr
-                                ingest = ingest_bound
+                                ingest = t_pre + t_cr
                                 share = 0.0 if prefill_tokens == 0.0 else t_pre / prefill_tokens
                                 time_cache_read = t_cr
                                 time_cache_write = cache_write * share
@@ -491,7 +502,6 @@ def performance_kernel(
                             # Closed loop: one cycle of the R turns as scheduled, against what the
                             # replica's compute, memory bandwidth and links need for the same work.
                             cycle = share_of * (osl_c * step + stalls * ingest)
-                            cycle_bound = share_of * (osl_c * step_bound + stalls * ingest_bound)
                             compute_s, memory_s = F.resource_demands(
                                 conc,
                                 t_pre_compute,
@@ -505,7 +515,6 @@ def performance_kernel(
                             )
                             floor, floor_code = F.resource_floor(compute_s, memory_s, link_s)
                             stretch = F.closed_loop(cycle, floor)
-                            stretch_bound = F.closed_loop(cycle_bound, floor)
                             if stretch > 1.0:
                                 code = floor_code
                             elif not calculator and stalls * ingest > osl_c * step:
@@ -518,9 +527,17 @@ def performance_kernel(
                             )
                             rate = units * unit_rates[h]
                             tokens = conc * (isl_c + osl_c)
-                            f_interactivity_bound_tps[i] = 1.0 / (stretch_bound * share_of * step_bound)
-                            f_throughput_bound_tps[i] = tokens / (stretch_bound * cycle_bound)
-                            f_ttft_bound_s[i] = stretch_bound * share_of * ingest_bound
+                            # The roofline: the same turn at the hardware's peak, whatever the profile.
+                            bound_i, bound_x, bound_t = F.roofline_figures(
+                                wafer, streamed / peak_bw[h], decode_flops / peak, t_link1, t_comm1_peak,
+                                t_comm_peak, prefill_flops / peak, t_pre_comm_peak if prefill_tokens > 0.0 else 0.0,
+                                t_cr if host_tier else cache_read_bytes / (units * peak_bw[h]), link_s, latency_peak, prefill_tokens, verified,
+                                drafted, draft_ratio, per_step, conc, isl_c, osl_c, stalls, share_of, calculator,
+                                speedup,
+                            )  # fmt: skip
+                            f_interactivity_bound_tps[i] = bound_i
+                            f_throughput_bound_tps[i] = bound_x
+                            f_ttft_bound_s[i] = bound_t
                             f_interactivity_tps[i] = 1.0 / per_output
                             f_decode_step_s[i] = per_output
                             f_ttft_s[i] = ttft

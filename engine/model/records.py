@@ -273,9 +273,11 @@ class Workload(_Record):
         return (self.cache_read, self.cache_write, self.input, self.output)
 
     def output_length(self, isl: float) -> float:
-        """OSL derived from the mix: ``OSL = ISL x f_out / (1 - f_out)`` (tokens).
+        """OSL derived from the mix: ``OSL = ISL x f_out / (1 - f_out)``, to the nearest whole
+        token and at least one (a turn emits whole tokens).
 
-        >>> Workload(name="w", cache_read=0.5, cache_write=0, input=0.25, output=0.25).output_length(300)
-        100.0
+        >>> w = Workload(name="w", cache_read=0.5, cache_write=0, input=0.25, output=0.25)
+        >>> w.output_length(300), w.output_length(10)
+        (100.0, 3.0)
         """
-        return isl * self.output / (1.0 - self.output)
+        return float(max(1.0, round(isl * self.output / (1.0 - self.output))))

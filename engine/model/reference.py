@@ -190,15 +190,23 @@ def link_bandwidth(hardware: Hardware, units: int, assumptions: Assumptions) -> 
 
 
 def comm_time(
-    model: Model, hardware: Hardware, parallelism: str, units: int, tokens: float, assumptions: Assumptions
+    model: Model,
+    hardware: Hardware,
+    parallelism: str,
+    units: int,
+    tokens: float,
+    assumptions: Assumptions,
+    latency: float | None = None,
 ) -> float:
-    """Collectives of one forward pass over ``tokens`` tokens (none on a wafer pipeline)."""
+    """Collectives of one forward pass over ``tokens`` tokens (none on a wafer pipeline); ``latency``
+    replaces the assumptions' per-collective latency (the roofline takes 0)."""
     if _wafer(hardware):
         return 0.0
     moe_layers = model.layers if routed_expert_params(model) > 0.0 else 0
     return F.comm_time(
         _parallelism(parallelism), units, tokens, model.layers, moe_layers, model.hidden_size,
-        model.experts_per_token, link_bandwidth(hardware, units, assumptions), assumptions.allreduce_latency_s,
+        model.experts_per_token, link_bandwidth(hardware, units, assumptions),
+        assumptions.allreduce_latency_s if latency is None else latency,
     )  # fmt: skip
 
 
@@ -303,7 +311,6 @@ def serve(point: Point, units: int) -> dict:
         latency = wafer_single_stream_latency(model, hardware, units, a)
         t_link1 = F.activation_link_time(units, conc, model.hidden_size, link)
         step1, verify = F.wafer_steps(latency, t_mem, t_flop1, t_link1, verified)
-        step1_bound, verify_bound = step1, verify  # no serving overheads are fitted for the wafer
         t_fixed, t_links, t_compute = latency, t_link1 * verified, t_flop1 * verified
         t_pre = t_pre_compute + latency if prefill_tokens > 0 else 0.0  # the prompt fills the pipeline once
         passes = conc * (prefill_tokens + steps_per_turn * (verified + drafted))
@@ -319,9 +326,7 @@ def serve(point: Point, units: int) -> dict:
         t_comm1 = comm_time(model, hardware, a.parallelism, units, conc, a)
         t_comm = comm_time(model, hardware, a.parallelism, units, conc * verified, a) if drafted > 0 else t_comm1
         overhead = a.step_overhead_s + model.layers * a.layer_overhead_s
-        step1_bound, step1, verify_bound, verify = F.gpu_steps(
-            t_mem, t_flop1, t_dequant, t_comm1, t_comm, overhead, verified
-        )
+        step1, verify = F.gpu_steps(t_mem, t_flop1, t_dequant, t_comm1, t_comm, overhead, verified)
         t_fixed, t_links, t_compute = overhead, t_comm, max(t_flop1 * verified, t_dequant)
         t_pre = t_pre_compute
         if prefill_tokens > 0:
@@ -331,25 +336,23 @@ def serve(point: Point, units: int) -> dict:
         share_of = 1.0
     # Time per output token: the target step plus the draft's own steps, per token emitted.
     step = F.time_per_output_token(verify, step1, drafted, draft_ratio, per_step)
-    step_bound = F.time_per_output_token(verify_bound, step1_bound, drafted, draft_ratio, per_step)
 
     if a.prefill_model == "calculator":  # every non-output token at cache_read_speedup x decode
-        ingest_bound, ingest = isl * step_bound / a.cache_read_speedup, isl * step / a.cache_read_speedup
+        ingest = isl * step / a.cache_read_speedup
         parts = {"cache_read": cache_read, "cache_write": cache_write, "input": fresh}
         times = {k: v * step / a.cache_read_speedup for k, v in parts.items()}
     else:
-        ingest_bound = ingest = t_pre + t_cr
+        ingest = t_pre + t_cr
         share = 0.0 if prefill_tokens == 0 else t_pre / prefill_tokens
         times = {"cache_read": t_cr, "cache_write": cache_write * share, "input": fresh * share}
 
     # The closed loop: the cycle as scheduled against what the resources need for its work.
     cycle = share_of * (osl * step + stalls * ingest)
-    cycle_bound = share_of * (osl * step_bound + stalls * ingest_bound)
     compute_s, memory_s = F.resource_demands(
         conc, t_pre_compute, steps_per_turn, t_flop1, verified, drafted, draft_ratio, t_mem, t_cr
     )
     floor, floor_code = F.resource_floor(compute_s, memory_s, link_s)
-    stretch, stretch_bound = F.closed_loop(cycle, floor), F.closed_loop(cycle_bound, floor)
+    stretch = F.closed_loop(cycle, floor)
     if stretch > 1.0:
         code = floor_code
     elif a.prefill_model != "calculator" and stalls * ingest > osl * step:
@@ -359,9 +362,24 @@ def serve(point: Point, units: int) -> dict:
     scale = stretch * share_of
     turn, ttft, per_output = F.turn_times(cycle, stretch, share_of, ingest, step, osl, a.ttft_overhead_s)
     out: dict = {}
-    out["interactivity_bound_tps"] = 1.0 / (stretch_bound * share_of * step_bound)
-    out["throughput_bound_tps"] = conc * (isl + osl) / (stretch_bound * cycle_bound)
-    out["ttft_bound_s"] = stretch_bound * share_of * ingest_bound
+    # The roofline: the same turn at the hardware's peak, whatever the serving profile.
+    peak_unit_bw = hardware.memory_bw_tbs * 1e12
+    if wafer:
+        t_comm1_peak = t_comm_peak = t_pre_comm_peak = 0.0
+        latency_peak = 0.0 if a.wafer_batching == "physics" else latency
+    else:
+        t_link1 = latency_peak = 0.0
+        t_comm1_peak = comm_time(model, hardware, a.parallelism, units, conc, a, latency=0.0)
+        t_comm_peak = comm_time(model, hardware, a.parallelism, units, conc * verified, a, latency=0.0)
+        t_pre_comm_peak = comm_time(model, hardware, a.parallelism, units, prefill_tokens, a, latency=0.0)
+    cache_read_bytes = kv_bytes_per_request(model, cache_read, kv_bits)
+    peak_bound = F.roofline_figures(
+        wafer, streamed / peak_unit_bw, conc * flops_per_token(model, mean_context) / peak, t_link1, t_comm1_peak,
+        t_comm_peak, prefill_flops / peak, t_pre_comm_peak if prefill_tokens > 0 else 0.0,
+        cache_read_bytes / (units * peak_unit_bw) if a.cache_tier == "hbm" else t_cr, link_s, latency_peak, prefill_tokens, verified, drafted,
+        draft_ratio, per_step, conc, isl, osl, stalls, share_of, a.prefill_model == "calculator", a.cache_read_speedup,
+    )  # fmt: skip
+    out["interactivity_bound_tps"], out["throughput_bound_tps"], out["ttft_bound_s"] = peak_bound
     # Time per output token: the cycle's decode steps and the prefills of the others, per token.
     out["decode_step_s"] = per_output
     out["interactivity_tps"] = 1.0 / out["decode_step_s"]

@@ -59,23 +59,34 @@ CONTEXT_LIMIT = frozenset({"context_limit"})
 DRAFT = frozenset({"spec_draft_tokens", "spec_draft_ratio", "speculative"})  # the speculative draft's weights
 FIT = CONTEXT_LIMIT | DRAFT | {"usable_memory_fraction", "parallelism"}
 REPLICA = FIT | {"replica_units"}
-DECODE_BOUND = REPLICA | {
-    "memory_bw_efficiency",
-    "mfu_decode",
-    "allreduce_latency_s",
+# The roofline reads the deployment and the schedule, never a serving efficiency: a bound is a
+# property of the hardware, the model and the deployment, the same under every profile.
+ROOFLINE = REPLICA | {
     "scaleout_bw_gbs",
     "interactivity_fit_coefficient",
     "interactivity_fit_exponent",
+    "wafer_batching",
+    "spec_acceptance",
+    "cache_read_speedup",
+    "host_cache_bw_gbs",
+    "cache_tier",
+    "prefill_model",
+}
+#: What the roofline takes at its physical limit (engine.model.assumptions.AT_PEAK sets them).
+SERVING_EFFICIENCY = frozenset({
+    "memory_bw_efficiency",
+    "mfu_decode",
+    "mfu_prefill",
+    "step_overhead_s",
+    "layer_overhead_s",
+    "dequant_flops_per_weight",
+    "ttft_overhead_s",
+    "allreduce_latency_s",
     "wafer_token_latency_s",
     "wafer_layer_latency_s",
     "wafer_hop_latency_s",
-    "wafer_batching",
-    "spec_acceptance",
-}
-# A step of the decode is stretched when the cycle's prefills and cache loads need more of the
-# replica than the schedule leaves (closed loop): every bound reads the prefill assumptions.
-TURN_BOUND = DECODE_BOUND | {"cache_read_speedup", "mfu_prefill", "host_cache_bw_gbs", "cache_tier", "prefill_model"}
-SERVING = TURN_BOUND | {"step_overhead_s", "layer_overhead_s", "dequant_flops_per_weight", "ttft_overhead_s"}
+})  # fmt: skip
+SERVING = ROOFLINE | SERVING_EFFICIENCY
 PRICE = REPLICA | {"amortisation_years", "pue", "usd_per_kwh", "price"}
 COST = SERVING | PRICE
 
@@ -108,11 +119,12 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("fits_domain", "memory", _HW, "bool", "replica fits the scale-up domain (always true without one)", REPLICA,
              np.bool_),
     Variable("interactivity_bound_tps", "performance", _HW, "tokens/s",
-             "roofline decode rate per request: bandwidth, compute, collectives and the wafer pipeline latency only",
-             TURN_BOUND),
+             "roofline decode rate per request: peak bandwidth, compute and links, no efficiency, latency or overhead",
+             ROOFLINE),
     Variable("throughput_bound_tps", "performance", _HW, "tokens/s", "roofline cluster throughput, all token types",
-             TURN_BOUND),
-    Variable("ttft_bound_s", "performance", _HW, "s", "roofline time to first token (prefill + cache read)", TURN_BOUND),
+             ROOFLINE),
+    Variable("ttft_bound_s", "performance", _HW, "s", "roofline time to first token (prefill, cache read, first step)",
+             ROOFLINE),
     Variable("interactivity_tps", "performance", _HW, "tokens/s",
              "expected output tokens per second per request (serving profile; prefills of others included)", SERVING),
     Variable("decode_step_s", "performance", _HW, "s", "expected time per output token (1 / interactivity)", SERVING),

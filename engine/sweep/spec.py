@@ -504,6 +504,8 @@ def resolve(spec: SweepSpec, catalog: Catalog | None = None) -> ResolvedSpec:
         canonical=canonical,
         catalog_fingerprint=catalog.fingerprint,
         fingerprint=_fingerprint(canonical, catalog.fingerprint),
-        derived_osl=None if "osl" in axes else np.array([workload.output_length(v) for v in axes["isl"]]),
+        derived_osl=None
+        if "osl" in axes
+        else np.array([workload.output_length(v) for v in axes["isl"]], dtype=np.int64),
         reduction=reduction,
     )

@@ -10,7 +10,9 @@ For each served point, from the cube's own figures:
 - bytes held per unit never exceed the unit's capacity;
 - concurrency = throughput x turn time (Little's law);
 - on a fixed replica, more concurrency never makes time to first token, time per output
-  token or turn time shorter.
+  token or turn time shorter;
+- the roofline bounds are the same under every profile and serving efficiency, and no
+  expected figure is faster than its bound.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from hypothesis import strategies as st
 
 from engine.axes import AXES
 from engine.model import reference as ref
-from engine.model.assumptions import Assumptions
+from engine.model.assumptions import AT_PEAK, Assumptions, at_peak
 from engine.model.catalog import load_catalog
 from engine.model.evaluate import evaluate_point
 from engine.model.point import Point
@@ -124,8 +126,44 @@ def test_more_load_on_a_fixed_replica_never_makes_it_faster(model, unit, workloa
     small = evaluate_point(Point(model, unit, workload, isl, None, lo, wb, kb, fixed))
     large = evaluate_point(Point(model, unit, workload, isl, None, hi, wb, kb, fixed))
     assert small["replica_fits"] and large["replica_fits"]
-    for name in ("ttft_s", "decode_step_s", "turn_time_s"):
+    for name in ("ttft_s", "decode_step_s", "turn_time_s", "ttft_bound_s"):
         assert large[name] >= small[name] * (1 - 1e-9), f"{name}: R={hi} {large[name]:.4g} < R={lo} {small[name]:.4g}"
+    assert large["interactivity_bound_tps"] <= small["interactivity_bound_tps"] * (1 + 1e-9)
+
+
+BOUNDS = ("interactivity_bound_tps", "throughput_bound_tps", "ttft_bound_s")
+
+
+@st.composite
+def serving_efficiencies(draw):
+    """Any values of the assumptions the roofline must not read (AT_PEAK's), within their bounds."""
+    values = {}
+    for name in AT_PEAK:
+        axis = AXES[name]
+        high = min(axis.high, 1e-2) if axis.units == "s" else min(axis.high, 1e3)
+        values[name] = draw(st.floats(max(axis.low, 1e-3) if axis.low_open or name.startswith("m") else axis.low, high))
+    return values
+
+
+@settings(max_examples=200)
+@given(models, units_, workloads, isls, st.integers(1, 2048), bits, bits, settings_(), serving_efficiencies())
+def test_bounds_are_the_same_under_every_profile_and_never_beaten(model, unit, workload, isl, r, wb, kb, a, other):
+    point = Point(model, unit, workload, isl, None, r, wb, kb, a)
+    p = evaluate_point(point)
+    assume(p["replica_fits"] and a.replica_units == 0)
+    moved = evaluate_point(Point(model, unit, workload, isl, None, r, wb, kb, a.model_copy(update=other)))
+    for name in BOUNDS:  # the roofline reads no serving efficiency: identical, not merely close
+        assert moved[name] == p[name] or not moved["replica_fits"], name
+    slack = 1 + 1e-9
+    assert p["interactivity_tps"] <= p["interactivity_bound_tps"] * slack
+    assert p["throughput_tps"] <= p["throughput_bound_tps"] * slack
+    assert p["ttft_s"] * slack >= p["ttft_bound_s"]
+    # The throughput bound is the closed-loop turn at the hardware's peak: the expected
+    # throughput with AT_PEAK's values; the others are one unshared step and prefill at peak.
+    peak = evaluate_point(Point(model, unit, workload, isl, None, r, wb, kb, at_peak(a)))
+    assert math.isclose(peak["throughput_tps"], p["throughput_bound_tps"], rel_tol=1e-9)
+    assert peak["interactivity_tps"] <= p["interactivity_bound_tps"] * slack
+    assert peak["ttft_s"] * slack >= p["ttft_bound_s"]
 
 
 def test_wafer_prefill_shares_the_wafers_compute(catalog):
