@@ -34,8 +34,8 @@ class Point:
     >>> from engine.model.catalog import load_catalog
     >>> cat = load_catalog()
     >>> p = Point(cat.model("gpt-oss-120b"), cat.get_hardware("wse3"), cat.workload("agentic-coding"), isl=96.3e3)
-    >>> round(p.osl, 1)
-    212.3
+    >>> p.osl  # 96,300 x 0.0022 / 0.9978 = 212.3, to a whole token
+    212.0
     """
 
     model: Model

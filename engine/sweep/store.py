@@ -80,16 +80,36 @@ class RunResult:
 
 def write_template(output: Output, path: Path) -> None:
     """Phase 1: the output's template (an existing store of ours is removed first)."""
-    ds, encoding = output.template()
     if path.exists():
         remove_own_store(path)
+    _template(output, url(path))
+
+
+def _template(output: Output, target: str) -> None:
     from xarray.coding.variables import SerializationWarning
 
+    ds, encoding = output.template()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         # Object (string label) arrays of a reduction are computed to infer their dtype: fill only.
         warnings.simplefilter("ignore", SerializationWarning)
-        ds.to_zarr(url(path), mode="w", compute=False, zarr_format=3, consolidated=False, encoding=encoding)
+        ds.to_zarr(target, mode="w", compute=False, zarr_format=3, consolidated=False, encoding=encoding)
+
+
+def template_seconds(plan: Plan) -> float:
+    """Time to lay out the plan's output (the serial part of a run), measured on an in-memory
+    store that is removed afterwards: ``tokensweep plan`` writes nothing."""
+    import uuid
+
+    import fsspec
+
+    probe = f"memory://tokensweep-plan-probe/{uuid.uuid4().hex}.zarr"
+    started = time.perf_counter()
+    try:
+        _template(output_for(plan), probe)
+        return time.perf_counter() - started
+    finally:
+        fsspec.filesystem("memory").rm(probe.removeprefix("memory://"), recursive=True)
 
 
 def _finalise(path: Path) -> None:

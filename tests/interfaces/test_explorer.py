@@ -10,6 +10,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import xarray as xr
 import yaml
 
 from engine.interfaces.cli import main
@@ -162,7 +163,14 @@ def test_reduced_cubes_explore_with_their_labels(browser, tmp_path):
     shown = shown_values(browser)
     assert shown[("parallelism", None)] in ("tp", "dp-ep", "")
     # The phase panel maps the minimum over model x ISL; the frontier needs the configurations reduced away.
-    assert browser.find_element("id", "phase-title").text == "Phase diagram: cost_per_mtok_output_usd"
+    title = browser.find_element("id", "phase-title").text
+    assert title == f"Phase diagram: {xr.open_zarr(output)['cost_per_mtok_output_usd'].attrs['long_name']} [USD/Mtok]"
+    # The values table names each figure in words with its units, the cube's name beside it.
+    named = browser.execute_script(
+        "return document.querySelector('#values td.num[data-var=\"cost_per_mtok_output_usd\"]')"
+        ".previousElementSibling.innerText;"
+    )
+    assert named.split("\n") == [title.removeprefix("Phase diagram: "), "cost_per_mtok_output_usd"]
     assert browser.find_element("id", "frontier-panel").is_displayed() is False
 
 

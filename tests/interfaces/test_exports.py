@@ -118,3 +118,24 @@ def test_token_counts_are_whole_numbers_selected_exactly(cubes, capsys):
     sel = ["--sel", "isl=16k", "--sel", "model=gpt-oss-120b", "--sel", "concurrency=1", "--sel", "kv_bits=16"]
     assert main(["slice", str(cubes["demand"]), "--var", "kv_bytes", *sel, "--json"]) == 0
     assert '"isl": 16000' in capsys.readouterr().out
+
+
+def test_slice_json_says_what_produced_each_number(cubes, capsys):
+    """Units, the OSL and its origin, the replica's units, the price source and the profile."""
+    import json
+
+    ds = open_cube(cubes["spot"])
+    sel = ["--sel", "isl=16k", "--sel", "model=gpt-oss-120b", "--sel", "concurrency=1", "--sel", "kv_bits=16",
+           "--sel", "weight_bits=4"]  # fmt: skip
+    assert main(["slice", str(cubes["spot"]), "--var", "cost_per_mtok_output_usd", *sel, "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert {r["hardware"] for r in rows} == {str(h) for h in ds["hardware"].values}
+    for row in rows:
+        at = {"isl": 16000, "model": "gpt-oss-120b", "concurrency": 1, "kv_bits": 16, "weight_bits": 4,
+              "hardware": row["hardware"]}  # fmt: skip
+        assert row["cost_per_mtok_output_usd_units"] == "USD/Mtok"
+        assert row["osl"] == int(ds["osl"].sel(isl=16000)) and "derived from" in row["osl_origin"]
+        assert row["units_per_replica"] == int(ds["units_per_replica"].sel(at))
+        assert row["price_source"] == str(ds["price_source"].sel(hardware=row["hardware"]).values)
+        assert (row["profile"], row["price"]) == ("calibrated", "spot")
+    assert {r["price_source"] for r in rows} >= {"tco"}  # spot: a hardware without a spot rate says so

@@ -67,8 +67,8 @@ def test_calculator_panel_through_the_cli(capsys):
 def test_faithful_gpt_oss_preset_models_the_sliding_windows(catalog, agentic):
     """The same workload on the real architecture (18 of 36 layers slide over 128 tokens).
 
-    By hand: weights 116.8e9 x 4 / 8 = 58.4 GB. OSL = 96,300 x 0.0022 / 0.9978 = 212.33, so
-    c = 96,512.33 tokens. Per layer and token K+V = 2 x 8 x 64 x 2 B = 2,048 B. KV per request
+    By hand: weights 116.8e9 x 4 / 8 = 58.4 GB. OSL = 96,300 x 0.0022 / 0.9978 = 212.33, a
+    whole 212 tokens, so c = 96,512 tokens. Per layer and token K+V = 2 x 8 x 64 x 2 B = 2,048 B. KV per request
     = 18 x 2,048 x 96,512.33 (full layers) + 18 x 2,048 x 128 (windows) = 3.5625 GB; x 250
     requests = 890.6 GB. Total 949.0 GB -> ceil(949.0 / 44) = 22 systems, KV share 93.8 %,
     36 / 22 = 1.64 layers per wafer, capex $22M: windows halve the calculator's 42 systems.
@@ -76,7 +76,7 @@ def test_faithful_gpt_oss_preset_models_the_sliding_windows(catalog, agentic):
     p = evaluate_point(
         Point(catalog.model("gpt-oss-120b"), catalog.get_hardware("wse3"), agentic, 96.3e3, None, 250, 4, 16)
     )
-    osl = 96_300 * 0.0022 / 0.9978
+    osl = round(96_300 * 0.0022 / 0.9978)
     per_request = 18 * 2048 * (96_300 + osl) + 18 * 2048 * 128
     assert p["weight_bytes"] == pytest.approx(58.4e9)
     assert p["kv_bytes"] == pytest.approx(250 * per_request)

@@ -21,7 +21,9 @@ def run(args) -> int:
     from engine.sweep.blocks import evaluate_block
     from engine.sweep.cluster import JOBQUEUE, jobqueue_threads
     from engine.sweep.destination import check_output, default_output
+    from engine.sweep.outputs import encode_seconds
     from engine.sweep.reduce import block_partial
+    from engine.sweep.store import template_seconds
 
     plan = sweep_plan(args)
     profile = execution_profile(args)
@@ -30,8 +32,11 @@ def run(args) -> int:
     evaluate = evaluate_block if plan.spec.reduction is None else block_partial
     evaluate(plan, first)  # compile / load kernels before timing
     started = time.perf_counter()
-    evaluate(plan, first)
+    arrays = evaluate(plan, first)
     per_block = time.perf_counter() - started
+    # Beyond the compute: each block's compression, and the template laid out before any block.
+    encode = encode_seconds(arrays.values()) if plan.spec.reduction is None else 0.0
+    serial = template_seconds(plan)
     local = profile.scheduler in ("threads", "processes", "sync")
     if local:
         workers = 1 if profile.scheduler == "sync" else (profile.workers or os.cpu_count() or 1)
@@ -42,7 +47,8 @@ def run(args) -> int:
 
         with connect(profile) as runner:
             workers = sum(w.get("nthreads", 1) for w in runner.client.scheduler_info()["workers"].values()) or 1
-    estimate = per_block * plan.n_blocks / max(1, workers)
+    rounds = -(-plan.n_blocks // max(1, workers))  # blocks run `workers` at a time
+    estimate = serial + rounds * (per_block + encode)
     shape = ", ".join(f"{d} {n}" for d, n in plan.shape.items())
     chunks = ", ".join(f"{d} {n}" for d, n in plan.chunks.items())
     print(f"sweep {plan.spec.name} -> {output}")
@@ -67,7 +73,8 @@ def run(args) -> int:
             f"({len(reduced.groups()):,} output chunks; the full cube would be {format_bytes(full_cube_bytes(plan))})"
         )
     print(
-        f"  estimated     {estimate:,.1f} s of compute on {profile.describe()} ({workers} worker threads) "
-        f"(one block took {per_block * 1e3:.1f} ms; Zarr writes add to this)"
+        f"  estimated     {estimate:,.1f} s on {profile.describe()} ({workers} worker threads): "
+        f"{serial:.1f} s to lay out the store, then {rounds:,} round{'s' if rounds != 1 else ''} of one block per thread "
+        f"({per_block * 1e3:.1f} ms compute + {encode * 1e3:.1f} ms compression; disk writes and imports add to this)"
     )
     return 0

@@ -51,7 +51,7 @@ def run(args) -> int:
         if args.json:
             from engine.interfaces.jsonout import dumps
 
-            print(dumps(frame.to_dict(orient="records")))
+            print(dumps(provenance(ds, frame, [args.var]).to_dict(orient="records")))
         else:
             frame.to_csv(sys.stdout, index=False)
         return 0
@@ -63,7 +63,7 @@ def run(args) -> int:
         if args.json:
             from engine.interfaces.jsonout import dumps
 
-            print(dumps(frame.to_dict(orient="records")))
+            print(dumps(provenance(ds, frame, [args.var]).to_dict(orient="records")))
         else:
             frame.to_csv(sys.stdout, index=False)
     elif da.ndim == 0:
@@ -93,7 +93,7 @@ def _several(ds, names: list[str], chosen: dict, args) -> int:
     if args.json:
         from engine.interfaces.jsonout import dumps
 
-        print(dumps(frame.to_dict(orient="records")))
+        print(dumps(provenance(ds, frame, names).to_dict(orient="records")))
     elif args.csv:
         frame.to_csv(sys.stdout, index=False)
     else:
@@ -101,3 +101,38 @@ def _several(ds, names: list[str], chosen: dict, args) -> int:
         print(units)
         print(frame.to_string(index=False))
     return 0
+
+
+def provenance(ds, frame, names: list[str]):
+    """JSON rows that say what produced each number: every variable's units, the OSL and where it
+    came from, the units in the replica, the price source per hardware, the profile and price
+    scenario (one record stands alone, as a JSON consumer reads it)."""
+    import numpy as np
+    import xarray as xr
+
+    from engine.sweep.cube import CubeInfo
+
+    frame = frame.copy()
+    for name in names:
+        frame[f"{name}_units"] = ds[name].attrs.get("units", "")
+
+    def along(coord: str):  # a coordinate's value at each row, from the dims it spans
+        da = ds[coord]
+        if not set(da.dims) <= set(frame.columns):
+            return None
+        index = {d: xr.DataArray(np.asarray(frame[d]), dims="row") for d in da.dims}
+        return da.reset_coords(drop=True).sel(index).values
+
+    if "osl" in ds.coords and "osl" not in ds.dims and (osl := along("osl")) is not None:
+        frame["osl"] = osl
+        frame["osl_origin"] = ds["osl"].attrs.get("long_name", "")
+    if any("hardware" in ds[n].dims for n in names) and "units_per_replica" in ds and "units_per_replica" not in names:
+        units = along("units_per_replica")
+        if units is not None:
+            frame["units_per_replica"] = units
+    if "hardware" in frame.columns and "price_source" in ds.coords:
+        frame["price_source"] = along("price_source")
+    info = CubeInfo.of(ds)
+    frame["profile"] = info.profile or ""
+    frame["price"] = info.assumptions.get("price", "")
+    return frame

@@ -57,6 +57,10 @@ function formatValue(x, units) {
   if (typeof x === "string") return x === "" ? "— (none qualifies)" : x;
   if (Number.isNaN(x)) return "—";
   if (units === "bool") return x ? "yes" : "no";
+  if (units && units.startsWith("flags:")) {  // a CF flag: the code's meaning
+    const meanings = units.slice(6).split(" ");
+    return x >= 0 && x < meanings.length ? meanings[x].replace("_", " ") : "— (not served)";
+  }
   if (units === "bytes") return formatNumber(x / 1e9) + " GB";
   if (units === "USD") return "$" + formatNumber(x);
   return formatNumber(x) + (units && units !== "1" ? " " + units : "");
@@ -121,10 +125,11 @@ function renderValues() {
   for (const v of P.vars) {
     if (v.dims.includes("token_type")) {
       DIMS.token_type.values.forEach((t, i) => {
-        addRow(table, v, `${v.name} (${t})`, value(v.name, { token_type: i }), t);
+        addRow(table, v, `hardware cost per million ${t.replace("_", " ")} tokens, by their share of the time`,
+          value(v.name, { token_type: i }), t);
       });
     } else {
-      addRow(table, v, v.name, value(v.name), null);
+      addRow(table, v, v.long_name, value(v.name), null);
     }
   }
 }
@@ -132,8 +137,13 @@ function renderValues() {
 function addRow(table, v, text, x, tokenType) {
   const tr = table.insertRow();
   const name = tr.insertCell();
-  name.textContent = text;
-  name.title = v.long_name;
+  name.textContent = text + (v.units && !v.units.startsWith("flags:") ? ` [${v.units}]` : "");
+  const code = document.createElement("code");  // the cube's name, for slice --var and Python
+  code.className = "varname";
+  code.textContent = v.name;
+  name.appendChild(document.createElement("br"));
+  name.appendChild(code);
+  name.title = v.name;
   const cell = tr.insertCell();
   cell.className = "num";
   cell.textContent = formatValue(x, v.units);
@@ -144,6 +154,8 @@ function addRow(table, v, text, x, tokenType) {
 
 const LAYOUT = { margin: { l: 70, r: 20, t: 10, b: 50 }, font: { size: 12 } };
 const CONFIG = { displaylogo: false, responsive: true };
+// The small bars get no toolbar: Plotly's would sit over the bar itself.
+const BAR_CONFIG = { ...CONFIG, displayModeBar: false };
 
 function renderMemory() {
   const panel = document.getElementById("memory-panel");
@@ -163,7 +175,7 @@ function renderMemory() {
   Plotly.react("memory", traces, {
     ...LAYOUT, barmode: "stack", height: 200, showlegend: true, legend: { orientation: "h", y: -0.45, traceorder: "normal" },
     xaxis: { title: { text: "GB (1e9 bytes)" } }, yaxis: { showticklabels: false },
-  }, CONFIG);
+  }, BAR_CONFIG);
   document.getElementById("memory-note").textContent =
     `Total ${formatNumber(w + kv)} GB: weights ${formatNumber(w)} GB, KV cache ${formatNumber(kv)} GB (KV share ${formatNumber(share)} %).`;
 }
@@ -184,7 +196,7 @@ function renderByType() {
       marker: { color: types.map(() => "#55a868").concat(extra.map(() => "#8172b3")) },
       hovertemplate: "%{x}: $%{y:.4g} per Mtok<extra></extra>" },
   ], { ...LAYOUT, height: 380, yaxis: { title: { text: "USD per million tokens (log)" }, type: "log", exponentformat: "power" } },
-  CONFIG);
+  BAR_CONFIG);
 }
 
 function phaseSetup() {
@@ -217,7 +229,7 @@ function renderPhase() {
   const ys = order.map((j) => P.size_labels[j]);
   const v = VARS[name];
   document.getElementById("phase-title").textContent =
-    name === "units_needed" ? "Phase diagram: units needed" : `Phase diagram: ${name}`;
+    name === "units_needed" ? "Phase diagram: units needed" : `Phase diagram: ${VARS[name].long_name} [${VARS[name].units}]`;
   const yNumeric = size === "params";
   const ycur = yNumeric ? DIMS[size].values[cur[size]] : P.size_labels[cur[size]];
   const line = { color: "#111", width: 1.5, dash: "dot" };

@@ -67,6 +67,42 @@ def advantage_data(ds, targets=ADVANTAGE_TARGETS, wafer: str | None = None, cost
     return xr.concat(out, "target").transpose("target", size, "isl")
 
 
+def advantage_summary(ratio) -> str:
+    """What the advantage figure shows, in words computed from its data (the README quotes it).
+
+    Per target: the share of cells where the WSE-3 is cheaper, where GPUs are, where only one
+    side reaches the target and where neither does; over every cell both reach, the ratio's
+    range and median.
+
+    >>> import xarray as xr
+    >>> r = xr.DataArray([[[0.5, 2.0], [0.0, np.nan]]], dims=("target", "params", "isl"), coords={"target": [30.0]})
+    >>> print(advantage_summary(r))
+    - at >= 30 tokens/s per user: WSE-3 cheaper in 25 % of cells, GPUs cheaper in 25 %, only the WSE-3 reaches it in 25 %, only GPUs in 0 %, neither in 25 %
+    - where both reach a target, the WSE-3 / GPU cost ratio runs from 0.5 to 2 (median 1; GPUs cheaper in 50 % of those cells)
+    """
+    lines = []
+    values = ratio.values.astype(float)
+    for i, target in enumerate(ratio["target"].values):
+        z = values[i]
+        both = np.isfinite(z) & (z > 0)
+
+        def share(mask, cells=z.size):
+            return f"{100.0 * mask.sum() / cells:.0f} %"
+
+        lines.append(
+            f"- at >= {target:g} tokens/s per user: WSE-3 cheaper in {share(both & (z < 1))} of cells, "
+            f"GPUs cheaper in {share(both & (z > 1))}, only the WSE-3 reaches it in {share(z == 0)}, "
+            f"only GPUs in {share(np.isinf(z))}, neither in {share(np.isnan(z))}"
+        )
+    both = values[np.isfinite(values) & (values > 0)]
+    if both.size:
+        lines.append(
+            f"- where both reach a target, the WSE-3 / GPU cost ratio runs from {both.min():.2g} to {both.max():.3g} "
+            f"(median {np.median(both):.2g}; GPUs cheaper in {100.0 * (both > 1).mean():.0f} % of those cells)"
+        )
+    return "\n".join(lines)
+
+
 def draw_advantage(ds, output: Path, targets=ADVANTAGE_TARGETS):
     """One panel per interactivity target: the cost ratio over model size x ISL, equal-cost contour,
     and the regions only one side (or neither) reaches, each in its own colour with a legend."""
@@ -87,6 +123,7 @@ def draw_advantage(ds, output: Path, targets=ADVANTAGE_TARGETS):
     only = {"wafer": "#6a3d9a", "gpu": "#e08214", "neither": "#d9d9d9"}  # outside the ratio's red-blue scale
     fig, axes = plt.subplots(1, len(targets), figsize=(3.6 * len(targets) + 1.6, 5.0), sharey=True, squeeze=False,
                              layout="constrained")  # fmt: skip
+    drawn: set[str] = set()  # the legend lists only what some panel shows
     for ax, target in zip(axes[0], targets):
         z = ratio.sel(target=float(target)).values.astype(float)
         ratios = np.where(np.isfinite(z) & (z > 0), np.clip(z, bounds[0], bounds[-1]), np.nan)
@@ -95,6 +132,7 @@ def draw_advantage(ds, output: Path, targets=ADVANTAGE_TARGETS):
         category[z == 0] = 0  # only the wafer reaches the target
         category[np.isinf(z)] = 1  # only GPUs do
         category[np.isnan(z)] = 2  # neither
+        drawn.update(side for side, code in zip(only, range(3)) if (category == code).any())
         ax.pcolormesh(x, y, np.ma.masked_invalid(category), cmap=ListedColormap(list(only.values())), vmin=-0.5,
                       vmax=2.5, shading="nearest")  # fmt: skip
         if (
@@ -105,6 +143,7 @@ def draw_advantage(ds, output: Path, targets=ADVANTAGE_TARGETS):
             ax.contour(
                 x, y, np.where(np.isfinite(z) & (z > 0), z, np.nan), levels=[1.0], colors="black", linewidths=1.8
             )
+            drawn.add("equal cost")
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_title(f"at >= {target:g} tokens/s per user", fontsize=10)
@@ -120,10 +159,15 @@ def draw_advantage(ds, output: Path, targets=ADVANTAGE_TARGETS):
     bar = fig.colorbar(mesh, ax=axes[0].tolist(), ticks=bounds[1:-1], shrink=0.8)
     bar.ax.set_yticklabels([f"{b:.2g}" for b in bounds[1:-1]])
     bar.set_label("cost ratio WSE-3 / GPU (blue: WSE-3 cheaper)")
-    legend = [Patch(color=only["wafer"], label="only the WSE-3 reaches the target"),
-              Patch(color=only["gpu"], label="only GPUs reach it"), Patch(color=only["neither"], label="neither does"),
-              plt.Line2D([], [], color="black", linewidth=1.8, label="equal cost")]  # fmt: skip
-    fig.legend(handles=legend, loc="outside lower center", ncol=4, fontsize=8)
+    entries = {
+        "wafer": Patch(color=only["wafer"], label="only the WSE-3 reaches the target"),
+        "gpu": Patch(color=only["gpu"], label="only GPUs reach it"),
+        "neither": Patch(color=only["neither"], label="neither does"),
+        "equal cost": plt.Line2D([], [], color="black", linewidth=1.8, label="equal cost"),
+    }
+    legend = [handle for key, handle in entries.items() if key in drawn]
+    if legend:
+        fig.legend(handles=legend, loc="outside lower center", ncol=len(legend), fontsize=8)
     gpus = ", ".join(display_name(str(h)) for h in ds["hardware"].values if str(h) != wafer_of(ds))
     fig.suptitle(f"Cheapest WSE-3 vs cheapest GPU deployment ({gpus}) at equal interactivity, cost per output Mtok\n"
                  f"{caption(ds, {})}", fontsize=9)  # fmt: skip

@@ -14,6 +14,7 @@ from engine.interfaces.figures.common import (
     new_figure,
     save,
 )
+from engine.interfaces.figures.labels import Label, freeze_layout, place
 from engine.interfaces.figures.registry import Figure, full_cube_only, register
 
 
@@ -34,7 +35,12 @@ def _deployment_label(row, dims) -> str:
     parts = []
     for d in dims:
         value = row[d]
-        parts.append(str(value) if d == "parallelism" else f"{short.get(d, d)}={value:g}")
+        if d == "parallelism":
+            parts.append(str(value))
+        elif d == "replica_units" and value == 0:
+            parts.append("n=fewest")  # the fewest units that hold the replica
+        else:
+            parts.append(f"{short.get(d, d)}={value:g}")
     return " ".join(parts)
 
 
@@ -44,23 +50,27 @@ def draw_frontier(ds, output: Path, chosen=None, cost: str = "cost_per_mtok_outp
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter
 
     table, fixed = frontier_data(ds, chosen, cost)
     if table.empty:
         raise UserError("cube: no configuration has both a cost and an interactivity at this selection")
     dims = [d for d in DEPLOYMENT_DIMS if d in table.columns]
     fig, ax = new_figure(plt, (9.5, 6.5), caption_lines=2)
+    ends, knees, points = [], [], []
     for hardware, group in table.groupby("hardware", sort=False):
         group = group.sort_values("interactivity_tps")
         (line,) = ax.step(group["interactivity_tps"], group[cost], where="post", marker="o", markersize=4,
                           label=display_name(str(hardware)), color=hardware_color(str(hardware)))  # fmt: skip
         # Knees: where the next point's cost jumps by more than 25 %, and the two ends.
         costs = group[cost].to_numpy()
-        knees = {0, len(group) - 1} | {i for i in range(1, len(group)) if costs[i] > 1.25 * costs[i - 1]}
-        for i in sorted(knees):
+        points += list(zip(group["interactivity_tps"], costs))
+        jumps = {i for i in range(1, len(group) - 1) if costs[i] > 1.25 * costs[i - 1]}
+        for i in sorted({0, len(group) - 1} | jumps):
             row = group.iloc[i]
-            ax.annotate(_deployment_label(row, dims), (row["interactivity_tps"], row[cost]), textcoords="offset points",
-                        xytext=(4, 4), fontsize=7, color=line.get_color())  # fmt: skip
+            label = Label(_deployment_label(row, dims), (row["interactivity_tps"], row[cost]),
+                          {"fontsize": 7, "color": line.get_color()}, optional=i in jumps)  # fmt: skip
+            (knees if label.optional else ends).append(label)
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("interactivity, output tokens/s per user (log)")
@@ -68,7 +78,19 @@ def draw_frontier(ds, output: Path, chosen=None, cost: str = "cost_per_mtok_outp
     ax.set_ylabel(f"{ds[cost].attrs.get('long_name', cost)} ({unit}, log)")
     ax.set_title("Cost-interactivity frontier: the cheapest deployment at each speed")
     ax.legend(title="hardware")
-    labels = "R concurrent requests per replica, n units per replica (0: fewest that fit), w/kv weight and KV bits"
+    # Labels on the frozen layout, each at a free offset: every curve's two ends, then the knees that fit.
+    for axis in (ax.xaxis, ax.yaxis):  # plain numbers on log axes (60, not 6 x 10^1)
+        axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        axis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}" if str(f"{v:g}")[0] in "25" else ""))
+    place(ax, ends + knees, freeze_layout(fig), avoid=points)
+    words = {
+        "concurrency": "R concurrent requests per replica",
+        "replica_units": "n units per replica",
+        "weight_bits": "w weight bits",
+        "kv_bits": "kv KV-cache bits",
+        "parallelism": "the layout",
+    }
+    labels = "Labels: " + ", ".join(words.get(d, d) for d in dims)
     fig.text(0.01, 0.005, labels + "\n" + caption(ds, fixed), fontsize=7, ha="left", va="bottom", wrap=True)
     save(fig, output, dpi=130)
     plt.close(fig)

@@ -17,6 +17,7 @@ from engine.interfaces.figures.common import (
     size_dim,
     unit_word,
 )
+from engine.interfaces.figures.labels import Label, contour_labels, freeze_layout, place
 from engine.interfaces.figures.registry import Figure, full_cube_only, register
 from engine.sweep.cube import CubeInfo
 from engine.units import format_count
@@ -29,7 +30,8 @@ def phase_data(ds, chosen: dict | None = None):
     """Units needed over (model size, ISL) for the synthetic sizes, plus the catalog markers.
 
     Returns ``(grid, markers, fixed)``: ``grid`` is units_needed with dims (params, isl);
-    ``markers`` maps a catalog model to (total params, ISL nearest 1M, units needed there).
+    ``markers`` maps a catalog model to (total params, ISL, units needed there), at the axis
+    value nearest :data:`MARKER_ISL` (the figure states which: exactly 1M when the axis has it).
     """
     chosen = chosen or {}
     if "units_needed" not in ds:
@@ -59,6 +61,7 @@ def draw_phase(ds, output: Path, chosen: dict | None = None, levels=PHASE_LEVELS
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib import patheffects
     from matplotlib.colors import BoundaryNorm
 
     grid, markers, fixed = phase_data(ds, chosen)
@@ -71,24 +74,11 @@ def draw_phase(ds, output: Path, chosen: dict | None = None, levels=PHASE_LEVELS
     ax.set_facecolor("#e8e8e8")  # outside the swept sizes (markers may sit there)
     filled = ax.contourf(x, y, z, levels=bounds, norm=BoundaryNorm(bounds, 256), cmap="viridis", extend="max")
     lines = ax.contour(x, y, z, levels=list(levels), colors="white", linewidths=1.6)
-    ax.clabel(lines, fmt=lambda v: f"{v:g} {units_word}", fontsize=9)
     bar = fig.colorbar(filled, ax=ax, ticks=bounds)
     shown = display_name(str(hardware))
     bar.set_label(f"{shown} {units_word} needed for one replica (count)")
-    middle = np.sqrt(x[0] * x[-1])
-    for name, (params, isl, units) in markers.items():
+    for _name, (params, isl, _units) in markers.items():
         ax.plot(isl, params, marker="o", color="red", markeredgecolor="white", markersize=8)
-        right = isl > middle  # labels point inwards: never cut at the figure's edge
-        ax.annotate(
-            f"{name} ({units} {units_word})",
-            (isl, params),
-            textcoords="offset points",
-            xytext=(-8, 4) if right else (8, 4),
-            ha="right" if right else "left",
-            color="white",
-            fontsize=9,
-            fontweight="bold",
-        )
     ax.set_xscale("log")
     ax.set_yscale("log")
     sizes = [params for params, _, _ in markers.values()]
@@ -106,15 +96,34 @@ def draw_phase(ds, output: Path, chosen: dict | None = None, levels=PHASE_LEVELS
     legend = [
         Line2D([], [], color="white", linewidth=1.6, label=f"boundary at {', '.join(f'{v:g}' for v in levels)} {units_word}"),
         Line2D([], [], marker="o", color="red", markeredgecolor="white", linestyle="none",
-               label=f"catalog model at ISL {format_count(MARKER_ISL)}, its own architecture (the background\n"
+               label=f"catalog model at ISL {_marker_context(markers)}, its own architecture (the background\n"
                f"scales {reference}, so a dot may differ from the colour beneath it)"),
     ]  # fmt: skip
     ax.legend(handles=legend, loc="upper center", bbox_to_anchor=(0.5, -0.09), ncol=2, fontsize=8,
               facecolor="#3b528b", labelcolor="white")  # fmt: skip
     fig.text(0.01, 0.005, caption(ds, fixed), fontsize=7, ha="left", va="bottom", wrap=True)
+    # Labels last, on the frozen layout: the models' first (each at a free offset), then the
+    # contour labels that do not cover them; a dark outline keeps white text readable on any band.
+    outline = [patheffects.withStroke(linewidth=2.5, foreground="#222222")]
+    renderer = freeze_layout(fig)
+    named = place(ax, [
+        Label(f"{name} ({units} {units_word})", (isl, params),
+              {"color": "white", "fontsize": 9, "fontweight": "bold", "path_effects": outline})
+        for name, (params, isl, units) in sorted(markers.items(), key=lambda item: -item[1][0])
+    ], renderer)  # fmt: skip
+    for text in contour_labels(ax, lines, named, renderer, lambda v: f"{v:g} {units_word}"):
+        text.set_path_effects(outline)
     save(fig, output, dpi=130)
     plt.close(fig)
     return lines
+
+
+def _marker_context(markers: dict) -> str:
+    """The ISL the markers sit at, as the legend states it (never a rounded claim of 1M)."""
+    isl = next(iter(markers.values()))[1] if markers else MARKER_ISL
+    if isl == MARKER_ISL:
+        return format_count(isl)
+    return f"{isl:,.0f} tokens (the axis value nearest {format_count(MARKER_ISL)})"
 
 
 register(
