@@ -105,6 +105,10 @@ def _replica(x, inside, kv_total):
     needed = np.where(ok, np.maximum(1, np.ceil(np.where(ok, needed, 1.0))), 0).astype(np.int64)
     units = np.full_like(needed, int(x["replica"])) if x["replica"] > 0 else needed
     fits = ok & (needed > 0) & (units >= needed)
+    if x["replica"] > 0 and np.any(inside & ~fits):
+        raise NotImplementedError(
+            "the numpy baseline has no admission queue (a fixed replica smaller than its requests)"
+        )
     return needed, units, fits
 
 
@@ -134,6 +138,7 @@ def memory_numpy(models, group_offsets, groups, hardware, isl, osl, concurrency,
         "units_needed": needed,
         "units_per_replica": np.where(fits, units, 0),
         "replica_fits": fits,
+        "admitted_requests": np.where(fits, np.broadcast_to(_axis(concurrency, 2), shape), 0).astype(np.int64),
         "layers_per_unit": np.where(fits, _axis(models[:, MC.layers], 0) / units, np.nan),
         "capex_usd": np.where(fits, units * hardware[:, HW.capex], np.nan),
         "stranded_fraction": np.where(fits, 1.0 - np.broadcast_to(held, shape) / x["capacity"], np.nan),
@@ -288,7 +293,10 @@ def _performance(
     scale = stretch * share_of
     ttft_overhead = a[P.ttft_overhead_s]
     turn = ttft_overhead + stretch * cycle
-    ttft = ttft_overhead + scale * (ingest + step)
+    queued = (
+        0.0 if int(a[P.prefill_model]) == PrefillModel.calculator else a[P.prefill_burstiness] * (stalls - 1.0) / 2.0
+    )
+    ttft = ttft_overhead + scale * (queued * ingest + ingest + step)
     per_output = (turn - ttft + scale * step) / osl6
     tokens = R * (isl6 + osl6)
     mode = int(a[P.price])

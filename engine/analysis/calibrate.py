@@ -47,10 +47,23 @@ DEFAULT_FIT = (
     "dequant_flops_per_weight",
     "ttft_overhead_s",
     "allreduce_latency_s",
+    "prefill_burstiness",
 )
 #: Where a fit starts (zero overheads give the optimiser no gradient through max()).
-START = {"step_overhead_s": 1e-3, "layer_overhead_s": 2e-5, "dequant_flops_per_weight": 50.0, "ttft_overhead_s": 0.02}
-WEIGHT_BITS = {"mxfp4": 4.25, "fp4": 4.25, "nvfp4": 4.5, "fp8": 8.0, "int8": 8.0, "bf16": 16.0, "fp16": 16.0}
+START = {
+    "step_overhead_s": 1e-3,
+    "layer_overhead_s": 2e-5,
+    "dequant_flops_per_weight": 400.0,  # where it binds on Hopper: below that the data give no gradient (a max())
+    "ttft_overhead_s": 0.02,
+    "prefill_burstiness": 0.5,
+}
+#: Weight of the prior that pulls each parameter toward its start, relative to one row's log
+#: error: weak enough that the data decide wherever they can, strong enough that a direction
+#: the data leave flat has one minimum (the fit is identified: the same data, the same values).
+PRIOR_WEIGHT = 0.005
+F_SCALE = 0.1  # soft-L1: log errors past about 10 % count linearly
+# Plain "fp4" in these sources is NVFP4 (Blackwell); MXFP4 is always named so.
+WEIGHT_BITS = {"mxfp4": 4.25, "fp4": 4.5, "nvfp4": 4.5, "fp8": 8.0, "int8": 8.0, "bf16": 16.0, "fp16": 16.0}
 LENGTH_FACTOR = 0.9  # mean of the benchmark's uniform 0.8-1.0 x nominal lengths
 MAX_BATCH = 2048
 #: Random prompts: every input token prefilled (the output share only splits nothing).
@@ -81,64 +94,144 @@ class Row:
         return f"{self.isl:g}/{self.osl:g}"
 
 
-def _number(row: dict, key: str, where: str) -> float:
+#: Measured models whose architecture a catalog entry already describes.
+MODEL_ALIASES = {"deepseek-r1": "deepseek-v3", "deepseek-r1-0528": "deepseek-v3"}
+#: Rows a file may hold at most (a bound on what is read; the shipped files hold under 1,000).
+MAX_ROWS = 1_000_000
+MAX_BYTES = 512 * 2**20
+
+
+def _number(row: dict, key: str, where: str, low: float = -math.inf, whole: bool = False, above: bool = False) -> float:
+    """A column as a finite number within its physical range, or one line naming the column."""
+    text = row.get(key)
     try:
-        value = float(row[key])
-    except (KeyError, TypeError, ValueError):
-        raise UserError(f"{where}: column '{key}' is missing or not a number") from None
+        value = float(text)
+    except (TypeError, ValueError):
+        raise UserError(f"{where}: column '{key}' is missing or not a number (got {text!r})") from None
     if not math.isfinite(value):
-        raise UserError(f"{where}: column '{key}' is not finite")
+        raise UserError(f"{where}: column '{key}' is not finite (got {text!r})")
+    if value < low or (above and value <= low):
+        bound = f"> {low:g}" if above else f">= {low:g}"
+        raise UserError(f"{where}: column '{key}' must be {bound} (got {text})")
+    if whole and value != int(value):
+        raise UserError(f"{where}: column '{key}' must be a whole number (got {text})")
     return value
 
 
+def _read_table(path: Path) -> tuple[list[str], list[dict]]:
+    """The CSV's header and rows: UTF-8 with or without a BOM, comma-separated, bounded in size."""
+    try:
+        size = path.stat().st_size
+        if path.is_file() and size > MAX_BYTES:
+            raise UserError(
+                f"{path}: {size / 2**20:.0f} MiB is more measured data than calibration reads (limit {MAX_BYTES // 2**20} MiB)"
+            )
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_BYTES + 1)
+        if len(raw) > MAX_BYTES:
+            raise UserError(f"{path}: more measured data than calibration reads (limit {MAX_BYTES // 2**20} MiB)")
+        text = raw.decode("utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path}: cannot read measured data ({getattr(exc, 'strerror', None) or exc})") from None
+    lines = text.splitlines()
+    if not lines:
+        raise UserError(f"{path}: empty file (expected a CSV header line)")
+    header = lines[0]
+    if "," not in header:
+        found = next((d for d in (";", "\t", "|") if d in header), None)
+        hint = f"it uses {found!r}" if found else "no comma in its header line"
+        raise UserError(f"{path}: not a comma-separated file ({hint}); save it as CSV with commas")
+    reader = csv.DictReader(lines)
+    columns = [c.strip() for c in reader.fieldnames or []]
+    reader.fieldnames = columns
+    rows = []
+    for i, raw_row in enumerate(reader):
+        if i >= MAX_ROWS:
+            raise UserError(f"{path}: more than {MAX_ROWS:,} rows (calibration reads at most that many)")
+        rows.append(raw_row)
+    return columns, rows
+
+
+#: Columns every measured file needs, and those of each format.
+REQUIRED = ("hardware", "model", "precision", "isl", "osl", "num_gpus")
+SERVING_COLUMNS = ("concurrency", "interactivity_tps_per_user", "throughput_per_gpu_tps", "ttft_s")
+LATENCY_COLUMNS = ("concurrency", "interactivity_tps_per_user", "ttft_s", "tpot_s")
+
+
 def read_rows(path: str | Path, latest_only: bool = True) -> list[Row]:
-    """Rows of a measured-serving or max-throughput CSV (latest run per configuration)."""
+    """Rows of a measured file, each checked: serving benchmark (throughput, interactivity and
+    TTFT), latency-only (interactivity and TTFT under load) or max-throughput (no concurrency).
+
+    Latest run per configuration only unless ``latest_only`` is false; latency rows without a
+    concurrency are skipped (their load is not stated).
+    """
     from engine.analysis.wafer import is_wafer_file
 
     path = Path(path)
     if is_wafer_file(path):
         raise UserError(f"{path}: holds published wafer speeds, not GPU measurements (tokensweep calibrate fits them)")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UserError(f"{path}: cannot read measured data ({getattr(exc, 'strerror', None) or exc})") from None
+    columns, table = _read_table(path)
+    missing = [c for c in REQUIRED if c not in columns]
+    if missing:
+        raise UserError(f"{path}: no column '{missing[0]}' (a measured file has {', '.join(REQUIRED)}, ...)")
+    latency_only = "throughput_per_gpu_tps" not in columns
+    serving = "concurrency" in columns
+    needed = LATENCY_COLUMNS if latency_only else SERVING_COLUMNS if serving else ("throughput_per_gpu_tps",)
+    missing = [c for c in needed if c not in columns]
+    if missing:
+        raise UserError(f"{path}: no column '{missing[0]}' (this format needs {', '.join(needed)})")
     rows = []
-    for i, raw in enumerate(csv.DictReader(text.splitlines()), start=2):
+    for i, raw in enumerate(table, start=2):
         where = f"{path}:{i}"
         if latest_only and raw.get("latest_for_config", "1") not in ("1", "", None):
             continue
-        precision = str(raw.get("precision", "")).lower()
-        if precision not in WEIGHT_BITS:
-            raise UserError(f"{where}: precision '{precision}' is not known ({did_you_mean(precision, WEIGHT_BITS)})")
-        wbits = WEIGHT_BITS[precision]
-        serving = raw.get("concurrency") not in (None, "")
-        scale = LENGTH_FACTOR if serving else 1.0
-        if str(raw.get("dp_attention", "")).lower() == "true":
-            parallelism = "dp-ep"
-        elif serving and _number(raw, "ep", where) > 1:
-            parallelism = "tp-ep"
-        else:
-            parallelism = "tp"
-        if serving:
-            measured = {
-                "interactivity": _number(raw, "interactivity_tps_per_user", where),
-                "throughput_per_gpu": _number(raw, "throughput_per_gpu_tps", where),
-                "ttft": _number(raw, "ttft_s", where),
-            }
-        else:
-            measured = {"output_throughput_per_gpu": _number(raw, "throughput_per_gpu_tps", where)}
-        rows.append(
-            Row(
-                source=str(raw.get("source", "")), file=path.name, hardware=str(raw["hardware"]), model=str(raw["model"]),
-                framework=str(raw.get("framework", "")), isl=scale * _number(raw, "isl", where),
-                osl=scale * _number(raw, "osl", where), units=int(_number(raw, "num_gpus", where)),
-                parallelism=parallelism, concurrency=_number(raw, "concurrency", where) if serving else None,
-                weight_bits=wbits, kv_bits=8.0 if wbits == 8.0 else 16.0, measured=measured,
-            )
-        )  # fmt: skip
+        if serving and raw.get("concurrency") in (None, "") and latency_only:
+            continue  # the load is not stated
+        rows.append(_row(raw, where, path.name, serving, latency_only))
     if not rows:
         raise UserError(f"{path}: no measured rows")
     return rows
+
+
+def _row(raw: dict, where: str, file: str, serving: bool, latency_only: bool) -> Row:
+    precision = str(raw.get("precision") or raw.get("gemm_quant") or "bf16").strip().lower()
+    if precision not in WEIGHT_BITS:
+        raise UserError(f"{where}: precision '{precision}' is not known ({did_you_mean(precision, WEIGHT_BITS)})")
+    wbits = WEIGHT_BITS[precision]
+    # The serving benchmark draws lengths in 0.8-1.0 x nominal; the latency set runs fixed lengths.
+    scale = LENGTH_FACTOR if serving and not latency_only else 1.0
+    units = _number(raw, "num_gpus", where, low=1, whole=True)
+    if units > 1e6:
+        raise UserError(f"{where}: column 'num_gpus' must be at most 1,000,000 (got {raw['num_gpus']})")
+    attention_dp = str(raw.get("dp_attention", "")).strip().lower()
+    expert = float(raw["ep"]) if str(raw.get("ep", "")).strip() not in ("",) else 1.0
+    if attention_dp == "true" or (attention_dp.replace(".", "", 1).isdigit() and float(attention_dp) > 1):
+        parallelism = "dp-ep"
+    elif expert > 1:
+        parallelism = "tp-ep"
+    else:
+        parallelism = "tp"
+    concurrency = None
+    if serving:
+        concurrency = _number(raw, "concurrency", where, low=1, whole=True)
+        if concurrency > 1e7:
+            raise UserError(f"{where}: column 'concurrency' must be at most 10,000,000 (got {raw['concurrency']})")
+        measured = {
+            "interactivity": _number(raw, "interactivity_tps_per_user", where, low=0, above=True),
+            "ttft": _number(raw, "ttft_s", where, low=0, above=True),
+        }
+        if not latency_only:
+            measured["throughput_per_gpu"] = _number(raw, "throughput_per_gpu_tps", where, low=0, above=True)
+    else:
+        measured = {"output_throughput_per_gpu": _number(raw, "throughput_per_gpu_tps", where, low=0, above=True)}
+    model = str(raw["model"]).strip()
+    return Row(
+        source=str(raw.get("source", "")), file=file, hardware=str(raw["hardware"]).strip(),
+        model=MODEL_ALIASES.get(model, model), framework=str(raw.get("framework", "")),
+        isl=scale * _number(raw, "isl", where, low=1), osl=scale * _number(raw, "osl", where, low=1),
+        units=int(units), parallelism=parallelism, concurrency=concurrency, weight_bits=wbits,
+        kv_bits=8.0 if wbits == 8.0 else 16.0, measured=measured,
+    )  # fmt: skip
 
 
 def _check_names(rows: Sequence[Row], catalog: Catalog) -> None:
@@ -161,23 +254,55 @@ def max_batch(row: Row, catalog: Catalog, assumptions: Assumptions) -> float:
 
 
 def predict(rows: Sequence[Row], catalog: Catalog, assumptions: Assumptions) -> list[dict[str, float]]:
-    """The engine's expected figures for each row, in the rows' metrics."""
-    out = []
-    for row in rows:
-        a = _assumptions(assumptions, row)
-        concurrency = row.concurrency if row.concurrency is not None else max_batch(row, catalog, a)
-        if math.isnan(concurrency):
-            out.append(dict.fromkeys(row.measured, math.nan))
+    """The engine's expected figures for each row, in the rows' metrics.
+
+    Rows that share a replica size and layout are one kernel call over the product of their
+    models, hardware, lengths, concurrencies and bits (vectorised: a fit step over a thousand
+    rows costs a few kernel calls, not one per row).
+    """
+    groups: dict[tuple, list[int]] = {}
+    concurrency = []
+    for i, row in enumerate(rows):
+        concurrency.append(
+            row.concurrency if row.concurrency is not None else max_batch(row, catalog, _assumptions(assumptions, row))
+        )
+        groups.setdefault((row.units, row.parallelism), []).append(i)
+    out: list[dict[str, float]] = [dict.fromkeys(r.measured, math.nan) for r in rows]
+    for members in groups.values():
+        served = [i for i in members if not math.isnan(concurrency[i])]
+        if not served:
             continue
-        v = evaluate_arrays([catalog.model(row.model)], [catalog.get_hardware(row.hardware)], [row.isl], [row.osl], [concurrency],
-                            [row.weight_bits], [row.kv_bits], BENCHMARK_MIX, a, families=["performance"])  # fmt: skip
-        figures = {
-            "interactivity": v["interactivity_tps"].item(),
-            "throughput_per_gpu": v["throughput_tps"].item() / row.units,
-            "ttft": v["ttft_s"].item(),
-            "output_throughput_per_gpu": v["output_throughput_tps"].item() / row.units,
+        axes = {
+            "model": sorted({rows[i].model for i in served}),
+            "hardware": sorted({rows[i].hardware for i in served}),
+            "context": sorted({(rows[i].isl, rows[i].osl) for i in served}),
+            "concurrency": sorted({concurrency[i] for i in served}),
+            "weight_bits": sorted({rows[i].weight_bits for i in served}),
+            "kv_bits": sorted({rows[i].kv_bits for i in served}),
         }
-        out.append({k: figures[k] for k in row.measured})
+        first = rows[served[0]]
+        v = evaluate_arrays(
+            [catalog.model(m) for m in axes["model"]], [catalog.get_hardware(h) for h in axes["hardware"]],
+            [c[0] for c in axes["context"]], [c[1] for c in axes["context"]], axes["concurrency"],
+            axes["weight_bits"], axes["kv_bits"], BENCHMARK_MIX, _assumptions(assumptions, first),
+            families=["performance"],
+        )  # fmt: skip
+        dims = ("model", "isl", "concurrency", "weight_bits", "kv_bits", "hardware")
+        figures = {
+            "interactivity": v.view("interactivity_tps", dims),
+            "throughput_per_gpu": v.view("throughput_tps", dims) / first.units,
+            "ttft": v.view("ttft_s", dims),
+            "output_throughput_per_gpu": v.view("output_throughput_tps", dims) / first.units,
+        }
+        position = {name: {value: j for j, value in enumerate(values)} for name, values in axes.items()}
+        for i in served:
+            row = rows[i]
+            at = (
+                position["model"][row.model], position["context"][(row.isl, row.osl)],
+                position["concurrency"][concurrency[i]], position["weight_bits"][row.weight_bits],
+                position["kv_bits"][row.kv_bits], position["hardware"][row.hardware],
+            )  # fmt: skip
+            out[i] = {k: float(figures[k][at]) for k in row.measured}
     return out
 
 
@@ -189,12 +314,19 @@ def log_errors(rows: Sequence[Row], predictions: Sequence[dict[str, float]]) -> 
 
 @dataclass
 class Fit:
-    """A fitted profile's values and how well they reproduce the data."""
+    """A fitted profile's values, their spread and how well they reproduce the data.
+
+    ``standard_errors`` and ``correlation`` come from the Jacobian at the optimum, scaled by
+    the residuals' spread (the local, Gauss-Newton estimate); pairs of parameters the data
+    cannot tell apart show as correlations near +-1, held in place by the prior.
+    """
 
     parameters: dict[str, float]
     rows: list[Row]
     predictions: list[dict[str, float]]
     cost: float
+    standard_errors: dict[str, float] = field(default_factory=dict)
+    correlation: dict[str, float] = field(default_factory=dict)
 
     def errors(self) -> dict[str, np.ndarray]:
         """|predicted / measured - 1| per metric."""
@@ -240,22 +372,53 @@ def fit(
     begin = {**START, **(start or {})}
     x0 = np.clip([begin.get(n, getattr(base, n)) for n in names], lows, highs)
     scale = np.maximum(np.abs(x0), 1e-6)
+    measured = sum(len(r.measured) for r in rows)
+    norm = 1.0 / math.sqrt(measured)  # a mean over the measurements: duplicated rows change nothing
 
     def evaluate(x):
         return base.model_copy(update={n: float(v) for n, v in zip(names, x * scale)})
 
-    def residuals(x):
+    def residuals(x, robust=False):
         errors = log_errors(rows, predict(rows, catalog, evaluate(x)))
-        return np.where(np.isfinite(errors), errors, 5.0)  # a row with no replica counts as far off
+        data = np.where(np.isfinite(errors), errors, 5.0)  # a row with no replica counts as far off
+        if robust:  # soft-L1 on the data only (the prior stays quadratic): sqrt of 2 f^2 (sqrt(1 + (r/f)^2) - 1)
+            data = np.sign(data) * F_SCALE * np.sqrt(2.0 * (np.sqrt(1.0 + (data / F_SCALE) ** 2) - 1.0))
+        prior = PRIOR_WEIGHT * (x - x0 / scale)
+        return np.concatenate([data * norm, prior])
 
     bounds = (lows / scale, highs / scale)
-    # Plain least squares finds the basin; soft-L1 (errors past ~10 % count linearly) then
-    # settles it without letting a few odd rows rule the fit.
-    first = least_squares(residuals, x0 / scale, bounds=bounds, max_nfev=400)
-    result = least_squares(residuals, first.x, bounds=bounds, loss="soft_l1", f_scale=0.1, max_nfev=400)  # fmt: skip
+    tight = {"ftol": 1e-12, "xtol": 1e-12, "gtol": 1e-12, "max_nfev": 400}
+    # Plain least squares finds the basin; soft-L1 (log errors past ~10 % count linearly) then
+    # settles it without letting a few odd rows rule the fit. The objective is a mean over the
+    # measurements plus the prior, so the same data (even every row twice) gives the same values.
+    first = least_squares(residuals, x0 / scale, bounds=bounds, **tight)
+    result = least_squares(residuals, first.x, bounds=bounds, kwargs={"robust": True}, **tight)
     fitted = evaluate(result.x)
     values = {n: float(getattr(fitted, n)) for n in names}
-    return Fit(values, list(rows), predict(rows, catalog, fitted), float(result.cost))
+    errors, correlation = _spread(result, names, scale, measured)
+    return Fit(values, list(rows), predict(rows, catalog, fitted), float(result.cost), errors, correlation)
+
+
+def _spread(result, names, scale, measured) -> tuple[dict[str, float], dict[str, float]]:
+    """Standard errors (parameter units) and the strong correlations, from J at the optimum."""
+    jac = result.jac
+    data = result.fun[:measured]
+    dof = max(1, measured - len(names))
+    sigma2 = float(np.sum(data**2)) / dof * measured  # back to one row's log-error variance
+    try:
+        cov = np.linalg.pinv(jac.T @ jac) * sigma2 / measured
+    except np.linalg.LinAlgError:
+        return {}, {}
+    sd = np.sqrt(np.clip(np.diag(cov), 0.0, None))
+    errors = {n: float(sd[i] * scale[i]) for i, n in enumerate(names)}
+    correlation = {}
+    for i in range(len(names)):
+        for j in range(i + 1, len(names)):
+            if sd[i] > 0 and sd[j] > 0:
+                rho = float(cov[i, j] / (sd[i] * sd[j]))
+                if abs(rho) >= 0.8:
+                    correlation[f"{names[i]} ~ {names[j]}"] = rho
+    return errors, correlation
 
 
 def group_of(row: Row, by: str) -> str:
@@ -268,18 +431,32 @@ def group_of(row: Row, by: str) -> str:
     raise UserError(f"--cv: '{by}' is not a grouping (allowed: hardware, model, length)")
 
 
-def cross_validate(rows: Sequence[Row], catalog: Catalog, by: str, names: Sequence[str] = DEFAULT_FIT) -> dict:
-    """Fit without each group in turn and score the held-out group: {group: {metric: summary}}."""
+#: The key of a cross-validation's pooled score: every row scored by the fit that did not see it.
+POOLED = "all held out"
+
+
+def cross_validate(
+    rows: Sequence[Row], catalog: Catalog, by: str, names: Sequence[str] = DEFAULT_FIT, progress=None
+) -> dict:
+    """Fit without each group in turn and score the held-out group: {group: {metric: summary}},
+    plus :data:`POOLED`, every row predicted by the fit that held it out. ``progress(group)``
+    is called as each group starts (the command line prints it)."""
     groups = sorted({group_of(r, by) for r in rows})
     if len(groups) < 2:
         raise UserError(f"--cv {by}: the data has only one {by} ({', '.join(groups)})")
     out = {}
+    held_rows, held_predictions = [], []
     for held in groups:
+        if progress is not None:
+            progress(held)
         train = [r for r in rows if group_of(r, by) != held]
         test = [r for r in rows if group_of(r, by) == held]
         fitted = fit(train, catalog, names)
-        scored = Fit(fitted.parameters, test, predict(test, catalog, Assumptions(**fitted.parameters)), math.nan)
-        out[held] = scored.summary()
+        predictions = predict(test, catalog, Assumptions(**fitted.parameters))
+        out[held] = Fit(fitted.parameters, test, predictions, math.nan).summary()
+        held_rows += test
+        held_predictions += predictions
+    out[POOLED] = Fit({}, held_rows, held_predictions, math.nan).summary()
     return out
 
 
@@ -292,7 +469,18 @@ def profile_document(name: str, result: Fit, files: Iterable[str], cv: dict | No
         "data": [{"file": Path(f).name, "rows": sum(r.file == Path(f).name for r in rows)} for f in files],
         "sources": sources,
         "fitted_parameters": sorted(result.parameters),
+        "standard_errors": {k: float(f"{v:.3g}") for k, v in result.standard_errors.items()},
+        "strong_correlations": {k: round(v, 2) for k, v in result.correlation.items()},
         "residuals": result.summary(),
+        "residuals_by_file": {
+            f: Fit(
+                {},
+                [r for r in rows if r.file == f],
+                [p for r, p in zip(rows, result.predictions) if r.file == f],
+                math.nan,
+            ).summary()
+            for f in sorted({r.file for r in rows})
+        },
     }
     if cv:
         provenance["cross_validation"] = cv

@@ -37,7 +37,15 @@ def format_panel(point: Point, values: dict) -> str:
         f"  KV share               {values['kv_share'] * 100:.1f} %",
         "Fit",
         f"  {unit_word + ' needed':<22} {values['units_needed']} ({point.assumptions.parallelism} layout); "
-        f"replica of {values['units_per_replica']} {unit_word} ({domain})",
+        f"replica of {values['units_per_replica']} {unit_word.removesuffix('s') if values['units_per_replica'] == 1 else unit_word} ({domain})",
+        *(
+            [
+                f"  requests held          {values['admitted_requests']:,} of {point.concurrency:,.0f} at once: the others wait "
+                f"for a KV slot (in the TTFT and the turn)"
+            ]
+            if values.get("admitted_requests", point.concurrency) < point.concurrency
+            else []
+        ),
         f"  layers per unit        {values['layers_per_unit']:.3g} layers",
         f"  stranded memory        {values['stranded_fraction'] * 100:.1f} %",
         f"  capex                  {format_usd(values['capex_usd'])}",

@@ -120,6 +120,27 @@ def bytes_per_unit(wafer, parallelism, units, dense, experts, kv_total, kv_shard
 
 
 @formula
+def admitted_requests(wafer, parallelism, units, dense, experts, kv_per_request, kv_shards, capacity, concurrency):
+    """Requests a replica of ``units`` units holds at once: every one of the R, or as many as
+    the KV room beside the weights takes (0: not one). The others wait for a slot (queue_wait).
+    """
+    base = bytes_per_unit(wafer, parallelism, units, dense, experts, 0.0, kv_shards)
+    per_request = bytes_per_unit(wafer, parallelism, units, dense, experts, kv_per_request, kv_shards) - base
+    if base > capacity:
+        return 0.0
+    if per_request <= 0.0:
+        return concurrency
+    return min(concurrency, math.floor((capacity - base) / per_request))
+
+
+@formula
+def queue_wait(served_turn, concurrency, admitted):
+    """Time a request waits for a KV slot when only ``admitted`` of the R fit (closed loop:
+    R = throughput x (wait + served turn), so wait = served turn x (R / admitted - 1))."""
+    return served_turn * (concurrency / admitted - 1.0)
+
+
+@formula
 def fits_domain(units, domain):
     """The replica fits the scale-up domain (NVLink island); domain 0 = none, always fits."""
     return domain == 0.0 or units <= domain
@@ -307,16 +328,26 @@ def resource_demands(concurrency, t_pre_compute, steps_per_turn, t_flop1, verifi
 
 
 @formula
-def turn_times(cycle, stretch, share_of, ingest, step, osl, ttft_overhead):
+def turn_times(cycle, stretch, share_of, ingest, step, osl, ttft_overhead, queued):
     """(turn time, time to first token, time per output token) of the stretched cycle.
 
-    The off-accelerator overhead is not stretched; the first token leaves with the step that
-    ran the prefill; the time per output token includes the prefills of the others.
+    The off-accelerator overhead is not stretched; a request first waits for the ``queued``
+    prefills of others ahead of it, then its own, and its first token leaves with the step
+    that ran it; the time per output token holds the prefills of the others it did not wait
+    for. The turn (one cycle) is the same either way: concurrency = throughput x turn.
     """
     scale = stretch * share_of
     turn = ttft_overhead + stretch * cycle
-    ttft = ttft_overhead + scale * (ingest + step)
+    ttft = ttft_overhead + scale * (queued * ingest + ingest + step)
     return turn, ttft, (turn - ttft + scale * step) / osl
+
+
+@formula
+def prefills_ahead(stalls, burstiness):
+    """Prefills of others a request waits for before its own, on average: ``burstiness`` x half
+    of the other ``stalls - 1`` (1: arrivals in lockstep, as a closed loop of equal lengths
+    keeps them, so the request is on average in the middle of the queue; 0: spread out)."""
+    return burstiness * (stalls - 1.0) / 2.0
 
 
 @formula

@@ -166,6 +166,19 @@ def unit_rate(hardware, h, parameters):
 
 
 @helper
+def replica_admits(
+    inside, wafer, parallelism, units, needed, dense, experts, kv_per_request, kv_shards, capacity, conc
+):
+    """Requests the replica holds at once (formulas.admitted_requests): all R when it holds them
+    (the fewest units that fit, or a fixed replica at least that large), 0 outside the context."""
+    if not inside or units <= 0:
+        return 0.0
+    if needed > 0 and units >= needed:
+        return conc
+    return F.admitted_requests(wafer, parallelism, units, dense, experts, kv_per_request, kv_shards, capacity, conc)
+
+
+@helper
 def routed_params(models, m):
     return F.routed_expert_params(
         models[m, MC.total_params], models[m, MC.active_params], models[m, MC.experts], models[m, MC.experts_per_token]
@@ -187,7 +200,8 @@ def speculation_in_force(table, m, h, parameters):
 def memory_kernel(
     models, group_offsets, groups, hardware, speculation, isl, osl, concurrency, weight_bits, kv_bits, parameters,
     weight_bytes, within_context, kv_bytes_per_request, kv_bytes, total_bytes, kv_share,
-    units_needed, units_per_replica, replica_fits, layers_per_unit, capex_usd, stranded_fraction, fits_domain,
+    units_needed, units_per_replica, replica_fits, admitted_requests, layers_per_unit, capex_usd, stranded_fraction,
+    fits_domain,
 ):  # fmt: skip
     """Memory footprint and the replica over model x context x R x wbits x kbits x hardware."""
     n_ctx, n_conc, n_wb, n_kb, n_hw = isl.size, concurrency.size, weight_bits.size, kv_bits.size, hardware.shape[0]
@@ -234,11 +248,19 @@ def memory_kernel(
                                     wafer, parallelism, dense, experts, kv_total, capacity[h], kv_shards
                                 )
                             units = int(replica) if replica > 0.0 else needed
-                            fits = inside and needed > 0 and units >= needed
+                            admitted = replica_admits(
+                                inside, wafer, parallelism, units, needed, dense, experts,
+                                kv_bytes_per_request[m, c, k], kv_shards, capacity[h], concurrency[r],
+                            )  # fmt: skip
+                            fits = admitted >= 1.0
                             units_needed[m, c, r, w, k, h] = needed
                             replica_fits[m, c, r, w, k, h] = fits
+                            admitted_requests[m, c, r, w, k, h] = int(admitted)
                             if fits:
-                                held = F.bytes_per_unit(wafer, parallelism, units, dense, experts, kv_total, kv_shards)
+                                held = F.bytes_per_unit(
+                                    wafer, parallelism, units, dense, experts, admitted * kv_bytes_per_request[m, c, k],
+                                    kv_shards,
+                                )  # fmt: skip
                                 domain = hardware[h, HW.scaleup_domain]
                                 units_per_replica[m, c, r, w, k, h] = units
                                 layers_per_unit[m, c, r, w, k, h] = layers / units
@@ -280,6 +302,7 @@ def performance_kernel(
     layer_overhead = parameters[P.layer_overhead_s]
     dequant = parameters[P.dequant_flops_per_weight]
     ttft_overhead = parameters[P.ttft_overhead_s]
+    burstiness = parameters[P.prefill_burstiness]
     latency_s = parameters[P.allreduce_latency_s]
     scaleout = parameters[P.scaleout_bw_gbs] * 1e9
     inputs = mix[MIX.cache_read] + mix[MIX.cache_write] + mix[MIX.input]
@@ -384,7 +407,11 @@ def performance_kernel(
                                     wafer, parallelism, dense, experts, kv_total, capacity[h], kv_shards
                                 )
                             units = int(replica) if replica > 0.0 else needed
-                            if not (inside and needed > 0 and units >= needed):
+                            n = replica_admits(
+                                inside, wafer, parallelism, units, needed, dense, experts, held_elements * kbits / 8.0,
+                                kv_shards, capacity[h], conc,
+                            )  # fmt: skip
+                            if n < 1.0:
                                 f_interactivity_bound_tps[i] = math.nan
                                 f_throughput_bound_tps[i] = math.nan
                                 f_ttft_bound_s[i] = math.nan
@@ -402,25 +429,33 @@ def performance_kernel(
                                 for t in range(N_TYPES):
                                     f_by_type[N_TYPES * i + t] = math.nan
                                 continue
-                            # Decode: one target step of all R requests, each checking `verified` tokens.
+                            # A fixed replica that holds only n of the R requests serves those; the rest queue.
+                            touched_n, flops_n, kv_read_n = experts_touched, decode_flops, kv_read
+                            if n < conc:
+                                touched_n = F.weight_bytes(
+                                    routed * F.touched_expert_fraction(n_experts, per_token, n), wbits
+                                )
+                                flops_n = n * decode_fpt
+                                kv_read_n = n * (mean_elements * kbits / 8.0)
+                            # Decode: one target step of the n requests, each checking `verified` tokens.
                             drafted, draft_ratio, per_step = drafted_h[h], ratio_h[h], per_step_h[h]
                             verified = drafted + 1.0
                             steps_per_turn = osl_c / per_step
                             if wafer:
                                 streamed = F.bytes_per_unit(
-                                    True, parallelism, units, dense, experts, kv_read, kv_shards
+                                    True, parallelism, units, dense, experts, kv_read_n, kv_shards
                                 )
                                 weights_streamed = (dense + experts) / units
                             else:
                                 streamed = F.bytes_per_unit(
-                                    False, parallelism, units, dense, experts_touched, kv_read, kv_shards
+                                    False, parallelism, units, dense, touched_n, kv_read_n, kv_shards
                                 )
                                 weights_streamed = F.bytes_per_unit(
-                                    False, parallelism, units, dense, experts_touched, 0.0, kv_shards
+                                    False, parallelism, units, dense, touched_n, 0.0, kv_shards
                                 )
                             peak = units * peaks[h, w]
                             t_mem = streamed / unit_bw[h]
-                            t_flop1 = decode_flops / (peak * mfu_decode)
+                            t_flop1 = flops_n / (peak * mfu_decode)
                             t_pre_compute = prefill_flops / (peak * mfu_prefill)
                             cache_bw = units * unit_bw[h]
                             if host_tier:
@@ -434,16 +469,16 @@ def performance_kernel(
                                         layers, units, parameters[P.wafer_token_latency_s],
                                         parameters[P.wafer_layer_latency_s], parameters[P.wafer_hop_latency_s],
                                     )  # fmt: skip
-                                t_link1 = F.activation_link_time(units, conc, hidden, link)
+                                t_link1 = F.activation_link_time(units, n, hidden, link)
                                 step1, verify = F.wafer_steps(latency, t_mem, t_flop1, t_link1, verified)
                                 latency_peak = 0.0 if batching == PHYSICS_BATCHING else latency
                                 t_comm1_peak = t_comm_peak = t_pre_comm_peak = 0.0
                                 t_fixed, t_links, t_compute = latency, t_link1 * verified, t_flop1 * verified
                                 t_pre = t_pre_compute + latency if prefill_tokens > 0.0 else 0.0
-                                passes = conc * (prefill_tokens + steps_per_turn * (verified + drafted))
+                                passes = n * (prefill_tokens + steps_per_turn * (verified + drafted))
                                 link_s = F.activation_link_time(units, passes, hidden, link)
                                 stalls = 1.0
-                                share_of = conc if batching == SINGLE_STREAM else 1.0
+                                share_of = n if batching == SINGLE_STREAM else 1.0
                             else:
                                 link = F.link_bandwidth(
                                     hardware[h, HW.scaleup_link_bw], hardware[h, HW.scaleup_domain], units, scaleout
@@ -452,12 +487,12 @@ def performance_kernel(
                                     emulated[h, w], weights_streamed, wbits, dequant, hardware[h, HW.peak_bf16]
                                 )
                                 t_comm1 = F.comm_time(
-                                    parallelism, units, conc, layers, moe_layers, hidden, per_token, link, latency_s
+                                    parallelism, units, n, layers, moe_layers, hidden, per_token, link, latency_s
                                 )
                                 t_comm = t_comm1
                                 if drafted > 0.0:
                                     t_comm = F.comm_time(
-                                        parallelism, units, conc * verified, layers, moe_layers, hidden, per_token,
+                                        parallelism, units, n * verified, layers, moe_layers, hidden, per_token,
                                         link, latency_s,
                                     )  # fmt: skip
                                 step1, verify = F.gpu_steps(
@@ -466,10 +501,10 @@ def performance_kernel(
                                 # The roofline's collectives: bandwidth only, no per-collective latency.
                                 t_link1 = latency_peak = 0.0
                                 t_comm1_peak = F.comm_time(
-                                    parallelism, units, conc, layers, moe_layers, hidden, per_token, link, 0.0
+                                    parallelism, units, n, layers, moe_layers, hidden, per_token, link, 0.0
                                 )
                                 t_comm_peak = F.comm_time(
-                                    parallelism, units, conc * verified, layers, moe_layers, hidden, per_token, link,
+                                    parallelism, units, n * verified, layers, moe_layers, hidden, per_token, link,
                                     0.0,
                                 )  # fmt: skip
                                 t_pre_comm_peak = F.comm_time(
@@ -484,7 +519,7 @@ def performance_kernel(
                                         link, latency_s,
                                     )  # fmt: skip
                                 link_s = 0.0  # collectives run inside the steps, already serialised
-                                stalls = 1.0 if calculator else conc
+                                stalls = 1.0 if calculator else n
                                 share_of = 1.0
                             # Time per output token: the target step and the draft's own steps, per token emitted.
                             step = F.time_per_output_token(verify, step1, drafted, draft_ratio, per_step)
@@ -503,7 +538,7 @@ def performance_kernel(
                             # replica's compute, memory bandwidth and links need for the same work.
                             cycle = share_of * (osl_c * step + stalls * ingest)
                             compute_s, memory_s = F.resource_demands(
-                                conc,
+                                n,
                                 t_pre_compute,
                                 steps_per_turn,
                                 t_flop1,
@@ -522,17 +557,19 @@ def performance_kernel(
                             else:
                                 code = F.step_resource(t_mem, t_compute, t_links, t_fixed)
                             scale = stretch * share_of
+                            queued = 0.0 if calculator else F.prefills_ahead(stalls, burstiness)
                             turn, ttft, per_output = F.turn_times(
-                                cycle, stretch, share_of, ingest, step, osl_c, ttft_overhead
+                                cycle, stretch, share_of, ingest, step, osl_c, ttft_overhead, queued
                             )
+                            wait = F.queue_wait(turn, conc, n)  # for a KV slot: 0 when all R are held
                             rate = units * unit_rates[h]
-                            tokens = conc * (isl_c + osl_c)
+                            tokens = n * (isl_c + osl_c)
                             # The roofline: the same turn at the hardware's peak, whatever the profile.
                             bound_i, bound_x, bound_t = F.roofline_figures(
-                                wafer, streamed / peak_bw[h], decode_flops / peak, t_link1, t_comm1_peak,
+                                wafer, streamed / peak_bw[h], flops_n / peak, t_link1, t_comm1_peak,
                                 t_comm_peak, prefill_flops / peak, t_pre_comm_peak if prefill_tokens > 0.0 else 0.0,
                                 t_cr if host_tier else cache_read_bytes / (units * peak_bw[h]), link_s, latency_peak, prefill_tokens, verified,
-                                drafted, draft_ratio, per_step, conc, isl_c, osl_c, stalls, share_of, calculator,
+                                drafted, draft_ratio, per_step, n, isl_c, osl_c, stalls, share_of, calculator,
                                 speedup,
                             )  # fmt: skip
                             f_interactivity_bound_tps[i] = bound_i
@@ -540,15 +577,15 @@ def performance_kernel(
                             f_ttft_bound_s[i] = bound_t
                             f_interactivity_tps[i] = 1.0 / per_output
                             f_decode_step_s[i] = per_output
-                            f_ttft_s[i] = ttft
-                            f_turn_time_s[i] = turn
+                            f_ttft_s[i] = wait + ttft
+                            f_turn_time_s[i] = wait + turn
                             f_throughput_tps[i] = tokens / turn
-                            f_output_throughput_tps[i] = conc * osl_c / turn
+                            f_output_throughput_tps[i] = n * osl_c / turn
                             f_bound_by[i] = code
                             f_usd_per_hour[i] = rate
                             f_cost_per_mtok_usd[i] = F.cost_per_mtok(rate, tokens / turn)
-                            f_cost_per_mtok_output_usd[i] = F.cost_per_mtok(rate, conc * osl_c / turn)
-                            f_cost_per_turn_usd[i] = rate * turn / 3600.0 / conc
+                            f_cost_per_mtok_output_usd[i] = F.cost_per_mtok(rate, n * osl_c / turn)
+                            f_cost_per_turn_usd[i] = rate * turn / 3600.0 / n
                             for t, (seconds, count) in enumerate(
                                 (
                                     (scale * stalls * time_cache_read, cache_read),
@@ -558,7 +595,7 @@ def performance_kernel(
                                 )
                             ):
                                 if count > 0.0:
-                                    f_by_type[N_TYPES * i + t] = rate * seconds / 3600.0 / (conc * count) * 1e6
+                                    f_by_type[N_TYPES * i + t] = rate * seconds / 3600.0 / (n * count) * 1e6
                                 else:
                                     f_by_type[N_TYPES * i + t] = math.nan
 

@@ -219,9 +219,11 @@ def cost_per_mtok(usd_per_hour: float, tokens_per_s: float) -> float:
 def compose_point(point: Point) -> dict[str, float]:
     """Every cube variable at one grid point, composed from the formulas above.
 
-    Beyond the model's context window, or where the replica cannot hold weights plus KV,
-    every figure that needs a replica is NaN (``within_context`` and ``replica_fits`` say
-    which); ``units_needed`` is 0 when no number of units holds the replica.
+    Beyond the model's context window, or where the replica cannot hold the weights plus the
+    KV of one request, every figure that needs a replica is NaN (``within_context`` and
+    ``replica_fits`` say which); ``units_needed`` is 0 when no number of units holds all R.
+    A fixed replica (``replica_units``) too small for all R holds ``admitted_requests`` of them;
+    the others wait for a slot.
     """
     model, hardware, a = point.model, point.hardware, point.assumptions
     isl, osl, concurrency = point.isl, point.osl, point.concurrency
@@ -245,25 +247,37 @@ def compose_point(point: Point) -> dict[str, float]:
     if inside:
         needed = F.units_needed(wafer, layout, dense, experts, out["kv_bytes"], capacity, model.kv_shards)
     units = int(a.replica_units) or needed
-    fits = inside and needed > 0 and units >= needed
+    if not inside or units <= 0:
+        admitted = 0.0
+    elif needed > 0 and units >= needed:
+        admitted = float(concurrency)  # the replica holds every request
+    else:
+        admitted = F.admitted_requests(
+            wafer, layout, units, dense, experts, out["kv_bytes_per_request"], model.kv_shards, capacity, concurrency
+        )
+    fits = admitted >= 1
     out["units_needed"] = needed
     out["units_per_replica"] = units if fits else 0
     out["replica_fits"] = fits
+    out["admitted_requests"] = int(admitted)
     if not fits:
         out.update(dict.fromkeys(("layers_per_unit", "capex_usd", "stranded_fraction"), nan))
         out["fits_domain"] = False
         return _not_served(out)
     out["layers_per_unit"] = model.layers / units
     out["capex_usd"] = units * hardware.capex_usd
-    held = F.bytes_per_unit(wafer, layout, units, dense, experts, out["kv_bytes"], model.kv_shards)
+    held = F.bytes_per_unit(
+        wafer, layout, units, dense, experts, admitted * out["kv_bytes_per_request"], model.kv_shards
+    )
     out["stranded_fraction"] = 1.0 - held / capacity
     out["fits_domain"] = F.fits_domain(units, hardware.scaleup_domain or 0)
-    out.update(serve(point, units))
+    out.update(serve(point, units, admitted))
     return out
 
 
-def serve(point: Point, units: int) -> dict:
-    """Serving figures and costs of a replica of ``units`` units (the closed-loop turn).
+def serve(point: Point, units: int, admitted: float | None = None) -> dict:
+    """Serving figures and costs of a replica of ``units`` units holding ``admitted`` of the
+    point's R requests at once (default all; the closed-loop turn).
 
     1. One target decode step of all R requests: weights touched and KV read against the
        memory bandwidth, FLOPs of every checked token against the compute, collectives
@@ -278,7 +292,8 @@ def serve(point: Point, units: int) -> dict:
        served point exceeds a resource and concurrency = throughput x turn time.
     """
     model, hardware, workload, a = point.model, point.hardware, point.workload, point.assumptions
-    isl, osl, conc = point.isl, point.osl, point.concurrency
+    isl, osl, requests = point.isl, point.osl, point.concurrency
+    conc = requests if admitted is None else admitted  # the requests served at once; the others queue
     weight_bits, kv_bits = point.weight_bits, point.kv_bits
     wafer = _wafer(hardware)
     layout = _parallelism(a.parallelism)
@@ -360,7 +375,9 @@ def serve(point: Point, units: int) -> dict:
     else:
         code = F.step_resource(t_mem, t_compute, t_links, t_fixed)
     scale = stretch * share_of
-    turn, ttft, per_output = F.turn_times(cycle, stretch, share_of, ingest, step, osl, a.ttft_overhead_s)
+    queued = 0.0 if a.prefill_model == "calculator" else F.prefills_ahead(stalls, a.prefill_burstiness)
+    turn, ttft, per_output = F.turn_times(cycle, stretch, share_of, ingest, step, osl, a.ttft_overhead_s, queued)
+    wait = F.queue_wait(turn, requests, conc)  # for a KV slot, where the replica holds fewer than R
     out: dict = {}
     # The roofline: the same turn at the hardware's peak, whatever the serving profile.
     peak_unit_bw = hardware.memory_bw_tbs * 1e12
@@ -383,8 +400,8 @@ def serve(point: Point, units: int) -> dict:
     # Time per output token: the cycle's decode steps and the prefills of the others, per token.
     out["decode_step_s"] = per_output
     out["interactivity_tps"] = 1.0 / out["decode_step_s"]
-    out["ttft_s"] = ttft
-    out["turn_time_s"] = turn
+    out["ttft_s"] = wait + ttft
+    out["turn_time_s"] = wait + turn
     out["throughput_tps"] = conc * (isl + osl) / turn
     out["output_throughput_tps"] = conc * osl / turn
     out["bound_by"] = code

@@ -86,7 +86,7 @@ SERVING_EFFICIENCY = frozenset({
     "wafer_layer_latency_s",
     "wafer_hop_latency_s",
 })  # fmt: skip
-SERVING = ROOFLINE | SERVING_EFFICIENCY
+SERVING = ROOFLINE | SERVING_EFFICIENCY | {"prefill_burstiness"}
 PRICE = REPLICA | {"amortisation_years", "pue", "usd_per_kwh", "price"}
 COST = SERVING | PRICE
 
@@ -111,8 +111,11 @@ VARIABLES: tuple[Variable, ...] = (
              "fewest units (WSE-3 systems or GPUs) that hold one replica in its layout (0: none does)", FIT, np.int64),
     Variable("units_per_replica", "memory", _HW, "count", "units in one replica: replica_units, or the fewest that fit",
              REPLICA, np.int64),
-    Variable("replica_fits", "memory", _HW, "bool", "the replica holds weights plus KV (else NaN figures)", REPLICA,
-             np.bool_),
+    Variable("replica_fits", "memory", _HW, "bool",
+             "the replica holds the weights plus the KV of at least one request (else NaN figures)", REPLICA, np.bool_),
+    Variable("admitted_requests", "memory", _HW, "requests",
+             "requests the replica holds at once: all R, or as many as a fixed replica's KV room takes (the rest queue)",
+             REPLICA, np.int64),
     Variable("layers_per_unit", "memory", _HW, "layers", "model layers per unit", REPLICA),
     Variable("capex_usd", "memory", _HW, "USD", "estimated capital cost of one replica", REPLICA),
     Variable("stranded_fraction", "memory", _HW, "1", "usable memory bought but left empty on the fullest unit", REPLICA),

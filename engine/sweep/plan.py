@@ -8,7 +8,7 @@ will do, so ``tokensweep plan`` is a print of it::
 
     >>> from engine.sweep.spec import load_spec
     >>> make_plan(load_spec("sweeps/cerebras_phase.yaml"))  # doctest: +ELLIPSIS
-    <Plan cerebras_phase: model 53 x isl 64 x ... points, ... variables, ... blocks of ...>
+    <Plan cerebras_phase: model 53 x isl 61 x ... points, ... variables, ... blocks of ...>
 """
 
 from __future__ import annotations

@@ -52,6 +52,9 @@ def settings_(draw):
             "spec_acceptance": draw(st.floats(0.0, 0.99)),
             "spec_draft_ratio": draw(st.floats(0.001, 0.5)),
         }
+    # A fixed replica, often smaller than its requests need: it holds what fits, the rest queue.
+    spec["replica_units"] = draw(st.sampled_from([0, 0, 1, 2, 4, 8, 16]))
+    spec["prefill_burstiness"] = draw(st.floats(0.0, 1.0))
     mfu = {}
     if draw(st.booleans()):  # any efficiency up to the ideal one
         mfu = {"mfu_decode": draw(st.floats(0.05, 1.0)), "mfu_prefill": draw(st.floats(0.05, 1.0))}
@@ -61,7 +64,8 @@ def settings_(draw):
 def implied_rates(point: Point, p: dict) -> tuple[float, float, float]:
     """(FLOP/s, bytes/s from memory, bytes/s from the host tier) the served point implies."""
     model, a = point.model, point.assumptions
-    isl, osl, conc = point.isl, point.osl, point.concurrency
+    isl, osl = point.isl, point.osl
+    conc = p["admitted_requests"]  # the requests the replica holds at once; the others wait for a slot
     cache_read, cache_write, fresh = ref.input_split(isl, point.workload)
     prefill = cache_write + fresh
     drafted, acceptance, ratio = ref.speculation(model, point.hardware, a)
@@ -88,7 +92,8 @@ def implied_rates(point: Point, p: dict) -> tuple[float, float, float]:
         memory_bytes += cache_bytes
     else:
         host_bytes = cache_bytes
-    turn = p["turn_time_s"] - a.ttft_overhead_s  # the accelerator's share of the turn
+    served = p["turn_time_s"] * conc / point.concurrency  # the turn without the wait for a slot
+    turn = served - a.ttft_overhead_s  # the accelerator's share of the turn
     return conc * flops_turn / turn, memory_bytes / turn, host_bytes / turn
 
 
@@ -108,7 +113,9 @@ def test_served_points_respect_compute_bandwidth_capacity_and_littles_law(model,
     assert host <= units * a.host_cache_bw_gbs * 1e9 * (1 + 1e-9)
     capacity = unit.memory_gb * 1e9 * ref.usable_fraction(unit, a)
     assert p["stranded_fraction"] >= -1e-9  # bytes held per unit <= capacity
-    assert p["kv_bytes"] + p["weight_bytes"] <= units * capacity * (1 + 1e-9) or unit.kind != "wafer"
+    held = p["admitted_requests"] * p["kv_bytes_per_request"] + p["weight_bytes"]
+    assert held <= units * capacity * (1 + 1e-9) or unit.kind != "wafer"
+    assert 1 <= p["admitted_requests"] <= r
     # Little's law: concurrency = throughput x turn time, per token of a turn.
     tokens = point.isl + point.osl
     assert math.isclose(p["throughput_tps"] * p["turn_time_s"] / tokens, r, rel_tol=1e-9)
@@ -150,7 +157,7 @@ def serving_efficiencies(draw):
 def test_bounds_are_the_same_under_every_profile_and_never_beaten(model, unit, workload, isl, r, wb, kb, a, other):
     point = Point(model, unit, workload, isl, None, r, wb, kb, a)
     p = evaluate_point(point)
-    assume(p["replica_fits"] and a.replica_units == 0)
+    assume(p["replica_fits"])
     moved = evaluate_point(Point(model, unit, workload, isl, None, r, wb, kb, a.model_copy(update=other)))
     for name in BOUNDS:  # the roofline reads no serving efficiency: identical, not merely close
         assert moved[name] == p[name] or not moved["replica_fits"], name

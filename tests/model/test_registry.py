@@ -79,7 +79,9 @@ def test_a_kernel_whose_outputs_are_not_its_family_is_refused_at_import():
     def swapped(models, isl, weight_bytes, kv_share):  # two memory variables, most missing
         pass
 
-    with pytest.raises(TypeError, match=r"outputs differ from the memory variables \(missing \['capex_usd'"):
+    with pytest.raises(
+        TypeError, match=r"outputs differ from the memory variables \(missing \['admitted_requests', 'capex_usd'"
+    ):
         bound("memory")(swapped)
 
     names = ", ".join(v.name for v in family("memory"))

@@ -69,7 +69,10 @@ def run(args) -> int:
         f"fitted {len(names)} assumptions to {len(rows)} rows ({skipped} skipped: hardware or model not in the catalog)"
     )
     for name, value in result.parameters.items():
-        print(f"  {name:<28} {value:.4g}")
+        spread = result.standard_errors.get(name)
+        print(f"  {name:<28} {value:.4g}" + (f" +- {spread:.2g} (1 standard error)" if spread else ""))
+    for pair, rho in result.correlation.items():
+        print(f"  strongly correlated: {pair} {rho:+.2f} (the prior holds them apart)")
     if args.rows:
         print("per row: predicted / measured - 1")
         print(
@@ -86,8 +89,14 @@ def run(args) -> int:
     _print_summary(result.summary(), "  ")
     cv = {}
     for by in args.cv or ():
-        cv[by] = cal.cross_validate(rows, catalog, by, names)
-        print(f"cross-validation by {by} (each group predicted by a fit without it):")
+        print(f"cross-validation by {by} (each group predicted by a fit without it):", flush=True)
+        cv[by] = cal.cross_validate(
+            rows,
+            catalog,
+            by,
+            names,
+            progress=lambda group: print(f"  fitting without {group} ...", file=sys.stderr, flush=True),
+        )
         for group, summary in cv[by].items():
             print(f"  {group}")
             _print_summary(summary, "    ")

@@ -78,7 +78,7 @@ def advantage_summary(ratio) -> str:
     >>> r = xr.DataArray([[[0.5, 2.0], [0.0, np.nan]]], dims=("target", "params", "isl"), coords={"target": [30.0]})
     >>> print(advantage_summary(r))
     - at >= 30 tokens/s per user: WSE-3 cheaper in 25 % of cells, GPUs cheaper in 25 %, only the WSE-3 reaches it in 25 %, only GPUs in 0 %, neither in 25 %
-    - where both reach a target, the WSE-3 / GPU cost ratio runs from 0.5 to 2 (median 1; GPUs cheaper in 50 % of those cells)
+    - where both reach a target, the WSE-3 / GPU cost ratio runs from 0.5 to 2 (median 1.2; GPUs cheaper in 50 % of those cells)
     """
     lines = []
     values = ratio.values.astype(float)

@@ -77,8 +77,9 @@ def draw_calibration(paths, output: Path, profile: str = "calibrated"):
         ax.set_title(f"{title}\nmedian |error| {s['median']:.0%}, p90 {s['p90']:.0%} ({s['n']} rows)", fontsize=10)
     handles, labels = axes[0][0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=9)
-    fig.suptitle(f"tokensweep expected figures (profile {profile}) vs measured serving benchmarks; "
-                 "TTFT outliers: TensorRT-LLM with attention data parallel")  # fmt: skip
+    files = ", ".join(sorted({r.file for r in rows}))
+    fig.suptitle(f"tokensweep expected figures (profile {profile}) vs measured serving benchmarks ({files})",
+                 fontsize=10)  # fmt: skip
     fig.tight_layout(rect=(0, 0.07, 1, 0.95))
     save(fig, output, dpi=120)
     plt.close(fig)
