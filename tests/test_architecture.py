@@ -2,7 +2,7 @@
 
 - A module imports only from its own layer or a lower one, at module level or inside a
   function (``engine.errors``, ``engine.units``, ``engine.jit``, ``engine.yamlio``,
-  ``engine.version``, ``engine.conditions`` and ``engine.atomic`` are the base every layer may use).
+  ``engine.version``, ``engine.conditions``, ``engine.atomic`` and ``engine.escape`` are the base every layer may use).
 - No import cycle, counting imports inside functions too: a function-level import may
   defer a heavy module (the CLI's subcommands, the compiled kernels), never hide a cycle.
 """
@@ -16,7 +16,7 @@ import pytest
 
 ROOT = Path(__file__).parents[1] / "engine"
 LAYERS = ("axes", "model", "sweep", "analysis", "interfaces")
-BASE = {"errors", "units", "jit", "yamlio", "version", "conditions", "atomic"}
+BASE = {"errors", "units", "jit", "yamlio", "version", "conditions", "atomic", "escape"}
 
 
 def modules() -> dict[str, Path]:

@@ -98,7 +98,7 @@ class Row:
 MODEL_ALIASES = {"deepseek-r1": "deepseek-v3", "deepseek-r1-0528": "deepseek-v3"}
 #: Rows a file may hold at most (a bound on what is read; the shipped files hold under 1,000).
 MAX_ROWS = 1_000_000
-MAX_BYTES = 512 * 2**20
+MAX_BYTES = 64 * 2**20
 
 
 def _number(row: dict, key: str, where: str, low: float = -math.inf, whole: bool = False, above: bool = False) -> float:

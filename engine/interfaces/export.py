@@ -14,7 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.atomic import check_file_output
 from engine.errors import UserError, did_you_mean
+from engine.escape import csv_cell, csv_frame
 from engine.units import units_of
 
 FORMATS = ("parquet", "csv")
@@ -67,7 +69,7 @@ def check_format(fmt: str) -> None:
 def export(ds, output: Path, fmt: str, names: list[str] | None = None) -> tuple[int, int]:
     """Write the table; returns (rows, columns)."""
     check_format(fmt)
-    output = Path(output)
+    output = check_file_output(output)
     if not output.parent.is_dir():
         raise UserError(f"-o: folder {output.parent} does not exist")
     variables = choose_variables(ds, names)
@@ -87,10 +89,11 @@ def export(ds, output: Path, fmt: str, names: list[str] | None = None) -> tuple[
             if fmt == "csv":
                 if writer is None:
                     header = [f"{c} [{u}]" if (u := column_metadata(ds, c).get("units")) else c for c in frame.columns]
-                    frame.to_csv(temporary, index=False, header=header)
+                    frame = csv_frame(frame)
+                    frame.to_csv(temporary, index=False, header=[csv_cell(h) for h in header])
                     writer = True
                 else:
-                    frame.to_csv(temporary, index=False, header=False, mode="a")
+                    csv_frame(frame).to_csv(temporary, index=False, header=False, mode="a")
                 continue
             import pyarrow as pa
             import pyarrow.parquet as pq

@@ -22,6 +22,7 @@ import numpy as np
 
 from engine.axes import AXES
 from engine.errors import UserError
+from engine.model.identity import engine_fingerprint
 from engine.model.pricing import price_source, unit_usd_per_hour
 from engine.model.variables import CONTEXT, KERNEL_DIMS, TOKEN_TYPE, TOKEN_TYPES, Variable
 from engine.sweep.spec import ResolvedSpec
@@ -162,6 +163,7 @@ class CubeSchema:
             "catalog_fingerprint": spec.catalog_fingerprint,
             "spec": spec.canonical,
             "spec_fingerprint": spec.fingerprint,
+            "engine_fingerprint": engine_fingerprint(),
             "created": created,
             "assumptions": spec.assumptions.model_dump(mode="json"),
             "profile": spec.profile,
@@ -251,7 +253,7 @@ class CubeInfo:
         spec = attr_value(attrs.get("spec"))
         return cls(
             name=str(spec.get("name", "?")),
-            complete=bool(int(attrs.get("complete", 0))),
+            complete=_complete(attrs.get("complete", 0)),
             spec=spec,
             assumptions=attr_value(attrs.get("assumptions")),
             workload=attr_value(attrs.get("workload")),
@@ -261,6 +263,15 @@ class CubeInfo:
             created=str(attrs.get("created", "")),
             profile=str(attrs.get("profile", "")),
         )
+
+
+def _complete(value) -> bool:
+    """The ``complete`` attribute as tokensweep writes it (0 or 1); anything else is one line."""
+    if isinstance(value, bool) or value in (0, 1, "0", "1"):
+        return bool(int(value))
+    raise UserError(
+        f"cube: attribute 'complete' is {value!r} (tokensweep writes 0 or 1): the store's metadata was edited or damaged"
+    )
 
 
 def attr_value(value) -> dict:

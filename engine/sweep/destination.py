@@ -12,6 +12,8 @@ import json
 import os
 import shutil
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from engine.errors import UserError
@@ -118,3 +120,54 @@ def remove_own_store(path: Path) -> None:
             "file?); move it away or choose another --output"
         )
     shutil.rmtree(path)
+
+
+def check_derived_store(output, inputs, mark: str) -> Path:
+    """A local ``.zarr`` a command derives from cubes (``diff --output``): not one of its
+    inputs nor inside or around one, not a symlink, and either new or a store the same command
+    wrote (its root attributes carry ``mark``); anything else is refused in one line."""
+    if "://" in str(output):
+        raise UserError(f"--output: {output} must be a local .zarr path")
+    path = Path(output)
+    if not str(path).endswith(".zarr"):
+        raise UserError(f"--output: {path} must end in .zarr")
+    if path.is_symlink():
+        raise UserError(f"--output: {path} is a symlink; give the store's own path")
+    resolved = path.resolve()
+    for given in inputs:
+        if "://" in str(given):
+            continue
+        other = Path(given).resolve()
+        if resolved == other or resolved.is_relative_to(other) or other.is_relative_to(resolved):
+            raise UserError(f"--output: {path} is (or holds, or is inside) the input cube {given}; write elsewhere")
+    for folder in resolved.parents:
+        if (folder / "zarr.json").is_file() or folder.suffix == ".zarr":
+            raise UserError(f"--output: {path} is inside the Zarr store {folder}; write the output outside it")
+    if resolved.exists():
+        metadata = resolved / "zarr.json"
+        try:
+            marked = resolved.is_dir() and json.loads(metadata.read_text()).get("attributes", {}).get(mark) == 1
+        except (OSError, ValueError, AttributeError):
+            marked = False
+        if not marked:
+            raise UserError(f"--output: {path} exists and was not written by this command; refusing to replace it")
+    elif not resolved.parent.is_dir():
+        raise UserError(f"--output: folder {resolved.parent} does not exist")
+    return resolved
+
+
+@contextmanager
+def replace_derived_store(output, mark: str) -> Iterator[str]:
+    """A temporary store beside ``output``, put in its place only once written whole: a
+    command killed mid-write leaves the old store (or none), never half of one."""
+    target = Path(output).resolve()
+    temporary = target.with_name(f".{target.name}.tmp{os.getpid()}.zarr")
+    try:
+        yield str(temporary)
+        if target.exists():
+            check_derived_store(target, (), mark)
+            shutil.rmtree(target)
+        os.replace(temporary, target)
+    finally:
+        if temporary.exists():
+            shutil.rmtree(temporary, ignore_errors=True)

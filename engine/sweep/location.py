@@ -49,6 +49,13 @@ def location(text, field: str = "--output"):
         return Path(text).expanduser()
     if scheme in _LOCAL:
         return Path(rest)
+    if "@" in rest.split("/", 1)[0]:  # user:password@host: would be recorded in attrs and shown
+        from engine.escape import redact
+
+        raise UserError(
+            f"{field}: {redact(text)} carries credentials in the URL; give them to the storage backend instead "
+            "(environment variables or its config file), so no cube, page or log records them"
+        )
     from fsspec.registry import known_implementations, registry
 
     if scheme not in known_implementations and scheme not in registry:

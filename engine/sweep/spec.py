@@ -425,7 +425,10 @@ def _reduction(section: ReduceSpec, axes: dict[str, np.ndarray]) -> Reduction:
 
 def _fingerprint(canonical: dict, catalog_fingerprint: str) -> str:
     payload = {k: v for k, v in canonical.items() if k not in NOT_FINGERPRINTED}
-    blob = json.dumps({"spec": payload, "catalog": catalog_fingerprint}, sort_keys=True)
+    from engine.model.identity import engine_fingerprint
+
+    # The engine's code and compile options too: another engine's numbers never mix into a cube.
+    blob = json.dumps({"spec": payload, "catalog": catalog_fingerprint, "engine": engine_fingerprint()}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 

@@ -183,7 +183,7 @@ def run_sweep(
             if recorded["fingerprint"] != fingerprint:
                 if not overwrite:
                     raise UserError(
-                        f"store: {path} was written by a different spec or catalog (fingerprint "
+                        f"store: {path} was written by a different spec, catalog or engine version (fingerprint "
                         f"{recorded['fingerprint']}, now {fingerprint}); use --overwrite to replace it or --output elsewhere"
                     )
                 spec_file.unlink()

@@ -68,7 +68,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``tokensweep`` console script; returns the exit code."""
     import warnings
 
+    from engine.escape import TerminalStream, redact, terminal
+
     _exit_on_sigterm()
+    stdout = sys.stdout
+    if not isinstance(stdout, TerminalStream):  # names print as text, never as escape sequences
+        sys.stdout = TerminalStream(stdout)
     try:
         with warnings.catch_warnings():
             warnings.showwarning = _show_warning
@@ -78,7 +83,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _module(args.command).run(args)
     except UserError as err:
         message = str(err).replace("\r", "\\r").replace("\n", "\\n")  # one line, whatever a name holds
-        print(f"tokensweep: error: {message}", file=sys.stderr)
+        print(f"tokensweep: error: {terminal(redact(message))}", file=sys.stderr)
         return 2
     except BrokenPipeError:
         # The reader went away (`tokensweep show CUBE | head`): stop quietly.
@@ -91,11 +96,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Recorded blocks are safe; rerunning the same command resumes.
         where = f" ({err.filename})" if getattr(err, "filename", None) else ""
         resume = "; completed blocks are kept, run again to resume" if _command(argv) == "run" else ""
-        print(f"tokensweep: error: {err.strerror or err}{where}{resume}", file=sys.stderr)
+        print(f"tokensweep: error: {terminal(redact(f'{err.strerror or err}{where}'))}{resume}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("tokensweep: interrupted (a sweep resumes where it stopped: run it again)", file=sys.stderr)
         return 130
+    finally:
+        sys.stdout = stdout
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None):
@@ -103,7 +110,9 @@ def _show_warning(message, category, filename, lineno, file=None, line=None):
     from engine.sweep.integrity import IncompleteCubeWarning
 
     if issubclass(category, IncompleteCubeWarning):
-        print(f"tokensweep: warning: {message}", file=sys.stderr)
+        from engine.escape import redact, terminal
+
+        print(f"tokensweep: warning: {terminal(redact(str(message)))}", file=sys.stderr)
     else:
         import warnings
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 from engine.errors import UserError, did_you_mean
+from engine.escape import csv_frame
 from engine.interfaces.cli.common import open_cube_arg, quantity
 from engine.interfaces.jsonout import dumps
 from engine.interfaces.selection import add_nearest_option
@@ -54,6 +55,7 @@ def run(args) -> int:
     from engine.analysis.decisions import axis_edges, cheapest, deployment_dims
     from engine.interfaces.panels import cube_price_note, cube_serving_text
     from engine.interfaces.selection import parse_selection
+    from engine.sweep.cube import CubeInfo
 
     ds = open_cube_arg(args.cube)
     chosen = parse_selection(ds, args.sel, args.nearest)
@@ -88,12 +90,22 @@ def run(args) -> int:
     if price_note:
         print(f"tokensweep: note: {price_note}", file=sys.stderr)
     chosen_over = f"minimised over {', '.join(over)}; per {', '.join(by) or 'cube'}"
+    complete = CubeInfo.of(ds).complete  # an incomplete cube's winners are among what was computed only
+    incomplete = (
+        ""
+        if complete
+        else (
+            "the cube is incomplete: uncomputed points read as missing, so a winner is the cheapest of what was computed; "
+            "run the sweep again to complete it"
+        )
+    )
     if args.json:
         doc = {"units": units, "serving": serving, "price_note": price_note, "minimised_over": over, "per": by,
-               "best": frame.to_dict(orient="records")}  # fmt: skip
+               "complete": complete, "incomplete_note": incomplete, "best": frame.to_dict(orient="records")}  # fmt: skip
         print(dumps(doc, indent=2))
     elif args.csv:
-        frame.rename(columns={c: f"{c} [{units[c]}]" if units.get(c) else c for c in frame.columns}).to_csv(
+        frame["cube_complete"] = complete
+        csv_frame(frame.rename(columns={c: f"{c} [{units[c]}]" if units.get(c) else c for c in frame.columns})).to_csv(
             sys.stdout, index=False
         )
     else:
@@ -106,4 +118,6 @@ def run(args) -> int:
         print(shown.to_string(index=False))
         if edges is not None and bool((edges != "").any()):
             print("at_axis_edge: the winner sits at the end of a searched axis; the optimum may lie beyond it")
+        if incomplete:
+            print(f"note: {incomplete}")
     return 0

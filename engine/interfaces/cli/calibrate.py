@@ -44,6 +44,10 @@ def run(args) -> int:
     from engine.model.catalog import load_catalog
 
     catalog = load_catalog(args.catalog)
+    if args.output:  # before any fit: never the measured data itself, a link, a folder or inside a cube
+        from engine.atomic import check_file_output
+
+        check_file_output(args.output, [*args.data, *([args.wafer] if args.wafer else [])])
     if not args.data and args.wafer is None:
         raise UserError("data: give measured GPU rows, --wafer, or both")
     wafer_files = [path for path in args.data if wafer.is_wafer_file(path)]  # published WSE-3 speeds
@@ -101,19 +105,23 @@ def run(args) -> int:
             print(f"  {group}")
             _print_summary(summary, "    ")
     if args.output:
-        from pathlib import Path
-
         document = cal.profile_document(args.name, result, args.data, cv, args.description)
         if wafer_fit is not None:
             entry = document["profiles"][args.name]
             entry["parameters"].update(wafer_fit.parameters)
             entry["provenance"]["wafer"] = wafer_provenance(wafer_fit, wafer_files)
-        header = (
-            "# Written by: tokensweep calibrate "
-            + " ".join(sys.argv[2:] if sys.argv[1:2] == ["calibrate"] else [])
-            + "\n"
+        import shlex
+
+        from engine.atomic import atomic_path
+        from engine.escape import terminal
+
+        words = sys.argv[2:] if sys.argv[1:2] == ["calibrate"] else []
+        # One comment line, whatever an argument holds (a newline in --description stays "\n").
+        header = "# Written by: tokensweep calibrate " + terminal(" ".join(shlex.quote(w) for w in words)).replace(
+            "\n", "\\n"
         )
-        Path(args.output).write_text(header + yaml.safe_dump(document, sort_keys=False, width=110))
+        with atomic_path(args.output, inputs=[*args.data, *wafer_files]) as temporary:
+            temporary.write_text(header + "\n" + yaml.safe_dump(document, sort_keys=False, width=110))
         print(f"profile {args.name}: {args.output} (use with --catalog {args.output} --profile {args.name})")
     sys.stdout.flush()
     return 0

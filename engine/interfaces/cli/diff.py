@@ -6,6 +6,9 @@ import sys
 
 from engine.interfaces.cli.common import open_cube_arg
 
+#: The attribute that marks a store ``diff --output`` wrote (only such a store is replaced).
+DIFF_MARK = "tokensweep_diff"
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser("diff", help="compare two cubes: B / A (or B - A) of shared variables over shared labels")
@@ -19,15 +22,18 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     from engine.analysis.diff import diff, summary
-    from engine.errors import UserError
     from engine.interfaces.panels import cube_price_note
 
-    if args.output and not str(args.output).endswith(".zarr"):
-        raise UserError(f"--output: {args.output} must end in .zarr")
+    if args.output:
+        from engine.sweep.destination import check_derived_store
+
+        check_derived_store(args.output, [args.a, args.b], DIFF_MARK)
     a, b = open_cube_arg(args.a), open_cube_arg(args.b)
     how = "difference" if args.difference else "ratio"
     result = diff(a, b, args.var, how)
-    result.attrs.update({"a": str(args.a), "b": str(args.b)})
+    from engine.escape import redact
+
+    result.attrs.update({"a": redact(str(args.a)), "b": redact(str(args.b)), DIFF_MARK: 1})
     rows = summary(result)
     notes = {side: cube_price_note(cube) for side, cube in (("a", a), ("b", b))}
     notes = {side: note for side, note in notes.items() if note}
@@ -50,8 +56,10 @@ def run(args) -> int:
     if args.output:
         import warnings
 
-        with warnings.catch_warnings():
+        from engine.sweep.destination import replace_derived_store
+
+        with warnings.catch_warnings(), replace_derived_store(args.output, DIFF_MARK) as temporary:
             warnings.simplefilter("ignore", UserWarning)  # consolidated metadata is a Zarr v3 extension
-            result.to_zarr(args.output, mode="w", zarr_format=3, consolidated=True)
+            result.to_zarr(temporary, mode="w", zarr_format=3, consolidated=True)
         print(f"wrote {args.output}", file=sys.stderr)
     return 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from engine.atomic import check_file_output
 from engine.interfaces.cli.common import open_cube_arg
 
 
@@ -23,6 +24,7 @@ def run(args) -> int:
     check_format(args.format)  # before a default path is made (a remote cube's makes outputs/)
     ds = open_cube_arg(args.cube)
     output = Path(args.output) if args.output else beside(args.cube, f".{args.format}")
+    check_file_output(output, [args.cube])
     rows, columns = export(ds, output, args.format, args.var)
     print(f"exported {rows:,} rows x {columns} columns to {output} ({format_bytes(output.stat().st_size)})")
     return 0

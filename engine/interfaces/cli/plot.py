@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from engine.atomic import check_file_output
 from engine.errors import UserError
 from engine.interfaces.cli.common import open_cube_arg, quantity
 from engine.interfaces.selection import add_nearest_option
@@ -39,6 +40,7 @@ def run(args) -> int:
     if args.kind == "calibration":
         if not args.output:
             Path("outputs").mkdir(exist_ok=True)
+        check_file_output(args.output or "outputs/calibration.png", args.cube)
         output = figures.draw("calibration", args.cube, args.output or "outputs/calibration.png", profile=args.profile)
         print(f"figure calibration: {output}")
         return 0
@@ -51,6 +53,7 @@ def run(args) -> int:
     except ValueError:
         raise UserError(f"--levels: expected numbers separated by commas, got '{args.levels}'") from None
     output = Path(args.output) if args.output else figures.default_figure_path(args.cube, args.kind)
+    check_file_output(output, [args.cube])  # before anything is drawn
     targets = None
     if args.targets:
         try:

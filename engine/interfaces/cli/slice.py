@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 from engine.errors import UserError, did_you_mean
+from engine.escape import csv_frame
 from engine.interfaces.cli.common import open_cube_arg
 from engine.interfaces.selection import add_nearest_option
 from engine.units import units_of
@@ -53,7 +54,7 @@ def run(args) -> int:
 
             print(dumps(provenance(ds, frame, [args.var]).to_dict(orient="records")))
         else:
-            frame.to_csv(sys.stdout, index=False)
+            csv_frame(frame).to_csv(sys.stdout, index=False)
         return 0
     if args.json or args.csv:
         frame = da.to_dataframe().reset_index()
@@ -65,7 +66,7 @@ def run(args) -> int:
 
             print(dumps(provenance(ds, frame, [args.var]).to_dict(orient="records")))
         else:
-            frame.to_csv(sys.stdout, index=False)
+            csv_frame(frame).to_csv(sys.stdout, index=False)
     elif da.ndim == 0:
         where = ", ".join(f"{d}={v:g}" if isinstance(v, float) else f"{d}={v}" for d, v in chosen.items())
         print(f"{args.var} = {da.values.item():.6g} {units} at {where}")
@@ -95,7 +96,7 @@ def _several(ds, names: list[str], chosen: dict, args) -> int:
 
         print(dumps(provenance(ds, frame, names).to_dict(orient="records")))
     elif args.csv:
-        frame.to_csv(sys.stdout, index=False)
+        csv_frame(frame).to_csv(sys.stdout, index=False)
     else:
         units = ", ".join(f"{n} [{ds[n].attrs.get('units', '')}]" for n in names)
         print(units)
@@ -135,4 +136,5 @@ def provenance(ds, frame, names: list[str]):
     info = CubeInfo.of(ds)
     frame["profile"] = info.profile or ""
     frame["price"] = info.assumptions.get("price", "")
+    frame["cube_complete"] = info.complete  # False: uncomputed points read as missing (NaN)
     return frame

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import base64
 import gzip
-import json
+import html
 import math
 from importlib import resources
 from pathlib import Path
@@ -24,6 +24,7 @@ import numpy as np
 
 from engine.atomic import atomic_path
 from engine.errors import UserError, did_you_mean
+from engine.escape import redact, script_json
 from engine.interfaces.panels import cube_serving_text
 from engine.model.point import CALCULATOR_POINT
 from engine.units import format_bytes, units_of
@@ -179,9 +180,9 @@ def render(page_payload: dict) -> str:
     folder = resources.files("engine.interfaces.explorer")
     template = (folder / "page.html").read_text(encoding="utf-8")
     script = (folder / "explorer.js").read_text(encoding="utf-8")
-    text = json.dumps(page_payload, allow_nan=False, separators=(",", ":")).replace("</", "<\\/")
+    text = redact(script_json(page_payload))  # nothing in a name can close the element; no credentials
     parts = {
-        "__TITLE__": page_payload["title"].replace("<", "&lt;"),
+        "__TITLE__": html.escape(redact(page_payload["title"])),
         "__PLOTLY__": get_plotlyjs(),
         "__PAYLOAD__": text,
         "__SCRIPT__": script,

@@ -334,6 +334,11 @@ function render() {
 async function main() {
   document.getElementById("title").textContent = P.title;
   document.getElementById("subtitle").textContent = P.subtitle;
+  if (P.provenance && P.provenance.complete === false) {  // say so before any number is read
+    const banner = document.getElementById("incomplete");
+    banner.textContent = "This cube is incomplete: points not computed show as — (missing). Run the sweep again to complete it.";
+    banner.style.display = "block";
+  }
   document.getElementById("provenance-text").textContent = JSON.stringify(P.provenance, null, 2);
   DATA = await decode(P.data);
   buildControls();

@@ -1,0 +1,128 @@
+"""Reliability, round three: one safe-output routine for every writer, text escaped for where
+it lands, a cube's identity that covers the engine, and completeness said in every output."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+import yaml
+
+from engine.escape import csv_cell, redact, script_json, terminal
+from engine.interfaces.cli import main
+from engine.sweep.plan import make_plan
+from engine.sweep.spec import parse_spec
+from engine.sweep.store import run_sweep
+from tests.sweep_helpers import small
+
+MEASURED = Path(__file__).parents[2] / "engine" / "data" / "calibration" / "measured-max-throughput.csv"
+
+
+@pytest.fixture(scope="module")
+def cube(tmp_path_factory):
+    path = tmp_path_factory.mktemp("cube") / "c.zarr"
+    run_sweep(make_plan(parse_spec(small())), path, progress=False)
+    return path
+
+
+def one_line_error(capsys, argv, *words) -> str:
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and all(w in err for w in words), err
+    return err
+
+
+def test_every_file_writer_refuses_stdout_links_special_files_inputs_and_stores(cube, tmp_path, capsys):
+    one_line_error(capsys, ["export", str(cube), "-o", "-", "--format", "csv"], "'-' (stdout) is not a file")
+    one_line_error(
+        capsys, ["export", str(cube), "-o", str(cube / "zarr.json"), "--format", "csv"], "inside the Zarr store"
+    )
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    one_line_error(capsys, ["export", str(cube), "-o", str(fifo), "--format", "csv"], "special file")
+    target = tmp_path / "victim.txt"
+    target.write_text("keep me")
+    link = tmp_path / "link.png"
+    link.symlink_to(target)
+    one_line_error(capsys, ["plot", "memory", str(cube), "-o", str(link)], "is a symlink")
+    assert target.read_text() == "keep me" and fifo.exists()
+    data = tmp_path / "rows.csv"
+    data.write_bytes(MEASURED.read_bytes())
+    one_line_error(capsys, ["calibrate", str(data), "--fit", "mfu_decode", "-o", str(data)], "is this command's input")
+    assert data.read_bytes() == MEASURED.read_bytes()
+
+
+def test_diff_output_never_replaces_an_input_or_a_foreign_folder_and_lands_whole(cube, tmp_path, capsys, monkeypatch):
+    one_line_error(capsys, ["diff", str(cube), str(cube), "--output", str(cube)], "input cube")
+    foreign = tmp_path / "mine.zarr"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("mine")
+    one_line_error(capsys, ["diff", str(cube), str(cube), "--output", str(foreign)], "not written by this command")
+    assert (foreign / "notes.txt").read_text() == "mine"
+    out = tmp_path / "ratio.zarr"
+    assert main(["diff", str(cube), str(cube), "--output", str(out)]) == 0
+    assert main(["diff", str(cube), str(cube), "--output", str(out)]) == 0  # its own store: replaced
+    import xarray as xr
+
+    def interrupted(self, *args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(xr.Dataset, "to_zarr", interrupted)
+    assert main(["diff", str(cube), str(cube), "--output", str(tmp_path / "half.zarr")]) == 130
+    assert sorted(p.name for p in tmp_path.iterdir() if "half" in p.name) == []  # nothing half-written
+
+
+def test_text_is_escaped_for_terminal_spreadsheet_page_and_log():
+    assert terminal("name\x1b]0;owned\x07") == "name\\x1b]0;owned\\x07"
+    assert [csv_cell(v) for v in ("=1+1", "@SUM(A1)|cmd", "+x", "\tx", "ok", 3.0)] == [
+        "'=1+1", "'@SUM(A1)|cmd", "'+x", "'\tx", "ok", 3.0,
+    ]  # fmt: skip
+    embedded = script_json({"description": "<!--<script>\u2028</script>&"})
+    assert "<" not in embedded and "&" not in embedded and "\u2028" not in embedded
+    assert json.loads(embedded) == {"description": "<!--<script>\u2028</script>&"}
+    assert redact("see https://user:pw@host/x.zarr and s3://K:S@b/c") == "see https://***@host/x.zarr and s3://***@b/c"
+
+
+def test_names_and_credentials_never_reach_the_terminal_raw(capsys):
+    err = one_line_error(capsys, ["point", "--model", "evil\x1b[2Jname"], "unknown model")
+    assert "\x1b" not in err and "\\x1b[2J" in err
+    err = one_line_error(capsys, ["show", "s3://KEY:SECRET@bucket/cube.zarr"])
+    assert "SECRET" not in err and "***@bucket" in err
+
+
+def test_a_calibrate_description_with_a_newline_keeps_the_yaml_whole(tmp_path, capsys):
+    out = tmp_path / "p.yaml"
+    description = "line one\nline two: # not a comment"
+    assert main(["calibrate", str(MEASURED), "--fit", "mfu_decode", "--description", description, "-o", str(out)]) == 0
+    document = yaml.safe_load(out.read_text())
+    assert document["profiles"]["calibrated"]["description"] == description
+    assert out.read_text().splitlines()[0].startswith("# Written by: tokensweep calibrate")
+
+
+def test_a_resume_under_another_engine_is_refused(tmp_path, monkeypatch, capsys):
+    from engine.errors import UserError
+    from engine.model import identity
+
+    path = tmp_path / "c.zarr"
+    run_sweep(make_plan(parse_spec(small())), path, progress=False)
+    monkeypatch.setattr(identity, "engine_fingerprint", lambda: "another-engine00")
+    with pytest.raises(UserError, match="different spec, catalog or engine"):
+        run_sweep(make_plan(parse_spec(small())), path, progress=False)
+
+
+def test_completeness_is_said_in_json_csv_and_bad_attributes_are_one_line(cube, tmp_path, capsys):
+    assert main(["best", str(cube), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["complete"] is True
+    assert main(["best", str(cube), "--csv"]) == 0
+    assert "cube_complete" in capsys.readouterr().out.splitlines()[0]
+    import shutil
+
+    edited = tmp_path / "edited.zarr"
+    shutil.copytree(cube, edited)
+    meta = json.loads((edited / "zarr.json").read_text())
+    meta["attributes"]["complete"] = "yes"
+    meta.pop("consolidated_metadata", None)
+    (edited / "zarr.json").write_text(json.dumps(meta))
+    one_line_error(capsys, ["best", str(edited), "--json"], "attribute 'complete' is 'yes'")
