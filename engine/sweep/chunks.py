@@ -22,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.errors import UserError
+
 
 @dataclass(frozen=True)
 class ChunkLayout:
@@ -49,8 +51,16 @@ class ChunkLayout:
     def write(self, index: tuple[int, ...], payload: bytes) -> None:
         target = self.key(index)
         target.parent.mkdir(parents=True, exist_ok=True)
+        folder = target.parent
+        while True:  # no link between the array and its chunk: a planted one would redirect the write
+            if folder.is_symlink():
+                raise UserError(f"store: {folder} is a symlink inside the store; refusing to write chunks through it")
+            if folder == self.folder or folder == folder.parent:
+                break
+            folder = folder.parent
         temporary = target.with_name(f".{target.name}.tmp{os.getpid()}.{id(payload)}")
-        with open(temporary, "wb") as handle:
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666)
+        with os.fdopen(descriptor, "wb") as handle:
             handle.write(payload)
         os.replace(temporary, target)
 

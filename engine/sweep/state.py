@@ -8,6 +8,7 @@ records and the run token.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 from contextlib import contextmanager
@@ -40,8 +41,21 @@ def writer_lock(state):
         with lease(state):
             yield
         return
+    if state.is_symlink():  # a planted link would move the run's records (and deletions) elsewhere
+        raise UserError(f"store: the state folder {state} is a symlink; remove it (tokensweep writes a real folder)")
     state.mkdir(parents=True, exist_ok=True)
-    handle = open(state / "lock", "a+")  # noqa: SIM115 - held for the whole run, closed in finally
+    linked = next((child for child in state.iterdir() if child.is_symlink()), None)
+    if linked is not None:
+        raise UserError(
+            f"store: {linked} is a symlink inside the state folder; remove it (tokensweep writes real files)"
+        )
+    try:  # O_NOFOLLOW: a symlinked lock would truncate whatever it points to
+        descriptor = os.open(state / "lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o666)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise UserError(f"store: {state / 'lock'} is a symlink; remove it (the lock is a plain file)") from None
+        raise
+    handle = os.fdopen(descriptor, "a+")
     try:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)

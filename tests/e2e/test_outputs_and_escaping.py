@@ -126,3 +126,45 @@ def test_completeness_is_said_in_json_csv_and_bad_attributes_are_one_line(cube, 
     meta.pop("consolidated_metadata", None)
     (edited / "zarr.json").write_text(json.dumps(meta))
     one_line_error(capsys, ["best", str(edited), "--json"], "attribute 'complete' is 'yes'")
+
+
+def test_planted_symlinks_in_the_state_folder_lock_or_chunks_are_refused(tmp_path, monkeypatch, capsys):
+    from engine.errors import UserError
+
+    monkeypatch.chdir(tmp_path)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "blocks").mkdir()
+    (outside / "blocks" / "precious").write_text("keep")
+    path = tmp_path / "c.zarr"
+    state = tmp_path / "c.zarr.tokensweep"
+    state.symlink_to(outside)
+    with pytest.raises(UserError, match=r"state folder .* is a symlink"):
+        run_sweep(make_plan(parse_spec(small())), path, progress=False)
+    assert (outside / "blocks" / "precious").read_text() == "keep"
+    state.unlink()
+    state.mkdir()
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep")
+    (state / "lock").symlink_to(victim)
+    with pytest.raises(UserError, match="symlink"):
+        run_sweep(make_plan(parse_spec(small())), path, progress=False)
+    assert victim.read_text() == "keep"
+
+
+def test_a_chunk_is_never_written_through_a_symlinked_folder(tmp_path):
+    import numcodecs
+    import numpy as np
+
+    from engine.errors import UserError
+    from engine.sweep.chunks import ChunkLayout
+
+    array = tmp_path / "store.zarr" / "v"
+    array.mkdir(parents=True)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (array / "c").symlink_to(elsewhere)
+    layout = ChunkLayout(array, (4,), (4,), np.dtype("<f8"), np.nan, "/", numcodecs.Blosc())
+    with pytest.raises(UserError, match="symlink inside the store"):
+        layout.write((0,), layout.encode(np.zeros(4)))
+    assert list(elsewhere.iterdir()) == []
