@@ -35,15 +35,25 @@ def choose_variables(ds, names: list[str] | None) -> list[str]:
 
 
 def _slabs(ds, dims: list[str]):
-    """Index ranges along the first dim that keep each slab near SLAB_ROWS rows."""
-    rows_per_step = int(np.prod([ds.sizes[d] for d in dims[1:]])) if len(dims) > 1 else 1
-    first = dims[0] if dims else None
-    if first is None:
-        yield {}
-        return
-    step = max(1, SLAB_ROWS // max(1, rows_per_step))
-    for start in range(0, ds.sizes[first], step):
-        yield {first: slice(start, start + step)}
+    """Index ranges that keep each slab near SLAB_ROWS rows, in row order, over every dim: a
+    dim is split into steps once the dims inside it fit a slab, and taken one label at a time
+    while they do not (so no slab holds more than SLAB_ROWS rows, whatever the shape)."""
+
+    def walk(i: int, prefix: dict):
+        if i == len(dims):
+            yield prefix
+            return
+        inner = int(np.prod([ds.sizes[d] for d in dims[i + 1 :]]))
+        size = ds.sizes[dims[i]]
+        if inner > SLAB_ROWS:
+            for k in range(size):
+                yield from walk(i + 1, {**prefix, dims[i]: slice(k, k + 1)})
+            return
+        step = max(1, SLAB_ROWS // max(1, inner))
+        for start in range(0, size, step):
+            yield {**prefix, dims[i]: slice(start, start + step)}
+
+    yield from walk(0, {})
 
 
 def column_metadata(ds, column: str) -> dict[str, str]:

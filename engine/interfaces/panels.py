@@ -8,6 +8,17 @@ from engine.model.variables import BOUND_BY
 from engine.units import format_bytes, format_count, format_usd
 
 
+def rate(value: float) -> str:
+    """A rate with its digits: 1,234.5 or 12.3, and 1.7e-08 rather than a false 0.0."""
+    if value != value:  # NaN: not served
+        return "n/a"
+    if value == 0 or abs(value) >= 100:
+        return f"{value:,.0f}"
+    if abs(value) >= 0.1:
+        return f"{value:,.1f}"
+    return f"{value:.3g}"
+
+
 def format_panel(point: Point, values: dict) -> str:
     """The human panel printed by ``tokensweep point``: ``values`` from ``evaluate_point(point)``."""
     model, hardware = point.model, point.hardware
@@ -50,11 +61,11 @@ def format_panel(point: Point, values: dict) -> str:
         f"  stranded memory        {values['stranded_fraction'] * 100:.1f} %",
         f"  capex                  {format_usd(values['capex_usd'])}",
         "Throughput (expected serving figures; beside them the roofline: the hardware at peak, any profile)",
-        f"  interactivity          {values['interactivity_tps']:,.1f} tokens/s per request "
-        f"(roofline {values['interactivity_bound_tps']:,.1f})",
+        f"  interactivity          {rate(values['interactivity_tps'])} tokens/s per request "
+        f"(roofline {rate(values['interactivity_bound_tps'])})",
         f"  time to first token    {values['ttft_s']:.4g} s (roofline {values['ttft_bound_s']:.4g} s)",
         f"  turn time              {values['turn_time_s']:.4g} s",
-        f"  cluster throughput     {values['throughput_tps']:,.0f} tokens/s ({values['output_throughput_tps']:,.1f} output tokens/s)",
+        f"  cluster throughput     {rate(values['throughput_tps'])} tokens/s ({rate(values['output_throughput_tps'])} output tokens/s)",
         f"  bound by               {bound_by_text(values['bound_by'])}",
         f"  serving                "
         f"{serving_text(point.assumptions, hardware.kind == 'wafer', model.speculative.get(hardware.name))}",
@@ -154,9 +165,9 @@ def format_comparison(model: Model, comparison: dict) -> str:
     rows = [
         ("units needed", lambda s: f"{s['units_needed']}"),
         ("units per replica", lambda s: f"{s['units_per_replica']}"),
-        ("interactivity", lambda s: f"{s['interactivity_tps']:,.1f} tok/s"),
+        ("interactivity", lambda s: f"{rate(s['interactivity_tps'])} tok/s"),
         ("time to first token", lambda s: f"{s['ttft_s']:.4g} s"),
-        ("cluster throughput", lambda s: f"{s['throughput_tps']:,.0f} tok/s"),
+        ("cluster throughput", lambda s: f"{rate(s['throughput_tps'])} tok/s"),
         ("hourly cost", lambda s: f"{format_usd(s['usd_per_hour'])}/h"),
         ("cost per Mtok", lambda s: f"{format_usd(s['cost_per_mtok_usd'])}/Mtok"),
         ("cost per output Mtok", lambda s: f"{format_usd(s['cost_per_mtok_output_usd'])}/Mtok"),

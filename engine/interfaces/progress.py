@@ -6,10 +6,13 @@ line plugs into it. ``TOKENSWEEP_PROGRESS_INTERVAL`` sets the seconds between pl
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 import time
 from contextlib import contextmanager
+
+from engine.errors import UserError
 
 
 def progress_lines(total: int, done: int, interval: float):
@@ -34,11 +37,23 @@ def progress_lines(total: int, done: int, interval: float):
     return advance
 
 
+def progress_interval() -> float:
+    """``TOKENSWEEP_PROGRESS_INTERVAL`` (seconds between plain progress lines, default 10), checked."""
+    text = os.environ.get("TOKENSWEEP_PROGRESS_INTERVAL", "10")
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 < value <= 86400:
+        raise UserError(f"TOKENSWEEP_PROGRESS_INTERVAL: '{text}' is not a number of seconds from 0 to 86400")
+    return value
+
+
 @contextmanager
 def progress_bar(total: int, done: int):
     """``advance(points)`` for a run of ``total`` points of which ``done`` are already done."""
     if not sys.stderr.isatty():  # a batch job's log: a plain line every interval, not a redrawn bar
-        yield progress_lines(total, done, float(os.environ.get("TOKENSWEEP_PROGRESS_INTERVAL", "10")))
+        yield progress_lines(total, done, progress_interval())
         return
     from rich.progress import (
         BarColumn,

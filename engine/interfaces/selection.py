@@ -61,6 +61,8 @@ def parse_selection(ds, items: list[str], allow_nearest: bool = False) -> dict:
         dim, text = (p.strip() for p in item.split("=", 1))
         if dim not in ds.dims:
             raise UserError(f"--sel: unknown dim '{dim}' ({did_you_mean(dim, list(ds.dims))})")
+        if dim in chosen:
+            raise UserError(f"--sel: {dim} is selected twice; give one value per dim")
         if ds[dim].dtype.kind in "iuf":
             chosen[dim] = on_axis(ds, dim, parse_quantity(text, f"--sel {dim}"), allow_nearest)
         else:

@@ -76,6 +76,30 @@ def check_output(path: str | Path, probe: bool = False):
     return resolved
 
 
+def free_space(path) -> int | None:
+    """Bytes free where a local output would go (the nearest existing folder); None if remote."""
+    path = location(path)
+    if is_remote(path):
+        return None
+    folder = path.resolve()
+    while not folder.exists():
+        folder = folder.parent
+    return shutil.disk_usage(folder).free
+
+
+def space_note(path, needed: int) -> str:
+    """A line when a cube of ``needed`` bytes (before compression) may not fit, else ''."""
+    free = free_space(path)
+    if free is None or needed <= free:
+        return ""
+    from engine.units import format_bytes
+
+    return (
+        f"the cube takes up to {format_bytes(needed)} before compression and {format_bytes(free)} is free where "
+        f"{path} goes; compression usually saves 2-10x, but it may not fit (a full disk stops the run, which resumes)"
+    )
+
+
 def _writable(folder: Path) -> bool:
     """Probe by creating and removing a file: os.access says yes to root on read-only folders."""
     import tempfile

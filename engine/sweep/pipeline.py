@@ -36,7 +36,15 @@ def write_threads(workers: int) -> int:
     """
     given = os.environ.get("TOKENSWEEP_WRITE_THREADS")
     if given is not None:
-        return max(0, int(given))
+        from engine.errors import UserError
+
+        try:
+            threads = int(given)
+        except ValueError:
+            threads = -1
+        if not 0 <= threads <= 256:
+            raise UserError(f"TOKENSWEEP_WRITE_THREADS: '{given}' is not a whole number of threads from 0 to 256")
+        return threads
     cores = os.cpu_count() or 1
     return cores if workers < cores else 0
 

@@ -163,6 +163,7 @@ def run_sweep(
     ``advance(points)`` (the command line's bar, :mod:`engine.interfaces.progress`); none by default.
     """
     path = check_output(output or default_output(plan), probe=True)
+    write_threads(1)  # a bad TOKENSWEEP_WRITE_THREADS is one line before the store exists
     profile = profile or cluster.resolve("threads")
     if is_remote(path) and path.protocol == "memory" and profile.scheduler not in ("threads", "sync"):
         raise UserError(

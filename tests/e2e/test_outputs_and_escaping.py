@@ -168,3 +168,38 @@ def test_a_chunk_is_never_written_through_a_symlinked_folder(tmp_path):
     with pytest.raises(UserError, match="symlink inside the store"):
         layout.write((0,), layout.encode(np.zeros(4)))
     assert list(elsewhere.iterdir()) == []
+
+
+def test_plan_and_run_say_when_the_cube_may_not_fit_the_disk(tmp_path, monkeypatch, capsys):
+    import shutil
+    from collections import namedtuple
+
+    from tests.sweep_helpers import write_spec
+
+    spec = write_spec(tmp_path, small())
+    out = tmp_path / "c.zarr"
+    assert main(["plan", str(spec), "--output", str(out)]) == 0
+    assert "free space" in capsys.readouterr().out
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda folder: usage(100, 99, 1))
+    assert main(["plan", str(spec), "--output", str(out)]) == 0
+    assert "may not fit" in capsys.readouterr().err
+    assert main(["run", str(spec), "--output", str(out), "--no-progress"]) == 0
+    assert "may not fit" in capsys.readouterr().err
+
+
+def test_degenerate_but_valid_requests_are_answers_or_one_line(cube, tmp_path, capsys, monkeypatch):
+    one_line_error(capsys, ["best", str(cube), "--sel", "concurrency=1", "--sel", "concurrency=4"], "selected twice")
+    assert main(["best", str(cube), "--max-ttft", "1ns", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["best"] and not any(row["qualifies"] for row in doc["best"])  # 1 ns, not "1n": nothing qualifies
+    monkeypatch.setenv("TOKENSWEEP_WRITE_THREADS", "many")
+    from tests.sweep_helpers import write_spec
+
+    spec = write_spec(tmp_path, small())
+    one_line_error(capsys, ["run", str(spec), "--output", str(tmp_path / "w.zarr"), "--no-progress"],
+                   "TOKENSWEEP_WRITE_THREADS")  # fmt: skip
+    assert not (tmp_path / "w.zarr").exists()
+    from engine.interfaces.panels import rate
+
+    assert rate(1.7e-8) == "1.7e-08" and rate(0.0) == "0"

@@ -95,3 +95,13 @@ def test_labels_move_off_each_other_and_optional_ones_give_way(tmp_path):
     assert labels.collisions(fig) == []
     assert {t.get_position() for t in texts} and len({t.xyann for t in texts}) == len(texts)  # each its own offset
     plt.close(fig)
+
+
+def test_a_dollar_in_a_name_is_text_not_math(tmp_path):
+    from engine.interfaces.figures.common import pyplot
+
+    plt = pyplot()
+    fig, ax = plt.subplots()
+    ax.set_title("model $x^{ and $5/h")  # unbalanced mathtext would raise when drawn
+    fig.savefig(tmp_path / "f.png")
+    plt.close(fig)

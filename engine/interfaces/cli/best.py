@@ -41,7 +41,15 @@ def _seconds(text: str) -> float:
 
     text = text.strip()
     scale = 1.0
-    for suffix, factor in (("ms", 1e-3), ("us", 1e-6), ("s", 1.0)):
+    for suffix, factor in (
+        ("ms", 1e-3),
+        ("us", 1e-6),
+        ("µs", 1e-6),
+        ("ns", 1e-9),
+        ("min", 60.0),
+        ("h", 3600.0),
+        ("s", 1.0),
+    ):
         if text.endswith(suffix):
             text, scale = text[: -len(suffix)], factor
             break
@@ -84,6 +92,7 @@ def run(args) -> int:
     if edges is not None:
         result["at_axis_edge"] = edges
     frame = result.reset_coords(drop=True).to_dataframe().reset_index()
+    frame["qualifies"] = frame[args.cost].notna()  # False: no configuration meets the constraints there
     units = {name: units_of(result[name]) for name in result.data_vars}
     serving = cube_serving_text(ds)
     price_note = cube_price_note(ds)
@@ -120,4 +129,8 @@ def run(args) -> int:
             print("at_axis_edge: the winner sits at the end of a searched axis; the optimum may lie beyond it")
         if incomplete:
             print(f"note: {incomplete}")
+        empty = int((~frame["qualifies"]).sum())
+        if empty:
+            print(f"note: {empty} of {len(frame)} rows have no configuration that meets the constraints (or fits): "
+                  "their cost and choices read NaN")  # fmt: skip
     return 0

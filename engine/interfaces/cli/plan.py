@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import time
 
 from engine.interfaces.cli.common import add_sweep_options, execution_profile, sweep_plan
@@ -20,7 +21,7 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     from engine.sweep.blocks import evaluate_block
     from engine.sweep.cluster import JOBQUEUE, jobqueue_threads
-    from engine.sweep.destination import check_output, default_output
+    from engine.sweep.destination import check_output, default_output, free_space, space_note
     from engine.sweep.outputs import encode_seconds
     from engine.sweep.reduce import block_partial
     from engine.sweep.store import template_seconds
@@ -60,6 +61,12 @@ def run(args) -> int:
     reduction = plan.spec.reduction
     if reduction is None:
         print(f"  on disk       {format_bytes(plan.bytes_on_disk())} before compression ({plan.spec.precision})")
+        free = free_space(output)
+        if free is not None:
+            print(f"  free space    {format_bytes(free)} where the cube goes")
+        note = space_note(output, plan.bytes_on_disk())
+        if note:
+            print(f"tokensweep: warning: {note}", file=sys.stderr)
     else:
         from engine.sweep.reduce import ReducedSchema, full_cube_bytes
 

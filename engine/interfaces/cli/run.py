@@ -16,7 +16,7 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from engine.interfaces.progress import progress_bar
+    from engine.interfaces.progress import progress_bar, progress_interval
     from engine.model.pricing import missing_rate_note
     from engine.sweep.store import run_sweep
 
@@ -27,7 +27,15 @@ def run(args) -> int:
         note = missing_rate_note(plan.spec.hardware, str(price))
         if note:
             print(f"tokensweep: note: {note}", file=sys.stderr)
+    if plan.spec.reduction is None:
+        from engine.sweep.destination import check_output, default_output, space_note
+
+        note = space_note(check_output(args.output or default_output(plan)), plan.bytes_on_disk())
+        if note:
+            print(f"tokensweep: note: {note}", file=sys.stderr)
     bar = None if args.no_progress else progress_bar
+    if bar is not None:
+        progress_interval()  # a bad TOKENSWEEP_PROGRESS_INTERVAL is one line before anything is written
     result = run_sweep(plan, args.output, profile, overwrite=args.overwrite, progress=bar)
     print(result.summary())
     if plan.spec.figures and not args.no_figures:

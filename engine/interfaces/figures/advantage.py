@@ -11,6 +11,7 @@ from engine.interfaces.figures.common import (
     caption,
     count_ticks,
     display_name,
+    pyplot,
     save,
     size_dim,
     wafer_of,
@@ -106,10 +107,7 @@ def advantage_summary(ratio) -> str:
 def draw_advantage(ds, output: Path, targets=ADVANTAGE_TARGETS):
     """One panel per interactivity target: the cost ratio over model size x ISL, equal-cost contour,
     and the regions only one side (or neither) reaches, each in its own colour with a legend."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     from matplotlib.colors import BoundaryNorm, ListedColormap
     from matplotlib.patches import Patch
     from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter

@@ -8,6 +8,7 @@ import numpy as np
 
 from engine.errors import UserError
 from engine.interfaces.figures.common import (
+    pyplot,
     save,
 )
 from engine.interfaces.figures.registry import Figure, register
@@ -40,10 +41,7 @@ METRIC_LABELS = {
 
 def draw_calibration(paths, output: Path, profile: str = "calibrated"):
     """Predicted vs measured, log-log, one panel per metric, +-25 % band, coloured by hardware."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     rows, predictions, summary = calibration_data(paths, profile)

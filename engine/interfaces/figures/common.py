@@ -19,6 +19,18 @@ from engine.units import format_count
 PREFERRED = {k: v for k, v in CALCULATOR_POINT.items() if k not in ("model", "workload")}
 
 
+def pyplot():
+    """Matplotlib's pyplot for files (the Agg backend), with mathtext off: a catalog or spec
+    name holding ``$`` is drawn as the text it is, never parsed as math (or refused)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    matplotlib.rcParams["text.parse_math"] = False
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
 def save(fig, output: Path, **options) -> None:
     """Write the figure atomically: a full disk or a crash never leaves a half-written file."""
     with atomic_path(output) as temporary:

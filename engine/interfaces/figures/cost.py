@@ -13,6 +13,7 @@ from engine.interfaces.figures.common import (
     fix_dims,
     hardware_color,
     new_figure,
+    pyplot,
     save,
     size_dim,
 )
@@ -52,10 +53,7 @@ def _maybe_int(value) -> int | None:
 
 
 def draw_cost(ds, output: Path, chosen=None, model=None, api_price: float = 0.60):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     cost, break_even, fixed = cost_data(ds, chosen, model, api_price)
     from matplotlib.ticker import FuncFormatter

@@ -12,6 +12,7 @@ from engine.interfaces.figures.common import (
     fix_dims,
     hardware_color,
     new_figure,
+    pyplot,
     save,
 )
 from engine.interfaces.figures.labels import Label, freeze_layout, place
@@ -25,6 +26,11 @@ def frontier_data(ds, chosen: dict | None = None, cost: str = "cost_per_mtok_out
     if "hardware" not in ds.dims:
         raise UserError("cube: the frontier figure needs a hardware dim")
     keep = ("hardware", *(d for d in DEPLOYMENT_DIMS if d in ds.dims and d not in (chosen or {})))
+    if len(keep) == 1:
+        raise UserError(
+            "cube: every deployment dim is fixed by --sel, so there is one configuration per hardware and no "
+            "frontier; leave one of them free (or use tokensweep slice for the values)"
+        )
     _, fixed = fix_dims(ds[cost], keep, chosen or {})
     sub = ds.sel(fixed)
     return frontier(sub, cost=cost, by=["hardware"], over=[d for d in keep if d != "hardware"]), fixed
@@ -46,10 +52,7 @@ def _deployment_label(row, dims) -> str:
 
 def draw_frontier(ds, output: Path, chosen=None, cost: str = "cost_per_mtok_output_usd"):
     """Cost per Mtok against tokens/s per user, log axes, one curve per hardware, deployments at the knees."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     from matplotlib.ticker import FuncFormatter
 
     table, fixed = frontier_data(ds, chosen, cost)

@@ -11,6 +11,7 @@ from engine.interfaces.figures.common import (
     display_name,
     fix_dims,
     new_figure,
+    pyplot,
     save,
     size_dim,
     unit_word,
@@ -34,10 +35,7 @@ def memory_data(ds, chosen: dict | None = None):
 
 
 def draw_memory(ds, output: Path, chosen=None):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     weights, kv, units, fixed = memory_data(ds, chosen)
     size = size_dim(ds)

@@ -13,6 +13,7 @@ from engine.interfaces.figures.common import (
     display_name,
     fix_dims,
     new_figure,
+    pyplot,
     save,
     size_dim,
     unit_word,
@@ -57,10 +58,7 @@ def phase_data(ds, chosen: dict | None = None):
 
 
 def draw_phase(ds, output: Path, chosen: dict | None = None, levels=PHASE_LEVELS):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     from matplotlib import patheffects
     from matplotlib.colors import BoundaryNorm
 
