@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.atomic import atomic_path
+from engine.atomic import atomic_path, check_file_output
 from engine.errors import UserError, did_you_mean
 from engine.escape import redact, script_json
 from engine.interfaces.panels import cube_serving_text
@@ -224,8 +224,16 @@ def explore(cube, output=None, items=(), allow_nearest=False, variables=None, li
     from engine.sweep.cube import open_cube
 
     output = check_page_path(Path(output) if output else default_page_path(cube))
+    check_file_output(output, [cube])
     ds, fixed = select(open_cube(cube), list(items), allow_nearest, variables)
     ds = ds.reset_coords([c for c in ds.coords if c not in ds.dims and c != "total_params"], drop=True)
-    check_size(ds, limit)
-    write_page(render(payload(ds.load(), fixed, str(cube))), output)
+    check_size(ds, limit)  # the numbers alone, before anything is loaded
+    page = render(payload(ds.load(), fixed, str(cube)))
+    size = len(page.encode("utf-8"))  # everything the page carries: labels, runtime, script
+    if size > limit:
+        raise UserError(
+            f"explore: the page would be {format_bytes(size)} (limit {format_bytes(limit)}, Plotly's runtime and "
+            "every label included); narrow it with --sel DIM=VALUE or --vars NAME,..., or raise --max-size"
+        )
+    write_page(page, output)
     return output
