@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
@@ -104,6 +105,13 @@ def _parse_entries(data: dict, label: str, known: dict[str, dict]) -> dict[str, 
         for name, raw in entries.items():
             if not isinstance(raw, dict):
                 raise UserError(f"catalog {label}: {kind} '{name}': entry must be a mapping of fields")
+            if not re.fullmatch(NAME_RULE, str(name)):
+                from engine.escape import terminal
+
+                raise UserError(
+                    f"catalog {label}: {kind} name '{terminal(str(name))[:120]}' must be 1-100 letters, digits, "
+                    "'_', '-' or '.', starting with a letter or digit (the rule of a spec's name)"
+                )
             raw = dict(raw)
             parent = raw.pop("inherits", None)
             if parent is not None:
@@ -124,6 +132,10 @@ def _parse_entries(data: dict, label: str, known: dict[str, dict]) -> dict[str, 
             except TypeError as err:
                 raise UserError(f"catalog {label}: {kind} '{name}': {err}") from None
     return parsed
+
+
+#: What a catalog entry (and a spec's name) may be called: safe in a path, a terminal, a cell.
+NAME_RULE = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}"
 
 
 def _builtin_files() -> list[tuple[str, Path]]:

@@ -60,7 +60,7 @@ from engine.axes import AXES, GRID_AXES, NUMERIC_PARAMETERS, PARAMETERS, expand
 from engine.conditions import COMPARISONS
 from engine.errors import UserError, describe_validation_error, did_you_mean
 from engine.model.assumptions import Assumptions, parse_assumptions
-from engine.model.catalog import DEFAULT_PROFILE, Catalog, load_catalog
+from engine.model.catalog import DEFAULT_PROFILE, NAME_RULE, Catalog, load_catalog
 from engine.model.records import Hardware, Model, Workload
 from engine.model.synthetic import DEFAULT_EXPONENT, synthetic_model
 from engine.model.variables import BY_NAME, VARIABLES, Variable
@@ -197,7 +197,7 @@ class SweepSpec(_Strict):
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
-        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}", value):
+        if not re.fullmatch(NAME_RULE, value):
             raise ValueError("must be 1-100 letters, digits, '_', '-' or '.', starting with a letter or digit")
         return value
 

@@ -203,3 +203,9 @@ def test_degenerate_but_valid_requests_are_answers_or_one_line(cube, tmp_path, c
     from engine.interfaces.panels import rate
 
     assert rate(1.7e-8) == "1.7e-08" and rate(0.0) == "0"
+
+
+def test_catalog_names_follow_the_spec_name_rule(tmp_path, capsys):
+    catalog = tmp_path / "mine.yaml"
+    catalog.write_text('models:\n  "=HYPERLINK(\\"x\\")":\n    inherits: llama-3.1-8b\n')
+    one_line_error(capsys, ["catalog", "--catalog", str(catalog)], "must be 1-100 letters, digits")
