@@ -44,7 +44,7 @@ def progress_interval() -> float:
         value = float(text)
     except ValueError:
         value = math.nan
-    if not 0 < value <= 86400:
+    if not 0 <= value <= 86400:  # 0: a line at every update
         raise UserError(f"TOKENSWEEP_PROGRESS_INTERVAL: '{text}' is not a number of seconds from 0 to 86400")
     return value
 
