@@ -29,26 +29,17 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.axes import AXES
+from engine.axes import AXES, PARAMETERS
 from engine.errors import UserError, did_you_mean
 from engine.model.assumptions import Assumptions
 from engine.model.catalog import Catalog
 from engine.model.core import evaluate_arrays
 from engine.model.records import Workload
-from engine.model.variables import REPLICA
+from engine.model.variables import GPU_SERVING, REPLICA
 
-#: Assumptions fitted by default: each a physical efficiency or fixed time (docs/model.md).
-DEFAULT_FIT = (
-    "memory_bw_efficiency",
-    "mfu_decode",
-    "mfu_prefill",
-    "step_overhead_s",
-    "layer_overhead_s",
-    "dequant_flops_per_weight",
-    "ttft_overhead_s",
-    "allreduce_latency_s",
-    "prefill_burstiness",
-)
+#: Assumptions fitted by default: the GPU serving stack's efficiencies and fixed times (registry
+#: order), then how bursty arrivals are (docs/model.md).
+DEFAULT_FIT = (*(n for n in PARAMETERS if n in GPU_SERVING), "prefill_burstiness")
 #: Where a fit starts (zero overheads give the optimiser no gradient through max()).
 START = {
     "step_overhead_s": 1e-3,
@@ -387,7 +378,7 @@ def fit(
         return np.concatenate([data * norm, prior])
 
     bounds = (lows / scale, highs / scale)
-    tight = {"ftol": 1e-12, "xtol": 1e-12, "gtol": 1e-12, "max_nfev": 400}
+    tight = {"ftol": 1e-15, "xtol": 1e-12, "gtol": 1e-15, "max_nfev": 400}
     # Plain least squares finds the basin; soft-L1 (log errors past ~10 % count linearly) then
     # settles it without letting a few odd rows rule the fit. The objective is a mean over the
     # measurements plus the prior, so the same data (even every row twice) gives the same values.

@@ -26,12 +26,14 @@ from pathlib import Path
 import numpy as np
 from scipy.optimize import brentq, nnls
 
+from engine.axes import AXES
 from engine.errors import UserError
 from engine.model import formulas as F
 from engine.model import reference as ref
 from engine.model.catalog import Catalog
+from engine.model.variables import WAFER_PIPELINE
 
-PARAMETERS = ("wafer_token_latency_s", "wafer_layer_latency_s", "wafer_hop_latency_s")
+PARAMETERS = tuple(n for n in AXES if n in WAFER_PIPELINE)  # token, layer, hop: registry order
 #: Draft settings assumed for rows served with speculative decoding (a Llama-3.1-8B draft of a
 #: 70B target: 8 / 70.6 of its active parameters; four tokens drafted per step).
 DRAFT_TOKENS, DRAFT_RATIO = 4, 8.0 / 70.6

@@ -134,6 +134,17 @@ def admitted_requests(wafer, parallelism, units, dense, experts, kv_per_request,
 
 
 @formula
+def requests_held(inside, wafer, parallelism, units, needed, dense, experts, kv_per_request, kv_shards, capacity, conc):
+    """Requests the replica holds at once: all R when it holds them (the fewest units that fit,
+    or a fixed replica at least that large), else :func:`admitted_requests`; 0 outside the context."""
+    if not inside or units <= 0:
+        return 0.0
+    if needed > 0 and units >= needed:
+        return conc
+    return admitted_requests(wafer, parallelism, units, dense, experts, kv_per_request, kv_shards, capacity, conc)
+
+
+@formula
 def queue_wait(served_turn, concurrency, admitted):
     """Time a request waits for a KV slot when only ``admitted`` of the R fit (closed loop:
     R = throughput x (wait + served turn), so wait = served turn x (R / admitted - 1))."""
@@ -206,8 +217,8 @@ def link_bandwidth(scaleup_link, domain, units, scaleout_bw):
 
 
 @formula
-def comm_time(parallelism, units, tokens, layers, moe_layers, hidden, experts_per_token, link, latency):
-    """Collectives of one forward pass over ``tokens`` tokens of a GPU replica (s).
+def collective_bytes_time(parallelism, units, tokens, layers, moe_layers, hidden, experts_per_token, link):
+    """Bandwidth time of the collectives of one forward pass over ``tokens`` tokens (s).
 
     ``tp``: two all-reduces of ``2(n-1)/n x tokens x hidden x 2 B`` per layer; ``tp-ep``: one
     all-reduce per layer and an all-to-all pair of ``(n-1)/n x tokens x k x hidden x 2 B`` per
@@ -215,13 +226,34 @@ def comm_time(parallelism, units, tokens, layers, moe_layers, hidden, experts_pe
     """
     if units <= 1:
         return 0.0
-    allreduce = 2.0 * (units - 1) / units * tokens * hidden * 2.0 / link + latency
-    alltoall = (units - 1) / units * tokens * experts_per_token * hidden * 2.0 / link + latency
+    allreduce = 2.0 * (units - 1) / units * tokens * hidden * 2.0 / link
+    alltoall = (units - 1) / units * tokens * experts_per_token * hidden * 2.0 / link
     if parallelism == TP:
         return 2.0 * layers * allreduce
     if parallelism == TP_EP:
         return layers * allreduce + 2.0 * moe_layers * alltoall
     return 2.0 * moe_layers * alltoall
+
+
+@formula
+def collective_count(parallelism, units, layers, moe_layers):
+    """Collectives in one forward pass (each pays the per-collective latency); none on one unit."""
+    if units <= 1:
+        return 0.0
+    if parallelism == TP:
+        return 2.0 * layers
+    if parallelism == TP_EP:
+        return layers + 2.0 * moe_layers
+    return 2.0 * moe_layers
+
+
+@formula
+def comm_time(parallelism, units, tokens, layers, moe_layers, hidden, experts_per_token, link, latency):
+    """Collectives of one forward pass over ``tokens`` tokens of a GPU replica (s): their
+    bandwidth time plus ``latency`` per collective (the roofline takes the first alone)."""
+    return collective_bytes_time(parallelism, units, tokens, layers, moe_layers, hidden, experts_per_token, link) + (
+        collective_count(parallelism, units, layers, moe_layers) * latency
+    )
 
 
 @formula

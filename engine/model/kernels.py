@@ -166,19 +166,6 @@ def unit_rate(hardware, h, parameters):
 
 
 @helper
-def replica_admits(
-    inside, wafer, parallelism, units, needed, dense, experts, kv_per_request, kv_shards, capacity, conc
-):
-    """Requests the replica holds at once (formulas.admitted_requests): all R when it holds them
-    (the fewest units that fit, or a fixed replica at least that large), 0 outside the context."""
-    if not inside or units <= 0:
-        return 0.0
-    if needed > 0 and units >= needed:
-        return conc
-    return F.admitted_requests(wafer, parallelism, units, dense, experts, kv_per_request, kv_shards, capacity, conc)
-
-
-@helper
 def routed_params(models, m):
     return F.routed_expert_params(
         models[m, MC.total_params], models[m, MC.active_params], models[m, MC.experts], models[m, MC.experts_per_token]
@@ -248,7 +235,7 @@ def memory_kernel(
                                     wafer, parallelism, dense, experts, kv_total, capacity[h], kv_shards
                                 )
                             units = int(replica) if replica > 0.0 else needed
-                            admitted = replica_admits(
+                            admitted = F.requests_held(
                                 inside, wafer, parallelism, units, needed, dense, experts,
                                 kv_bytes_per_request[m, c, k], kv_shards, capacity[h], concurrency[r],
                             )  # fmt: skip
@@ -407,7 +394,7 @@ def performance_kernel(
                                     wafer, parallelism, dense, experts, kv_total, capacity[h], kv_shards
                                 )
                             units = int(replica) if replica > 0.0 else needed
-                            n = replica_admits(
+                            n = F.requests_held(
                                 inside, wafer, parallelism, units, needed, dense, experts, held_elements * kbits / 8.0,
                                 kv_shards, capacity[h], conc,
                             )  # fmt: skip
@@ -486,38 +473,32 @@ def performance_kernel(
                                 t_dequant = F.dequant_time(
                                     emulated[h, w], weights_streamed, wbits, dequant, hardware[h, HW.peak_bf16]
                                 )
-                                t_comm1 = F.comm_time(
-                                    parallelism, units, n, layers, moe_layers, hidden, per_token, link, latency_s
+                                # Collectives (formulas.comm_time): each bandwidth time once, the
+                                # roofline's as it is, the expected one plus the per-collective latency.
+                                collective_latency = (
+                                    F.collective_count(parallelism, units, layers, moe_layers) * latency_s
                                 )
-                                t_comm = t_comm1
+                                t_comm1_peak = F.collective_bytes_time(
+                                    parallelism, units, n, layers, moe_layers, hidden, per_token, link
+                                )
+                                t_comm_peak = t_comm1_peak
                                 if drafted > 0.0:
-                                    t_comm = F.comm_time(
-                                        parallelism, units, n * verified, layers, moe_layers, hidden, per_token,
-                                        link, latency_s,
-                                    )  # fmt: skip
+                                    t_comm_peak = F.collective_bytes_time(
+                                        parallelism, units, n * verified, layers, moe_layers, hidden, per_token, link
+                                    )
+                                t_pre_comm_peak = F.collective_bytes_time(
+                                    parallelism, units, prefill_tokens, layers, moe_layers, hidden, per_token, link
+                                )
+                                t_comm1 = t_comm1_peak + collective_latency
+                                t_comm = t_comm_peak + collective_latency
                                 step1, verify = F.gpu_steps(
                                     t_mem, t_flop1, t_dequant, t_comm1, t_comm, overhead, verified
                                 )
-                                # The roofline's collectives: bandwidth only, no per-collective latency.
                                 t_link1 = latency_peak = 0.0
-                                t_comm1_peak = F.comm_time(
-                                    parallelism, units, n, layers, moe_layers, hidden, per_token, link, 0.0
-                                )
-                                t_comm_peak = F.comm_time(
-                                    parallelism, units, n * verified, layers, moe_layers, hidden, per_token, link,
-                                    0.0,
-                                )  # fmt: skip
-                                t_pre_comm_peak = F.comm_time(
-                                    parallelism, units, prefill_tokens, layers, moe_layers, hidden, per_token, link,
-                                    0.0,
-                                )  # fmt: skip
                                 t_fixed, t_links, t_compute = overhead, t_comm, max(t_flop1 * verified, t_dequant)
                                 t_pre = t_pre_compute
                                 if prefill_tokens > 0.0:
-                                    t_pre += F.comm_time(
-                                        parallelism, units, prefill_tokens, layers, moe_layers, hidden, per_token,
-                                        link, latency_s,
-                                    )  # fmt: skip
+                                    t_pre += t_pre_comm_peak + collective_latency
                                 link_s = 0.0  # collectives run inside the steps, already serialised
                                 stalls = 1.0 if calculator else n
                                 share_of = 1.0

@@ -247,14 +247,19 @@ def compose_point(point: Point) -> dict[str, float]:
     if inside:
         needed = F.units_needed(wafer, layout, dense, experts, out["kv_bytes"], capacity, model.kv_shards)
     units = int(a.replica_units) or needed
-    if not inside or units <= 0:
-        admitted = 0.0
-    elif needed > 0 and units >= needed:
-        admitted = float(concurrency)  # the replica holds every request
-    else:
-        admitted = F.admitted_requests(
-            wafer, layout, units, dense, experts, out["kv_bytes_per_request"], model.kv_shards, capacity, concurrency
-        )
+    admitted = F.requests_held(
+        inside,
+        wafer,
+        layout,
+        units,
+        needed,
+        dense,
+        experts,
+        out["kv_bytes_per_request"],
+        model.kv_shards,
+        capacity,
+        float(concurrency),
+    )
     fits = admitted >= 1
     out["units_needed"] = needed
     out["units_per_replica"] = units if fits else 0

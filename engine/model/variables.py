@@ -72,8 +72,10 @@ ROOFLINE = REPLICA | {
     "cache_tier",
     "prefill_model",
 }
-#: What the roofline takes at its physical limit (engine.model.assumptions.AT_PEAK sets them).
-SERVING_EFFICIENCY = frozenset({
+#: The wafer pipeline's fitted latencies (tokensweep calibrate --wafer).
+WAFER_PIPELINE = frozenset({"wafer_token_latency_s", "wafer_layer_latency_s", "wafer_hop_latency_s"})
+#: A GPU serving stack's efficiencies and fixed times (tokensweep calibrate fits them).
+GPU_SERVING = frozenset({
     "memory_bw_efficiency",
     "mfu_decode",
     "mfu_prefill",
@@ -82,10 +84,9 @@ SERVING_EFFICIENCY = frozenset({
     "dequant_flops_per_weight",
     "ttft_overhead_s",
     "allreduce_latency_s",
-    "wafer_token_latency_s",
-    "wafer_layer_latency_s",
-    "wafer_hop_latency_s",
 })  # fmt: skip
+#: What the roofline takes at its physical limit (engine.model.assumptions.AT_PEAK sets them).
+SERVING_EFFICIENCY = GPU_SERVING | WAFER_PIPELINE
 SERVING = ROOFLINE | SERVING_EFFICIENCY | {"prefill_burstiness"}
 PRICE = REPLICA | {"amortisation_years", "pue", "usd_per_kwh", "price"}
 COST = SERVING | PRICE
