@@ -10,7 +10,9 @@ command that writes there:
   ``@``, tab, carriage return first) gets a leading ``'`` (OWASP's advice for CSV injection);
 - :func:`script_json`: JSON safe inside an HTML ``<script>`` (``<``, ``>``, ``&`` and the
   line separators U+2028/U+2029 as ``\\u`` escapes);
-- :func:`redact`: ``user:password@`` in a URL replaced by ``***@``, wherever a URL is shown.
+- :func:`redact`: ``user:password@`` in a URL replaced by ``***@``, and the values of
+  secret-bearing query parameters (``?token=``, ``X-Amz-Signature=``, a SAS ``sig=``...) by
+  ``***``, wherever a URL is shown or recorded.
 
 >>> terminal("a\\x1b[2Jb")
 'a\\\\x1b[2Jb'
@@ -18,6 +20,8 @@ command that writes there:
 ("'=HYPERLINK(1)", "'-3 tokens", -3.0)
 >>> redact("s3://KEY:SECRET@bucket/cube.zarr")
 's3://***@bucket/cube.zarr'
+>>> redact("https://h/c.zarr?X-Amz-Signature=abc&part=1&sig=x%2F")
+'https://h/c.zarr?X-Amz-Signature=***&part=1&sig=***'
 """
 
 from __future__ import annotations
@@ -28,6 +32,15 @@ import re
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # all but tab and newline
 _FORMULA = ("=", "+", "-", "@", "\t", "\r")
 _USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/@\s]+@")
+#: Query parameters that carry a credential: presigned S3 and GCS URLs, Azure SAS, OAuth and
+#: API keys. A name matches if it contains one of these words (case-insensitive).
+SECRET_PARAMETERS = (
+    "token", "key", "secret", "password", "passwd", "pwd", "signature", "sig", "credential", "auth", "session",
+)  # fmt: skip
+_SECRET_QUERY = re.compile(
+    r"(?P<name>[?&;](?:[A-Za-z0-9_.~%-]*?(?:" + "|".join(SECRET_PARAMETERS) + r")[A-Za-z0-9_.~%-]*)=)[^&#;\s\"'<>]*",
+    re.IGNORECASE,
+)
 
 
 def terminal(text: str) -> str:
@@ -66,8 +79,12 @@ def script_json(value) -> str:
 
 
 def redact(text: str) -> str:
-    """URLs in ``text`` without their credentials (``scheme://user:password@host`` -> ``scheme://***@host``)."""
-    return _USERINFO.sub(lambda m: m.group("scheme") + "***@", text)
+    """URLs in ``text`` without their credentials: ``scheme://user:password@host`` ->
+    ``scheme://***@host``, and ``?token=...`` (any parameter in :data:`SECRET_PARAMETERS`) -> ``?token=***``."""
+    text = _USERINFO.sub(lambda m: m.group("scheme") + "***@", text)
+    if "=" not in text:
+        return text
+    return _SECRET_QUERY.sub(lambda m: m.group("name") + "***", text)
 
 
 class TerminalStream:

@@ -345,8 +345,12 @@ def fit(
     names: Sequence[str] = DEFAULT_FIT,
     base: Assumptions | None = None,
     start: dict[str, float] | None = None,
+    progress=None,
 ) -> Fit:
-    """Bounded least squares on log errors (then soft-L1, so a few odd rows do not rule the fit)."""
+    """Bounded least squares on log errors (then soft-L1, so a few odd rows do not rule the fit).
+
+    ``progress(stage, evaluations, cost)`` is called after each evaluation of the model over
+    every row (the command line prints it every few seconds: a fit of a large file is minutes)."""
     base = base or Assumptions()
     _check_names(rows, catalog)
     for name in names:
@@ -375,7 +379,13 @@ def fit(
         if robust:  # soft-L1 on the data only (the prior stays quadratic): sqrt of 2 f^2 (sqrt(1 + (r/f)^2) - 1)
             data = np.sign(data) * F_SCALE * np.sqrt(2.0 * (np.sqrt(1.0 + (data / F_SCALE) ** 2) - 1.0))
         prior = PRIOR_WEIGHT * (x - x0 / scale)
-        return np.concatenate([data * norm, prior])
+        out = np.concatenate([data * norm, prior])
+        if progress is not None:
+            calls[robust] += 1
+            progress("robust" if robust else "least squares", calls[robust], 0.5 * float(out @ out))
+        return out
+
+    calls = {False: 0, True: 0}
 
     bounds = (lows / scale, highs / scale)
     tight = {"ftol": 1e-15, "xtol": 1e-12, "gtol": 1e-15, "max_nfev": 400}

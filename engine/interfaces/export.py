@@ -4,7 +4,12 @@ Each row is one point of the chosen variables' dims; index and catalog coordinat
 columns. Units travel with the table: in Parquet as field metadata (``units``,
 ``long_name``, and CF flags for booleans), in CSV in the header (``ttft_s [s]``).
 By-type variables (over ``token_type``) join only when asked for, since they multiply the
-rows by four. The file appears only when complete (written aside, then renamed).
+rows by four. The file appears only when complete (written aside, then renamed); ``-o -``
+streams it to stdout instead.
+
+Whether the cube was complete travels with the table: a ``cube_complete`` column in CSV (as in
+``slice --csv`` and ``best --csv``), the ``cube_complete`` schema metadata in Parquet. In an
+incomplete cube the points not yet computed are empty cells (CSV) or nulls (Parquet).
 """
 
 from __future__ import annotations
@@ -76,17 +81,28 @@ def check_format(fmt: str) -> None:
             raise UserError("--format parquet needs pyarrow (pip install 'tokensweep[export]')") from None
 
 
-def export(ds, output: Path, fmt: str, names: list[str] | None = None) -> tuple[int, int]:
-    """Write the table; returns (rows, columns)."""
+def export(ds, output: Path | str, fmt: str, names: list[str] | None = None) -> tuple[int, int]:
+    """Write the table (``output`` ``"-"``: to stdout); returns (rows, columns)."""
+    from engine.sweep.cube import CubeInfo
+
     check_format(fmt)
-    output = check_file_output(output)
-    if not output.parent.is_dir():
-        raise UserError(f"-o: folder {output.parent} does not exist")
+    to_stdout = str(output) == "-"
+    if not to_stdout:
+        output = check_file_output(output)
+        if not output.parent.is_dir():
+            raise UserError(f"-o: folder {output.parent} does not exist")
+    complete = CubeInfo.of(ds).complete
     variables = choose_variables(ds, names)
     subset = ds[variables]
     subset = subset.drop_vars([c for c in subset.coords if c not in subset.dims and subset[c].dtype == object])
     dims = [d for d in ds.dims if d in subset.dims]
-    temporary = output.with_name(f".{output.name}.tmp{os.getpid()}")
+    if to_stdout:
+        import sys
+
+        # Parquet is bytes (the raw buffer); CSV goes through stdout's own escaping.
+        temporary = sys.stdout.buffer if fmt == "parquet" else sys.stdout
+    else:
+        temporary = output.with_name(f".{output.name}.tmp{os.getpid()}")
     rows = columns = 0
     writer = None
     try:
@@ -95,6 +111,8 @@ def export(ds, output: Path, fmt: str, names: list[str] | None = None) -> tuple[
             for name in frame.columns:  # labels as plain strings (object arrays in the cube)
                 if frame[name].dtype == object:
                     frame[name] = frame[name].astype(str)
+            if fmt == "csv":
+                frame["cube_complete"] = complete  # False: uncomputed points are the empty cells
             rows, columns = rows + len(frame), len(frame.columns)
             if fmt == "csv":
                 if writer is None:
@@ -103,7 +121,9 @@ def export(ds, output: Path, fmt: str, names: list[str] | None = None) -> tuple[
                     frame.to_csv(temporary, index=False, header=[csv_cell(h) for h in header])
                     writer = True
                 else:
-                    csv_frame(frame).to_csv(temporary, index=False, header=False, mode="a")
+                    csv_frame(frame).to_csv(
+                        temporary, index=False, header=False, **({} if to_stdout else {"mode": "a"})
+                    )
                 continue
             import pyarrow as pa
             import pyarrow.parquet as pq
@@ -114,15 +134,22 @@ def export(ds, output: Path, fmt: str, names: list[str] | None = None) -> tuple[
                     field.with_metadata({k.encode(): v.encode() for k, v in column_metadata(ds, field.name).items()})
                     for field in table.schema
                 ]
-                schema = pa.schema(fields, metadata={b"source": ds.attrs.get("title", "tokensweep cube").encode()})
+                source = str(ds.attrs.get("title", "tokensweep cube")).encode()
+                schema = pa.schema(
+                    fields, metadata={b"source": source, b"cube_complete": str(complete).lower().encode()}
+                )
                 writer = pq.ParquetWriter(temporary, schema)
             writer.write_table(table.cast(schema))
         if fmt == "parquet" and writer is not None:
             writer.close()
-        os.replace(temporary, output)
+        if to_stdout:
+            temporary.flush()
+        else:
+            os.replace(temporary, output)
     except BaseException:
         if fmt == "parquet" and writer not in (None, True):
             writer.close()
-        temporary.unlink(missing_ok=True)
+        if not to_stdout:
+            temporary.unlink(missing_ok=True)
         raise
     return rows, columns

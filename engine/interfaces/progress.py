@@ -86,3 +86,23 @@ def progress_bar(total: int, done: int):
     ) as bar:
         task = bar.add_task("sweep", total=total, completed=done)
         yield lambda points: bar.advance(task, points)
+
+
+def fit_lines(interval: float, label: str = "fit"):
+    """``progress(stage, evaluations, cost)`` for a calibration fit: a line on stderr at most
+    every ``interval`` seconds (``fit: least squares, 40 evaluations, cost 0.0123, 12 s``)."""
+    state = {"started": time.perf_counter(), "last": time.perf_counter()}
+
+    def progress(stage: str, evaluations: int, cost: float) -> None:
+        now = time.perf_counter()
+        if now - state["last"] < interval:
+            return
+        state["last"] = now
+        print(
+            f"{label}: {stage}, {evaluations} evaluations of every row, cost {cost:.4g}, "
+            f"{now - state['started']:.0f} s",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    return progress

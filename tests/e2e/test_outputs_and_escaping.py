@@ -35,7 +35,7 @@ def one_line_error(capsys, argv, *words) -> str:
 
 
 def test_every_file_writer_refuses_stdout_links_special_files_inputs_and_stores(cube, tmp_path, capsys):
-    one_line_error(capsys, ["export", str(cube), "-o", "-", "--format", "csv"], "'-' (stdout) is not a file")
+    one_line_error(capsys, ["plot", "memory", str(cube), "-o", "-"], "'-' (stdout) is not a file")
     one_line_error(
         capsys, ["export", str(cube), "-o", str(cube / "zarr.json"), "--format", "csv"], "inside the Zarr store"
     )
@@ -83,6 +83,15 @@ def test_text_is_escaped_for_terminal_spreadsheet_page_and_log():
     assert "<" not in embedded and "&" not in embedded and "\u2028" not in embedded
     assert json.loads(embedded) == {"description": "<!--<script>\u2028</script>&"}
     assert redact("see https://user:pw@host/x.zarr and s3://K:S@b/c") == "see https://***@host/x.zarr and s3://***@b/c"
+    presigned = "https://b.s3.amazonaws.com/c.zarr?X-Amz-Credential=AKIA%2F1&X-Amz-Date=2026&X-Amz-Signature=f00d"
+    assert (
+        redact(presigned)
+        == "https://b.s3.amazonaws.com/c.zarr?X-Amz-Credential=***&X-Amz-Date=2026&X-Amz-Signature=***"
+    )
+    assert redact("az://c/x.zarr?sv=2022&sp=r&sig=a%3D and gs://b/y?access_token=ya29.x") == (
+        "az://c/x.zarr?sv=2022&sp=r&sig=*** and gs://b/y?access_token=***"
+    )
+    assert "f00d" not in script_json(json.loads(redact(json.dumps({"u": presigned}))))
 
 
 def test_names_and_credentials_never_reach_the_terminal_raw(capsys):
@@ -90,6 +99,8 @@ def test_names_and_credentials_never_reach_the_terminal_raw(capsys):
     assert "\x1b" not in err and "\\x1b[2J" in err
     err = one_line_error(capsys, ["show", "s3://KEY:SECRET@bucket/cube.zarr"])
     assert "SECRET" not in err and "***@bucket" in err
+    err = one_line_error(capsys, ["show", "memory://nowhere/c.zarr?token=SECRET"])
+    assert "SECRET" not in err and "token=***" in err
 
 
 def test_a_calibrate_description_with_a_newline_keeps_the_yaml_whole(tmp_path, capsys):
@@ -209,3 +220,64 @@ def test_catalog_names_follow_the_spec_name_rule(tmp_path, capsys):
     catalog = tmp_path / "mine.yaml"
     catalog.write_text('models:\n  "=HYPERLINK(\\"x\\")":\n    inherits: llama-3.1-8b\n')
     one_line_error(capsys, ["catalog", "--catalog", str(catalog)], "must be 1-100 letters, digits")
+
+
+def incomplete_copy(cube, folder) -> Path:
+    """The cube as an interrupted run leaves it: ``complete`` 0 (its points are all there here,
+    which is what the flag, not the numbers, is tested on)."""
+    import shutil
+
+    copy = folder / "half.zarr"
+    shutil.copytree(cube, copy)
+    meta = json.loads((copy / "zarr.json").read_text())
+    meta["attributes"]["complete"] = 0
+    meta.pop("consolidated_metadata", None)
+    (copy / "zarr.json").write_text(json.dumps(meta))
+    return copy
+
+
+def test_export_and_diff_carry_completeness_and_export_streams_to_stdout(cube, tmp_path, capsys):
+    import pandas as pd
+    import pyarrow.parquet as pq
+
+    half = incomplete_copy(cube, tmp_path)
+    assert main(["export", str(cube), "-o", "-", "--format", "csv", "--var", "cost_per_mtok_usd"]) == 0
+    captured = capsys.readouterr()
+    streamed = pd.read_csv(__import__("io").StringIO(captured.out))
+    written = tmp_path / "t.csv"
+    assert main(["export", str(cube), "-o", str(written), "--format", "csv", "--var", "cost_per_mtok_usd"]) == 0
+    pd.testing.assert_frame_equal(streamed, pd.read_csv(written))  # the same table, file or stream
+    assert "exported" in captured.err and streamed["cube_complete"].all() and len(streamed) > 1
+    assert main(["export", str(half), "-o", str(tmp_path / "h.csv"), "--format", "csv"]) == 0
+    assert "incomplete" in capsys.readouterr().err
+    assert not pd.read_csv(tmp_path / "h.csv")["cube_complete"].any()
+    assert main(["export", str(half), "-o", str(tmp_path / "h.parquet")]) == 0
+    assert pq.read_schema(tmp_path / "h.parquet").metadata[b"cube_complete"] == b"false"
+    assert main(["export", str(cube), "-o", str(tmp_path / "c.parquet")]) == 0
+    assert pq.read_schema(tmp_path / "c.parquet").metadata[b"cube_complete"] == b"true"
+    capsys.readouterr()
+
+    assert main(["diff", str(cube), str(half), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert (report["complete"], report["a_complete"], report["b_complete"]) == (False, True, False)
+    assert "B is incomplete" in report["incomplete_note"]
+    assert main(["diff", str(cube), str(cube), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["complete"] is True and report["incomplete_note"] == ""
+    out = tmp_path / "ratio.zarr"
+    assert main(["diff", str(half), str(cube), "--output", str(out)]) == 0
+    assert "note: A is incomplete" in capsys.readouterr().out
+    import xarray as xr
+
+    assert int(xr.open_zarr(out).attrs["complete"]) == 0  # what reads the diff cube sees it too
+
+
+def test_calibrate_reports_progress_while_it_fits(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("TOKENSWEEP_PROGRESS_INTERVAL", "0")  # a line at every evaluation
+    assert main(["calibrate", str(MEASURED), "--fit", "mfu_decode"]) == 0
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("fit: ")]
+    assert err.startswith("fitting 1 assumptions to") and len(lines) >= 3, err
+    assert "least squares" in lines[0] and "robust" in lines[-1]
+    monkeypatch.setenv("TOKENSWEEP_PROGRESS_INTERVAL", "soon")
+    one_line_error(capsys, ["calibrate", str(MEASURED), "--fit", "mfu_decode"], "TOKENSWEEP_PROGRESS_INTERVAL")

@@ -68,7 +68,11 @@ def run(args) -> int:
     if not rows:
         raise UserError("data: no row names a catalog model and hardware")
     names = tuple(args.fit) if args.fit else cal.DEFAULT_FIT
-    result = cal.fit(rows, catalog, names)
+    from engine.interfaces.progress import fit_lines, progress_interval
+
+    interval = progress_interval()  # checked before minutes of fitting
+    print(f"fitting {len(names)} assumptions to {len(rows):,} rows ...", file=sys.stderr, flush=True)
+    result = cal.fit(rows, catalog, names, progress=fit_lines(interval))
     print(
         f"fitted {len(names)} assumptions to {len(rows)} rows ({skipped} skipped: hardware or model not in the catalog)"
     )

@@ -28,12 +28,25 @@ def run(args) -> int:
         from engine.sweep.destination import check_derived_store
 
         check_derived_store(args.output, [args.a, args.b], DIFF_MARK)
+    from engine.sweep.cube import CubeInfo
+
     a, b = open_cube_arg(args.a), open_cube_arg(args.b)
+    complete = {"a": CubeInfo.of(a).complete, "b": CubeInfo.of(b).complete}
+    incomplete = [side.upper() for side, done in complete.items() if not done]
+    incomplete_note = (
+        f"{' and '.join(incomplete)} {'is' if len(incomplete) == 1 else 'are'} incomplete: uncomputed points read as "
+        "missing and are not compared; run the sweep again to complete it"
+        if incomplete
+        else ""
+    )
     how = "difference" if args.difference else "ratio"
     result = diff(a, b, args.var, how)
     from engine.escape import redact
 
-    result.attrs.update({"a": redact(str(args.a)), "b": redact(str(args.b)), DIFF_MARK: 1})
+    # ``complete``: 1 only when both inputs were (read by every command like a sweep's own flag).
+    result.attrs.update(
+        {"a": redact(str(args.a)), "b": redact(str(args.b)), DIFF_MARK: 1, "complete": int(not incomplete)}
+    )
     rows = summary(result)
     notes = {side: cube_price_note(cube) for side, cube in (("a", a), ("b", b))}
     notes = {side: note for side, note in notes.items() if note}
@@ -42,7 +55,21 @@ def run(args) -> int:
     if args.json:
         from engine.interfaces.jsonout import dumps
 
-        print(dumps({"how": how, "a": str(args.a), "b": str(args.b), "price_notes": notes, "variables": rows}))
+        print(
+            dumps(
+                {
+                    "how": how,
+                    "a": str(args.a),
+                    "b": str(args.b),
+                    "complete": not incomplete,
+                    "a_complete": complete["a"],
+                    "b_complete": complete["b"],
+                    "incomplete_note": incomplete_note,
+                    "price_notes": notes,
+                    "variables": rows,
+                }
+            )
+        )
     else:
         shape = " x ".join(f"{d} {n}" for d, n in result.sizes.items())
         print(f"B = {args.b} against A = {args.a}: {'B / A' if how == 'ratio' else 'B - A'} over {shape}")
@@ -53,6 +80,8 @@ def run(args) -> int:
                 f"  {row['variable']:<28} min {row['min']:.4g}  median {row['median']:.4g}  max {row['max']:.4g}{units}"
                 f"  ({row['compared']:,} of {row['cells']:,} cells; {word} in {row['b_below_a']:.0%})"
             )
+        if incomplete_note:
+            print(f"note: {incomplete_note}")
     if args.output:
         import warnings
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from engine.atomic import check_file_output
+from engine.errors import UserError
 from engine.interfaces.cli.common import open_cube_arg
 
 
@@ -13,18 +14,35 @@ def add_parser(sub) -> None:
     p.add_argument("cube")
     p.add_argument("--format", default="parquet", help="parquet (default) or csv")
     p.add_argument("--var", action="append", help="variable to export (repeatable; default: all but by-type)")
-    p.add_argument("-o", "--output", help="table file (default: beside the cube, <cube>.parquet or .csv)")
+    p.add_argument(
+        "-o", "--output", help="table file, or - for stdout (default: beside the cube, <cube>.parquet or .csv)"
+    )
 
 
 def run(args) -> int:
+    import sys
+
     from engine.interfaces.export import check_format, export
+    from engine.sweep.cube import CubeInfo
     from engine.sweep.location import beside
     from engine.units import format_bytes
 
     check_format(args.format)  # before a default path is made (a remote cube's makes outputs/)
     ds = open_cube_arg(args.cube)
-    output = Path(args.output) if args.output else beside(args.cube, f".{args.format}")
-    check_file_output(output, [args.cube])
-    rows, columns = export(ds, output, args.format, args.var)
-    print(f"exported {rows:,} rows x {columns} columns to {output} ({format_bytes(output.stat().st_size)})")
+    if args.output == "-":
+        if args.format == "parquet" and sys.stdout.isatty():
+            raise UserError("-o -: Parquet is binary; redirect stdout to a file or a pipe (or use --format csv)")
+        rows, columns = export(ds, "-", args.format, args.var)
+        print(f"exported {rows:,} rows x {columns} columns to stdout", file=sys.stderr)
+    else:
+        output = Path(args.output) if args.output else beside(args.cube, f".{args.format}")
+        check_file_output(output, [args.cube])
+        rows, columns = export(ds, output, args.format, args.var)
+        print(f"exported {rows:,} rows x {columns} columns to {output} ({format_bytes(output.stat().st_size)})")
+    if not CubeInfo.of(ds).complete:
+        print(
+            "tokensweep: note: the cube is incomplete: points not yet computed are empty (CSV) or null (Parquet); "
+            "the table's cube_complete says so too",
+            file=sys.stderr,
+        )
     return 0

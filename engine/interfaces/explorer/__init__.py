@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import gzip
 import html
+import json
 import math
 from importlib import resources
 from pathlib import Path
@@ -180,7 +181,9 @@ def render(page_payload: dict) -> str:
     folder = resources.files("engine.interfaces.explorer")
     template = (folder / "page.html").read_text(encoding="utf-8")
     script = (folder / "explorer.js").read_text(encoding="utf-8")
-    text = redact(script_json(page_payload))  # nothing in a name can close the element; no credentials
+    # No credentials (redacted in plain JSON, where "&" between query parameters is still "&"),
+    # then nothing in a name can close the element.
+    text = script_json(json.loads(redact(json.dumps(page_payload, allow_nan=False, ensure_ascii=False))))
     parts = {
         "__TITLE__": html.escape(redact(page_payload["title"])),
         "__PLOTLY__": get_plotlyjs(),
