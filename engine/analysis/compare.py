@@ -1,4 +1,4 @@
-"""Comparisons as array operations: cost ratios and break-even concurrency.
+"""Comparisons as array operations: cost ratios, break-even concurrency and break-even prices.
 
 ``break_even_concurrency`` works on any pair of cost arrays that share a concurrency
 axis (xarray DataArrays from a cube, or numpy arrays), so "where does an H100 fleet
@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from engine.analysis.breakeven import break_even_prices
 from engine.model.core import evaluate_arrays
 from engine.model.point import Point
+from engine.model.pricing import price_source
 from engine.model.records import Hardware
 
 #: Concurrency axis used by ``tokensweep point --vs`` to look for the break-even.
@@ -89,6 +91,24 @@ def compare_point(point: Point, other: Hardware, api_price: float | None = None,
         "concurrency_searched": [axis[0], axis[-1]],
         "other_units": other_units,
     }
+    result["break_even_price"] = {}
+    for (unit, assumptions), rival in zip(((hardware, point.assumptions), (other, theirs)), (other, hardware)):
+        mine, theirs_cost = sides[unit.name], sides[rival.name]["cost_per_mtok_usd"]
+        prices = break_even_prices(
+            mine["cost_per_mtok_usd"],
+            theirs_cost,
+            mine["usd_per_hour"] / mine["units_per_replica"],
+            unit.power_kw,
+            assumptions.amortisation_years,
+            assumptions.pue,
+            assumptions.usd_per_kwh,
+        )
+        result["break_even_price"][unit.name] = {
+            "rival": rival.name,
+            "usd_per_hour_per_unit": float(prices["break_even_usd_per_hour"]),
+            "capex_usd_per_unit": _finite(float(prices["break_even_capex_usd"])),
+            "price_source": price_source(unit, assumptions.price),
+        }
     if api_price is not None:
         result["api_price_usd_per_mtok"] = api_price
         for unit, series in ((hardware.name, first), (other.name, second)):
@@ -96,6 +116,10 @@ def compare_point(point: Point, other: Hardware, api_price: float | None = None,
                 break_even_concurrency(series, api_price)
             )
     return result
+
+
+def _finite(value: float) -> float | None:
+    return None if np.isnan(value) else value
 
 
 def _plain(value) -> int | None:

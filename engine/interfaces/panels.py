@@ -187,4 +187,14 @@ def format_comparison(model: Model, comparison: dict) -> str:
     lines.append(f"Break-even concurrency (searched {lo} to {hi}, powers of two):")
     for label, value in comparison["break_even_concurrency"].items():
         lines.append(f"  {label:<40} {'never' if value is None else value}")
+    lines.append("Break-even price per unit (where this side would cost what the other does, all else equal):")
+    for unit, price in comparison.get("break_even_price", {}).items():
+        capex = price["capex_usd_per_unit"]
+        system = (
+            "no system price (power alone costs more)" if capex is None else f"a system price of {format_usd(capex)}"
+        )
+        lines.append(
+            f"  {unit:<12} {format_usd(price['usd_per_hour_per_unit'])}/h per unit, or {system} at TCO"
+            + (" (priced here at its rental rate)" if price["price_source"] == "rental" else "")
+        )
     return "\n".join(lines)

@@ -321,6 +321,23 @@ def cost_per_mtok(usd_per_hour, tokens_per_s):
     return usd_per_hour / (tokens_per_s * 3600.0) * 1e6
 
 
+@formula
+def break_even_rate(unit_rate, cost, reference_cost):
+    """The unit's hourly rate at which ``cost`` would equal ``reference_cost``: ``r x ref / cost``.
+
+    Exact, not a linearisation: a replica's cost per token is its units' hourly rate times a
+    factor that does not depend on the rate (units / tokens per second), so every deployment
+    of one hardware scales alike and the cheapest stays the cheapest as the rate moves."""
+    return unit_rate * reference_cost / cost
+
+
+@formula
+def capex_for_rate(rate, amortisation_years, power_kw, pue, usd_per_kwh):
+    """The capital cost per unit whose TCO rate is ``rate`` (the inverse of :func:`tco_rate`):
+    ``(rate - power_kW x PUE x $/kWh) x years x 8760``. Negative: power alone costs more."""
+    return (rate - power_kw * pue * usd_per_kwh) * amortisation_years * 8760.0
+
+
 # --------------------------------------------------------------------------- the decode step
 @formula
 def gpu_steps(t_mem, t_flop1, t_dequant, t_comm1, t_comm, overhead, verified):

@@ -122,6 +122,7 @@ class CubeSchema:
             "memory_bandwidth": ("bytes/s", "memory bandwidth per unit", [h.memory_bw_tbs * 1e12 for h in hardware]),
             "bf16_flops": ("FLOP/s", "dense BF16 peak per unit", [h.bf16_tflops * 1e12 for h in hardware]),
             "capex_per_unit_usd": ("USD", "capital cost per unit", [h.capex_usd for h in hardware]),
+            "power_kw": ("kW", "power per unit", [h.power_kw for h in hardware]),
             "scaleup_domain": (
                 "count",
                 "scale-up domain size in units (0 = none)",

@@ -68,13 +68,13 @@ def test_phase_markers_sit_at_exactly_1m_in_the_shipped_sweep(tmp_path):
 
 def test_the_readme_summary_of_the_advantage_figure_is_its_data(tmp_path):
     ds = xr.open_zarr(run_shipped("wse_vs_gpu_frontier", tmp_path))
-    assert advantage.advantage_summary(advantage.advantage_data(ds).load()) == readme_summary("wse_vs_gpu_frontier")
+    assert advantage.describe_advantage(ds) == readme_summary("wse_vs_gpu_frontier")
 
 
 @pytest.mark.slow
 def test_the_readme_summary_of_the_search_figure_is_its_data(tmp_path):
     ds = xr.open_zarr(run_shipped("wse_vs_gpu_search", tmp_path))
-    assert advantage.advantage_summary(advantage.advantage_data(ds).load()) == readme_summary("wse_vs_gpu_search")
+    assert advantage.describe_advantage(ds) == readme_summary("wse_vs_gpu_search")
 
 
 def test_labels_move_off_each_other_and_optional_ones_give_way(tmp_path):

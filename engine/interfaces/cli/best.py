@@ -91,6 +91,10 @@ def run(args) -> int:
     edges = axis_edges(result, ds, over)
     if edges is not None:
         result["at_axis_edge"] = edges
+    if "hardware" in result.dims and result.sizes["hardware"] > 1:  # the price at which each winner flips
+        from engine.analysis.breakeven import rival_break_even
+
+        result = result.merge(rival_break_even(ds, result, args.cost, over).load())
     frame = result.reset_coords(drop=True).to_dataframe().reset_index()
     frame["qualifies"] = frame[args.cost].notna()  # False: no configuration meets the constraints there
     units = {name: units_of(result[name]) for name in result.data_vars}
@@ -133,4 +137,7 @@ def run(args) -> int:
         if empty:
             print(f"note: {empty} of {len(frame)} rows have no configuration that meets the constraints (or fits): "
                   "their cost and choices read NaN")  # fmt: skip
+        if "rival" in frame:
+            print("break_even: the hourly rate per unit (and the TCO system price per unit) at which a row's "
+                  "hardware would cost what its rival, the cheapest other hardware in the same group, does")  # fmt: skip
     return 0

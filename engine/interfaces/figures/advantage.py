@@ -104,6 +104,61 @@ def advantage_summary(ratio) -> str:
     return "\n".join(lines)
 
 
+def wafer_break_even(ds, ratio, wafer: str | None = None):
+    """Per cell of :func:`advantage_data` where both sides reach the target: the WSE-3's hourly
+    rate per system (``break_even_usd_per_hour``) and its system price at TCO
+    (``break_even_capex_usd``) at which it would cost what the cheapest GPU deployment does.
+
+    Exact: the wafer's cost is proportional to its rate, so the rate is ``rate / ratio``. Also
+    returns the wafer's listed rate and catalog price, for comparison."""
+    from engine.analysis.breakeven import assumption, break_even_prices, unit_rate
+
+    wafer = wafer or wafer_of(ds)
+    at = ds.sel(hardware=wafer)
+    rate = float(np.nanmax(np.asarray(unit_rate(at, over=list(at.dims)), dtype=float)))
+    both = np.isfinite(ratio) & (ratio > 0)
+    power = float(at["power_kw"]) if "power_kw" in at.coords else np.nan
+    years = assumption(ds, "amortisation_years")
+    prices = break_even_prices(
+        ratio.where(both), 1.0, rate, power, years, assumption(ds, "pue"), assumption(ds, "usd_per_kwh")
+    )
+    listed = {"usd_per_hour": rate, "capex_usd": float(at["capex_per_unit_usd"]) if "capex_per_unit_usd" in at.coords
+              else np.nan, "price_source": str(at["price_source"].values) if "price_source" in at.coords else ""}  # fmt: skip
+    return prices, listed
+
+
+def break_even_summary(prices, listed) -> str:
+    """One line over the grid: the range and median of the WSE-3's break-even rate and system price."""
+    from engine.units import format_usd
+
+    rates = prices["break_even_usd_per_hour"].values.astype(float)
+    rates = rates[np.isfinite(rates)]
+    if not rates.size:
+        return "- no cell is reached by both sides, so no break-even price"
+    capex = prices["break_even_capex_usd"].values.astype(float)
+    capex = capex[np.isfinite(prices["break_even_usd_per_hour"].values.astype(float))]
+    priced = capex[np.isfinite(capex)]
+    line = (
+        f"- break-even WSE-3 price, where both reach a target: {format_usd(rates.min())} to {format_usd(rates.max())} "
+        f"per system-hour (median {format_usd(float(np.median(rates)))}; listed {format_usd(listed['usd_per_hour'])}/h)"
+    )
+    if priced.size:
+        line += (
+            f", or a system price at TCO of {format_usd(priced.min())} to {format_usd(priced.max())} "
+            f"(median {format_usd(float(np.median(capex[np.isfinite(capex)])))}; catalog "
+            f"{format_usd(listed['capex_usd'])})"
+        )
+        if priced.size < capex.size:
+            line += f"; in {100 * (1 - priced.size / capex.size):.0f} % of those cells no system price is low enough"
+    return line
+
+
+def describe_advantage(ds, targets=ADVANTAGE_TARGETS) -> str:
+    """What the README says about an advantage figure: :func:`advantage_summary` and the break-even price."""
+    ratio = advantage_data(ds, targets).load()
+    return advantage_summary(ratio) + "\n" + break_even_summary(*wafer_break_even(ds, ratio))
+
+
 def draw_advantage(ds, output: Path, targets=ADVANTAGE_TARGETS):
     """One panel per interactivity target: the cost ratio over model size x ISL, equal-cost contour,
     and the regions only one side (or neither) reaches, each in its own colour with a legend."""
