@@ -436,32 +436,46 @@ def group_of(row: Row, by: str) -> str:
 POOLED = "all held out"
 
 
-def cross_validate(
+def held_out(
     rows: Sequence[Row], catalog: Catalog, by: str, names: Sequence[str] = DEFAULT_FIT, progress=None
-) -> dict:
-    """Fit without each group in turn and score the held-out group: {group: {metric: summary}},
-    plus :data:`POOLED`, every row predicted by the fit that held it out. ``progress(group)``
-    is called as each group starts (the command line prints it)."""
+) -> dict[str, tuple[list[Row], list[dict[str, float]]]]:
+    """Fit without each group in turn: {group: (its rows, their predictions by that fit)}.
+    ``progress(group)`` is called as each group starts (the command line prints it)."""
     groups = sorted({group_of(r, by) for r in rows})
     if len(groups) < 2:
         raise UserError(f"--cv {by}: the data has only one {by} ({', '.join(groups)})")
     out = {}
-    held_rows, held_predictions = [], []
     for held in groups:
         if progress is not None:
             progress(held)
         train = [r for r in rows if group_of(r, by) != held]
         test = [r for r in rows if group_of(r, by) == held]
         fitted = fit(train, catalog, names)
-        predictions = predict(test, catalog, Assumptions(**fitted.parameters))
-        out[held] = Fit(fitted.parameters, test, predictions, math.nan).summary()
-        held_rows += test
-        held_predictions += predictions
-    out[POOLED] = Fit({}, held_rows, held_predictions, math.nan).summary()
+        out[held] = (test, predict(test, catalog, Assumptions(**fitted.parameters)))
     return out
 
 
-def profile_document(name: str, result: Fit, files: Iterable[str], cv: dict | None, description: str = "") -> dict:
+def held_out_summary(held: dict) -> dict:
+    """{group: {metric: summary}} of :func:`held_out`, plus :data:`POOLED` (every row scored by
+    the fit that did not see it)."""
+    out = {group: Fit({}, test, predictions, math.nan).summary() for group, (test, predictions) in held.items()}
+    pooled_rows = [r for test, _ in held.values() for r in test]
+    pooled_predictions = [p for _, predictions in held.values() for p in predictions]
+    out[POOLED] = Fit({}, pooled_rows, pooled_predictions, math.nan).summary()
+    return out
+
+
+def cross_validate(
+    rows: Sequence[Row], catalog: Catalog, by: str, names: Sequence[str] = DEFAULT_FIT, progress=None
+) -> dict:
+    """Fit without each group in turn and score the held-out group: {group: {metric: summary}},
+    plus :data:`POOLED`, every row predicted by the fit that held it out."""
+    return held_out_summary(held_out(rows, catalog, by, names, progress))
+
+
+def profile_document(
+    name: str, result: Fit, files: Iterable[str], cv: dict | None, description: str = "", uncertainty=None
+) -> dict:
     """A catalog file holding one profile, its values and its provenance."""
     rows = result.rows
     sources = sorted({r.source.split("@")[0].split(":")[0] for r in rows if r.source})
@@ -485,8 +499,11 @@ def profile_document(name: str, result: Fit, files: Iterable[str], cv: dict | No
     }
     if cv:
         provenance["cross_validation"] = cv
-    return {"profiles": {name: {"description": description or f"fitted by tokensweep calibrate to {len(rows)} rows",
-                                "parameters": result.parameters, "provenance": provenance}}}  # fmt: skip
+    entry = {"description": description or f"fitted by tokensweep calibrate to {len(rows)} rows",
+             "parameters": result.parameters, "provenance": provenance}  # fmt: skip
+    if uncertainty:
+        entry["uncertainty"] = uncertainty
+    return {"profiles": {name: entry}}
 
 
 def with_measured(rows: Sequence[Row], **changes) -> list[Row]:

@@ -60,7 +60,35 @@ def variables_table() -> str:
     return "\n".join(rows)
 
 
-TABLES = {"axes": axes_table, "assumptions": assumptions_table, "variables": variables_table}
+def uncertainty_table() -> str:
+    """The shipped profile's prediction intervals and their measured coverage."""
+    import math
+
+    from engine.model.catalog import DEFAULT_PROFILE, load_catalog
+
+    found = load_catalog().profile(DEFAULT_PROFILE).uncertainty
+    groupings = list(found["coverage"])
+    rows = [
+        f"| metric | measured / predicted, {found['level']:.0%} interval | quantiles used | "
+        + " | ".join(f"coverage, new {by}" for by in groupings)
+        + " |",
+        "|---|---|---|" + "---|" * len(groupings),
+    ]
+    for metric, (lo, hi) in found["log_ratio_quantiles"].items():
+        level = found["quantile_levels"][metric]
+        cover = " | ".join(f"{found['coverage'][by].get(metric, math.nan):.0%}" for by in groupings)
+        rows.append(f"| {metric} | x{math.exp(lo):.3g} to x{math.exp(hi):.3g} | {level:.0%} | {cover} |")
+    every = " | ".join(f"{found['coverage'][by]['all']:.0%}" for by in groupings)
+    rows.append(f"| every metric | | | {every} |")
+    return "\n".join(rows)
+
+
+TABLES = {
+    "axes": axes_table,
+    "assumptions": assumptions_table,
+    "variables": variables_table,
+    "uncertainty": uncertainty_table,
+}
 
 
 def render(text: str) -> str:

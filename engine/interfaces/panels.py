@@ -81,6 +81,25 @@ def format_panel(point: Point, values: dict) -> str:
     return "\n".join(lines)
 
 
+def format_intervals(found: dict, note: str) -> str:
+    """The prediction-interval block of a point's panel (engine.analysis.uncertainty)."""
+    if not found.get("intervals"):
+        return f"Uncertainty\n  {note}"
+    words = {
+        "interactivity_tps": ("interactivity", lambda v: f"{rate(v)} tokens/s"),
+        "ttft_s": ("time to first token", lambda v: f"{v:.4g} s"),
+        "throughput_tps": ("cluster throughput", lambda v: f"{rate(v)} tokens/s"),
+        "cost_per_mtok_usd": ("per Mtok (blended)", lambda v: f"{format_usd(v)}/Mtok"),
+        "cost_per_mtok_output_usd": ("per output Mtok", lambda v: f"{format_usd(v)}/Mtok"),
+    }
+    lines = [f"Uncertainty: {note}"]
+    for name, (label, show) in words.items():
+        if name in found["intervals"]:
+            lo, hi = found["intervals"][name]
+            lines.append(f"  {label:<22} {show(lo)} to {show(hi)}")
+    return "\n".join(lines)
+
+
 def price_text(point: Point) -> str:
     """Where the hourly rate comes from: the scenario's rental rate, or TCO where none is listed."""
     from engine.model.pricing import price_source

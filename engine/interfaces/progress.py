@@ -88,12 +88,16 @@ def progress_bar(total: int, done: int):
         yield lambda points: bar.advance(task, points)
 
 
-def fit_lines(interval: float, label: str = "fit"):
-    """``progress(stage, evaluations, cost)`` for a calibration fit: a line on stderr at most
-    every ``interval`` seconds (``fit: least squares, 40 evaluations, cost 0.0123, 12 s``)."""
-    state = {"started": time.perf_counter(), "last": time.perf_counter()}
+def fit_lines(interval: float, label: str = "fit", first: str = ""):
+    """``progress(stage, evaluations, cost)`` for a calibration fit: ``first`` on stderr when the
+    fit starts evaluating (its input checked), then a line at most every ``interval`` seconds
+    (``fit: least squares, 40 evaluations, cost 0.0123, 12 s``)."""
+    state = {"started": time.perf_counter(), "last": time.perf_counter(), "first": first}
 
     def progress(stage: str, evaluations: int, cost: float) -> None:
+        if state["first"]:
+            print(state["first"], file=sys.stderr, flush=True)
+            state["first"] = ""
         now = time.perf_counter()
         if now - state["last"] < interval:
             return

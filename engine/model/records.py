@@ -229,6 +229,9 @@ class Profile(_Record):
     description: str = ""
     parameters: dict[str, float | str] = Field(default_factory=dict)
     provenance: dict[str, Any] = Field(default_factory=dict)
+    #: How sure its figures are (engine.analysis.uncertainty): prediction-interval quantiles of
+    #: log(measured / predicted) per calibrated metric, and their cross-validated coverage.
+    uncertainty: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("parameters")
     @classmethod

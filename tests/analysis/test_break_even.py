@@ -105,4 +105,16 @@ def test_best_reports_each_winners_break_even_against_its_rival(tmp_path, capsys
             assert tco == pytest.approx(row["break_even_usd_per_hour"], rel=1e-9)
         checked += 1
     assert checked >= 6
+    from engine.analysis import uncertainty as unc
+
+    profile = catalog.profile("calibrated").model_dump(mode="json")
+    for row in rows:
+        if row["rival"]:
+            mine = unc.cost_error(profile, catalog.get_hardware(row["hardware"]).kind)
+            theirs = unc.cost_error(profile, catalog.get_hardware(row["rival"]).kind)
+            expected = unc.win_probability(row["cost_per_mtok_output_usd"], row["rival_cost"], *mine, *theirs)
+            assert row["win_probability"] == pytest.approx(float(expected), abs=1e-12)
+            assert (row["win_probability"] > 0.5) == (row["cost_per_mtok_output_usd"] < row["rival_cost"]) or (
+                abs(row["win_probability"] - 0.5) < 0.2  # a biased side can lose a near tie
+            )
     assert not np.isnan([r["break_even_usd_per_hour"] for r in rows if r["rival"]]).any()

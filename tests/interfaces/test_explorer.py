@@ -147,6 +147,23 @@ def test_moving_sliders_shows_exactly_what_slice_gives(browser, page, cube, caps
             assert float(text) == float(expected), name
         else:
             assert float(text) == expected, (name, token)  # exactly: float64 travels unchanged
+    # The calibrated figures carry their measured-error band on a GPU, none on the wafer.
+    from engine.analysis.uncertainty import band_factors
+    from engine.model.catalog import load_catalog
+
+    factors = band_factors(load_catalog().profile("calibrated").uncertainty)
+    for control in ("ctl-isl", "ctl-concurrency"):  # the shortest context, one request: H100s serve it
+        browser.find_element("id", control).send_keys(Keys.HOME)
+    shown = shown_values(browser)
+    assert float(shown[("interactivity_tps", None)]) > 0
+    banded = "return [...document.querySelectorAll('#values td.num')].filter(td => td.querySelector('.band'))" \
+             ".map(td => [td.dataset.var, bandOf(td.dataset.var, Number(td.dataset.value))]);"  # fmt: skip
+    found = dict(browser.execute_script(banded))
+    assert {"interactivity_tps", "ttft_s", "cost_per_mtok_usd"} <= set(found) <= set(factors)
+    value = float(shown[("interactivity_tps", None)])
+    assert found["interactivity_tps"] == pytest.approx([value * f for f in factors["interactivity_tps"]], rel=1e-12)
+    Select(browser.find_element("id", "ctl-hardware")).select_by_visible_text("wse3")
+    assert browser.execute_script(banded) == []
 
 
 def test_reduced_cubes_explore_with_their_labels(browser, tmp_path):

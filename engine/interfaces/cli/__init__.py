@@ -29,6 +29,7 @@ SUBCOMMANDS = (
     "best",
     "explore",
     "calibrate",
+    "sensitivity",
 )
 
 

@@ -93,8 +93,12 @@ def run(args) -> int:
         result["at_axis_edge"] = edges
     if "hardware" in result.dims and result.sizes["hardware"] > 1:  # the price at which each winner flips
         from engine.analysis.breakeven import rival_break_even
+        from engine.analysis.uncertainty import rival_win_probability
 
         result = result.merge(rival_break_even(ds, result, args.cost, over).load())
+        confidence = rival_win_probability(ds, result, args.cost)
+        if confidence is not None:
+            result["win_probability"] = confidence
     frame = result.reset_coords(drop=True).to_dataframe().reset_index()
     frame["qualifies"] = frame[args.cost].notna()  # False: no configuration meets the constraints there
     units = {name: units_of(result[name]) for name in result.data_vars}
@@ -140,4 +144,7 @@ def run(args) -> int:
         if "rival" in frame:
             print("break_even: the hourly rate per unit (and the TCO system price per unit) at which a row's "
                   "hardware would cost what its rival, the cheapest other hardware in the same group, does")  # fmt: skip
+        if "win_probability" in frame:
+            print("win_probability: the chance the row is really cheaper than its rival, from the profile's held-out "
+                  "errors (GPUs: measured throughput; the wafer: its published-speed fit), each side independent")  # fmt: skip
     return 0

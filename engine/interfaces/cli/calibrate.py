@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 
 from engine.interfaces.cli.common import add_catalog_option
@@ -71,8 +72,8 @@ def run(args) -> int:
     from engine.interfaces.progress import fit_lines, progress_interval
 
     interval = progress_interval()  # checked before minutes of fitting
-    print(f"fitting {len(names)} assumptions to {len(rows):,} rows ...", file=sys.stderr, flush=True)
-    result = cal.fit(rows, catalog, names, progress=fit_lines(interval))
+    started = f"fitting {len(names)} assumptions to {len(rows):,} rows ..."
+    result = cal.fit(rows, catalog, names, progress=fit_lines(interval, first=started))
     print(
         f"fitted {len(names)} assumptions to {len(rows)} rows ({skipped} skipped: hardware or model not in the catalog)"
     )
@@ -95,21 +96,23 @@ def run(args) -> int:
         print(f"  (--rows prints each of the {len(result.rows)} rows' errors)")
     print("summary: |predicted / measured - 1|")
     _print_summary(result.summary(), "  ")
-    cv = {}
-    for by in args.cv or ():
+    cv, held = {}, {}
+    for by in dict.fromkeys(args.cv or ()):
         print(f"cross-validation by {by} (each group predicted by a fit without it):", flush=True)
-        cv[by] = cal.cross_validate(
+        held[by] = cal.held_out(
             rows,
             catalog,
             by,
             names,
             progress=lambda group: print(f"  fitting without {group} ...", file=sys.stderr, flush=True),
         )
+        cv[by] = cal.held_out_summary(held[by])
         for group, summary in cv[by].items():
             print(f"  {group}")
             _print_summary(summary, "    ")
+    uncertainty = _uncertainty(held)
     if args.output:
-        document = cal.profile_document(args.name, result, args.data, cv, args.description)
+        document = cal.profile_document(args.name, result, args.data, cv, args.description, uncertainty)
         if wafer_fit is not None:
             entry = document["profiles"][args.name]
             entry["parameters"].update(wafer_fit.parameters)
@@ -129,6 +132,28 @@ def run(args) -> int:
         print(f"profile {args.name}: {args.output} (use with --catalog {args.output} --profile {args.name})")
     sys.stdout.flush()
     return 0
+
+
+def _uncertainty(held: dict) -> dict | None:
+    """Prediction intervals from the held-out errors (by model and by hardware where both were
+    cross-validated: a new configuration is most often a new model or new hardware), printed
+    with their cross-conformal coverage. None without --cv."""
+    from engine.analysis import uncertainty as unc
+
+    if not held:
+        return None
+    basis = [by for by in ("model", "hardware") if by in held] or list(held)
+    found = unc.profile_uncertainty(held, basis)
+    print(f"{found['level']:.0%} prediction intervals ({found['basis']}): measured / predicted within")
+    for metric, (lo, hi) in found["log_ratio_quantiles"].items():
+        level = found["quantile_levels"][metric]
+        print(f"  {metric:<26} x{math.exp(lo):.3g} to x{math.exp(hi):.3g} (the {level:.0%} quantiles, widened to cover "
+              f"{found['level']:.0%} of held-out groups)")  # fmt: skip
+    print("  coverage of new groups (nested: each group's interval chosen from the other groups' errors only):")
+    for by, shares in found["coverage"].items():
+        text = ", ".join(f"{metric} {share:.0%}" for metric, share in shares.items())
+        print(f"    held out by {by}: {text}")
+    return found
 
 
 def _wafer(paths, catalog):

@@ -20,6 +20,28 @@ _HELP = {
 
 def add_parser(sub) -> None:
     p = sub.add_parser("point", help="evaluate one configuration and print every figure")
+    add_point_arguments(p)
+    p.add_argument(
+        "--vs", metavar="HARDWARE", help="compare with another hardware and print the break-even concurrency"
+    )
+    p.add_argument(
+        "--vs-units",
+        type=_whole("--vs-units"),
+        default=0,
+        help="units in the --vs side's replica (default 0: the fewest that hold it); --units applies to --hardware only",
+    )
+    p.add_argument(
+        "--api-price",
+        type=quantity("--api-price", 0),
+        help="reference API price in USD/Mtok for break-even (with --vs)",
+    )
+    add_catalog_option(p)
+    p.add_argument("--json", action="store_true", help="print one JSON object (base units)")
+
+
+def add_point_arguments(p) -> None:
+    """The options that name one configuration (model, lengths, load, bits, hardware, profile,
+    overrides): shared by ``point`` and ``sensitivity``."""
     src = p.add_argument_group("model (a catalog preset, or an ad-hoc dense-attention model)")
     src.add_argument("--model", help="catalog model name, e.g. gpt-oss-120b")
     src.add_argument("--params", type=axis_type("params", "--params"), help="ad hoc: total parameters, e.g. 120B")
@@ -59,22 +81,6 @@ def add_parser(sub) -> None:
         metavar="NAME=VALUE",
         help="override an assumption (repeatable)",
     )
-    p.add_argument(
-        "--vs", metavar="HARDWARE", help="compare with another hardware and print the break-even concurrency"
-    )
-    p.add_argument(
-        "--vs-units",
-        type=_whole("--vs-units"),
-        default=0,
-        help="units in the --vs side's replica (default 0: the fewest that hold it); --units applies to --hardware only",
-    )
-    p.add_argument(
-        "--api-price",
-        type=quantity("--api-price", 0),
-        help="reference API price in USD/Mtok for break-even (with --vs)",
-    )
-    add_catalog_option(p)
-    p.add_argument("--json", action="store_true", help="print one JSON object (base units)")
 
 
 def _whole(flag: str):
@@ -136,13 +142,11 @@ def model_of(args, catalog):
     )
 
 
-def run(args) -> int:
-    from engine.model.catalog import load_catalog
-    from engine.model.evaluate import evaluate_point
+def point_of(args, catalog):
+    """The :class:`Point` the options name."""
     from engine.model.point import Point
 
-    catalog = load_catalog(args.catalog)
-    point = Point(
+    return Point(
         model=model_of(args, catalog),
         hardware=catalog.get_hardware(args.hardware),
         workload=catalog.workload(args.workload),
@@ -153,6 +157,14 @@ def run(args) -> int:
         kv_bits=args.kv_bits,
         assumptions=assumptions_of(args, catalog),
     )
+
+
+def run(args) -> int:
+    from engine.model.catalog import load_catalog
+    from engine.model.evaluate import evaluate_point
+
+    catalog = load_catalog(args.catalog)
+    point = point_of(args, catalog)
     if args.vs:
         from engine.analysis.compare import compare_point
         from engine.interfaces.panels import format_comparison
@@ -162,13 +174,36 @@ def run(args) -> int:
         return 0
     values = evaluate_point(point)
     refuse_unserved(point, values)
+    found = point_intervals(point, catalog.profile(args.profile), values, [k for k, _ in args.set])
     if args.json:
-        print(dumps({"model": point.model.name, "hardware": point.hardware.name, **values}, indent=2))
+        print(dumps({"model": point.model.name, "hardware": point.hardware.name, **values, "uncertainty": found},
+                    indent=2))  # fmt: skip
     else:
-        from engine.interfaces.panels import format_panel
+        from engine.interfaces.panels import format_intervals, format_panel
 
         print(format_panel(point, values))
+        print(format_intervals(found, found["note"]))
     return 0
+
+
+def point_intervals(point, profile, values: dict, overridden) -> dict:
+    """The point's prediction intervals from its profile's held-out errors, and a note saying
+    what they rest on (or why there are none: the wafer, an uncalibrated profile, overrides)."""
+    from engine.analysis.uncertainty import intervals
+
+    unc = profile.uncertainty
+    if point.hardware.kind == "wafer":
+        return {"intervals": {}, "note": "no measured interval for the wafer: its pipeline latencies are fitted to "
+                "published single-stream speeds, not held-out serving measurements"}  # fmt: skip
+    if not unc:
+        return {"intervals": {}, "note": f"profile {profile.name} has no calibrated uncertainty (tokensweep "
+                "calibrate --cv writes one)"}  # fmt: skip
+    note = (f"{unc['level']:.0%} prediction interval of the measured value, from {profile.name}'s "
+            f"{unc['basis']}")  # fmt: skip
+    fitted = set(profile.provenance.get("fitted_parameters", ()))
+    if fitted & set(overridden):
+        note += f"; --set changed fitted values ({', '.join(sorted(fitted & set(overridden)))}), so it may not hold"
+    return {"level": unc["level"], "intervals": {k: list(v) for k, v in intervals(values, unc).items()}, "note": note}
 
 
 def refuse_unserved(point, values) -> None:

@@ -156,6 +156,7 @@ def payload(ds, fixed: dict, name: str) -> dict:
         "size_labels": size_labels,
         "size_order": size_order,
         "reduced_cost": reduction["min"] if reduction else None,
+        "bands": bands(info, ds),
         "provenance": {
             "cube": name,
             "explorer": f"tokensweep {__version__}",
@@ -172,6 +173,19 @@ def payload(ds, fixed: dict, name: str) -> dict:
         },
         "data": base64.b64encode(gzip.compress(buffer.tobytes(), compresslevel=6, mtime=0)).decode("ascii"),
     }
+
+
+def bands(info, ds) -> dict:
+    """The factors of each figure's prediction interval (GPU points; engine.analysis.uncertainty)
+    from the cube's profile, and which hardware they apply to: the page multiplies them."""
+    from engine.analysis.uncertainty import band_factors
+
+    kinds = [str(k) for k in ds["kind"].values] if "kind" in ds.coords and "hardware" in ds.dims else []
+    factors = band_factors(info.spec.get("profile", {}).get("uncertainty", {}))
+    if not factors:
+        return {}
+    return {"level": info.spec["profile"]["uncertainty"]["level"], "factors": factors,
+            "applies": [kind != "wafer" for kind in kinds]}  # fmt: skip
 
 
 def render(page_payload: dict) -> str:
@@ -229,7 +243,8 @@ def explore(cube, output=None, items=(), allow_nearest=False, variables=None, li
     output = check_page_path(Path(output) if output else default_page_path(cube))
     check_file_output(output, [cube])
     ds, fixed = select(open_cube(cube), list(items), allow_nearest, variables)
-    ds = ds.reset_coords([c for c in ds.coords if c not in ds.dims and c != "total_params"], drop=True)
+    keep = ("total_params", "kind")  # sizes for the size axis; hardware kinds for the bands
+    ds = ds.reset_coords([c for c in ds.coords if c not in ds.dims and c not in keep], drop=True)
     check_size(ds, limit)  # the numbers alone, before anything is loaded
     page = render(payload(ds.load(), fixed, str(cube)))
     size = len(page.encode("utf-8"))  # everything the page carries: labels, runtime, script

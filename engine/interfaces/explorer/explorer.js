@@ -66,6 +66,16 @@ function formatValue(x, units) {
   return formatNumber(x) + (units && units !== "1" ? " " + units : "");
 }
 
+// The prediction interval of a figure at the current point, or null (no band for it, the
+// wafer, or no value).
+function bandOf(name, x) {
+  const bands = P.bands || {};
+  if (!bands.factors || !(name in bands.factors) || typeof x !== "number" || !Number.isFinite(x)) return null;
+  if (!("hardware" in cur) || !bands.applies[cur.hardware]) return null;
+  const [low, high] = bands.factors[name];
+  return [x * low, x * high];
+}
+
 // ---------------------------------------------------------------- controls
 function buildControls() {
   const box = document.getElementById("controls");
@@ -147,6 +157,13 @@ function addRow(table, v, text, x, tokenType) {
   const cell = tr.insertCell();
   cell.className = "num";
   cell.textContent = formatValue(x, v.units);
+  const band = bandOf(v.name, x);
+  if (band) {  // the measured-error interval of a calibrated figure (GPU points only)
+    const span = document.createElement("div");
+    span.className = "band";
+    span.textContent = `${Math.round(P.bands.level * 100)} %: ${formatValue(band[0], v.units)} to ${formatValue(band[1], v.units)}`;
+    cell.appendChild(span);
+  }
   cell.dataset.var = v.name;
   cell.dataset.value = typeof x === "string" ? x : Number.isNaN(x) ? "NaN" : String(x);
   if (tokenType !== null) cell.dataset.tokenType = tokenType;

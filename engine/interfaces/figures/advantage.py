@@ -153,10 +153,50 @@ def break_even_summary(prices, listed) -> str:
     return line
 
 
+#: How sure a cell's winner must be to count as robust.
+ROBUST = 0.9
+
+
+def wafer_win_probability(ds, ratio, wafer: str | None = None):
+    """Per cell both sides reach: the probability the WSE-3 is really cheaper than the cheapest
+    GPU deployment, from the cube profile's recorded errors (None if it records none)."""
+    from engine.analysis.uncertainty import cost_error, win_probability
+    from engine.sweep.cube import CubeInfo
+
+    profile = CubeInfo.of(ds).spec.get("profile", {})
+    mine, theirs = cost_error(profile, "wafer"), cost_error(profile, "gpu")
+    if mine is None or theirs is None:
+        return None
+    both = np.isfinite(ratio) & (ratio > 0)
+    return ratio.copy(data=win_probability(ratio.where(both).values, 1.0, *mine, *theirs))
+
+
+def robustness_summary(probability) -> str:
+    if probability is None:
+        return "- no robustness: the cube's profile records no uncertainty"
+    p = probability.values.astype(float)
+    both = p[np.isfinite(p)]
+    if not both.size:
+        return "- no cell is reached by both sides"
+    sure = (both > ROBUST) | (both < 1 - ROBUST)
+    return (
+        f"- robust (one side at least {100 * ROBUST:.0f} % sure to be cheaper, given the profile's measured errors) in "
+        f"{100 * sure.mean():.0f} % of the cells both reach; the WSE-3 surely cheaper in {100 * (both > ROBUST).mean():.0f} %, "
+        f"GPUs surely cheaper in {100 * (both < 1 - ROBUST).mean():.0f} %"
+    )
+
+
 def describe_advantage(ds, targets=ADVANTAGE_TARGETS) -> str:
-    """What the README says about an advantage figure: :func:`advantage_summary` and the break-even price."""
+    """What the README says about an advantage figure: :func:`advantage_summary`, the break-even
+    price and where the answer is robust."""
     ratio = advantage_data(ds, targets).load()
-    return advantage_summary(ratio) + "\n" + break_even_summary(*wafer_break_even(ds, ratio))
+    return "\n".join(
+        [
+            advantage_summary(ratio),
+            break_even_summary(*wafer_break_even(ds, ratio)),
+            robustness_summary(wafer_win_probability(ds, ratio)),
+        ]
+    )
 
 
 def draw_advantage(ds, output: Path, targets=ADVANTAGE_TARGETS):
@@ -168,6 +208,7 @@ def draw_advantage(ds, output: Path, targets=ADVANTAGE_TARGETS):
     from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
 
     ratio = advantage_data(ds, targets).load()
+    probability = wafer_win_probability(ds, ratio)
     size = size_dim(ds)
     y = ratio[size].values if size == "params" else ds["total_params"].values
     x = ratio["isl"].values
@@ -188,6 +229,12 @@ def draw_advantage(ds, output: Path, targets=ADVANTAGE_TARGETS):
         drawn.update(side for side, code in zip(only, range(3)) if (category == code).any())
         ax.pcolormesh(x, y, np.ma.masked_invalid(category), cmap=ListedColormap(list(only.values())), vmin=-0.5,
                       vmax=2.5, shading="nearest")  # fmt: skip
+        if probability is not None:  # hatched: the profile's measured errors could flip the winner
+            p = probability.sel(target=float(target)).values.astype(float)
+            unsure = np.isfinite(p) & (p < ROBUST) & (p > 1 - ROBUST)
+            if unsure.any():
+                _hatch(ax, x, y, unsure)
+                drawn.add("not robust")
         if (
             np.nanmin(np.where(np.isfinite(z) & (z > 0), z, np.nan), initial=np.inf)
             < 1
@@ -217,6 +264,12 @@ def draw_advantage(ds, output: Path, targets=ADVANTAGE_TARGETS):
         "gpu": Patch(color=only["gpu"], label="only GPUs reach it"),
         "neither": Patch(color=only["neither"], label="neither does"),
         "equal cost": plt.Line2D([], [], color="black", linewidth=1.8, label="equal cost"),
+        "not robust": Patch(
+            facecolor="none",
+            edgecolor="black",
+            hatch="///",
+            label=f"winner less than {100 * ROBUST:.0f} % sure (measured model error)",
+        ),
     }
     legend = [handle for key, handle in entries.items() if key in drawn]
     if legend:
@@ -227,6 +280,27 @@ def draw_advantage(ds, output: Path, targets=ADVANTAGE_TARGETS):
     save(fig, output, dpi=120)
     plt.close(fig)
     return ratio
+
+
+def _edges(centers) -> np.ndarray:
+    """Cell edges around the centres as ``pcolormesh(shading="nearest")`` draws them (midpoints,
+    the ends mirrored), so a hatch covers exactly its coloured cell."""
+    c = np.asarray(centers, dtype=float)
+    if c.size == 1:
+        return np.array([c[0] - 0.5, c[0] + 0.5])
+    mid = (c[1:] + c[:-1]) / 2
+    return np.concatenate([[c[0] - (mid[0] - c[0])], mid, [c[-1] + (c[-1] - mid[-1])]])
+
+
+def _hatch(ax, x, y, mask) -> None:
+    """Hatch the cells where ``mask`` (over y, x) holds, over whatever colour they have."""
+    from matplotlib.collections import PatchCollection
+    from matplotlib.patches import Rectangle
+
+    ex, ey = _edges(x), _edges(y)
+    cells = [Rectangle((ex[j], ey[i]), ex[j + 1] - ex[j], ey[i + 1] - ey[i]) for i, j in zip(*np.nonzero(mask))]
+    ax.add_collection(PatchCollection(cells, facecolor="none", edgecolor="black", linewidth=0, hatch="///",
+                                      alpha=0.6), autolim=False)  # fmt: skip
 
 
 def _check(spec) -> None:

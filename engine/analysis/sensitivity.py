@@ -1,0 +1,138 @@
+"""Which assumptions move an answer most: one-at-a-time swings, ranked (a tornado table).
+
+Each numeric assumption, and each hardware's price (its scenario's hourly rate, or its system
+price under TCO), is moved to a low and a high value while everything else stays put, and the
+chosen figure (or, with a rival hardware, the ratio of the two sides' figures) is evaluated
+again by the same compiled model as ``tokensweep point``. The default swing is a factor
+(``value / swing`` and ``value x swing``, inside the assumption's bounds); ``ranges`` gives an
+assumption, or a price such as ``wse3.capex_usd``, its own low and high.
+
+The rows come back sorted by how far they move the figure; those that move it by nothing
+(a wafer latency on a GPU point) are left out, and counted.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from engine.axes import AXES, PARAMETERS
+from engine.errors import UserError, did_you_mean
+from engine.model.evaluate import evaluate_point
+from engine.model.point import Point
+from engine.model.pricing import price_source
+from engine.model.records import Hardware
+
+#: The default swing: each value divided and multiplied by this factor.
+SWING = 1.25
+#: Assumptions that are codes or counts, not quantities to swing (they are choices of a sweep).
+NOT_SWUNG = {name for name in PARAMETERS if AXES[name].role != "parameter" or AXES[name].integer}
+
+
+@dataclass(frozen=True)
+class Swing:
+    name: str
+    low: float
+    high: float
+    figure_low: float
+    figure_high: float
+
+    @property
+    def spread(self) -> float:
+        return abs(self.figure_high - self.figure_low)
+
+
+def price_names(hardware: Hardware, price: str) -> str:
+    """The one price of ``hardware`` that sets its cost in scenario ``price``."""
+    return (
+        f"{hardware.name}.usd_per_hour" if price_source(hardware, price) == "rental" else f"{hardware.name}.capex_usd"
+    )
+
+
+def _priced(hardware: Hardware, field: str, value: float, price: str) -> Hardware:
+    if field == "usd_per_hour":
+        return hardware.model_copy(update={"usd_per_hour": {**hardware.usd_per_hour, price: value}})
+    return hardware.model_copy(update={"capex_usd": value})
+
+
+def _price_value(hardware: Hardware, field: str, price: str) -> float:
+    return hardware.usd_per_hour[price] if field == "usd_per_hour" else hardware.capex_usd
+
+
+def figure_of(point: Point, figure: str, rival: Hardware | None) -> float:
+    """The figure at ``point`` (over the rival's, at the same point with its fewest units)."""
+    values = evaluate_point(point)
+    if figure not in values or not isinstance(values[figure], int | float | type(None)):
+        numeric = [k for k, v in values.items() if isinstance(v, int | float) and not isinstance(v, bool)]
+        raise UserError(f"--figure: '{figure}' is not a figure of a point ({did_you_mean(figure, numeric)})")
+    mine = math.nan if values[figure] is None else float(values[figure])
+    if rival is None:
+        return mine
+    theirs = evaluate_point(point.on(rival).at(assumptions=point.assumptions.model_copy(update={"replica_units": 0})))
+    return mine / theirs[figure] if theirs[figure] else math.nan
+
+
+def sensitivity(
+    point: Point,
+    figure: str = "cost_per_mtok_output_usd",
+    rival: Hardware | None = None,
+    swing: float = SWING,
+    ranges: Mapping[str, tuple[float, float]] | None = None,
+) -> tuple[float, list[Swing], list[str]]:
+    """(the figure at the point, the swings that move it sorted largest first, the names that do not)."""
+    if not swing > 1:
+        raise UserError(f"--swing: must be a factor > 1 (got {swing:g})")
+    ranges = dict(ranges or {})
+    price = point.assumptions.price
+    sides = [point.hardware, *([rival] if rival is not None else [])]
+    prices = {price_names(h, price): h for h in sides}
+    for name in ranges:
+        if name not in PARAMETERS and name not in prices:
+            allowed = sorted(set(PARAMETERS) - NOT_SWUNG) + sorted(prices)
+            raise UserError(
+                f"--range: '{name}' is not a numeric assumption or a price here ({did_you_mean(name, allowed)})"
+            )
+        if name in NOT_SWUNG:
+            raise UserError(f"--range: '{name}' is a choice or a count, not a quantity to swing")
+
+    base = figure_of(point, figure, rival)
+    rows, unmoved = [], []
+
+    def bounds(name: str, value: float) -> tuple[float, float]:
+        if name in ranges:
+            return ranges[name]
+        return value / swing, value * swing
+
+    for name in PARAMETERS:
+        if name in NOT_SWUNG:
+            continue
+        value = float(getattr(point.assumptions, name))
+        if value == 0 and name not in ranges:
+            unmoved.append(name)  # a factor does not move zero; give it a --range
+            continue
+        axis = AXES[name]
+        low, high = (min(max(v, axis.low), axis.high) for v in bounds(name, value))
+        figures = []
+        for v in (low, high):
+            try:
+                moved = point.at(assumptions=point.assumptions.model_copy(update={name: v}))
+                figures.append(figure_of(moved, figure, rival))
+            except (ValueError, ArithmeticError):
+                figures.append(math.nan)
+        rows.append(Swing(name, low, high, *figures))
+    for name, hardware in prices.items():
+        field = name.split(".", 1)[1]
+        value = _price_value(hardware, field, price)
+        low, high = bounds(name, value)
+        figures = []
+        for v in (low, high):
+            changed = _priced(hardware, field, v, price)
+            moved = point.on(changed) if hardware is point.hardware else point
+            figures.append(figure_of(moved, figure, changed if hardware is rival else rival))
+        rows.append(Swing(name, low, high, *figures))
+    moved = [r for r in rows if not (r.spread <= 1e-12 * max(abs(base), 1e-300))]
+    unmoved += [r.name for r in rows if r not in moved]
+    # Largest first; a swing that leaves no replica serving the point (NaN) goes last.
+    moved.sort(key=lambda r: (not math.isfinite(r.spread), -r.spread if math.isfinite(r.spread) else 0.0, r.name))
+    return base, moved, unmoved

@@ -1,0 +1,265 @@
+"""How sure a calibrated figure is: prediction intervals from held-out errors, and their coverage.
+
+A fitted profile's parameters have a small spread (its standard errors); what dominates is
+the model's own error on configurations it has not seen. So the interval for a figure is the
+spread of ``log(measured / predicted)`` on held-out measured rows (every row predicted by a
+fit that did not see its model, or its hardware): a new configuration's measured value lies
+in ``[predicted x e^lo, predicted x e^hi]`` with the stated probability, if it errs the way
+held-out rows do. That is an empirical (split-conformal) interval, with no shape assumed.
+
+Its coverage is checked honestly by **cross-conformal** scoring: each held-out group's
+interval is built from the *other* groups' errors only, and the share of its rows inside is
+counted. Rows of one model (or hardware) err alike, so other groups' 80 % quantiles cover
+fewer than 80 % of a new group's rows; the quantile level is therefore widened per metric
+until the cross-conformal coverage is 80 % (:func:`widened_level`), and the coverage of that
+whole procedure is measured nested, each group choosing neither its level nor its bounds.
+The calibration prints it and stores it in the profile's ``uncertainty``.
+
+>>> logs = {"ttft": np.log([0.5, 0.8, 1.0, 1.25, 2.0])}
+>>> {k: [round(float(v), 3) for v in q] for k, q in interval_quantiles(logs, 0.6).items()}
+{'ttft': [-0.317, 0.317]}
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+#: The interval every figure is given with (the issue's 80 %: 10th to 90th percentile).
+LEVEL = 0.8
+#: The figures of a point each calibrated metric sets the interval of (cost follows throughput:
+#: cost per token is the hourly rate over throughput, so its ratio is the inverse).
+FIGURES = {
+    "interactivity_tps": ("interactivity", 1),
+    "ttft_s": ("ttft", 1),
+    "throughput_tps": ("throughput_per_gpu", 1),
+    "output_throughput_tps": ("throughput_per_gpu", 1),
+    "cost_per_mtok_usd": ("throughput_per_gpu", -1),
+    "cost_per_mtok_output_usd": ("throughput_per_gpu", -1),
+    "cost_per_turn_usd": ("throughput_per_gpu", -1),
+}
+
+
+def log_ratios(rows, predictions) -> dict[str, np.ndarray]:
+    """``log(measured / predicted)`` per metric (rows with no replica left out)."""
+    out: dict[str, list[float]] = {}
+    for row, predicted in zip(rows, predictions):
+        for metric, measured in row.measured.items():
+            value = predicted[metric]
+            if value > 0 and math.isfinite(value):
+                out.setdefault(metric, []).append(math.log(measured / value))
+    return {k: np.asarray(v) for k, v in out.items()}
+
+
+def interval_quantiles(logs: Mapping[str, np.ndarray], level: float = LEVEL) -> dict[str, tuple[float, float]]:
+    """Per metric, the ``(1 - level) / 2`` and ``(1 + level) / 2`` quantiles of the log ratios."""
+    tail = (1.0 - level) / 2.0
+    return {k: (float(np.quantile(v, tail)), float(np.quantile(v, 1.0 - tail))) for k, v in logs.items() if v.size}
+
+
+def cross_conformal_coverage(held: Mapping[str, tuple[Sequence, Sequence]], level: float = LEVEL) -> dict:
+    """Share of each group's rows inside the interval built from the other groups' held-out errors.
+
+    ``held`` maps a group to (its rows, their predictions by the fit without it). Returns
+    ``{metric: {"coverage": share, "n": rows}}`` pooled over groups, plus ``"all"``."""
+    logs = {group: log_ratios(*pair) for group, pair in held.items()}
+    inside: dict[str, list[bool]] = {}
+    for group, own in logs.items():
+        others: dict[str, list[np.ndarray]] = {}
+        for other, theirs in logs.items():
+            if other != group:
+                for metric, values in theirs.items():
+                    others.setdefault(metric, []).append(values)
+        bounds = interval_quantiles({k: np.concatenate(v) for k, v in others.items()}, level)
+        for metric, values in own.items():
+            if metric in bounds:
+                lo, hi = bounds[metric]
+                inside.setdefault(metric, []).extend(((values >= lo) & (values <= hi)).tolist())
+    out = {k: {"coverage": float(np.mean(v)), "n": len(v)} for k, v in inside.items()}
+    every = [x for v in inside.values() for x in v]
+    if every:
+        out["all"] = {"coverage": float(np.mean(every)), "n": len(every)}
+    return out
+
+
+#: Quantile levels an interval may be widened to, so that it covers ``LEVEL`` of held-out groups.
+WIDER = tuple(float(round(v, 2)) for v in np.arange(LEVEL, 0.995, 0.01))
+GROUPINGS = ("model", "hardware", "length")
+
+
+def error_frame(held_by: Mapping[str, Mapping[str, tuple]]):
+    """One row per held-out measurement: the grouping it was held out by, its group, the row's
+    model, hardware and length, the metric and ``log(measured / predicted)``."""
+    import pandas as pd
+
+    records = []
+    for by, held in held_by.items():
+        for group, (rows, predictions) in held.items():
+            for row, predicted in zip(rows, predictions):
+                for metric, measured in row.measured.items():
+                    value = predicted[metric]
+                    if value > 0 and math.isfinite(value):
+                        records.append((by, group, row.model, row.hardware, row.length, metric,
+                                        math.log(measured / value)))  # fmt: skip
+    return pd.DataFrame(records, columns=["grouping", "group", *GROUPINGS, "metric", "log"])
+
+
+def _inside(frame, level: float) -> tuple[int, int]:
+    """Cross-conformal count over ``frame`` (one metric): each group's rows against the other
+    groups' quantiles, within each grouping. (rows inside, rows)."""
+    inside = total = 0
+    for _, by in frame.groupby("grouping"):
+        for group, own in by.groupby("group"):
+            rest = by["log"][by["group"] != group].to_numpy()
+            if not rest.size:
+                continue
+            lo, hi = np.quantile(rest, [(1 - level) / 2, (1 + level) / 2])
+            values = own["log"].to_numpy()
+            inside += int(((values >= lo) & (values <= hi)).sum())
+            total += values.size
+    return inside, total
+
+
+def widened_level(frame, target: float = LEVEL) -> float:
+    """The smallest quantile level (of :data:`WIDER`) whose cross-conformal coverage over
+    ``frame`` (one metric) reaches ``target``: held-out groups err alike within a group, so the
+    pooled quantiles of other groups cover fewer of a new group's rows than their level says."""
+    for level in WIDER:
+        inside, total = _inside(frame, level)
+        if total and inside / total >= target:
+            return level
+    return WIDER[-1]
+
+
+def profile_uncertainty(held_by: Mapping[str, Mapping[str, tuple]], basis: Sequence[str], level: float = LEVEL) -> dict:
+    """The profile's ``uncertainty`` entry, per metric: the quantile level widened so that
+    intervals from the ``basis`` groupings' held-out errors cover ``level`` of held-out groups,
+    those quantiles of the pooled errors, and the coverage of that whole procedure measured
+    without each group in turn (nested: a group's rows choose neither its level nor its bounds)."""
+    frame = error_frame(held_by)
+    basis_frame = frame[frame["grouping"].isin(list(basis))]
+    quantiles, levels, coverage = {}, {}, {by: {} for by in held_by}
+    for metric, errors in basis_frame.groupby("metric"):
+        chosen = widened_level(errors, level)
+        lo, hi = np.quantile(errors["log"], [(1 - chosen) / 2, (1 + chosen) / 2])
+        quantiles[metric], levels[metric] = [round(float(lo), 4), round(float(hi), 4)], chosen
+    everything: dict[str, list[int]] = {by: [0, 0] for by in held_by}
+    for by in held_by:
+        scored = frame[(frame["grouping"] == by)]
+        for metric, rows in scored.groupby("metric"):
+            inside = total = 0
+            for group, own in rows.groupby("group"):
+                train = basis_frame[(basis_frame["metric"] == metric) & (basis_frame[by] != group)]
+                if train.empty:
+                    continue
+                chosen = widened_level(train, level)
+                lo, hi = np.quantile(train["log"], [(1 - chosen) / 2, (1 + chosen) / 2])
+                values = own["log"].to_numpy()
+                inside += int(((values >= lo) & (values <= hi)).sum())
+                total += values.size
+            if total:
+                coverage[by][metric] = round(inside / total, 3)
+                everything[by][0] += inside
+                everything[by][1] += total
+        if everything[by][1]:
+            coverage[by]["all"] = round(everything[by][0] / everything[by][1], 3)
+    return {
+        "level": level,
+        "basis": f"log(measured / predicted) of rows held out by {' and by '.join(basis)}",
+        "quantile_levels": levels,
+        "log_ratio_quantiles": quantiles,
+        "coverage": coverage,
+    }
+
+
+def band_factors(uncertainty: Mapping) -> dict[str, tuple[float, float]]:
+    """Per figure, the factors its prediction interval puts on the predicted value (low, high)."""
+    quantiles = uncertainty.get("log_ratio_quantiles", {})
+    out = {}
+    for name, (metric, sign) in FIGURES.items():
+        if metric in quantiles:
+            lo, hi = quantiles[metric]
+            low, high = sorted((math.exp(sign * lo), math.exp(sign * hi)))
+            out[name] = (low, high)
+    return out
+
+
+def intervals(values: Mapping[str, float], uncertainty: Mapping) -> dict[str, tuple[float, float]]:
+    """Each figure of a point that a calibrated metric covers, as ``(low, high)`` at the profile's level."""
+    return {
+        name: (values[name] * low, values[name] * high)
+        for name, (low, high) in band_factors(uncertainty).items()
+        if name in values and values[name] is not None and math.isfinite(values[name])
+    }
+
+
+def log_normal(quantiles: Sequence[float], level: float = LEVEL) -> tuple[float, float]:
+    """(mean, standard deviation) of a normal with the given two-sided ``level`` quantiles: the
+    log-ratio distribution summarised for probabilities (its tails are heavier than normal;
+    the quantiles themselves are exact)."""
+    from scipy.stats import norm
+
+    lo, hi = quantiles
+    return (lo + hi) / 2.0, (hi - lo) / (2.0 * float(norm.ppf((1.0 + level) / 2.0)))
+
+
+def win_probability(cost, rival_cost, mu, sigma, rival_mu, rival_sigma):
+    """P(this side's true cost < the rival's), each true cost ``predicted x e^-e`` with
+    ``e ~ N(mu, sigma)`` its measured/predicted log throughput ratio, independent per side.
+
+    Independence is the cautious choice: two GPUs the model misjudges alike would be more
+    surely ordered than this says. Works on numbers and arrays (NaN where a cost is missing).
+
+    >>> round(float(win_probability(1.0, 1.0, 0.0, 0.2, 0.0, 0.2)), 3)   # a tie: a coin flip
+    0.5
+    >>> round(float(win_probability(1.0, 2.0, 0.0, 0.2, 0.0, 0.2)), 3)   # half the cost
+    0.993
+    """
+    from scipy.stats import norm
+
+    cost, rival_cost = np.asarray(cost, dtype=float), np.asarray(rival_cost, dtype=float)
+    spread = np.hypot(sigma, rival_sigma)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        shift = np.log(rival_cost / cost) + mu - rival_mu
+        sure = np.where(shift > 0, 1.0, np.where(shift < 0, 0.0, 0.5))
+        p = np.where(spread > 0, norm.cdf(shift / np.where(spread > 0, spread, 1.0)), sure)
+    return np.where(np.isfinite(cost) & np.isfinite(rival_cost), p, np.nan)
+
+
+def cost_error(profile: Mapping, kind: str) -> tuple[float, float] | None:
+    """(mu, sigma) of a side's log cost error under a profile (its ``model_dump``): GPUs from the
+    held-out throughput quantiles, the wafer from its fit's held-out single-stream errors
+    (median |error| = 0.674 sigma for a normal). None where the profile has no such record."""
+    if kind == "wafer":
+        held = profile.get("provenance", {}).get("wafer", {}).get("cross_validation_by_model", {})
+        return (0.0, math.log1p(held["median"]) / 0.6745) if "median" in held else None
+    quantiles = profile.get("uncertainty", {}).get("log_ratio_quantiles", {}).get("throughput_per_gpu")
+    return log_normal(quantiles, profile["uncertainty"]["level"]) if quantiles else None
+
+
+def rival_win_probability(ds, best, cost: str):
+    """For each row of ``best`` with a ``rival`` (:func:`engine.analysis.breakeven.rival_break_even`):
+    the probability that it is really cheaper than its rival, from the cube's profile's
+    recorded errors (:func:`cost_error`). None when the profile records no uncertainty."""
+    import xarray as xr
+
+    from engine.sweep.cube import CubeInfo
+
+    profile = CubeInfo.of(ds).spec.get("profile", {})
+    names = [str(h) for h in best["hardware"].values]
+    kinds = dict(zip((str(h) for h in ds["hardware"].values), (str(k) for k in ds["kind"].values)))
+    errors = {name: cost_error(profile, kinds.get(name, "gpu")) for name in names}
+    if any(e is None for e in errors.values()):
+        return None
+    rival = best["rival"].values
+    lookup = np.vectorize(lambda name, i: errors[name][i] if name in errors else np.nan, otypes=[float])
+    mine = np.broadcast_to(np.asarray(names, dtype=object).reshape(
+        [-1 if d == "hardware" else 1 for d in best["rival"].dims]), rival.shape)  # fmt: skip
+    dims = best["rival"].dims
+    p = win_probability(best[cost].transpose(*dims).values, best["rival_cost"].transpose(*dims).values,
+                        lookup(mine, 0), lookup(mine, 1), lookup(rival, 0), lookup(rival, 1))  # fmt: skip
+    return xr.DataArray(p, dims=best["rival"].dims, coords=best["rival"].coords).assign_attrs(
+        units="1", long_name="probability that this row is really cheaper than its rival (from the profile's errors)"
+    )
