@@ -31,14 +31,14 @@ import re
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # all but tab and newline
 _FORMULA = ("=", "+", "-", "@", "\t", "\r")
-_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/@\s]+@")
+_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/\s]*@")  # up to the authority's last @
 #: Query parameters that carry a credential: presigned S3 and GCS URLs, Azure SAS, OAuth and
 #: API keys. A name matches if it contains one of these words (case-insensitive).
 SECRET_PARAMETERS = (
     "token", "key", "secret", "password", "passwd", "pwd", "signature", "sig", "credential", "auth", "session",
 )  # fmt: skip
 _SECRET_QUERY = re.compile(
-    r"(?P<name>[?&;](?:[A-Za-z0-9_.~%-]*?(?:" + "|".join(SECRET_PARAMETERS) + r")[A-Za-z0-9_.~%-]*)=)[^&#;\s\"'<>]*",
+    r"(?P<name>[?&;#](?:[A-Za-z0-9_.~%-]*?(?:" + "|".join(SECRET_PARAMETERS) + r")[A-Za-z0-9_.~%-]*)=)[^&#;\s\"'<>\\]*",
     re.IGNORECASE,
 )
 

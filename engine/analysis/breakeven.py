@@ -23,6 +23,10 @@ import numpy as np
 from engine.errors import UserError
 from engine.model import formulas
 
+#: Costs proportional to a unit's hourly rate at a fixed deployment and over its throughput:
+#: the ones a break-even price (and a win probability) is defined for.
+PRICED = ("cost_per_mtok_usd", "cost_per_mtok_output_usd", "cost_per_turn_usd")
+
 #: Variables a break-even adds (per unit of the hardware it is computed for).
 BREAK_EVEN_ATTRS = {
     "break_even_usd_per_hour": {

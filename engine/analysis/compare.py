@@ -94,6 +94,8 @@ def compare_point(point: Point, other: Hardware, api_price: float | None = None,
     result["break_even_price"] = {}
     for (unit, assumptions), rival in zip(((hardware, point.assumptions), (other, theirs)), (other, hardware)):
         mine, theirs_cost = sides[unit.name], sides[rival.name]["cost_per_mtok_usd"]
+        if not (mine["units_per_replica"] > 0 and np.isfinite(mine["cost_per_mtok_usd"]) and np.isfinite(theirs_cost)):
+            continue  # a side no replica serves has no price that makes it match (the caller says which)
         prices = break_even_prices(
             mine["cost_per_mtok_usd"],
             theirs_cost,

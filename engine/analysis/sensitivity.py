@@ -60,17 +60,43 @@ def _price_value(hardware: Hardware, field: str, price: str) -> float:
     return hardware.usd_per_hour[price] if field == "usd_per_hour" else hardware.capex_usd
 
 
+def figures() -> list[str]:
+    """The variables a swing can move: numbers with units (not flags, booleans or by-type tables)."""
+    from engine.model.variables import TOKEN_TYPE, VARIABLES
+
+    return [v.name for v in VARIABLES if v.units not in ("", "bool") and not v.units.startswith("flags:")
+            and TOKEN_TYPE not in v.dims]  # fmt: skip
+
+
 def figure_of(point: Point, figure: str, rival: Hardware | None) -> float:
     """The figure at ``point`` (over the rival's, at the same point with its fewest units)."""
     values = evaluate_point(point)
-    if figure not in values or not isinstance(values[figure], int | float | type(None)):
-        numeric = [k for k, v in values.items() if isinstance(v, int | float) and not isinstance(v, bool)]
-        raise UserError(f"--figure: '{figure}' is not a figure of a point ({did_you_mean(figure, numeric)})")
     mine = math.nan if values[figure] is None else float(values[figure])
     if rival is None:
         return mine
     theirs = evaluate_point(point.on(rival).at(assumptions=point.assumptions.model_copy(update={"replica_units": 0})))
     return mine / theirs[figure] if theirs[figure] else math.nan
+
+
+def _check(point, figure, rival, swing, ranges, prices) -> None:
+    """One line for any request that cannot give honest swings."""
+    if figure not in figures():
+        raise UserError(f"--figure: '{figure}' is not a numeric figure of a point ({did_you_mean(figure, figures())})")
+    if not (swing > 1 and math.isfinite(swing)):
+        raise UserError(f"--swing: must be a finite factor > 1 (got {swing:g})")
+    if rival is not None and rival.name == point.hardware.name:
+        raise UserError(f"--vs: {rival.name} is the --hardware itself; compare with other hardware")
+    for name, (low, high) in ranges.items():
+        if name not in PARAMETERS and name not in prices:
+            allowed = sorted(set(PARAMETERS) - NOT_SWUNG) + sorted(prices)
+            raise UserError(f"--range: '{name}' is not a numeric assumption or a price here "
+                            f"({did_you_mean(name, allowed)})")  # fmt: skip
+        if name in NOT_SWUNG:
+            raise UserError(f"--range: '{name}' is a choice or a count, not a quantity to swing")
+        if name in prices and not low > 0:
+            raise UserError(f"--range {name}: a price must be > 0 (got {low:g})")
+        if name in PARAMETERS and not AXES[name].low <= low < high <= AXES[name].high:
+            raise UserError(f"--range {name}: LOW and HIGH must lie within {AXES[name].bounds_text()}")
 
 
 def sensitivity(
@@ -79,60 +105,54 @@ def sensitivity(
     rival: Hardware | None = None,
     swing: float = SWING,
     ranges: Mapping[str, tuple[float, float]] | None = None,
-) -> tuple[float, list[Swing], list[str]]:
-    """(the figure at the point, the swings that move it sorted largest first, the names that do not)."""
-    if not swing > 1:
-        raise UserError(f"--swing: must be a factor > 1 (got {swing:g})")
+) -> tuple[float, list[Swing], list[str], list[str]]:
+    """(the figure at the point, the swings that move it sorted largest first, the names that do
+    not move it, the names not swung because their value is 0: a factor cannot move them)."""
     ranges = dict(ranges or {})
     price = point.assumptions.price
     sides = [point.hardware, *([rival] if rival is not None else [])]
     prices = {price_names(h, price): h for h in sides}
-    for name in ranges:
-        if name not in PARAMETERS and name not in prices:
-            allowed = sorted(set(PARAMETERS) - NOT_SWUNG) + sorted(prices)
-            raise UserError(
-                f"--range: '{name}' is not a numeric assumption or a price here ({did_you_mean(name, allowed)})"
-            )
-        if name in NOT_SWUNG:
-            raise UserError(f"--range: '{name}' is a choice or a count, not a quantity to swing")
-
+    _check(point, figure, rival, swing, ranges, prices)
     base = figure_of(point, figure, rival)
-    rows, unmoved = [], []
+    if not math.isfinite(base):
+        where = rival.name if rival is not None else point.hardware.name
+        raise UserError(f"--figure: {figure} is missing at this point (no {where} replica serves it, or it is zero "
+                        "there); choose another point")  # fmt: skip
+    rows, unmoved, unswung = [], [], []
 
-    def bounds(name: str, value: float) -> tuple[float, float]:
-        if name in ranges:
-            return ranges[name]
-        return value / swing, value * swing
+    def evaluated(moved_point, moved_rival) -> float:
+        try:
+            return figure_of(moved_point, figure, moved_rival)
+        except (ValueError, ArithmeticError):
+            return math.nan
 
     for name in PARAMETERS:
         if name in NOT_SWUNG:
             continue
         value = float(getattr(point.assumptions, name))
-        if value == 0 and name not in ranges:
-            unmoved.append(name)  # a factor does not move zero; give it a --range
+        if name in ranges:
+            low, high = ranges[name]
+        elif value == 0:
+            unswung.append(name)  # a factor does not move zero (often "the catalog's value"): give a --range
             continue
-        axis = AXES[name]
-        low, high = (min(max(v, axis.low), axis.high) for v in bounds(name, value))
-        figures = []
-        for v in (low, high):
-            try:
-                moved = point.at(assumptions=point.assumptions.model_copy(update={name: v}))
-                figures.append(figure_of(moved, figure, rival))
-            except (ValueError, ArithmeticError):
-                figures.append(math.nan)
-        rows.append(Swing(name, low, high, *figures))
+        else:
+            axis = AXES[name]
+            low, high = (min(max(v, axis.low), axis.high) for v in (value / swing, value * swing))
+        results = [evaluated(point.at(assumptions=point.assumptions.model_copy(update={name: v})), rival)
+                   for v in (low, high)]  # fmt: skip
+        rows.append(Swing(name, low, high, *results))
     for name, hardware in prices.items():
         field = name.split(".", 1)[1]
         value = _price_value(hardware, field, price)
-        low, high = bounds(name, value)
-        figures = []
+        low, high = ranges.get(name, (value / swing, value * swing))
+        results = []
         for v in (low, high):
             changed = _priced(hardware, field, v, price)
             moved = point.on(changed) if hardware is point.hardware else point
-            figures.append(figure_of(moved, figure, changed if hardware is rival else rival))
-        rows.append(Swing(name, low, high, *figures))
+            results.append(evaluated(moved, changed if hardware is rival else rival))
+        rows.append(Swing(name, low, high, *results))
     moved = [r for r in rows if not (r.spread <= 1e-12 * max(abs(base), 1e-300))]
     unmoved += [r.name for r in rows if r not in moved]
     # Largest first; a swing that leaves no replica serving the point (NaN) goes last.
     moved.sort(key=lambda r: (not math.isfinite(r.spread), -r.spread if math.isfinite(r.spread) else 0.0, r.name))
-    return base, moved, unmoved
+    return base, moved, unmoved, unswung

@@ -27,6 +27,8 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+#: Hardware kinds the measured serving rows cover (their errors say nothing of other kinds).
+MEASURED_KINDS = ("gpu",)
 #: The interval every figure is given with (the issue's 80 %: 10th to 90th percentile).
 LEVEL = 0.8
 #: The figures of a point each calibrated metric sets the interval of (cost follows throughput:
@@ -186,13 +188,40 @@ def band_factors(uncertainty: Mapping) -> dict[str, tuple[float, float]]:
     return out
 
 
+#: Physics caps an interval: no measured value can beat the roofline. Per figure, (side, a, b):
+#: the interval's ``side`` end is held to ``value x a / b`` (speeds at most their bound; TTFT at
+#: least its bound; a cost at least its value at the peak throughput).
+CAPS = {
+    "interactivity_tps": ("high", "interactivity_bound_tps", "interactivity_tps"),
+    "throughput_tps": ("high", "throughput_bound_tps", "throughput_tps"),
+    "output_throughput_tps": ("high", "throughput_bound_tps", "throughput_tps"),
+    "ttft_s": ("low", "ttft_bound_s", "ttft_s"),
+    "cost_per_mtok_usd": ("low", "throughput_tps", "throughput_bound_tps"),
+    "cost_per_mtok_output_usd": ("low", "throughput_tps", "throughput_bound_tps"),
+    "cost_per_turn_usd": ("low", "throughput_tps", "throughput_bound_tps"),
+}
+
+
+def _finite(values: Mapping, name: str) -> bool:
+    value = values.get(name)
+    return value is not None and math.isfinite(value) and value > 0
+
+
 def intervals(values: Mapping[str, float], uncertainty: Mapping) -> dict[str, tuple[float, float]]:
-    """Each figure of a point that a calibrated metric covers, as ``(low, high)`` at the profile's level."""
-    return {
-        name: (values[name] * low, values[name] * high)
-        for name, (low, high) in band_factors(uncertainty).items()
-        if name in values and values[name] is not None and math.isfinite(values[name])
-    }
+    """Each figure of a point that a calibrated metric covers, as ``(low, high)`` at the profile's
+    level, held inside the roofline (:data:`CAPS`: physics wins over the measured spread)."""
+    out = {}
+    for name, (low, high) in band_factors(uncertainty).items():
+        if not _finite(values, name):
+            continue
+        x = values[name]
+        lo, hi = x * low, x * high
+        side, a, b = CAPS.get(name, (None, None, None))
+        if side and _finite(values, a) and _finite(values, b):
+            limit = x * values[a] / values[b]
+            lo, hi = (lo, min(hi, max(limit, x))) if side == "high" else (max(lo, min(limit, x)), hi)
+        out[name] = (lo, hi)
+    return out
 
 
 def log_normal(quantiles: Sequence[float], level: float = LEVEL) -> tuple[float, float]:
@@ -235,6 +264,8 @@ def cost_error(profile: Mapping, kind: str) -> tuple[float, float] | None:
     if kind == "wafer":
         held = profile.get("provenance", {}).get("wafer", {}).get("cross_validation_by_model", {})
         return (0.0, math.log1p(held["median"]) / 0.6745) if "median" in held else None
+    if kind not in MEASURED_KINDS:  # no measured row of such hardware: no error to quote
+        return None
     quantiles = profile.get("uncertainty", {}).get("log_ratio_quantiles", {}).get("throughput_per_gpu")
     return log_normal(quantiles, profile["uncertainty"]["level"]) if quantiles else None
 
@@ -251,10 +282,11 @@ def rival_win_probability(ds, best, cost: str):
     names = [str(h) for h in best["hardware"].values]
     kinds = dict(zip((str(h) for h in ds["hardware"].values), (str(k) for k in ds["kind"].values)))
     errors = {name: cost_error(profile, kinds.get(name, "gpu")) for name in names}
-    if any(e is None for e in errors.values()):
+    if all(e is None for e in errors.values()):
         return None
     rival = best["rival"].values
-    lookup = np.vectorize(lambda name, i: errors[name][i] if name in errors else np.nan, otypes=[float])
+    # A side with no recorded error (hardware no measured row covers): NaN, not a guess.
+    lookup = np.vectorize(lambda name, i: errors[name][i] if errors.get(name) else np.nan, otypes=[float])
     mine = np.broadcast_to(np.asarray(names, dtype=object).reshape(
         [-1 if d == "hardware" else 1 for d in best["rival"].dims]), rival.shape)  # fmt: skip
     dims = best["rival"].dims

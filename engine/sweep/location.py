@@ -56,6 +56,13 @@ def location(text, field: str = "--output"):
             f"{field}: {redact(text)} carries credentials in the URL; give them to the storage backend instead "
             "(environment variables or its config file), so no cube, page or log records them"
         )
+    if "?" in rest or "#" in rest:  # a store is many files: one URL's query (a signature) cannot open them
+        from engine.escape import redact
+
+        raise UserError(
+            f"{field}: {redact(text)} has a query string or fragment; a Zarr store is many files, so a presigned "
+            "or SAS URL cannot open it: give the credentials to the storage backend instead"
+        )
     from fsspec.registry import known_implementations, registry
 
     if scheme not in known_implementations and scheme not in registry:
@@ -69,9 +76,17 @@ def location(text, field: str = "--output"):
         fsspec.get_filesystem_class(scheme)
     except ImportError as exc:
         raise UserError(f"{field}: {scheme}:// needs a package that is not installed ({exc})") from None
+    from urllib.parse import urlsplit
+
     from upath import UPath
 
-    return UPath(text)
+    try:
+        urlsplit(text).port  # noqa: B018 (parses the authority: an unclosed IPv6 bracket, a bad port)
+        return UPath(text)
+    except ValueError as exc:
+        from engine.escape import redact
+
+        raise UserError(f"{field}: {redact(text)} is not a valid URL ({exc})") from None
 
 
 def is_remote(path) -> bool:

@@ -478,10 +478,11 @@ def resolve(spec: SweepSpec, catalog: Catalog | None = None) -> ResolvedSpec:
             raise UserError(f"chunks.{dim}: not a dim of this sweep ({did_you_mean(dim, axes)})")
     assert math.prod(len(v) for v in axes.values()) == n_points
     canonical = spec.model_dump(mode="json")
-    if canonical.get("output"):  # recorded in the cube's attrs: a presigned URL's signature stays out
-        from engine.escape import redact
+    from engine.escape import redact
 
-        canonical["output"] = redact(canonical["output"])
+    for field in ("output", "description"):  # recorded in the cube's attrs: no credentials in them
+        if canonical.get(field):
+            canonical[field] = redact(canonical[field])
     canonical["profile"] = catalog.profile(spec.profile_name).model_dump(mode="json")  # its values pin the numbers
     canonical["axes"] = {k: v.tolist() for k, v in values.items()}
     if spec.synthetic is not None:

@@ -207,3 +207,36 @@ def test_widening_restores_coverage_when_groups_err_alike():
     assert plain < 0.75 < found["quantile_levels"]["ttft"] / 1.0
     assert found["quantile_levels"]["ttft"] > 0.8
     assert found["coverage"]["model"]["ttft"] == pytest.approx(0.8, abs=0.1)  # nested, so not exact
+
+
+def test_intervals_never_beat_the_roofline_and_need_measured_hardware(catalog, agentic):
+    """Physics first: on random points no speed's interval rises above its bound, no TTFT below
+    its bound, no cost below its value at the peak throughput; other kinds get no interval."""
+    from engine.interfaces.cli.point import point_intervals
+    from engine.model.evaluate import evaluate_point
+    from engine.model.point import Point
+
+    profile = catalog.profile("calibrated")
+    rng = np.random.default_rng(5)
+    checked = 0
+    for _ in range(40):
+        point = Point(catalog.model(rng.choice(["gpt-oss-120b", "llama-3.1-8b", "llama-3.1-70b", "qwen3-32b"])),
+                      catalog.get_hardware(rng.choice(["h100-sxm", "h200-sxm", "b200"])), agentic,
+                      isl=float(rng.choice([1e3, 8e3, 64e3])), concurrency=float(rng.choice([1, 64, 1024])),
+                      weight_bits=8, kv_bits=16, assumptions=catalog.assumptions("calibrated", {}, ""))  # fmt: skip
+        values = evaluate_point(point)
+        if not values["replica_fits"]:
+            continue
+        found = point_intervals(point, profile, values, [])["intervals"]
+        assert found["interactivity_tps"][1] <= values["interactivity_bound_tps"] * (1 + 1e-12)
+        assert found["throughput_tps"][1] <= values["throughput_bound_tps"] * (1 + 1e-12)
+        assert found["ttft_s"][0] >= values["ttft_bound_s"] * (1 - 1e-12)
+        at_peak = values["cost_per_mtok_usd"] * values["throughput_tps"] / values["throughput_bound_tps"]
+        assert found["cost_per_mtok_usd"][0] >= at_peak * (1 - 1e-12)
+        for name, (lo, hi) in found.items():
+            assert lo <= values[name] <= hi, name
+        checked += 1
+    assert checked >= 15
+    groq = Point(catalog.model("llama-3.1-8b"), catalog.get_hardware("groq-lpu"), agentic, isl=1e3)
+    assert point_intervals(groq, profile, evaluate_point(groq), [])["intervals"] == {}
+    assert unc.cost_error(profile.model_dump(mode="json"), "sram_chip") is None

@@ -281,3 +281,33 @@ def test_calibrate_reports_progress_while_it_fits(tmp_path, capsys, monkeypatch)
     assert "least squares" in lines[0] and "robust" in lines[-1]
     monkeypatch.setenv("TOKENSWEEP_PROGRESS_INTERVAL", "soon")
     one_line_error(capsys, ["calibrate", str(MEASURED), "--fit", "mfu_decode"], "TOKENSWEEP_PROGRESS_INTERVAL")
+
+
+def test_redaction_keeps_json_whole_and_covers_fragments_and_odd_userinfo():
+    text = json.dumps({"d": 'note ?token=abc"quoted" and more', "u": "a#access_token=SECRET"})
+    assert json.loads(redact(text)) == {"d": 'note ?token=***"quoted" and more', "u": "a#access_token=***"}
+    assert redact("https://u:pa@SECRET@h/x.zarr") == "https://***@h/x.zarr"
+
+
+def test_urls_with_a_query_or_a_bad_authority_are_one_line(capsys):
+    err = one_line_error(capsys, ["show", "http://127.0.0.1:1/c.zarr?sig=SECRET"], "query string", "presigned")
+    assert "SECRET" not in err
+    one_line_error(capsys, ["show", "http://[::1/c.zarr"], "is not a valid URL")
+
+
+def test_comparisons_refuse_what_no_replica_serves_and_best_prices_only_costs(cube, capsys):
+    one_line_error(capsys, ["point", "--model", "gpt-oss-120b", "--hardware", "h100-sxm", "--vs", "h100-sxm"],
+                   "--vs: h100-sxm is the --hardware itself")  # fmt: skip
+    one_line_error(capsys, ["point", "--model", "gpt-oss-120b", "--hardware", "wse3", "--vs", "h100-sxm",
+                            "--vs-units", "1"], "--vs-units: 1 h100-sxm")  # fmt: skip
+    assert main(["best", str(cube), "--cost", "ttft_s", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)["best"]
+    assert rows and not any(k in rows[0] for k in ("rival", "break_even_usd_per_hour", "win_probability"))
+
+
+def test_export_takes_its_format_from_the_suffix(cube, tmp_path, capsys):
+    out = tmp_path / "t.csv"
+    assert main(["export", str(cube), "-o", str(out), "--var", "ttft_s"]) == 0
+    assert out.read_text().startswith("model")
+    one_line_error(capsys, ["export", str(cube), "-o", str(tmp_path / "t.parquet"), "--format", "csv"],
+                   "ends in .parquet but --format is csv")  # fmt: skip

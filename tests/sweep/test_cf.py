@@ -94,7 +94,8 @@ def test_every_units_attribute_parses_in_udunits_with_the_shipped_database(tmp_p
 MEANING = {
     "1": "dimensionless", "FLOP": "FLOP", "FLOP/s": "FLOP / second", "GB/s": "gigabyte / second", "USD": "USD",
     "USD/Mtok": "USD / megatoken", "USD/h": "USD / hour", "USD/kWh": "USD / kilowatt_hour", "bits": "bit",
-    "bytes": "byte", "bytes/s": "byte / second", "count": "count", "elements": "element", "layers": "layer",
+    "bytes": "byte", "bytes/s": "byte / second", "count": "count", "elements": "element", "kW": "kilowatt",
+    "layers": "layer",
     "params": "parameter", "requests": "request", "s": "second", "tok/s": "token / second", "tokens": "token",
     "tokens/s": "token / second", "year": "year",
 }  # fmt: skip

@@ -91,7 +91,10 @@ def run(args) -> int:
     edges = axis_edges(result, ds, over)
     if edges is not None:
         result["at_axis_edge"] = edges
-    if "hardware" in result.dims and result.sizes["hardware"] > 1:  # the price at which each winner flips
+    from engine.analysis.breakeven import PRICED
+
+    # The price at which each winner flips: for costs proportional to the price only (not a latency).
+    if args.cost in PRICED and "hardware" in result.dims and result.sizes["hardware"] > 1:
         from engine.analysis.breakeven import rival_break_even
         from engine.analysis.uncertainty import rival_win_probability
 

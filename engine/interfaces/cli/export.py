@@ -12,7 +12,7 @@ from engine.interfaces.cli.common import open_cube_arg
 def add_parser(sub) -> None:
     p = sub.add_parser("export", help="write a cube as one table: Parquet (units in the schema) or CSV")
     p.add_argument("cube")
-    p.add_argument("--format", default="parquet", help="parquet (default) or csv")
+    p.add_argument("--format", help="parquet or csv (default: from -o's suffix, else parquet)")
     p.add_argument("--var", action="append", help="variable to export (repeatable; default: all but by-type)")
     p.add_argument(
         "-o", "--output", help="table file, or - for stdout (default: beside the cube, <cube>.parquet or .csv)"
@@ -27,6 +27,11 @@ def run(args) -> int:
     from engine.sweep.location import beside
     from engine.units import format_bytes
 
+    suffix = Path(args.output).suffix.lower().lstrip(".") if args.output and args.output != "-" else ""
+    if args.format is None:
+        args.format = suffix if suffix in ("csv", "parquet") else "parquet"
+    elif suffix in ("csv", "parquet") and suffix != args.format:
+        raise UserError(f"-o: '{args.output}' ends in .{suffix} but --format is {args.format}")
     check_format(args.format)  # before a default path is made (a remote cube's makes outputs/)
     ds = open_cube_arg(args.cube)
     if args.output == "-":

@@ -169,7 +169,13 @@ def run(args) -> int:
         from engine.analysis.compare import compare_point
         from engine.interfaces.panels import format_comparison
 
-        comparison = compare_point(point, catalog.get_hardware(args.vs), args.api_price, args.vs_units)
+        if args.vs == point.hardware.name:
+            raise UserError(f"--vs: {args.vs} is the --hardware itself; compare with other hardware")
+        other = catalog.get_hardware(args.vs)
+        refuse_unserved(point, evaluate_point(point))
+        vs_point = point.on(other).at(assumptions=point.assumptions.model_copy(update={"replica_units": args.vs_units}))
+        refuse_unserved(vs_point, evaluate_point(vs_point), units_flag="--vs-units")
+        comparison = compare_point(point, other, args.api_price, args.vs_units)
         print(dumps(comparison, indent=2) if args.json else format_comparison(point.model, comparison))
         return 0
     values = evaluate_point(point)
@@ -192,21 +198,28 @@ def point_intervals(point, profile, values: dict, overridden) -> dict:
     from engine.analysis.uncertainty import intervals
 
     unc = profile.uncertainty
+    from engine.analysis.uncertainty import MEASURED_KINDS
+
     if point.hardware.kind == "wafer":
         return {"intervals": {}, "note": "no measured interval for the wafer: its pipeline latencies are fitted to "
                 "published single-stream speeds, not held-out serving measurements"}  # fmt: skip
+    if point.hardware.kind not in MEASURED_KINDS:
+        return {"intervals": {}, "note": f"no measured interval for {point.hardware.name}: no measured serving row "
+                f"of {point.hardware.kind} hardware is in the calibration"}  # fmt: skip
     if not unc:
         return {"intervals": {}, "note": f"profile {profile.name} has no calibrated uncertainty (tokensweep "
                 "calibrate --cv writes one)"}  # fmt: skip
+    coverage = unc.get("coverage", {})
+    covered = ", ".join(f"{share['all']:.0%} for a new {by}" for by, share in coverage.items() if "all" in share)
     note = (f"{unc['level']:.0%} prediction interval of the measured value, from {profile.name}'s "
-            f"{unc['basis']}")  # fmt: skip
+            f"{unc['basis']}, held inside the roofline" + (f" (measured coverage: {covered})" if covered else ""))  # fmt: skip
     fitted = set(profile.provenance.get("fitted_parameters", ()))
     if fitted & set(overridden):
         note += f"; --set changed fitted values ({', '.join(sorted(fitted & set(overridden)))}), so it may not hold"
     return {"level": unc["level"], "intervals": {k: list(v) for k, v in intervals(values, unc).items()}, "note": note}
 
 
-def refuse_unserved(point, values) -> None:
+def refuse_unserved(point, values, units_flag: str = "--units") -> None:
     """One line, not a panel of NaN, when no replica serves the point."""
     from engine.units import format_count
 
@@ -223,5 +236,5 @@ def refuse_unserved(point, values) -> None:
         hint = "try --parallelism dp-ep" if a.parallelism != "dp-ep" else "use fewer concurrent requests or fewer bits"
         raise UserError(f"replica: no number of {point.hardware.name} {word} holds {model.name} with this KV in the "
                         f"{a.parallelism} layout ({hint})")  # fmt: skip
-    raise UserError(f"--units: {a.replica_units} {point.hardware.name} {word} cannot hold the replica; it needs "
+    raise UserError(f"{units_flag}: {a.replica_units} {point.hardware.name} {word} cannot hold the replica; it needs "
                     f"{values['units_needed']} in the {a.parallelism} layout")  # fmt: skip

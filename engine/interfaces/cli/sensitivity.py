@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 from engine.errors import UserError
 from engine.interfaces.cli.common import add_catalog_option
 from engine.interfaces.cli.point import add_point_arguments
@@ -29,12 +32,17 @@ def add_parser(sub) -> None:
         action="append",
         default=[],
         metavar="NAME=LOW:HIGH",
-        help="an assumption's or a price's own range, e.g. wse3.capex_usd=1M:3M (repeatable)",
+        help="an assumption's or a price's own range, e.g. wse3.usd_per_hour=20:80, or wse3.capex_usd=1M:3M "
+        "with --price tco (repeatable)",
     )
     p.add_argument("--top", type=int, default=15, help="rows to show (default 15)")
-    p.add_argument("-o", "--output", help="also draw the tornado figure here (PNG)")
+    p.add_argument("-o", "--output", help="also draw the tornado figure here (.png, .svg or .pdf)")
     add_catalog_option(p)
     p.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+#: What the tornado figure can be written as (matplotlib's vector and raster formats).
+FIGURE_FORMATS = (".png", ".svg", ".pdf")
 
 
 def _range(text: str) -> tuple[str, tuple[float, float]]:
@@ -59,24 +67,34 @@ def run(args) -> int:
 
     if args.top < 1:
         raise UserError(f"--top: must be at least 1 (got {args.top})")
-    ranges = dict(_range(text) for text in args.range)
-    if args.output:
+    ranges: dict = {}
+    for text in args.range:
+        name, span = _range(text)
+        if name in ranges:
+            raise UserError(f"--range: '{name}' is given twice")
+        ranges[name] = span
+    if args.output is not None:
         from engine.atomic import check_file_output
 
+        if Path(args.output).suffix.lower() not in FIGURE_FORMATS:
+            raise UserError(f"-o: '{args.output}' must end in {', '.join(FIGURE_FORMATS)} (the tornado figure)")
         check_file_output(args.output)
     catalog = load_catalog(args.catalog)
     point = point_of(args, catalog)
     refuse_unserved(point, evaluate_point(point))
     rival = catalog.get_hardware(args.vs) if args.vs else None
     swing = SWING if args.swing is None else args.swing
-    base, rows, unmoved = sensitivity(point, args.figure, rival, swing, ranges)
+    base, rows, unmoved, unswung = sensitivity(point, args.figure, rival, swing, ranges)
     what = f"{args.figure} on {point.hardware.name}" + (f" / on {rival.name}" if rival else "")
     if args.json:
         print(dumps({"figure": args.figure, "vs": args.vs, "base": base, "swing": swing,
                      "rows": [{"name": r.name, "low": r.low, "high": r.high, "figure_low": r.figure_low,
-                               "figure_high": r.figure_high} for r in rows], "no_effect": unmoved}, indent=2))  # fmt: skip
+                               "figure_high": r.figure_high} for r in rows], "no_effect": unmoved,
+                     "not_swung": unswung}, indent=2))  # fmt: skip
     else:
-        print(f"{what}: {base:.4g} at {point.model.name}, ISL {point.isl:g}, {point.concurrency:g} requests")
+        from engine.interfaces.panels import requests
+
+        print(f"{what}: {base:.4g} at {point.model.name}, ISL {point.isl:g}, {requests(point.concurrency)}")
         print(f"each value moved to /{swing:g} and x{swing:g} (inside its bounds) unless --range gives it one; "
               "largest effect first")  # fmt: skip
         print(f"  {'assumption or price':<34} {'low':>11} {'high':>11}  {'figure at low':>13} {'at high':>11}  change")
@@ -89,9 +107,11 @@ def run(args) -> int:
             print(f"  ... {len(rows) - args.top} more (--top)")
         if unmoved:
             print(f"no effect here: {', '.join(unmoved)}")
+        if unswung:
+            print(f"not swung (their value 0 means the catalog's or none; give a --range): {', '.join(unswung)}")
     if args.output:
         from engine.interfaces.figures.tornado import draw_tornado
 
         draw_tornado(base, rows[: args.top], what, args.output)
-        print(f"figure: {args.output}")
+        print(f"figure: {args.output}", file=sys.stderr if args.json else sys.stdout)
     return 0

@@ -178,14 +178,14 @@ def payload(ds, fixed: dict, name: str) -> dict:
 def bands(info, ds) -> dict:
     """The factors of each figure's prediction interval (GPU points; engine.analysis.uncertainty)
     from the cube's profile, and which hardware they apply to: the page multiplies them."""
-    from engine.analysis.uncertainty import band_factors
+    from engine.analysis.uncertainty import CAPS, MEASURED_KINDS, band_factors
 
     kinds = [str(k) for k in ds["kind"].values] if "kind" in ds.coords and "hardware" in ds.dims else []
     factors = band_factors(info.spec.get("profile", {}).get("uncertainty", {}))
     if not factors:
         return {}
-    return {"level": info.spec["profile"]["uncertainty"]["level"], "factors": factors,
-            "applies": [kind != "wafer" for kind in kinds]}  # fmt: skip
+    return {"level": info.spec["profile"]["uncertainty"]["level"], "factors": factors, "caps": CAPS,
+            "applies": [kind in MEASURED_KINDS for kind in kinds]}  # fmt: skip
 
 
 def render(page_payload: dict) -> str:

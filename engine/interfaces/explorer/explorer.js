@@ -73,7 +73,17 @@ function bandOf(name, x) {
   if (!bands.factors || !(name in bands.factors) || typeof x !== "number" || !Number.isFinite(x)) return null;
   if (!("hardware" in cur) || !bands.applies[cur.hardware]) return null;
   const [low, high] = bands.factors[name];
-  return [x * low, x * high];
+  let band = [x * low, x * high];
+  const cap = bands.caps[name];  // physics first: no measured value beats the roofline
+  if (cap && cap[1] in VARS && cap[2] in VARS) {
+    const a = value(cap[1]), b = value(cap[2]);
+    if (Number.isFinite(a) && Number.isFinite(b) && a > 0 && b > 0) {
+      const limit = (x * a) / b;
+      band = cap[0] === "high" ? [band[0], Math.min(band[1], Math.max(limit, x))]
+                               : [Math.max(band[0], Math.min(limit, x)), band[1]];
+    }
+  }
+  return band;
 }
 
 // ---------------------------------------------------------------- controls
