@@ -76,6 +76,9 @@ def run(args) -> int:
         word = "B < A" if how == "ratio" else "B - A < 0"
         for row in rows:
             units = "" if how == "ratio" else f" {result[row['variable']].attrs['units']}"
+            if not row["compared"]:  # nothing finite on both sides: no statistics to print
+                print(f"  {row['variable']:<28} no cell holds a number in both cubes (of {row['cells']:,} cells)")
+                continue
             print(
                 f"  {row['variable']:<28} min {row['min']:.4g}  median {row['median']:.4g}  max {row['max']:.4g}{units}"
                 f"  ({row['compared']:,} of {row['cells']:,} cells; {word} in {row['b_below_a']:.0%})"

@@ -201,13 +201,13 @@ def point_intervals(point, profile, values: dict, overridden) -> dict:
     from engine.analysis.uncertainty import MEASURED_KINDS
 
     if point.hardware.kind == "wafer":
-        return {"intervals": {}, "note": "no measured interval for the wafer: its pipeline latencies are fitted to "
+        return {"level": None, "intervals": {}, "note": "no measured interval for the wafer: its pipeline latencies are fitted to "
                 "published single-stream speeds, not held-out serving measurements"}  # fmt: skip
     if point.hardware.kind not in MEASURED_KINDS:
-        return {"intervals": {}, "note": f"no measured interval for {point.hardware.name}: no measured serving row "
+        return {"level": None, "intervals": {}, "note": f"no measured interval for {point.hardware.name}: no measured serving row "
                 f"of {point.hardware.kind} hardware is in the calibration"}  # fmt: skip
     if not unc:
-        return {"intervals": {}, "note": f"profile {profile.name} has no calibrated uncertainty (tokensweep "
+        return {"level": None, "intervals": {}, "note": f"profile {profile.name} has no calibrated uncertainty (tokensweep "
                 "calibrate --cv writes one)"}  # fmt: skip
     coverage = unc.get("coverage", {})
     covered = ", ".join(f"{share['all']:.0%} for a new {by}" for by, share in coverage.items() if "all" in share)
