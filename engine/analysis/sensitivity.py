@@ -43,6 +43,13 @@ class Swing:
         return abs(self.figure_high - self.figure_low)
 
 
+def units_of(name: str) -> str:
+    """The unit of a swung value: the assumption's, or a price's (per unit of hardware)."""
+    if "." in name:
+        return "USD/h" if name.endswith(".usd_per_hour") else "USD"
+    return AXES[name].units
+
+
 def price_names(hardware: Hardware, price: str) -> str:
     """The one price of ``hardware`` that sets its cost in scenario ``price``."""
     return (

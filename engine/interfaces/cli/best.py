@@ -120,7 +120,9 @@ def run(args) -> int:
         )
     )
     if args.json:
+        selection = {d: v if isinstance(v, str | int | float) else str(v) for d, v in chosen.items()}
         doc = {"units": units, "serving": serving, "price_note": price_note, "minimised_over": over, "per": by,
+               "selection": selection,
                "complete": complete, "incomplete_note": incomplete, "best": frame.to_dict(orient="records")}  # fmt: skip
         print(dumps(doc, indent=2))
     elif args.csv:

@@ -59,6 +59,15 @@ def _range(text: str) -> tuple[str, tuple[float, float]]:
     return name, (lo, hi)
 
 
+def _figure_units(figure: str, rival) -> str:
+    """`` USD/Mtok`` for a figure, nothing for a ratio of two (it has no unit)."""
+    from engine.model.variables import BY_NAME
+
+    if rival is not None or figure not in BY_NAME:
+        return ""
+    return f" {BY_NAME[figure].units}"
+
+
 def run(args) -> int:
     from engine.analysis.sensitivity import SWING, sensitivity
     from engine.interfaces.cli.point import point_of, refuse_unserved
@@ -92,17 +101,20 @@ def run(args) -> int:
                                "figure_high": r.figure_high} for r in rows], "no_effect": unmoved,
                      "not_swung": unswung}, indent=2))  # fmt: skip
     else:
+        from engine.analysis.sensitivity import units_of
         from engine.interfaces.panels import requests
 
-        print(f"{what}: {base:.4g} at {point.model.name}, ISL {point.isl:g}, {requests(point.concurrency)}")
+        unit = _figure_units(args.figure, rival)
+        print(f"{what}: {base:.4g}{unit} at {point.model.name}, ISL {point.isl:,.0f} tokens, OSL {point.osl:,.0f} "
+              f"tokens, {requests(point.concurrency)}, weights {point.weight_bits:g}-bit, KV {point.kv_bits:g}-bit")  # fmt: skip
         print(f"each value moved to /{swing:g} and x{swing:g} (inside its bounds) unless --range gives it one; "
               "largest effect first")  # fmt: skip
-        print(f"  {'assumption or price':<34} {'low':>11} {'high':>11}  {'figure at low':>13} {'at high':>11}  change")
+        print(f"  {'assumption or price':<34} {'low':>11} {'high':>11} {'unit':<9} {'figure at low':>13} {'at high':>11}"
+              "  change")  # fmt: skip
         for r in rows[: args.top]:
             change = f"{r.figure_low / base - 1:+.1%} / {r.figure_high / base - 1:+.1%}" if base else ""
-            print(
-                f"  {r.name:<34} {r.low:>11.4g} {r.high:>11.4g}  {r.figure_low:>13.4g} {r.figure_high:>11.4g}  {change}"
-            )
+            print(f"  {r.name:<34} {r.low:>11.4g} {r.high:>11.4g} {units_of(r.name):<9} {r.figure_low:>13.4g} "
+                  f"{r.figure_high:>11.4g}  {change}")  # fmt: skip
         if len(rows) > args.top:
             print(f"  ... {len(rows) - args.top} more (--top)")
         if unmoved:

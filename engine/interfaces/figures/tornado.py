@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from engine.analysis.sensitivity import units_of
 from engine.interfaces.figures.common import pyplot, save
 
 
@@ -16,7 +17,8 @@ def draw_tornado(base: float, rows, what: str, output) -> None:
     for i, r in enumerate(reversed(shown)):
         for value, color in ((r.figure_low, "#2166ac"), (r.figure_high, "#b2182b")):
             ax.barh(i, value - base, left=base, color=color, height=0.6)
-        ax.text(max(r.figure_low, r.figure_high), i, f"  {r.low:.3g} .. {r.high:.3g}", va="center", fontsize=7)
+        label = f"  {r.low:.3g} .. {r.high:.3g} {units_of(r.name)}".rstrip()
+        ax.text(max(r.figure_low, r.figure_high), i, label, va="center", fontsize=7)
     ax.set_yticks(range(len(shown)), [r.name for r in reversed(shown)], fontsize=8)
     ax.axvline(base, color="black", linewidth=1)
     if " / on " in what:  # a ratio of two sides: where the winner flips
