@@ -44,14 +44,20 @@ FIGURES = {
 }
 
 
-def log_ratios(rows, predictions) -> dict[str, np.ndarray]:
-    """``log(measured / predicted)`` per metric (rows with no replica left out)."""
-    out: dict[str, list[float]] = {}
+def _log_errors(rows, predictions):
+    """(row, metric, log(measured / predicted)) of every measured metric a replica served."""
     for row, predicted in zip(rows, predictions):
         for metric, measured in row.measured.items():
             value = predicted[metric]
             if value > 0 and math.isfinite(value):
-                out.setdefault(metric, []).append(math.log(measured / value))
+                yield row, metric, math.log(measured / value)
+
+
+def log_ratios(rows, predictions) -> dict[str, np.ndarray]:
+    """``log(measured / predicted)`` per metric (rows with no replica left out)."""
+    out: dict[str, list[float]] = {}
+    for _, metric, value in _log_errors(rows, predictions):
+        out.setdefault(metric, []).append(value)
     return {k: np.asarray(v) for k, v in out.items()}
 
 
@@ -66,23 +72,15 @@ def cross_conformal_coverage(held: Mapping[str, tuple[Sequence, Sequence]], leve
 
     ``held`` maps a group to (its rows, their predictions by the fit without it). Returns
     ``{metric: {"coverage": share, "n": rows}}`` pooled over groups, plus ``"all"``."""
-    logs = {group: log_ratios(*pair) for group, pair in held.items()}
-    inside: dict[str, list[bool]] = {}
-    for group, own in logs.items():
-        others: dict[str, list[np.ndarray]] = {}
-        for other, theirs in logs.items():
-            if other != group:
-                for metric, values in theirs.items():
-                    others.setdefault(metric, []).append(values)
-        bounds = interval_quantiles({k: np.concatenate(v) for k, v in others.items()}, level)
-        for metric, values in own.items():
-            if metric in bounds:
-                lo, hi = bounds[metric]
-                inside.setdefault(metric, []).extend(((values >= lo) & (values <= hi)).tolist())
-    out = {k: {"coverage": float(np.mean(v)), "n": len(v)} for k, v in inside.items()}
-    every = [x for v in inside.values() for x in v]
-    if every:
-        out["all"] = {"coverage": float(np.mean(every)), "n": len(every)}
+    frame = error_frame({"groups": held})
+    out, every = {}, [0, 0]
+    for metric, errors in frame.groupby("metric", sort=False):
+        inside, total = _inside(errors, level)
+        if total:
+            out[metric] = {"coverage": inside / total, "n": total}
+            every = [every[0] + inside, every[1] + total]
+    if every[1]:
+        out["all"] = {"coverage": every[0] / every[1], "n": every[1]}
     return out
 
 
@@ -96,16 +94,19 @@ def error_frame(held_by: Mapping[str, Mapping[str, tuple]]):
     model, hardware and length, the metric and ``log(measured / predicted)``."""
     import pandas as pd
 
-    records = []
-    for by, held in held_by.items():
-        for group, (rows, predictions) in held.items():
-            for row, predicted in zip(rows, predictions):
-                for metric, measured in row.measured.items():
-                    value = predicted[metric]
-                    if value > 0 and math.isfinite(value):
-                        records.append((by, group, row.model, row.hardware, row.length, metric,
-                                        math.log(measured / value)))  # fmt: skip
+    records = [
+        (by, group, row.model, row.hardware, row.length, metric, value)
+        for by, held in held_by.items()
+        for group, (rows, predictions) in held.items()
+        for row, metric, value in _log_errors(rows, predictions)
+    ]
     return pd.DataFrame(records, columns=["grouping", "group", *GROUPINGS, "metric", "log"])
+
+
+def _covered(values: np.ndarray, reference: np.ndarray, level: float) -> int:
+    """How many of ``values`` lie inside the ``level`` quantiles of ``reference``."""
+    lo, hi = np.quantile(reference, [(1 - level) / 2, (1 + level) / 2])
+    return int(((values >= lo) & (values <= hi)).sum())
 
 
 def _inside(frame, level: float) -> tuple[int, int]:
@@ -115,12 +116,9 @@ def _inside(frame, level: float) -> tuple[int, int]:
     for _, by in frame.groupby("grouping"):
         for group, own in by.groupby("group"):
             rest = by["log"][by["group"] != group].to_numpy()
-            if not rest.size:
-                continue
-            lo, hi = np.quantile(rest, [(1 - level) / 2, (1 + level) / 2])
-            values = own["log"].to_numpy()
-            inside += int(((values >= lo) & (values <= hi)).sum())
-            total += values.size
+            if rest.size:
+                inside += _covered(own["log"].to_numpy(), rest, level)
+                total += len(own)
     return inside, total
 
 
@@ -156,11 +154,8 @@ def profile_uncertainty(held_by: Mapping[str, Mapping[str, tuple]], basis: Seque
                 train = basis_frame[(basis_frame["metric"] == metric) & (basis_frame[by] != group)]
                 if train.empty:
                     continue
-                chosen = widened_level(train, level)
-                lo, hi = np.quantile(train["log"], [(1 - chosen) / 2, (1 + chosen) / 2])
-                values = own["log"].to_numpy()
-                inside += int(((values >= lo) & (values <= hi)).sum())
-                total += values.size
+                inside += _covered(own["log"].to_numpy(), train["log"].to_numpy(), widened_level(train, level))
+                total += len(own)
             if total:
                 coverage[by][metric] = round(inside / total, 3)
                 everything[by][0] += inside
@@ -266,8 +261,12 @@ def cost_error(profile: Mapping, kind: str) -> tuple[float, float] | None:
         return (0.0, math.log1p(held["median"]) / 0.6745) if "median" in held else None
     if kind not in MEASURED_KINDS:  # no measured row of such hardware: no error to quote
         return None
-    quantiles = profile.get("uncertainty", {}).get("log_ratio_quantiles", {}).get("throughput_per_gpu")
-    return log_normal(quantiles, profile["uncertainty"]["level"]) if quantiles else None
+    found = profile.get("uncertainty", {})
+    quantiles = found.get("log_ratio_quantiles", {}).get("throughput_per_gpu")
+    if not quantiles:
+        return None
+    # the quantiles sit at the widened level they were taken at, not at the nominal one
+    return log_normal(quantiles, found.get("quantile_levels", {}).get("throughput_per_gpu", found["level"]))
 
 
 def rival_win_probability(ds, best, cost: str):
