@@ -179,6 +179,9 @@ AXES: dict[str, Axis] = {
              deployment=True),
         Axis("hardware", "label", "", "hardware unit (catalog entry)", dtype="object", split=4),
         Axis("token_type", "label", "", "token type of the workload mix", dtype="object"),
+        Axis("draw", "label", "", "Monte Carlo draw of the uncertain assumptions and prices (uncertain: in the spec)",
+             dtype="int64"),
+        Axis("quantile", "label", "1", "quantile over the draws of the uncertain assumptions and prices"),
         # ---------------------------------------------------------------- numeric assumptions
         Axis("cache_read_speedup", "parameter", "1",
              "non-output token rate as a multiple of the decode rate (prefill_model: calculator); plausible 5-20",

@@ -100,6 +100,24 @@ def format_intervals(found: dict, note: str) -> str:
     return "\n".join(lines)
 
 
+def format_drawn(drawn: dict) -> str:
+    """The drawn-figures block of a point's panel: median and interval over the draws."""
+    from engine.model.variables import BY_NAME
+
+    low, _, high = drawn["levels"]
+    lines = [f"Drawn: {drawn['description']}", f"  {'figure':<28} {'median':>14}   {low:.0%} to {high:.0%}"]
+    for name, (lo, mid, hi) in drawn["quantiles"].items():
+        units = BY_NAME[name].units
+
+        def show(v):
+            return "missing" if v is None else f"{v:.4g}"
+
+        lines.append(f"  {name:<28} {show(mid):>14}   {show(lo)} to {show(hi)} {units}")
+    if not drawn["quantiles"]:
+        lines.append("  no figure moves with these draws")
+    return "\n".join(lines)
+
+
 def price_text(point: Point) -> str:
     """Where the hourly rate comes from: the scenario's rental rate, or TCO where none is listed."""
     from engine.model.pricing import price_source

@@ -24,7 +24,11 @@ from engine.model.tables import (
     speculation_table,
     workload_vector,
 )
+from engine.model.uncertain import Draws
 from engine.model.variables import BY_NAME, CONTEXT, FAMILIES, TOKEN_TYPE, TOKEN_TYPES, Variable, family
+
+#: The leading dim of every array evaluated with draws.
+DRAW = "draw"
 
 
 def _vector(values) -> np.ndarray:
@@ -41,13 +45,15 @@ def kernel_inputs(
     kv_bits,
     workload: Workload,
     assumptions: Assumptions,
+    draws: Draws | None = None,
 ) -> dict[str, np.ndarray]:
-    """Every kernel input by name (tables, paired context vectors, axes, parameters, mix)."""
+    """Every kernel input by name (tables, paired context vectors, axes, parameters, mix;
+    with ``draws``, the parameter matrix and hardware tables of every draw as well)."""
     isl, osl = _vector(isl), _vector(osl)
     if isl.shape != osl.shape:
         raise ValueError("isl and osl must be paired vectors of the same length")
     tables = model_table(models)
-    return {
+    inputs = {
         "models": tables.table,
         "group_offsets": tables.group_offsets,
         "groups": tables.groups,
@@ -62,6 +68,10 @@ def kernel_inputs(
         "parameters": parameter_vector(assumptions),
         "mix": workload_vector(workload),
     }
+    if draws is not None:
+        inputs["parameter_draws"] = draws.parameter_matrix(inputs["parameters"])
+        inputs["hardware_draws"] = draws.hardware_tables(inputs["hardware"], hardware, assumptions.price)
+    return inputs
 
 
 def kernel_sizes(n_models: int, n_contexts: int, n_concurrency: int, n_wbits: int, n_kbits: int, n_hardware: int):
@@ -78,18 +88,25 @@ def kernel_sizes(n_models: int, n_contexts: int, n_concurrency: int, n_wbits: in
 
 
 def kernel_shape(var: Variable, inputs: dict[str, np.ndarray]) -> tuple[int, ...]:
-    """A variable's array shape in kernel layout, from its dims and the inputs' sizes."""
+    """A variable's array shape in kernel layout, from its dims and the inputs' sizes (a
+    leading draw dim when the inputs carry draws)."""
     sizes = kernel_sizes(
         inputs["models"].shape[0], inputs["isl"].size, inputs["concurrency"].size, inputs["weight_bits"].size,
         inputs["kv_bits"].size, inputs["hardware"].shape[0],
     )  # fmt: skip
-    return tuple(sizes[d] for d in var.dims)
+    lead = (inputs["parameter_draws"].shape[0],) if "parameter_draws" in inputs else ()
+    return lead + tuple(sizes[d] for d in var.dims)
 
 
-def output_buffers(models, hardware, isl, concurrency, weight_bits, kv_bits, families) -> dict[str, np.ndarray]:
+def output_buffers(
+    models, hardware, isl, concurrency, weight_bits, kv_bits, families, n_draws: int | None = None
+) -> dict[str, np.ndarray]:
     """Empty output arrays of the families' variables for these axes (to reuse across calls)."""
     sizes = kernel_sizes(len(models), len(isl), len(concurrency), len(weight_bits), len(kv_bits), len(hardware))
-    return {v.name: np.empty(tuple(sizes[d] for d in v.dims), dtype=v.dtype) for f in families for v in family(f)}
+    lead = (n_draws,) if n_draws is not None else ()
+    return {
+        v.name: np.empty(lead + tuple(sizes[d] for d in v.dims), dtype=v.dtype) for f in families for v in family(f)
+    }
 
 
 class Arrays(dict):
@@ -100,13 +117,24 @@ class Arrays(dict):
     or ``isl`` and ``osl`` when both are listed, with ``osl_size`` contexts per ISL), and
     extent 1 along any listed dim the variable does not have. A kernel dim left out must
     have extent 1. ``at(name, **index)`` is one value (0 along unnamed dims).
+
+    Evaluated with draws (``n_draws`` set), every array leads with a ``draw`` dim: list it to
+    keep it; left out, the view is of the first draw (for variables no draw moves).
     """
+
+    n_draws: int | None = None
 
     def view(self, name: str, dims, model_dim: str = "model", osl_size: int = 1) -> np.ndarray:
         array = self[name]
+        kernel_dims = BY_NAME[name].dims
+        if self.n_draws is not None:
+            if DRAW in dims:
+                kernel_dims = (DRAW, *kernel_dims)
+            else:
+                array = array[0]
         split = "osl" in dims
         own, shape = [], []
-        for d, n in zip(BY_NAME[name].dims, array.shape):
+        for d, n in zip(kernel_dims, array.shape):
             if d == CONTEXT and split:
                 own += ["isl", "osl"]
                 shape += [n // osl_size, osl_size]
@@ -127,6 +155,8 @@ class Arrays(dict):
     def at(self, name: str, **index: int):
         """One value of a variable: the position along each named kernel dim, 0 along the others."""
         dims = BY_NAME[name].dims
+        if self.n_draws is not None:
+            dims = (DRAW, *dims)
         unknown = set(index) - set(dims)
         if unknown:
             raise KeyError(f"{name} has no dims {sorted(unknown)} (its dims: {dims})")
@@ -145,13 +175,15 @@ def evaluate_arrays(
     assumptions: Assumptions,
     families: Sequence[str] = FAMILIES,
     out: dict[str, np.ndarray] | None = None,
+    draws: Draws | None = None,
 ) -> Arrays:
     """Every variable of the requested families over the Cartesian product of the axes.
 
     ``isl`` and ``osl`` are paired (one context per position). The result maps each variable
     to its array in kernel layout; ask it for the dims you need with :meth:`Arrays.view`. ``out`` may hold preallocated C-contiguous arrays
     (by variable name) to fill instead of allocating: repeated calls then skip the page
-    faults of fresh memory.
+    faults of fresh memory. ``draws`` (:class:`engine.model.uncertain.Draws`) evaluates every
+    draw of the uncertain inputs in one compiled call: each array then leads with a draw dim.
 
     >>> from engine.model.catalog import load_catalog
     >>> cat = load_catalog()
@@ -160,11 +192,13 @@ def evaluate_arrays(
     >>> arrays["units_needed"].shape
     (1, 1, 2, 1, 1, 1)
     """
-    from engine.model.kernels import KERNELS  # compiled on first use (or loaded from the cache)
+    from engine.model.kernels import DRAW_KERNELS, KERNELS  # compiled on first use (or loaded from the cache)
 
-    inputs = kernel_inputs(models, hardware, isl, osl, concurrency, weight_bits, kv_bits, workload, assumptions)
+    inputs = kernel_inputs(models, hardware, isl, osl, concurrency, weight_bits, kv_bits, workload, assumptions, draws)
+    kernels = KERNELS if draws is None else DRAW_KERNELS
     given = out or {}
     result = Arrays()
+    result.n_draws = None if draws is None else draws.n
     for name in families:
         outputs = {}
         for v in family(name):
@@ -175,6 +209,6 @@ def evaluate_arrays(
             elif array.shape != shape or array.dtype != v.dtype or not array.flags.c_contiguous:
                 raise ValueError(f"out[{v.name!r}] must be a C-contiguous {np.dtype(v.dtype)} array of shape {shape}")
             outputs[v.name] = array
-        KERNELS[name](inputs, outputs)
+        kernels[name](inputs, outputs)
         result.update(outputs)
     return result

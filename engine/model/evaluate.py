@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from engine.model.core import evaluate_arrays
 from engine.model.point import Point
 from engine.model.records import Model
+from engine.model.uncertain import Uncertain
 from engine.model.variables import TOKEN_TYPE, TOKEN_TYPES, VARIABLES
 
 
@@ -76,6 +79,28 @@ def evaluate_point(point: Point) -> dict[str, float | bool | int | dict]:
         else:
             out[var.name] = _plain(arrays.at(var.name))
     return out
+
+
+def evaluate_point_draws(point: Point, uncertain: Uncertain) -> dict[str, np.ndarray]:
+    """Every single-valued variable at one point, once per draw of ``uncertain`` (one compiled
+    call; arrays of one value per draw, in base units).
+
+    >>> from engine.model.catalog import load_catalog
+    >>> cat = load_catalog()
+    >>> u = Uncertain.parse({"draws": 8, "distributions": {"wse3.capex_usd": {"uniform": ["1M", "3M"]}}}, "--dist")
+    >>> p = Point(cat.model("gpt-oss-120b"), cat.get_hardware("wse3"), cat.workload("agentic-coding"),
+    ...           isl=96.3e3, concurrency=250, weight_bits=4, kv_bits=16)
+    >>> drawn = evaluate_point_draws(p, u)
+    >>> bool(drawn["capex_usd"].min() >= 22 * 1e6 and drawn["capex_usd"].max() <= 22 * 3e6)  # 22 systems
+    True
+    """
+    uncertain.check_against([point.hardware], point.assumptions.price, [], "--dist")
+    draws = uncertain.sample()
+    arrays = evaluate_arrays(
+        [point.model], [point.hardware], [point.isl], [point.osl], [point.concurrency], [point.weight_bits],
+        [point.kv_bits], point.workload, point.assumptions, draws=draws,
+    )  # fmt: skip
+    return {v.name: arrays[v.name].reshape(draws.n) for v in VARIABLES if TOKEN_TYPE not in v.dims}
 
 
 def _plain(value):

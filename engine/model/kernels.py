@@ -73,12 +73,16 @@ KERNEL_INPUTS = {
     "kv_bits": f8_1d,
     "parameters": f8_1d,  # numeric assumptions then choice codes (P)
     "mix": f8_1d,  # workload fractions (MIX)
+    # The draw kernels: the same inputs, with a leading draw dim on what a draw moves.
+    "hardware_draws": nb.float64[:, :, ::1],  # (D, H, len(HW))
+    "parameter_draws": f8_2d,  # (D, P)
 }
 
 
-def output_type(var: Variable):
-    """Numba array type of a variable's kernel output: C-contiguous, rank from its dims."""
-    return nb.types.Array(nb.from_dtype(np.dtype(var.dtype)), var.rank, "C")
+def output_type(var: Variable, draws: bool = False):
+    """Numba array type of a variable's kernel output: C-contiguous, rank from its dims (one
+    more, leading, for the draw kernels)."""
+    return nb.types.Array(nb.from_dtype(np.dtype(var.dtype)), var.rank + int(draws), "C")
 
 
 @dataclass(frozen=True)
@@ -95,8 +99,9 @@ class BoundKernel:
         self.dispatcher(*(inputs[n] for n in self.inputs), *(outputs[n] for n in self.outputs))
 
 
-def bound(family_name: str):
-    """Compile a kernel whose trailing parameters are exactly the family's variables, by name."""
+def bound(family_name: str, draws: bool = False):
+    """Compile a kernel whose trailing parameters are exactly the family's variables, by name
+    (with ``draws``, each with a leading draw dim)."""
 
     def decorate(py_func) -> BoundKernel:
         names = list(inspect.signature(py_func).parameters)
@@ -114,7 +119,7 @@ def bound(family_name: str):
         unknown = [n for n in inputs if n not in KERNEL_INPUTS]
         if unknown:
             raise TypeError(f"kernel {py_func.__name__}: unknown inputs {unknown} (known: {', '.join(KERNEL_INPUTS)})")
-        signature = nb.void(*(KERNEL_INPUTS[n] for n in inputs), *(output_type(BY_NAME[n]) for n in outputs))
+        signature = nb.void(*(KERNEL_INPUTS[n] for n in inputs), *(output_type(BY_NAME[n], draws) for n in outputs))
         with layout_cache(f"{LAYOUT_FINGERPRINT}-{FORMULAS_FINGERPRINT}"):
             dispatcher = kernel(signature)(py_func)
         return BoundKernel(py_func.__name__, family_name, dispatcher, tuple(inputs), tuple(outputs))
@@ -584,3 +589,50 @@ def performance_kernel(
 #: The kernel of each family (every family of the registry has one).
 KERNELS: dict[str, BoundKernel] = {k.family: k for k in (memory_kernel, performance_kernel)}
 assert set(KERNELS) == set(FAMILIES), "every variable family needs a kernel"
+
+# --------------------------------------------------------------------------- draws
+# Monte Carlo draws of uncertain assumptions and prices (engine.model.uncertain): the same
+# compiled kernel once per draw, inside compiled code (no Python between draws), each draw
+# with its own parameter vector and hardware table and its own slice of every output.
+_memory = memory_kernel.dispatcher
+_performance = performance_kernel.dispatcher
+
+
+@bound("memory", draws=True)
+def memory_draws(
+    models, group_offsets, groups, hardware_draws, speculation, isl, osl, concurrency, weight_bits, kv_bits,
+    parameter_draws, weight_bytes, within_context, kv_bytes_per_request, kv_bytes, total_bytes, kv_share,
+    units_needed, units_per_replica, replica_fits, admitted_requests, layers_per_unit, capex_usd, stranded_fraction,
+    fits_domain,
+):  # fmt: skip
+    """:func:`memory_kernel` for every draw."""
+    for d in range(parameter_draws.shape[0]):
+        _memory(
+            models, group_offsets, groups, hardware_draws[d], speculation, isl, osl, concurrency, weight_bits,
+            kv_bits, parameter_draws[d], weight_bytes[d], within_context[d], kv_bytes_per_request[d], kv_bytes[d],
+            total_bytes[d], kv_share[d], units_needed[d], units_per_replica[d], replica_fits[d],
+            admitted_requests[d], layers_per_unit[d], capex_usd[d], stranded_fraction[d], fits_domain[d],
+        )  # fmt: skip
+
+
+@bound("performance", draws=True)
+def performance_draws(
+    models, group_offsets, groups, hardware_draws, overrides, speculation, isl, osl, concurrency, weight_bits,
+    kv_bits, parameter_draws, mix, interactivity_bound_tps, throughput_bound_tps, ttft_bound_s, interactivity_tps,
+    decode_step_s, ttft_s, turn_time_s, throughput_tps, output_throughput_tps, bound_by, usd_per_hour,
+    cost_per_mtok_usd, cost_per_mtok_output_usd, cost_per_turn_usd, cost_per_mtok_by_type_usd,
+):  # fmt: skip
+    """:func:`performance_kernel` for every draw."""
+    for d in range(parameter_draws.shape[0]):
+        _performance(
+            models, group_offsets, groups, hardware_draws[d], overrides, speculation, isl, osl, concurrency,
+            weight_bits, kv_bits, parameter_draws[d], mix, interactivity_bound_tps[d], throughput_bound_tps[d],
+            ttft_bound_s[d], interactivity_tps[d], decode_step_s[d], ttft_s[d], turn_time_s[d], throughput_tps[d],
+            output_throughput_tps[d], bound_by[d], usd_per_hour[d], cost_per_mtok_usd[d],
+            cost_per_mtok_output_usd[d], cost_per_turn_usd[d], cost_per_mtok_by_type_usd[d],
+        )  # fmt: skip
+
+
+#: The draw kernel of each family.
+DRAW_KERNELS: dict[str, BoundKernel] = {k.family: k for k in (memory_draws, performance_draws)}
+assert set(DRAW_KERNELS) == set(FAMILIES), "every variable family needs a draw kernel"

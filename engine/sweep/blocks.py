@@ -19,6 +19,7 @@ from functools import partial
 import numpy as np
 
 from engine.model.core import evaluate_arrays, output_buffers
+from engine.model.uncertain import summarise
 from engine.model.variables import FAMILIES
 from engine.sweep.plan import Plan
 
@@ -64,23 +65,32 @@ def evaluate_block(plan: Plan, block: tuple[int, ...], reuse: bool = False, slot
     if not families:
         return {}
     arguments = block_arguments(plan, block)
-    arrays = evaluate_arrays(*arguments, families, thread_buffers(arguments, families, slot) if reuse else None)
+    draws = plan.spec.draws
+    buffers = thread_buffers(arguments, families, slot, draws.n if draws else None) if reuse else None
+    arrays = evaluate_arrays(*arguments, families, buffers, draws=draws)
     osl_size = slices["osl"].stop - slices["osl"].start if "osl" in slices else 1
+    summary = plan.spec.uncertain.quantiles if plan.spec.draw_dim == "quantile" else None
     out = {}
     for var in owned:
-        view = arrays.view(var.name, schema.var_dims(var), model_dim=plan.spec.model_dim, osl_size=osl_size)
+        dims = tuple("draw" if d == "quantile" else d for d in schema.var_dims(var))
+        view = arrays.view(var.name, dims, model_dim=plan.spec.model_dim, osl_size=osl_size)
+        if summary is not None and "draw" in dims:
+            view = summarise(view, summary, dims.index("draw"))
         out[var.name] = view.astype(schema.storage_dtype(var), copy=False)
     return out
 
 
-def thread_buffers(arguments: tuple, families, slot: int = 0) -> dict[str, np.ndarray]:
+def thread_buffers(arguments: tuple, families, slot: int = 0, n_draws: int | None = None) -> dict[str, np.ndarray]:
     """Kernel output buffers (set ``slot``) this thread reuses while the block extents stay the same."""
     models, hardware, isl, _, concurrency, weight_bits, kv_bits = arguments[:7]
-    key = (tuple(families), len(models), len(hardware), len(isl), len(concurrency), len(weight_bits), len(kv_bits))
+    key = (
+        tuple(families), len(models), len(hardware), len(isl), len(concurrency), len(weight_bits), len(kv_bits),
+        n_draws,
+    )  # fmt: skip
     cache = _buffers.__dict__.setdefault("sets", {})
     cached = cache.get(slot)
     if cached is None or cached[0] != key:
-        buffers = output_buffers(models, hardware, isl, concurrency, weight_bits, kv_bits, families)
+        buffers = output_buffers(models, hardware, isl, concurrency, weight_bits, kv_bits, families, n_draws)
         cache[slot] = cached = (key, buffers)
     return cached[1]
 

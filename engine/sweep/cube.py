@@ -66,8 +66,17 @@ class CubeSchema:
                     dims.append(d)
             if TOKEN_TYPE not in var.dims:
                 dims.extend(reads)
+            if self.moved_by_draws(var):  # last but for the token type
+                dims.insert(len(dims) - (TOKEN_TYPE in var.dims), self.spec.draw_dim)
             self._dims[var.name] = tuple(dims)
         return self._dims[var.name]
+
+    def moved_by_draws(self, var: Variable) -> bool:
+        """Whether a drawn assumption or price can move the variable (it then has the draw dim)."""
+        spec = self.spec
+        if spec.uncertain is None:
+            return False
+        return spec.uncertain.moves(var.reads, var.name, spec.hardware, spec.assumptions.price)
 
     def dim_size(self, dim: str) -> int:
         return len(TOKEN_TYPES) if dim == TOKEN_TYPE else len(self.spec.axes[dim])
@@ -248,6 +257,11 @@ class CubeInfo:
     created: str
     profile: str
 
+    @property
+    def uncertain(self):
+        """The sweep's distributions (:class:`engine.model.uncertain.Uncertain`), or None."""
+        return _uncertain(self.spec)
+
     @classmethod
     def of(cls, ds) -> CubeInfo:
         attrs = ds.attrs
@@ -264,6 +278,13 @@ class CubeInfo:
             created=str(attrs.get("created", "")),
             profile=str(attrs.get("profile", "")),
         )
+
+
+def _uncertain(spec: dict):
+    from engine.model.uncertain import Uncertain
+
+    section = spec.get("uncertain")
+    return None if not section else Uncertain.parse(section, "cube: spec.uncertain")
 
 
 def _complete(value) -> bool:

@@ -84,7 +84,11 @@ class Plan:
         }
 
     def block_points(self, block: tuple[int, ...]) -> int:
-        return math.prod(s.stop - s.start for s in self.block_slices(block).values())
+        """Points the block evaluates (every draw counts; the quantile dim stands for the draws)."""
+        draws = self.spec.draws.n if self.spec.draw_dim == "quantile" else None
+        return math.prod(
+            draws if draws and d == "quantile" else s.stop - s.start for d, s in self.block_slices(block).items()
+        )
 
     # ------------------------------------------------------------------ variables in blocks
     def var_chunks(self, var: Variable) -> tuple[int, ...]:
@@ -116,14 +120,18 @@ class Plan:
         return self.schema.bytes_uncompressed()
 
     def bytes_per_block(self) -> int:
-        """Peak bytes one block holds: kernel outputs (float64) for the full block extents."""
+        """Peak bytes one block holds: kernel outputs for the full block extents (every variable
+        once per draw, as the draw kernels write them)."""
         first = tuple(0 for _ in self.dims)
         chunk = {d: s.stop - s.start for d, s in self.block_slices(first).items()}
+        draw_dim = self.spec.draw_dim
+        draws = self.spec.draws.n if draw_dim else 1
         total = 0
         for v in VARIABLES:
-            dims = self.schema.var_dims(v)
+            dims = [d for d in self.schema.var_dims(v) if d != draw_dim]
             total += (
                 math.prod(self.schema.dim_size(d) if d == TOKEN_TYPE else chunk[d] for d in dims)
+                * draws
                 * np.dtype(v.dtype).itemsize
             )
         return total
@@ -142,15 +150,24 @@ class Plan:
         )
 
 
-def default_chunks(axes: dict[str, np.ndarray], parameter_dims, requested: dict[str, int]) -> dict[str, int]:
+def default_chunks(
+    axes: dict[str, np.ndarray], parameter_dims, requested: dict[str, int], draws: tuple[str, int] | None = None
+) -> dict[str, int]:
     """Whole axes except parameters (1 per block); split the largest axes until a block is small.
 
-    Axes are split in the registry's ``split`` order among those of equal size.
+    Axes are split in the registry's ``split`` order among those of equal size. The draw dim
+    (``draws``: its name and the draws it stands for) is never split: a block evaluates every
+    draw in one compiled call, and its points count every draw.
     """
     chunks = {d: (1 if d in parameter_dims else len(v)) for d, v in axes.items()}
     chunks.update({d: min(size, len(axes[d])) for d, size in requested.items()})
-    order = sorted((d for d in axes if d not in parameter_dims), key=lambda d: AXES[d].split)
-    while math.prod(chunks.values()) > TARGET_BLOCK_POINTS:
+    whole = {draws[0]} if draws else set()
+    order = sorted((d for d in axes if d not in parameter_dims and d not in whole), key=lambda d: AXES[d].split)
+
+    def points() -> int:
+        return math.prod(draws[1] if d in whole else n for d, n in chunks.items())
+
+    while points() > TARGET_BLOCK_POINTS:
         splittable = [d for d in order if d not in requested and chunks[d] > 1]
         if not splittable:
             break
@@ -164,7 +181,8 @@ def default_chunks(axes: dict[str, np.ndarray], parameter_dims, requested: dict[
 def make_plan(spec: SweepSpec | ResolvedSpec, catalog: Catalog | None = None) -> Plan:
     """The plan of a spec (resolved against ``catalog`` first if it is not yet)."""
     resolved = spec if isinstance(spec, ResolvedSpec) else resolve(spec, catalog)
-    chunks = default_chunks(resolved.axes, resolved.parameter_dims, resolved.requested_chunks)
+    draws = (resolved.draw_dim, resolved.draws.n) if resolved.draw_dim else None
+    chunks = default_chunks(resolved.axes, resolved.parameter_dims, resolved.requested_chunks, draws)
     plan = Plan(spec=resolved, schema=CubeSchema(resolved), chunks=chunks)
     if plan.n_blocks > MAX_BLOCKS:
         raise UserError(

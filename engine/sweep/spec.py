@@ -63,6 +63,7 @@ from engine.model.assumptions import Assumptions, parse_assumptions
 from engine.model.catalog import DEFAULT_PROFILE, NAME_RULE, Catalog, load_catalog
 from engine.model.records import Hardware, Model, Workload
 from engine.model.synthetic import DEFAULT_EXPONENT, synthetic_model
+from engine.model.uncertain import Draws, Uncertain
 from engine.model.variables import BY_NAME, VARIABLES, Variable
 from engine.units import format_count, parse_quantity
 from engine.yamlio import read_yaml
@@ -174,6 +175,7 @@ class SweepSpec(_Strict):
         default_factory=list
     )  # checked against the figure registry
     reduce: ReduceSpec | None = None
+    uncertain: Any = None  # checked by Uncertain.parse (engine.model.uncertain)
 
     @field_validator("max_points", mode="before")
     @classmethod
@@ -281,6 +283,10 @@ class SweepSpec(_Strict):
             )
         return sizes
 
+    def uncertain_section(self) -> Uncertain | None:
+        """The ``uncertain`` section parsed (None without one)."""
+        return None if self.uncertain is None else Uncertain.parse(self.uncertain, "uncertain")
+
     def explicit_assumptions(self) -> dict[str, Any]:
         return {k: v for k, v in self.parameters.items() if k not in ("workload", "profile")}
 
@@ -322,6 +328,10 @@ def parse_spec(data: Any, label: str = "spec") -> SweepSpec:
         if spec.synthetic is not None:
             spec.synthetic_params()
         spec.assumptions()
+        uncertain = spec.uncertain_section()
+        if uncertain is not None and spec.reduce is not None:
+            raise UserError("uncertain: a reduction does not take draws yet; run the full cube (it keeps a draw "
+                            "or quantile dim) and reduce it with tokensweep best")  # fmt: skip
         for name in NUMERIC_PARAMETERS:  # every value of a parameter axis must be a valid assumption
             if name in spec.axes:
                 for v in spec.axis_values()[name]:
@@ -368,14 +378,24 @@ class ResolvedSpec:
     fingerprint: str  # what must match to resume a store: the computed numbers' inputs
     derived_osl: np.ndarray | None  # OSL per ISL from the workload mix, when OSL is not an axis
     reduction: Reduction | None = None  # write only the best configurations (spec ``reduce``)
+    uncertain: Uncertain | None = None  # distributions of assumptions and prices (spec ``uncertain``)
+    draws: Draws | None = None  # their draws, sampled once
 
     @property
     def osl_is_axis(self) -> bool:
         return "osl" in self.axes
 
     @property
+    def draw_dim(self) -> str | None:
+        """``draw`` (every draw kept), ``quantile`` (quantiles over the draws) or None."""
+        if self.uncertain is None:
+            return None
+        return "draw" if self.uncertain.quantiles is None else "quantile"
+
+    @property
     def n_points(self) -> int:
-        return math.prod(len(v) for v in self.axes.values())
+        """Points evaluated: every grid point once per draw (the quantile dim stands for the draws)."""
+        return math.prod(self.draws.n if d == "quantile" else len(v) for d, v in self.axes.items())
 
 
 @dataclass(frozen=True)
@@ -440,7 +460,9 @@ def resolve(spec: SweepSpec, catalog: Catalog | None = None) -> ResolvedSpec:
     synthetic: list[Model] = []
     sizes = spec.synthetic_params() if spec.synthetic is not None else np.empty(0)
     # The budget first, from the axes' lengths: nothing large is built for a grid that is refused.
-    n_points = (len(presets) + len(sizes)) * len(spec.hardware) * math.prod(len(v) for v in values.values())
+    uncertain = spec.uncertain_section()
+    n_draws = uncertain.draws if uncertain is not None else 1
+    n_points = (len(presets) + len(sizes)) * len(spec.hardware) * math.prod(len(v) for v in values.values()) * n_draws
     if n_points > spec.point_budget:
         raise UserError(
             f"max_points: the grid has {n_points:,} points, above the budget of {spec.point_budget:,.0f} "
@@ -473,10 +495,20 @@ def resolve(spec: SweepSpec, catalog: Catalog | None = None) -> ResolvedSpec:
     parameter_dims = tuple(p for p in PARAMETERS if p in values)
     for p in parameter_dims:
         axes[p] = values[p]
+    assumptions = catalog.assumptions(spec.profile_name, spec.explicit_assumptions(), "parameters.")
+    draws = None
+    if uncertain is not None:
+        uncertain.check_against(hardware, assumptions.price, list(axes), "uncertain")
+        draws = uncertain.sample()
+        if uncertain.quantiles is None:
+            axes["draw"] = np.arange(uncertain.draws, dtype=np.int64)
+        else:
+            axes["quantile"] = np.asarray(uncertain.quantiles, dtype=np.float64)
     for dim in spec.chunks:
         if dim not in axes:
             raise UserError(f"chunks.{dim}: not a dim of this sweep ({did_you_mean(dim, axes)})")
-    assert math.prod(len(v) for v in axes.values()) == n_points
+        if dim in ("draw", "quantile"):
+            raise UserError(f"chunks.{dim}: the draws of a block are evaluated together; leave it out")
     canonical = spec.model_dump(mode="json")
     from engine.escape import redact
 
@@ -485,6 +517,10 @@ def resolve(spec: SweepSpec, catalog: Catalog | None = None) -> ResolvedSpec:
             canonical[field] = redact(canonical[field])
     canonical["profile"] = catalog.profile(spec.profile_name).model_dump(mode="json")  # its values pin the numbers
     canonical["axes"] = {k: v.tolist() for k, v in values.items()}
+    if uncertain is not None:
+        canonical["uncertain"] = uncertain.canonical()
+    else:
+        del canonical["uncertain"]  # absent, as before the section existed
     if spec.synthetic is not None:
         canonical["synthetic"]["params"] = sizes.tolist()
     reduction = _reduction(spec.reduce, axes) if spec.reduce is not None else None
@@ -501,7 +537,7 @@ def resolve(spec: SweepSpec, catalog: Catalog | None = None) -> ResolvedSpec:
         hardware=hardware,
         workload=workload,
         profile=spec.profile_name,
-        assumptions=catalog.assumptions(spec.profile_name, spec.explicit_assumptions(), "parameters."),
+        assumptions=assumptions,
         axes=axes,
         parameter_dims=parameter_dims,
         requested_chunks=dict(spec.chunks),
@@ -516,4 +552,6 @@ def resolve(spec: SweepSpec, catalog: Catalog | None = None) -> ResolvedSpec:
         if "osl" in axes
         else np.array([workload.output_length(v) for v in axes["isl"]], dtype=np.int64),
         reduction=reduction,
+        uncertain=uncertain,
+        draws=draws,
     )

@@ -55,6 +55,8 @@ def run(args) -> int:
     print(f"sweep {plan.spec.name} -> {output}")
     print(f"  grid          {shape}")
     print(f"  points        {plan.n_points:,}")
+    if plan.spec.uncertain is not None:
+        print(f"  drawn         {plan.spec.uncertain.describe()}")
     print(f"  variables     {len(plan.variables)} ({', '.join(v.name for v in plan.variables)})")
     print(f"  chunks        {chunks}: {plan.n_blocks:,} blocks")
     print(f"  memory        {format_bytes(plan.bytes_per_block())} per block in flight (x workers)")

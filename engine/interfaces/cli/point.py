@@ -8,6 +8,7 @@ from engine.interfaces.cli.common import add_catalog_option, axis_type, quantity
 from engine.interfaces.jsonout import dumps
 from engine.model.catalog import DEFAULT_PROFILE
 from engine.model.point import CALCULATOR_POINT
+from engine.model.uncertain import DISTRIBUTIONS
 
 _HELP = {
     "isl": "average input tokens per turn (default 96.3k)",
@@ -35,6 +36,17 @@ def add_parser(sub) -> None:
         type=quantity("--api-price", 0),
         help="reference API price in USD/Mtok for break-even (with --vs)",
     )
+    p.add_argument(
+        "--dist",
+        action="append",
+        type=_distribution,
+        default=[],
+        metavar="NAME=KIND:ARGS",
+        help="draw an assumption or price from a distribution, e.g. wse3.capex_usd=uniform:1M,3M or "
+        "mfu_decode=triangular:0.3,0.4,0.6 (kinds: " + ", ".join(DISTRIBUTIONS) + "); repeatable",
+    )
+    p.add_argument("--draws", type=_whole("--draws"), default=1000, help="draws with --dist (default 1000)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the draws with --dist (default 0)")
     add_catalog_option(p)
     p.add_argument("--json", action="store_true", help="print one JSON object (base units)")
 
@@ -93,6 +105,30 @@ def _whole(flag: str):
         return int(value)
 
     return parse
+
+
+def _distribution(text: str) -> tuple[str, dict]:
+    if "=" not in text or ":" not in text.split("=", 1)[1]:
+        raise UserError(f"--dist: expected NAME=KIND:ARG,ARG (e.g. wse3.capex_usd=uniform:1M,3M), got '{text}'")
+    name, rest = text.split("=", 1)
+    kind, args = rest.split(":", 1)
+    return name.strip(), {kind.strip(): [a.strip() for a in args.split(",")]}
+
+
+def uncertain_of(args):
+    """The ``--dist`` options as one :class:`~engine.model.uncertain.Uncertain` (None without any)."""
+    from engine.model.uncertain import Uncertain
+
+    if not args.dist:
+        return None
+    names = [n for n, _ in args.dist]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise UserError(f"--dist: {', '.join(twice)} given twice; keep one")
+    if args.draws < 2:
+        raise UserError("--draws: at least 2 draws")
+    section = {"distributions": dict(args.dist), "draws": args.draws, "seed": args.seed}
+    return Uncertain.parse(section, "--dist")
 
 
 def _assignment(text: str) -> tuple[str, str]:
@@ -165,6 +201,13 @@ def run(args) -> int:
 
     catalog = load_catalog(args.catalog)
     point = point_of(args, catalog)
+    uncertain = uncertain_of(args)
+    if uncertain is not None and args.vs:
+        raise UserError("--dist: not with --vs yet; draw one side at a time (or sweep both with an uncertain: section)")
+    if uncertain is not None:
+        overlap = sorted(set(uncertain.names) & {k for k, _ in args.set})
+        if overlap:
+            raise UserError(f"--dist: {', '.join(overlap)} also given with --set; keep one")
     if args.vs:
         from engine.analysis.compare import compare_point
         from engine.interfaces.panels import format_comparison
@@ -181,15 +224,36 @@ def run(args) -> int:
     values = evaluate_point(point)
     refuse_unserved(point, values)
     found = point_intervals(point, catalog.profile(args.profile), values, [k for k, _ in args.set])
+    drawn = drawn_quantiles(point, uncertain) if uncertain is not None else None
     if args.json:
-        print(dumps({"model": point.model.name, "hardware": point.hardware.name, **values, "uncertainty": found},
-                    indent=2))  # fmt: skip
+        extra = {"drawn": drawn} if drawn is not None else {}
+        print(dumps({"model": point.model.name, "hardware": point.hardware.name, **values, "uncertainty": found,
+                     **extra}, indent=2))  # fmt: skip
     else:
-        from engine.interfaces.panels import format_intervals, format_panel
+        from engine.interfaces.panels import format_drawn, format_intervals, format_panel
 
         print(format_panel(point, values))
         print(format_intervals(found, found["note"]))
+        if drawn is not None:
+            print(format_drawn(drawn))
     return 0
+
+
+def drawn_quantiles(point, uncertain) -> dict:
+    """The 5th, 50th and 95th percentile over the draws of every figure a draw moves."""
+    import numpy as np
+
+    from engine.model.evaluate import evaluate_point_draws
+    from engine.model.uncertain import INTERVAL
+
+    levels = (INTERVAL[0], 0.5, INTERVAL[1])
+    moved = {}
+    for name, values in evaluate_point_draws(point, uncertain).items():
+        values = values.astype(np.float64)
+        if np.all(values == values[0]) or np.isnan(values).all():
+            continue
+        moved[name] = [None if np.isnan(q) else float(q) for q in np.quantile(values, levels)]
+    return {"description": uncertain.describe(cube=False), "levels": list(levels), "quantiles": moved}
 
 
 def point_intervals(point, profile, values: dict, overridden) -> dict:

@@ -32,8 +32,14 @@ def run(args) -> int:
     print("variables:")
     for name, var in ds.data_vars.items():
         print(f"  {name:<28} [{units_of(var)}] ({', '.join(var.dims)})  {var.attrs.get('long_name', '')}")
-    fixed = {k: v for k, v in info.assumptions.items() if k not in ds.dims}
+    uncertain = info.uncertain
+    drawn = set(uncertain.names) if uncertain is not None else set()
+    fixed = {k: v for k, v in info.assumptions.items() if k not in ds.dims and k not in drawn}
     print("fixed assumptions:", json.dumps(fixed, sort_keys=True))
+    if uncertain is not None:
+        print(
+            f"drawn: {uncertain.describe()}; variables no draw moves have no {'draw' if uncertain.quantiles is None else 'quantile'} dim"
+        )
     swept = [k for k in info.assumptions if k in ds.dims]
     if swept:  # an assumption made an axis takes the values of its dim, not the base value recorded
         print(f"assumptions swept as axes (their values are the dims above): {', '.join(swept)}")
