@@ -372,6 +372,80 @@ class EndToEnd:
         return out
 
 
+class DrawCost:
+    """The cost of uncertainty: the same grid evaluated once and once per Monte Carlo draw (the
+    draw kernels, one compiled call for every draw), and a sweep's blocks with and without an
+    ``uncertain:`` section (kernels plus the per-block quantile summary). A draw counts as a
+    point: equal points/s means a draw costs what a grid point costs."""
+
+    SIZES: ClassVar[dict] = {"tiny": (2, 4, 2, 4), "quick": (6, 16, 11, 64), "full": (18, 32, 16, 128)}
+
+    def __init__(self, size: str):
+        models, isl, conc, self.n_draws = self.SIZES[size]
+        self.grid = Grid(n_models=models, n_isl=isl, n_conc=conc)
+        self.repeat = 3
+
+    def draws(self):
+        from engine.model.uncertain import Uncertain
+
+        section = {"draws": self.n_draws, "distributions": {
+            "mfu_decode": {"uniform": [0.25, 0.55]}, "memory_bw_efficiency": {"uniform": [0.6, 0.9]},
+            "wse3.capex_usd": {"uniform": ["1M", "3M"]}}}  # fmt: skip
+        return Uncertain.parse(section, "uncertain").sample()
+
+    def run(self) -> dict:
+        from engine.model.core import output_buffers
+
+        g, draws = self.grid, self.draws()
+        families = ("memory", "performance")
+        plain_out = g.compiled(families)
+        plain = best_of(lambda: g.compiled(families, plain_out), self.repeat)
+        drawn_out = output_buffers(g.models, g.hardware, g.isl, g.concurrency, g.weight_bits, g.kv_bits, families,
+                                   draws.n)  # fmt: skip
+        evaluate_arrays(*g.arguments, families, drawn_out, draws=draws)  # compile or load the draw kernels
+        drawn = best_of(lambda: evaluate_arrays(*g.arguments, families, drawn_out, draws=draws), self.repeat)
+        out = {
+            "grid_points": g.points,
+            "draws": draws.n,
+            "kernel_points_per_s": g.points / plain,
+            "kernel_draw_points_per_s": g.points * draws.n / drawn,
+            "kernel_seconds_per_draw": drawn / draws.n,
+        }
+        out["kernel_draw_vs_plain"] = out["kernel_draw_points_per_s"] / out["kernel_points_per_s"]
+        out.update(self.blocks())
+        return out
+
+    def blocks(self) -> dict:
+        """A sweep's block path (kernels, cube-layout views, quantiles, storage dtype), both ways."""
+        from engine.sweep.blocks import evaluate_block
+        from engine.sweep.plan import make_plan
+        from engine.sweep.spec import parse_spec
+
+        g = self.grid
+        spec = {
+            "name": "drawcost", "models": sorted({m.name for m in g.models}), "hardware": [h.name for h in g.hardware],
+            "axes": {"isl": [int(v) for v in g.isl[:8]], "concurrency": [int(v) for v in sorted(set(g.concurrency))],
+                     "weight_bits": list(g.weight_bits), "kv_bits": list(g.kv_bits)},
+            "parameters": {"price": "tco"},
+        }  # fmt: skip
+        uncertain = {"draws": self.n_draws, "quantiles": [0.05, 0.5, 0.95], "distributions": {
+            "mfu_decode": {"uniform": [0.25, 0.55]}, "wse3.capex_usd": {"uniform": ["1M", "3M"]}}}  # fmt: skip
+        figures = {}
+        for label, extra in (("plain", {}), ("drawn", {"uncertain": uncertain})):
+            plan = make_plan(parse_spec({**spec, **extra}))
+            blocks = list(plan.blocks())
+            evaluate_block(plan, blocks[0], reuse=True)
+
+            def every(plan=plan, blocks=blocks):
+                for b in blocks:
+                    evaluate_block(plan, b, reuse=True)
+
+            seconds = best_of(every, self.repeat)
+            figures[f"block_{label}_points_per_s"] = plan.n_points / seconds
+        figures["block_draw_vs_plain"] = figures["block_drawn_points_per_s"] / figures["block_plain_points_per_s"]
+        return figures
+
+
 class ReductionSweep:
     """A ``reduce:`` sweep (cheapest deployment per model x ISL x hardware at >= 50 tokens/s per
     user): end-to-end points/s from ``tokensweep run``, and the same blocks' kernels alone
@@ -562,6 +636,8 @@ def run_all(size: str, outdir: Path, include_e2e: bool = True, log=print) -> dic
     results["llm_analysis"] = VersusLLMAnalysis(size).run(kernel.grid)
     log("start-up ...")
     results["startup"] = StartUp().run()
+    log("cost of draws ...")
+    results["draws"] = DrawCost(size).run()
     if include_e2e:
         log("end to end ...")
         with tempfile.TemporaryDirectory(prefix="tokensweep-bench-", dir=outdir) as work:
@@ -615,6 +691,16 @@ def markdown(r: dict) -> str:
     lines.append(
         f"| `tokensweep point`, cold / warm cache | {s['point_cold_cache_s']:.2f} s / {s['point_warm_cache_s']:.2f} s |"
     )
+    d = r.get("draws")
+    if d:
+        lines.append(
+            f"| **draws** ({d['draws']} Monte Carlo draws, a draw counted as a point) | kernels "
+            f"{d['kernel_draw_points_per_s']:,.0f} points/s with draws vs {d['kernel_points_per_s']:,.0f} without "
+            f"(**{d['kernel_draw_vs_plain']:.2f}x**, {d['kernel_seconds_per_draw'] * 1e3:.2f} ms per draw of the "
+            f"{d['grid_points']:,}-point grid); sweep blocks with quantile summary "
+            f"{d['block_drawn_points_per_s']:,.0f} vs {d['block_plain_points_per_s']:,.0f} points/s "
+            f"(**{d['block_draw_vs_plain']:.2f}x**) |"
+        )
     red = r.get("reduction")
     if red:
         versus = f"; **{red['vs_llm_analysis']:,.0f}x llm-analysis**" if "vs_llm_analysis" in red else ""

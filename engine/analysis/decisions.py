@@ -125,6 +125,60 @@ def cheapest(
     return result.drop_vars([c for c in result.coords if c not in result.dims and c not in ds.coords], errors="ignore")
 
 
+def over_draws(result, cost: str, over: Sequence[str], dim: str = "draw"):
+    """The per-draw winners of :func:`cheapest` summarised over the Monte Carlo draws.
+
+    Per group: the median of the winning cost over the draws in which something qualifies
+    and its 5th-95th percentile (``<cost>_p5``, ``<cost>_p95``), ``qualifying_share`` (the
+    draws with a winner), each ``over`` dim's value chosen in most draws, with ``choice_share``
+    (the draws choosing that whole configuration); with several hardware, ``win_share``: the
+    draws in which this hardware is strictly cheaper than every other (a hardware with no
+    winner in a draw loses it).
+    """
+    import warnings
+
+    import xarray as xr
+
+    from engine.model.uncertain import INTERVAL
+
+    costs = result[cost]
+    qualifying = costs.notnull().mean(dim)
+    with warnings.catch_warnings():  # a group no draw serves reads NaN, which is the answer
+        warnings.simplefilter("ignore", RuntimeWarning)
+        out = {
+            cost: costs.median(dim).assign_attrs(costs.attrs),
+            f"{cost}_p5": costs.quantile(INTERVAL[0], dim).drop_vars("quantile").assign_attrs(costs.attrs),
+            f"{cost}_p95": costs.quantile(INTERVAL[1], dim).drop_vars("quantile").assign_attrs(costs.attrs),
+            "qualifying_share": qualifying.assign_attrs(units="1"),
+        }
+    keys = xr.concat([result[d].astype(str) for d in over], "_over") if over else None
+    if keys is not None:
+        config = keys.str.join("_over", sep="|") if keys.sizes["_over"] > 1 else keys.isel(_over=0)
+        rows = config.transpose(..., dim)
+        flat = rows.values.reshape(-1, rows.shape[-1])
+        modes, shares = [], []
+        for row in flat:
+            values, counts = np.unique(row, return_counts=True)
+            modes.append(values[np.argmax(counts)])
+            shares.append(counts.max() / row.size)
+        shape = rows.shape[:-1]
+        chosen = np.asarray(modes, dtype=object).reshape(shape)
+        coords = {d: rows[d] for d in rows.dims[:-1]}
+        for d in over:
+            first = result[d].transpose(*rows.dims).values.reshape(-1, rows.shape[-1])
+            labels = np.asarray([row[np.argmax(config_row == mode)] for row, config_row, mode in
+                                 zip(first, flat, chosen.reshape(-1))]).reshape(shape)  # fmt: skip
+            out[d] = xr.DataArray(labels, dims=rows.dims[:-1], coords=coords).assign_attrs(result[d].attrs)
+        share = xr.DataArray(np.reshape(shares, shape), dims=rows.dims[:-1], coords=coords)
+        out["choice_share"] = share.where(qualifying > 0).assign_attrs(units="1")
+    if "hardware" in costs.dims and costs.sizes["hardware"] > 1:
+        filled = costs.fillna(np.inf)
+        others = xr.concat([filled.drop_sel(hardware=h).min("hardware") for h in costs["hardware"].values], "hardware")
+        wins = (filled < others.assign_coords(hardware=costs["hardware"])) & np.isfinite(filled)
+        out["win_share"] = wins.mean(dim).assign_attrs(units="1")
+    return xr.Dataset(out)
+
+
 def frontier(
     ds,
     cost: str = DEFAULT_COST,

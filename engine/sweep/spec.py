@@ -34,6 +34,10 @@ Schema (see the README for a worked example)::
       where: {interactivity_tps: {ge: 50}}
       keep: [ttft_s]               # variables also read at the winner
       frontier: {speed: interactivity_tps, levels: [10, 30, 100, 300]}   # optional
+    uncertain:                     # optional: Monte Carlo draws (engine.model.uncertain)
+      draws: 256
+      quantiles: [0.05, 0.5, 0.95] # optional: keep these over the draws, not every draw
+      distributions: {wse3.capex_usd: {uniform: [1M, 3M]}, mfu_decode: {triangular: [0.25, 0.33, 0.45]}}
 
 With ``reduce`` the sweep evaluates every point but writes, for every coordinate of the
 dims not in ``over``, only the minimum of ``min`` where every ``where`` condition holds

@@ -237,3 +237,32 @@ def test_point_dist_prints_the_brute_force_quantiles(catalog, capsys):
                                rtol=1e-12)  # fmt: skip
     assert "capex_usd" not in drawn["quantiles"]  # no draw moves it under the rental scenario
     assert AXES["draw"].long_name.startswith("Monte Carlo draw")
+
+
+def test_best_over_draws_equals_the_winners_draw_by_draw(drawn_cube):
+    """best on a cube with every draw kept: median winner, win share and choices, against a loop over the draws."""
+    from engine.analysis.decisions import cheapest, over_draws
+
+    spec = {**SPEC, "uncertain": {**SPEC["uncertain"], "quantiles": None}}
+    cube = evaluate_eager(make_plan(parse_spec(spec)))
+    where = {"interactivity_tps": {"ge": 20}}
+    over = ["concurrency", "weight_bits", "kv_bits"]
+    per_draw = cheapest(cube, where=where, over=over, by=["model", "isl", "hardware", "draw"])
+    summary = over_draws(per_draw, "cost_per_mtok_output_usd", over)
+    cost = "cost_per_mtok_output_usd"
+    for model in cube["model"].values:
+        for isl in cube["isl"].values:
+            winners = [cheapest(cube.sel(draw=d), where=where, over=over, by=["model", "isl", "hardware"])
+                       .sel(model=model, isl=isl) for d in range(40)]  # fmt: skip
+            costs = np.array([w[cost].values for w in winners])  # (draw, hardware)
+            got = summary.sel(model=model, isl=isl)
+            served = ~np.isnan(costs)
+            np.testing.assert_allclose(got["qualifying_share"].values, served.mean(axis=0))
+            with np.errstate(all="ignore"):
+                np.testing.assert_allclose(got[cost].values, np.nanmedian(np.where(served, costs, np.nan), axis=0))
+            filled = np.where(served, costs, np.inf)
+            for h in range(filled.shape[1]):
+                others = np.delete(filled, h, axis=1).min(axis=1)
+                assert got["win_share"].values[h] == np.mean((filled[:, h] < others) & served[:, h])
+            shares = got["win_share"].values
+            assert shares.sum() <= 1 + 1e-12  # one winner per draw at most

@@ -88,13 +88,19 @@ def run(args) -> int:
             f"the cube's deployment dims: {', '.join(deployment_dims(open_cube_arg(args.cube))) or 'none'}"
         )
     result = cheapest(ds, cost=args.cost, where=where, over=over, by=by).load()
+    drawn = "draw" in result.dims and "draw" not in args.by  # Monte Carlo draws: summarised over them
+    if drawn:
+        from engine.analysis.decisions import over_draws
+
+        result = over_draws(result, args.cost, over)
+        by = [d for d in by if d != "draw"]
     edges = axis_edges(result, ds, over)
     if edges is not None:
         result["at_axis_edge"] = edges
     from engine.analysis.breakeven import PRICED
 
     # The price at which each winner flips: for costs proportional to the price only (not a latency).
-    if args.cost in PRICED and "hardware" in result.dims and result.sizes["hardware"] > 1:
+    if args.cost in PRICED and "hardware" in result.dims and result.sizes["hardware"] > 1 and not drawn:
         from engine.analysis.breakeven import rival_break_even
         from engine.analysis.uncertainty import rival_win_probability
 
@@ -110,6 +116,8 @@ def run(args) -> int:
     if price_note:
         print(f"tokensweep: note: {price_note}", file=sys.stderr)
     chosen_over = f"minimised over {', '.join(over)}; per {', '.join(by) or 'cube'}"
+    if drawn:
+        chosen_over += f"; over {ds.sizes['draw']:,} draws (median, 5th-95th percentile)"
     complete = CubeInfo.of(ds).complete  # an incomplete cube's winners are among what was computed only
     incomplete = (
         ""
@@ -149,6 +157,11 @@ def run(args) -> int:
         if "rival" in frame:
             print("break_even: the hourly rate per unit (and the TCO system price per unit) at which a row's "
                   "hardware would cost what its rival, the cheapest other hardware in the same group, does")  # fmt: skip
+        if drawn:
+            print("over the draws: the cost is the median of each draw's winner (p5, p95 its 5th and 95th percentile); "
+                  "the choices are the configuration most draws pick (choice_share of them); win_share: the draws in "
+                  "which this hardware is strictly cheaper than every other; qualifying_share: the draws with a "
+                  "winner (--by draw lists every draw)")  # fmt: skip
         if "win_probability" in frame:
             print("win_probability: the chance the row is really cheaper than its rival, from the profile's held-out "
                   "errors (GPUs: measured throughput; the wafer: its published-speed fit), each side independent")  # fmt: skip
