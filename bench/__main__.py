@@ -1,4 +1,4 @@
-"""`python -m bench [--quick | --tiny] [--no-e2e] [--scaling 1,2] [--output-dir DIR]`: run the benchmarks."""
+"""`python -m bench [--quick | --tiny] [--no-e2e] [--search] [--scaling 1,2] [--output-dir DIR]`: run the benchmarks."""
 
 from __future__ import annotations
 
@@ -18,10 +18,22 @@ def main(argv=None) -> int:
     parser.add_argument("--no-e2e", action="store_true", help="skip the end-to-end sweeps")
     parser.add_argument("--output-dir", default="outputs/bench", help="where results.json and results.md go")
     parser.add_argument(
+        "--search",
+        action="store_true",
+        help="only the search benchmark: a 1e9-point reduction end to end and compute only at 1 and 2 workers, "
+        "plan estimate vs actual, llm-analysis, cost per draw (to search.md)",
+    )
+    parser.add_argument(
         "--scaling", metavar="N,N,...", help="only the scaling table for these worker counts (e.g. 1,2), to scaling.md"
     )
     args = parser.parse_args(argv)
     size = "tiny" if args.tiny else "quick" if args.quick else "full"
+    if args.search:
+        from bench.suite import run_search, search_markdown
+
+        result = run_search(size, Path(args.output_dir), log=lambda m: print(m, file=sys.stderr))
+        print(search_markdown(result))
+        return 0
     if args.scaling:
         import json
 

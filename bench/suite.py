@@ -456,7 +456,11 @@ class ReductionSweep:
         "tiny": {"models": 4, "n_isl": 4, "conc": 4, "replica": [0, 8]},
         "quick": {"models": 16, "n_isl": 32, "conc": 16, "replica": [0, 8, 64]},
         "full": {"models": 96, "n_isl": 256, "conc": 24, "replica": [0, 1, 2, 4, 8, 16, 32, 64]},
-    }
+        # python -m bench --search: 128 x 384 x 24 x 3 x 2 x 6 x 8 x 3 layouts = 1.02e9 points.
+        "search": {"models": 128, "n_isl": 384, "conc": 24, "replica": [0, 1, 2, 4, 8, 16, 32, 64],
+                   "parallelism": ["tp", "tp-ep", "dp-ep"]},
+        "search-tiny": {"models": 4, "n_isl": 4, "conc": 4, "replica": [0, 8], "parallelism": ["tp", "dp-ep"]},
+    }  # fmt: skip
 
     def __init__(self, size: str, workdir: Path):
         self.workdir = workdir
@@ -476,8 +480,10 @@ class ReductionSweep:
                 "weight_bits": [4, 8, 16],
                 "kv_bits": [8, 16],
                 "replica_units": self.axes["replica"],
+                **({"parallelism": self.axes["parallelism"]} if "parallelism" in self.axes else {}),
             },
             "parameters": {"context_limit": "none"},
+            "max_points": 1e13,
             "reduce": {
                 "min": "cost_per_mtok_output_usd",
                 "over": ["replica_units", "concurrency", "weight_bits", "kv_bits"],
@@ -502,16 +508,8 @@ class ReductionSweep:
         cells = ReducedSchema(plan).n_points
         shutil.rmtree(out, ignore_errors=True)
         shutil.rmtree(out.with_name(out.name + ".tokensweep"), ignore_errors=True)
-        code = (
-            "import time, dask; from engine.sweep.spec import load_spec; from engine.sweep.plan import make_plan\n"
-            "from engine.sweep.reduce import _evaluate\n"
-            f"plan = make_plan(load_spec({str(spec)!r})); _evaluate(plan, next(plan.blocks()), ['performance'])\n"
-            "t = time.perf_counter()\n"
-            "tasks = [dask.delayed(lambda b: len(_evaluate(plan, b, ['performance'])), pure=False)(b) for b in plan.blocks()]\n"
-            f"dask.compute(*tasks, scheduler='threads', num_workers={workers})\n"
-            "print(plan.n_points / (time.perf_counter() - t))\n"
-        )
-        kernel = float(_stdout_of([sys.executable, "-c", code]).strip())
+        kernel = self.compute_only(spec, workers, "block_partial")
+        unfused = self.compute_only(spec, workers, "unfused")
         return {
             "points": plan.n_points,
             "output_cells": cells,
@@ -519,11 +517,108 @@ class ReductionSweep:
             "process_wall_s": wall,
             "points_per_s": plan.n_points / seconds,
             "kernel_only_points_per_s": kernel,
+            "unfused_kernel_only_points_per_s": unfused,
             "vs_kernel_only": plan.n_points / seconds / kernel,
             "peak_rss_bytes": rss,
             "serial_seconds": serial,
             "workers": workers,
         }
+
+    @staticmethod
+    def compute_only(spec: Path, workers: int, path: str) -> float:
+        """Points/s of the blocks' compute alone on the same thread pool (nothing merged or written):
+        ``block_partial`` (the fused search kernel where it applies) or ``unfused`` (the kernels
+        storing every figure, the numpy mask and the fold: what a reduction did before fusion)."""
+        call = "block_partial(plan, b)" if path == "block_partial" else "block_partial(plan, b, fused=False)"
+        code = (
+            "import time, dask; from engine.sweep.spec import load_spec; from engine.sweep.plan import make_plan\n"
+            "from engine.sweep.reduce import block_partial\n"
+            f"plan = make_plan(load_spec({str(spec)!r})); b = next(plan.blocks()); {call}\n"
+            "t = time.perf_counter()\n"
+            f"tasks = [dask.delayed(lambda b: {call}.points, pure=False)(b) for b in plan.blocks()]\n"
+            f"dask.compute(*tasks, scheduler='threads', num_workers={workers})\n"
+            "print(plan.n_points / (time.perf_counter() - t))\n"
+        )
+        return float(_stdout_of([sys.executable, "-c", code]).strip())
+
+
+def run_search(size: str, outdir: Path, log=print) -> dict:
+    """``python -m bench --search``: a reduction sweep of 1e9 points end to end and compute only,
+    with 1 and 2 workers, the plan's estimate against the run, llm-analysis in the same run."""
+    import re
+
+    outdir.mkdir(parents=True, exist_ok=True)
+    key = "search" if size == "full" else "search-tiny"
+    result: dict = {"size": size, "machine": machine()}
+    with tempfile.TemporaryDirectory(prefix="tokensweep-bench-", dir=outdir) as work:
+        bench = ReductionSweep(key, Path(work))
+        spec = bench.spec()
+        cli = "import sys; from engine.interfaces.cli import main; sys.exit(main(sys.argv[1:]))"
+        planned = _stdout_of([sys.executable, "-c", cli, "plan", str(spec), "--workers", "2", "--scheduler", "threads"])
+        match = re.search(r"estimated\s+([0-9,.]+) s", planned)
+        result["plan_estimate_s"] = float(match.group(1).replace(",", "")) if match else None
+        for workers in (1, 2):
+            log(f"search sweep, {workers} worker(s) ...")
+            result[f"workers_{workers}"] = bench.run(workers)
+    two, one = result["workers_2"], result["workers_1"]
+    result["parallel_efficiency"] = two["points_per_s"] / (2 * one["points_per_s"])
+    result["plan_estimate_vs_actual"] = (
+        result["plan_estimate_s"] / two["process_wall_s"] if result["plan_estimate_s"] else None
+    )
+    log("llm-analysis ...")
+    llm = VersusLLMAnalysis("quick" if size == "full" else "tiny").run(Grid(n_models=2, n_isl=4, n_conc=2))
+    result["llm_analysis"] = llm
+    if llm.get("available"):
+        result["vs_llm_analysis"] = two["points_per_s"] / llm["llm_analysis_configs_per_s"]
+    log("cost of draws ...")
+    result["draws"] = DrawCost("quick" if size == "full" else "tiny").run()
+    (outdir / "search.json").write_text(json.dumps(result, indent=2))
+    (outdir / "search.md").write_text(search_markdown(result))
+    return result
+
+
+def search_markdown(r: dict) -> str:
+    two, one = r["workers_2"], r["workers_1"]
+    lines = [
+        f"# tokensweep search benchmark ({r['size']})",
+        "",
+        f"Reduction sweep: {two['points']:,} points -> {two['output_cells']:,} cells; machine "
+        f"{r['machine'].get('cpu_name', '?')}, {r['machine']['cpus']} cores.",
+        "",
+        "| figure | 1 worker | 2 workers |",
+        "|---|---|---|",
+        f"| **end to end** (tokensweep run) | {one['points_per_s']:,.0f} points/s | **{two['points_per_s']:,.0f} points/s** "
+        f"({two['seconds']:.1f} s) |",
+        f"| compute only, fused search kernel | {one['kernel_only_points_per_s']:,.0f} | "
+        f"{two['kernel_only_points_per_s']:,.0f} |",
+    ]
+    if two.get("unfused_kernel_only_points_per_s"):
+        lines.append(
+            f"| compute only, unfused (kernels storing every figure, mask, fold) | "
+            f"{one['unfused_kernel_only_points_per_s']:,.0f} | {two['unfused_kernel_only_points_per_s']:,.0f} |"
+        )
+    lines += [
+        f"| end to end / compute only | {one['vs_kernel_only']:.0%} | {two['vs_kernel_only']:.0%} |",
+        "",
+        f"- **parallel efficiency** 1 -> 2 workers (end to end): **{r['parallel_efficiency']:.2f}**",
+    ]
+    if r.get("plan_estimate_vs_actual"):
+        lines.append(
+            f"- `tokensweep plan` estimated {r['plan_estimate_s']:.1f} s; the run took {two['process_wall_s']:.1f} s "
+            f"(process wall): estimate / actual **{r['plan_estimate_vs_actual']:.2f}**"
+        )
+    if r.get("vs_llm_analysis"):
+        llm = r["llm_analysis"]
+        lines.append(
+            f"- **{r['vs_llm_analysis']:,.0f}x llm-analysis** ({llm['llm_analysis_configs_per_s']:,.0f} configurations/s, "
+            "one per call, measured in the same run)"
+        )
+    d = r["draws"]
+    lines.append(
+        f"- cost per draw (full cubes; reductions do not take draws yet): {d['kernel_seconds_per_draw'] * 1e3:.2f} ms per "
+        f"draw of a {d['grid_points']:,}-point grid, {d['kernel_draw_vs_plain']:.2f}x the points/s without draws"
+    )
+    return "\n".join(lines) + "\n"
 
 
 # Runs `tokensweep` and prints the process's own peak RSS. ru_maxrss is no good here: Linux

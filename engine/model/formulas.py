@@ -322,6 +322,15 @@ def cost_per_mtok(usd_per_hour, tokens_per_s):
 
 
 @formula
+def cost_per_mtok_of_type(usd_per_hour, seconds, requests, tokens):
+    """One token type's cost per Mtok: its share of the cycle's time, ``$/hr x s / 3600``, over
+    the ``requests x tokens`` of that type the cycle serves; NaN where the mix has none."""
+    if tokens > 0.0:
+        return usd_per_hour * seconds / 3600.0 / (requests * tokens) * 1e6
+    return math.nan
+
+
+@formula
 def break_even_rate(unit_rate, cost, reference_cost):
     """The unit's hourly rate at which ``cost`` would equal ``reference_cost``: ``r x ref / cost``.
 

@@ -267,19 +267,24 @@ def memory_kernel(
                                 fits_domain[m, c, r, w, k, h] = False
 
 
-@bound("performance")
-def performance_kernel(
+def _performance_points(
     models, group_offsets, groups, hardware, overrides, speculation, isl, osl, concurrency, weight_bits, kv_bits,
-    parameters, mix, interactivity_bound_tps, throughput_bound_tps, ttft_bound_s, interactivity_tps, decode_step_s, ttft_s,
-    turn_time_s, throughput_tps, output_throughput_tps, bound_by, usd_per_hour, cost_per_mtok_usd,
-    cost_per_mtok_output_usd, cost_per_turn_usd, cost_per_mtok_by_type_usd,
+    parameters, mix, fold, stored, folded, bounds,
 ):  # fmt: skip
-    """Bounds, expected serving figures and costs over model x context x R x wbits x kbits x hardware.
+    """Bounds, expected serving figures and costs of every point of model x context x R x wbits x
+    kbits x hardware, each handed over (:func:`hand_over`) with ``i`` its flat index, its kernel
+    indices, the replica and every figure: the one composition of the performance formulas.
 
-    Composes the formulas of :mod:`engine.model.formulas` as reference.compose_point does;
-    everything that does not depend on the inner loops is hoisted out of them.
+    :func:`performance_kernel` stores every figure (``fold`` False: :func:`store_figures` into
+    ``stored``); :func:`search_kernel` folds them into the best configuration per output cell
+    and stores nothing (``fold`` True: :func:`fold_figures` into ``folded``). Composes the
+    formulas of :mod:`engine.model.formulas` as reference.compose_point does; everything that
+    does not depend on the inner loops is hoisted out of them. One compiled function (not
+    inlined into its callers: measured, inlining it made the kernel a third slower), the sink
+    chosen by a branch the CPU predicts perfectly.
     """
     n_ctx, n_conc, n_wb, n_kb, n_hw = isl.size, concurrency.size, weight_bits.size, kv_bits.size, hardware.shape[0]
+    sinks = (fold, stored, folded)
     eta = parameters[P.memory_bw_efficiency]
     mfu_decode = parameters[P.mfu_decode]
     mfu_prefill = parameters[P.mfu_prefill]
@@ -321,22 +326,6 @@ def performance_kernel(
     ratio_h = np.empty(n_hw)
     per_step_h = np.empty(n_hw)
     draft_h = np.empty(n_hw)
-    # Flat views: one index per point instead of six strided ones per store.
-    f_interactivity_bound_tps = interactivity_bound_tps.reshape(-1)
-    f_throughput_bound_tps = throughput_bound_tps.reshape(-1)
-    f_ttft_bound_s = ttft_bound_s.reshape(-1)
-    f_interactivity_tps = interactivity_tps.reshape(-1)
-    f_decode_step_s = decode_step_s.reshape(-1)
-    f_ttft_s = ttft_s.reshape(-1)
-    f_turn_time_s = turn_time_s.reshape(-1)
-    f_throughput_tps = throughput_tps.reshape(-1)
-    f_output_throughput_tps = output_throughput_tps.reshape(-1)
-    f_bound_by = bound_by.reshape(-1)
-    f_usd_per_hour = usd_per_hour.reshape(-1)
-    f_cost_per_mtok_usd = cost_per_mtok_usd.reshape(-1)
-    f_cost_per_mtok_output_usd = cost_per_mtok_output_usd.reshape(-1)
-    f_cost_per_turn_usd = cost_per_turn_usd.reshape(-1)
-    f_by_type = cost_per_mtok_by_type_usd.reshape(-1)
     for m in range(models.shape[0]):
         start, stop = group_offsets[m], group_offsets[m + 1]
         total_params = models[m, MC.total_params]
@@ -404,22 +393,9 @@ def performance_kernel(
                                 kv_shards, capacity[h], conc,
                             )  # fmt: skip
                             if n < 1.0:
-                                f_interactivity_bound_tps[i] = math.nan
-                                f_throughput_bound_tps[i] = math.nan
-                                f_ttft_bound_s[i] = math.nan
-                                f_interactivity_tps[i] = math.nan
-                                f_decode_step_s[i] = math.nan
-                                f_ttft_s[i] = math.nan
-                                f_turn_time_s[i] = math.nan
-                                f_throughput_tps[i] = math.nan
-                                f_output_throughput_tps[i] = math.nan
-                                f_bound_by[i] = -1
-                                f_usd_per_hour[i] = math.nan
-                                f_cost_per_mtok_usd[i] = math.nan
-                                f_cost_per_mtok_output_usd[i] = math.nan
-                                f_cost_per_turn_usd[i] = math.nan
-                                for t in range(N_TYPES):
-                                    f_by_type[N_TYPES * i + t] = math.nan
+                                nan = math.nan
+                                hand_over(sinks, i, m, c, r, w, k, h, False, units, n, nan, nan, nan, nan, nan, nan, nan,
+                                          nan, nan, -1, nan, nan, nan, nan, nan, nan, nan, nan)  # fmt: skip
                                 continue
                             # A fixed replica that holds only n of the R requests serves those; the rest queue.
                             touched_n, flops_n, kv_read_n = experts_touched, decode_flops, kv_read
@@ -551,44 +527,215 @@ def performance_kernel(
                             rate = units * unit_rates[h]
                             tokens = n * (isl_c + osl_c)
                             # The roofline: the same turn at the hardware's peak, whatever the profile.
-                            bound_i, bound_x, bound_t = F.roofline_figures(
-                                wafer, streamed / peak_bw[h], flops_n / peak, t_link1, t_comm1_peak,
-                                t_comm_peak, prefill_flops / peak, t_pre_comm_peak if prefill_tokens > 0.0 else 0.0,
-                                t_cr if host_tier else cache_read_bytes / (units * peak_bw[h]), link_s, latency_peak, prefill_tokens, verified,
-                                drafted, draft_ratio, per_step, n, isl_c, osl_c, stalls, share_of, calculator,
-                                speedup,
+                            bound_i = bound_x = bound_t = math.nan  # a search that reads no bound skips them
+                            if bounds:
+                                bound_i, bound_x, bound_t = F.roofline_figures(
+                                    wafer, streamed / peak_bw[h], flops_n / peak, t_link1, t_comm1_peak,
+                                    t_comm_peak, prefill_flops / peak, t_pre_comm_peak if prefill_tokens > 0.0 else 0.0,
+                                    t_cr if host_tier else cache_read_bytes / (units * peak_bw[h]), link_s, latency_peak,
+                                    prefill_tokens, verified, drafted, draft_ratio, per_step, n, isl_c, osl_c, stalls,
+                                    share_of, calculator, speedup,
+                                )  # fmt: skip
+                            served = scale * stalls
+                            hand_over(
+                                sinks, i, m, c, r, w, k, h, True, units, n, bound_i, bound_x, bound_t, 1.0 / per_output,
+                                per_output, wait + ttft, wait + turn, tokens / turn, n * osl_c / turn, code, rate,
+                                F.cost_per_mtok(rate, tokens / turn), F.cost_per_mtok(rate, n * osl_c / turn),
+                                rate * turn / 3600.0 / n,
+                                F.cost_per_mtok_of_type(rate, served * time_cache_read, n, cache_read),
+                                F.cost_per_mtok_of_type(rate, served * time_cache_write, n, cache_write),
+                                F.cost_per_mtok_of_type(rate, served * time_input, n, fresh),
+                                F.cost_per_mtok_of_type(rate, scale * osl_c * step + ttft_overhead, n, osl_c),
                             )  # fmt: skip
-                            f_interactivity_bound_tps[i] = bound_i
-                            f_throughput_bound_tps[i] = bound_x
-                            f_ttft_bound_s[i] = bound_t
-                            f_interactivity_tps[i] = 1.0 / per_output
-                            f_decode_step_s[i] = per_output
-                            f_ttft_s[i] = wait + ttft
-                            f_turn_time_s[i] = wait + turn
-                            f_throughput_tps[i] = tokens / turn
-                            f_output_throughput_tps[i] = n * osl_c / turn
-                            f_bound_by[i] = code
-                            f_usd_per_hour[i] = rate
-                            f_cost_per_mtok_usd[i] = F.cost_per_mtok(rate, tokens / turn)
-                            f_cost_per_mtok_output_usd[i] = F.cost_per_mtok(rate, n * osl_c / turn)
-                            f_cost_per_turn_usd[i] = rate * turn / 3600.0 / n
-                            for t, (seconds, count) in enumerate(
-                                (
-                                    (scale * stalls * time_cache_read, cache_read),
-                                    (scale * stalls * time_cache_write, cache_write),
-                                    (scale * stalls * time_input, fresh),
-                                    (scale * osl_c * step + ttft_overhead, osl_c),
-                                )
-                            ):
-                                if count > 0.0:
-                                    f_by_type[N_TYPES * i + t] = rate * seconds / 3600.0 / (n * count) * 1e6
-                                else:
-                                    f_by_type[N_TYPES * i + t] = math.nan
+
+
+with layout_cache(f"{LAYOUT_FINGERPRINT}-{FORMULAS_FINGERPRINT}"):  # its cache keyed like the kernels'
+    performance_points = kernel()(_performance_points)
+
+#: The figures a performance sink receives after (state, i, m, c, r, w, k, h, fits, units,
+#: admitted), in order: the performance family's single-valued variables, then the four
+#: by-type costs.
+SINK_FIGURES = (
+    "interactivity_bound_tps", "throughput_bound_tps", "ttft_bound_s", "interactivity_tps", "decode_step_s", "ttft_s",
+    "turn_time_s", "throughput_tps", "output_throughput_tps", "bound_by", "usd_per_hour", "cost_per_mtok_usd",
+    "cost_per_mtok_output_usd", "cost_per_turn_usd",
+)  # fmt: skip
+
+
+@helper
+def store_figures(
+    state, i, m, c, r, w, k, h, fits, units, admitted, bound_i, bound_x, bound_t, interactivity, per_output, ttft,
+    turn, throughput, output_throughput, code, rate, cost, cost_output, cost_turn, t0, t1, t2, t3,
+):  # fmt: skip
+    """The full cube's sink: every figure into its flat output array."""
+    (f_interactivity_bound_tps, f_throughput_bound_tps, f_ttft_bound_s, f_interactivity_tps, f_decode_step_s, f_ttft_s,
+     f_turn_time_s, f_throughput_tps, f_output_throughput_tps, f_bound_by, f_usd_per_hour, f_cost_per_mtok_usd,
+     f_cost_per_mtok_output_usd, f_cost_per_turn_usd, f_by_type) = state  # fmt: skip
+    f_interactivity_bound_tps[i] = bound_i
+    f_throughput_bound_tps[i] = bound_x
+    f_ttft_bound_s[i] = bound_t
+    f_interactivity_tps[i] = interactivity
+    f_decode_step_s[i] = per_output
+    f_ttft_s[i] = ttft
+    f_turn_time_s[i] = turn
+    f_throughput_tps[i] = throughput
+    f_output_throughput_tps[i] = output_throughput
+    f_bound_by[i] = code
+    f_usd_per_hour[i] = rate
+    f_cost_per_mtok_usd[i] = cost
+    f_cost_per_mtok_output_usd[i] = cost_output
+    f_cost_per_turn_usd[i] = cost_turn
+    f_by_type[N_TYPES * i] = t0
+    f_by_type[N_TYPES * i + 1] = t1
+    f_by_type[N_TYPES * i + 2] = t2
+    f_by_type[N_TYPES * i + 3] = t3
+
+
+#: What the search kernel can fold, by name: the replica (as the memory family stores it) and
+#: every figure a performance sink receives. Index = position in the fold's figure tuple.
+SEARCH_FIGURES = ("units_per_replica", "admitted_requests", "replica_fits", *SINK_FIGURES)
+#: The roofline's figures among them (a search that reads none skips computing them).
+FIRST_BOUND, LAST_BOUND = SEARCH_FIGURES.index("interactivity_bound_tps"), SEARCH_FIGURES.index("ttft_bound_s")
+#: Comparison codes of the search kernel, in the order of :data:`engine.conditions.COMPARISONS`.
+GE, GT, LE, LT, EQ = range(5)
+
+
+@helper
+def _holds(value, op, bound):
+    if op == GE:
+        return value >= bound
+    if op == GT:
+        return value > bound
+    if op == LE:
+        return value <= bound
+    if op == LT:
+        return value < bound
+    return value == bound
+
+
+@helper
+def fold_figures(
+    state, i, m, c, r, w, k, h, fits, units, admitted, bound_i, bound_x, bound_t, interactivity, per_output, ttft,
+    turn, throughput, output_throughput, code, rate, cost, cost_output, cost_turn, t0, t1, t2, t3,
+):  # fmt: skip
+    """The search kernel's sink: a point that meets every condition and reaches the first speed
+    level replaces the best of its output cell (and level bin) if it is cheaper, or as cheap
+    with a lower rank (the C order of the reduced dims); its carried figures are kept with it."""
+    select, ops, bounds, carried, levels, out, rank, rank_offset, best_cost, best_rank, best_values = state
+    figures = (
+        float(units) if fits else 0.0, float(int(admitted)), 1.0 if fits else 0.0, bound_i, bound_x, bound_t,
+        interactivity, per_output, ttft, turn, throughput, output_throughput, float(code), rate, cost, cost_output,
+        cost_turn,
+    )  # fmt: skip
+    value = figures[select[0]]
+    if not math.isfinite(value):
+        return
+    for q in range(ops.size):
+        if not _holds(figures[select[2 + q]], ops[q], bounds[q]):
+            return
+    speed = figures[select[1]]
+    if not speed >= levels[0]:
+        return
+    j = 0
+    if levels.size > 1:
+        j = np.searchsorted(levels, speed, side="right") - 1
+    o = (out[0, m] + out[1, c] + out[2, r] + out[3, w] + out[4, k] + out[5, h]) * levels.size + j
+    position = rank_offset + rank[0, m] + rank[1, c] + rank[2, r] + rank[3, w] + rank[4, k] + rank[5, h]
+    if value < best_cost[o] or (value == best_cost[o] and position < best_rank[o]):
+        best_cost[o] = value
+        best_rank[o] = position
+        for q in range(carried.size):
+            best_values[o, q] = figures[carried[q]]
+
+
+@helper
+def hand_over(
+    sinks, i, m, c, r, w, k, h, fits, units, admitted, bound_i, bound_x, bound_t, interactivity,
+    per_output, ttft, turn, throughput, output_throughput, code, rate, cost, cost_output, cost_turn, t0, t1, t2, t3,
+):  # fmt: skip
+    """One point's figures to the kernel's sink: folded (the search) or stored (the full cube).
+    (``sinks`` is one tuple: Python compiles calls of more than 30 arguments in a form Numba
+    cannot inline.)"""
+    fold, stored, folded = sinks
+    if fold:
+        fold_figures(folded, i, m, c, r, w, k, h, fits, units, admitted, bound_i, bound_x, bound_t, interactivity,
+                     per_output, ttft, turn, throughput, output_throughput, code, rate, cost, cost_output, cost_turn,
+                     t0, t1, t2, t3)  # fmt: skip
+    else:
+        store_figures(stored, i, m, c, r, w, k, h, fits, units, admitted, bound_i, bound_x, bound_t, interactivity,
+                      per_output, ttft, turn, throughput, output_throughput, code, rate, cost, cost_output, cost_turn,
+                      t0, t1, t2, t3)  # fmt: skip
+
+
+@helper
+def no_fold():
+    """An empty fold state (the full cube's kernel folds nothing)."""
+    ints, floats = np.empty(0, np.int64), np.empty(0)
+    return (ints, ints, floats, ints, floats, np.empty((0, 0), np.int64), np.empty((0, 0), np.int64), 0, floats, ints,
+            np.empty((0, 0)))  # fmt: skip
+
+
+@helper
+def no_store():
+    """An empty store state (the search kernel stores nothing)."""
+    f = np.empty(0)
+    return (f, f, f, f, f, f, f, f, f, np.empty(0, np.int8), f, f, f, f, f)
+
+
+@bound("performance")
+def performance_kernel(
+    models, group_offsets, groups, hardware, overrides, speculation, isl, osl, concurrency, weight_bits, kv_bits,
+    parameters, mix, interactivity_bound_tps, throughput_bound_tps, ttft_bound_s, interactivity_tps, decode_step_s, ttft_s,
+    turn_time_s, throughput_tps, output_throughput_tps, bound_by, usd_per_hour, cost_per_mtok_usd,
+    cost_per_mtok_output_usd, cost_per_turn_usd, cost_per_mtok_by_type_usd,
+):  # fmt: skip
+    """Bounds, expected serving figures and costs over model x context x R x wbits x kbits x
+    hardware: :func:`performance_points` with every figure stored (flat views: one index per
+    point instead of six strided ones per store)."""
+    state = (
+        interactivity_bound_tps.reshape(-1), throughput_bound_tps.reshape(-1), ttft_bound_s.reshape(-1),
+        interactivity_tps.reshape(-1), decode_step_s.reshape(-1), ttft_s.reshape(-1), turn_time_s.reshape(-1),
+        throughput_tps.reshape(-1), output_throughput_tps.reshape(-1), bound_by.reshape(-1), usd_per_hour.reshape(-1),
+        cost_per_mtok_usd.reshape(-1), cost_per_mtok_output_usd.reshape(-1), cost_per_turn_usd.reshape(-1),
+        cost_per_mtok_by_type_usd.reshape(-1),
+    )  # fmt: skip
+    performance_points(
+        models, group_offsets, groups, hardware, overrides, speculation, isl, osl, concurrency, weight_bits, kv_bits,
+        parameters, mix, False, state, no_fold(), True,
+    )  # fmt: skip
 
 
 #: The kernel of each family (every family of the registry has one).
 KERNELS: dict[str, BoundKernel] = {k.family: k for k in (memory_kernel, performance_kernel)}
 assert set(KERNELS) == set(FAMILIES), "every variable family needs a kernel"
+
+# --------------------------------------------------------------------------- search
+with layout_cache(f"{LAYOUT_FINGERPRINT}-{FORMULAS_FINGERPRINT}"):
+
+    @kernel()
+    def search_kernel(
+        models, group_offsets, groups, hardware, overrides, speculation, isl, osl, concurrency, weight_bits, kv_bits,
+        parameters, mix, select, ops, limits, carried, levels, out, rank, rank_offset, best_cost, best_rank,
+        best_values,
+    ):  # fmt: skip
+        """Evaluate and reduce one block in one loop, storing nothing per point: the figures of
+        :func:`performance_points` folded by :func:`fold_figures`. ``select`` holds the figure
+        indices (:data:`SEARCH_FIGURES`) of the minimised variable, the speed, then one per
+        condition (``ops``, ``limits``); ``carried`` those kept at the winner (the roofline's
+        bounds are computed only if one of these is a bound); ``out`` and
+        ``rank`` (6 x longest kernel axis) each kernel index's share of its output cell and of
+        its rank. Compiled on first use (and cached)."""
+        state = (select, ops, limits, carried, levels, out, rank, rank_offset, best_cost, best_rank, best_values)
+        bounds = False  # the roofline's figures only where the search reads one
+        for q in range(select.size):
+            bounds = bounds or FIRST_BOUND <= select[q] <= LAST_BOUND
+        for q in range(carried.size):
+            bounds = bounds or FIRST_BOUND <= carried[q] <= LAST_BOUND
+        performance_points(
+            models, group_offsets, groups, hardware, overrides, speculation, isl, osl, concurrency, weight_bits,
+            kv_bits, parameters, mix, True, no_store(), state, bounds,
+        )  # fmt: skip
+
 
 # --------------------------------------------------------------------------- draws
 # Monte Carlo draws of uncertain assumptions and prices (engine.model.uncertain): the same

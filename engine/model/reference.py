@@ -420,13 +420,8 @@ def serve(point: Point, units: int, admitted: float | None = None) -> dict:
     time = {k: scale * stalls * v for k, v in times.items()}
     time["output"] = scale * osl * step + a.ttft_overhead_s
     tokens = {"cache_read": cache_read, "cache_write": cache_write, "input": fresh, "output": osl}
-    by_type = {}
-    for kind in TOKEN_TYPES:
-        if tokens[kind] > 0:
-            by_type[kind] = rate * time[kind] / 3600.0 / (conc * tokens[kind]) * 1e6
-        else:
-            by_type[kind] = math.nan  # no tokens of this type in the mix
-    out["cost_per_mtok_by_type_usd"] = by_type
+    # NaN for a type absent from the mix
+    out["cost_per_mtok_by_type_usd"] = {k: F.cost_per_mtok_of_type(rate, time[k], conc, tokens[k]) for k in TOKEN_TYPES}
     return out
 
 

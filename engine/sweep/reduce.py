@@ -2,9 +2,13 @@
 
 A spec's ``reduce`` section (:class:`~engine.sweep.spec.Reduction`) asks for the minimum
 of one variable over some dims where conditions hold, and the configuration that attains
-it. Every block is evaluated by the compiled kernels into reused buffers and reduced at
-once by a compiled loop (:func:`reduce_block`) to a :class:`Partial`: the best cost, its
-rank and the carried variables for each output coordinate of the block. Dask combines the
+it. Every block is reduced to a :class:`Partial`: the best cost, its rank and the carried
+variables for each output coordinate of the block. Where the reduction reads only
+performance figures and the replica (:func:`fusable`: every shipped search), the fused
+search kernel (:func:`engine.model.kernels.search_kernel`) evaluates each point and folds it
+in the same compiled loop, storing nothing per point (:func:`fused_partial`); otherwise the
+kernels fill reused buffers, a numpy mask applies ``where`` and a compiled loop
+(:func:`reduce_block`) folds them. The two give identical partials (tested block by block). Dask combines the
 partials of the blocks that share an output chunk in a tree (fan-in :data:`FAN_IN`), and
 the root writes that chunk. The frontier form bins the points by speed level and takes a
 suffix minimum at the end: the cheapest configuration at least as fast as each level.
@@ -183,8 +187,24 @@ def conditions(plan: Plan) -> tuple[tuple[str, str, float], ...]:
     return where
 
 
-def block_partial(plan: Plan, block: tuple[int, ...]) -> Partial:
-    """Evaluate one block and fold it into a :class:`Partial` of its output chunk."""
+def fusable(plan: Plan) -> bool:
+    """Whether the search kernel folds this reduction: it reads only what a performance sink
+    receives (engine.model.kernels.SEARCH_FIGURES) and has no draws."""
+    from engine.model.kernels import SEARCH_FIGURES
+
+    reduction = plan.spec.reduction
+    needed = {reduction.cost, *reduction.carried, *(n for n, _, _ in conditions(plan))}
+    return plan.spec.draws is None and needed <= set(SEARCH_FIGURES)
+
+
+def block_partial(plan: Plan, block: tuple[int, ...], fused: bool | None = None) -> Partial:
+    """Evaluate one block and fold it into a :class:`Partial` of its output chunk: by the fused
+    search kernel where it can (:func:`fusable`; ``fused`` forces either path), else by the
+    kernels into buffers, a numpy mask and :func:`reduce_block`. Both give the same partial."""
+    if fused is None:
+        fused = fusable(plan)
+    if fused:
+        return fused_partial(plan, block)
     reduction = plan.spec.reduction
     where = conditions(plan)
     needed = {reduction.cost, *reduction.carried, *(n for n, _, _ in where)}
@@ -224,6 +244,48 @@ def block_partial(plan: Plan, block: tuple[int, ...]) -> Partial:
         array = np.full(shape, np.nan)
         array[found] = view[at]
         values[name] = array
+    return Partial(best_cost, best_rank, values, plan.block_points(block))
+
+
+def fused_partial(plan: Plan, block: tuple[int, ...]) -> Partial:
+    """One block through the search kernel (engine.model.kernels.search_kernel): each point
+    evaluated and folded in the same compiled loop, nothing stored per point."""
+    from engine.conditions import COMPARISONS
+    from engine.model.core import kernel_inputs
+    from engine.model.kernels import SEARCH_FIGURES, search_kernel
+
+    reduction = plan.spec.reduction
+    where = conditions(plan)
+    index = {name: j for j, name in enumerate(SEARCH_FIGURES)}
+    speed = reduction.speed or reduction.cost
+    select = np.array([index[reduction.cost], index[speed], *(index[n] for n, _, _ in where)], dtype=np.int64)
+    ops = np.array([list(COMPARISONS).index(op) for _, op, _ in where], dtype=np.int64)
+    bounds = np.array([float(b) for _, _, b in where], dtype=np.float64)
+    carried = np.array([index[n] for n in reduction.carried], dtype=np.int64)
+    levels = np.array(reduction.levels or (-math.inf,), dtype=np.float64)
+    geometry = _Geometry(plan, block)
+    extents = geometry.extents
+    # Each kernel index's share of its output cell and rank; the context is ISL x OSL.
+    kernel_extents = (extents[0], extents[1] * extents[2], *extents[3:])
+    out = np.zeros((6, max(kernel_extents)), dtype=np.int64)
+    rank = np.zeros_like(out)
+    for table, strides in ((out, geometry.out_strides), (rank, geometry.rank_strides)):
+        for row, g in ((0, 0), (2, 3), (3, 4), (4, 5), (5, 6)):
+            table[row, : extents[g]] = np.arange(extents[g]) * strides[g]
+        c = np.arange(kernel_extents[1])
+        table[1, : kernel_extents[1]] = (c // extents[2]) * strides[1] + (c % extents[2]) * strides[2]
+    shape = (*geometry.out_shape, geometry.n_levels)
+    best_cost = np.full(shape, np.inf)
+    best_rank = np.full(shape, NO_RANK, dtype=np.int64)
+    best_values = np.full((best_cost.size, len(carried)), np.nan)
+    inputs = kernel_inputs(*block_arguments(plan, block))
+    search_kernel(
+        *(inputs[n] for n in ("models", "group_offsets", "groups", "hardware", "overrides", "speculation", "isl", "osl",
+                              "concurrency", "weight_bits", "kv_bits", "parameters", "mix")),
+        select, ops, bounds, carried, levels, out, rank, geometry.rank_offset, best_cost.reshape(-1),
+        best_rank.reshape(-1), best_values,
+    )  # fmt: skip
+    values = {name: best_values[:, q].reshape(shape) for q, name in enumerate(reduction.carried)}
     return Partial(best_cost, best_rank, values, plan.block_points(block))
 
 

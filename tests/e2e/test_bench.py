@@ -47,6 +47,9 @@ def test_every_benchmark_runs_and_reports_its_ratios(tmp_path):
     assert reduction["points"] == 4 * 4 * 4 * 3 * 2 * 6 * 2
     assert reduction["output_cells"] == 4 * 4 * 6
     assert reduction["points_per_s"] > 0 and reduction["kernel_only_points_per_s"] > 0
+    draws = saved["draws"]  # the cost of uncertainty: with and without draws, in the same run
+    assert draws["draws"] == 4 and draws["kernel_draw_points_per_s"] > 0 and draws["block_drawn_points_per_s"] > 0
+    assert "**draws**" in table
 
 
 def test_the_scaling_table_runs_for_several_worker_counts(tmp_path):
@@ -59,3 +62,16 @@ def test_the_scaling_table_runs_for_several_worker_counts(tmp_path):
         assert row["write_ceiling_points_per_s"] > 0
     assert rows["1"]["end_to_end_efficiency"] == 1.0
     assert "| threads x2 |" in printed
+
+
+def test_the_search_benchmark_reports_its_figures(tmp_path):
+    printed = bench("--search", output=tmp_path)
+    result = json.loads((tmp_path / "search.json").read_text())
+    for workers in ("workers_1", "workers_2"):
+        row = result[workers]
+        assert row["points"] == 4 * 4 * 4 * 3 * 2 * 6 * 2 * 2
+        assert row["points_per_s"] > 0 and row["kernel_only_points_per_s"] > 0
+        assert row["unfused_kernel_only_points_per_s"] > 0
+    assert result["parallel_efficiency"] > 0 and result["plan_estimate_s"] > 0
+    assert result["draws"]["kernel_seconds_per_draw"] > 0
+    assert "parallel efficiency" in printed and printed.strip() == (tmp_path / "search.md").read_text().strip()

@@ -185,3 +185,61 @@ def test_bad_reductions_are_one_line_and_write_nothing(tmp_path, capsys, change,
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1, err
     assert not output.exists()
+
+
+FOLDED = ("cost_per_mtok_output_usd", "cost_per_mtok_usd", "usd_per_hour", "ttft_s", "interactivity_tps",
+          "units_per_replica", "admitted_requests", "turn_time_s", "bound_by")  # fmt: skip
+
+
+@settings(max_examples=25)
+@given(
+    over=st.lists(st.sampled_from(DIMS), min_size=1, max_size=4, unique=True),
+    cost=st.sampled_from(["cost_per_mtok_output_usd", "usd_per_hour", "ttft_s"]),  # usd_per_hour: many ties
+    conditions=st.dictionaries(
+        st.sampled_from(FOLDED),
+        st.fixed_dictionaries(
+            {}, optional={op: st.sampled_from([0, 1, 2, 8, 30.0, 1e3]) for op in ("ge", "gt", "le", "lt", "eq")}
+        ).filter(bool),
+        max_size=3,
+    ),
+    keep=st.lists(st.sampled_from(FOLDED), max_size=3, unique=True),
+    frontier=st.booleans(),
+    chunks=st.fixed_dictionaries({"isl": st.integers(1, 3), "concurrency": st.integers(1, 4)}),
+)
+def test_the_fused_search_kernel_equals_the_unfused_reduction(over, cost, conditions, keep, frontier, chunks):
+    """Block by block, the fused kernel's partials (best cost, tie-breaking rank, carried values)
+    equal the kernels-then-mask-then-fold path exactly, whatever is minimised, constrained or kept."""
+    from engine.sweep.reduce import block_partial, fusable
+
+    spec = spec_with(min=cost, over=over, where=conditions, keep=[k for k in keep if k != cost])
+    spec["chunks"] = chunks
+    if frontier:
+        spec["reduce"]["frontier"] = {"speed": "interactivity_tps", "levels": [20.0, 100.0, 400.0]}
+    plan = make_plan(parse_spec(spec))
+    assert fusable(plan)
+    found = 0
+    for block in plan.blocks():
+        fused, unfused = block_partial(plan, block, fused=True), block_partial(plan, block, fused=False)
+        np.testing.assert_array_equal(fused.cost, unfused.cost)
+        np.testing.assert_array_equal(fused.rank, unfused.rank)
+        assert fused.values.keys() == unfused.values.keys()
+        for name, values in unfused.values.items():
+            np.testing.assert_array_equal(fused.values[name], values, err_msg=name)
+        found += int(np.isfinite(fused.cost).sum())
+    assert found or conditions  # with no condition something always qualifies
+
+
+@pytest.mark.slow
+def test_the_plan_estimates_a_search_within_a_tolerant_factor(tmp_path, capsys):
+    """plan times a few blocks spread over the sweep (blocks differ in cost) and scales their
+    cost per point; on the shipped search sweep its estimate lands near the run's time. Tolerant
+    (a factor of 2 either way): the bench reports the ratio itself (python -m bench --search)."""
+    import re
+
+    output = tmp_path / "search.zarr"
+    assert main(["plan", "sweeps/wse_vs_gpu_search.yaml", "--output", str(output), "--workers", "2"]) == 0
+    estimate = float(re.search(r"estimated\s+([0-9,.]+) s", capsys.readouterr().out).group(1).replace(",", ""))
+    assert main(["run", "sweeps/wse_vs_gpu_search.yaml", "--output", str(output), "--no-progress", "--workers", "2",
+                 "--no-figures"]) == 0  # fmt: skip
+    took = float(re.search(r"computed in ([0-9.]+) s", capsys.readouterr().out).group(1))
+    assert 0.5 < estimate / took < 2.0, (estimate, took)

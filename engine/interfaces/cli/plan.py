@@ -18,6 +18,18 @@ def add_parser(sub) -> None:
     )
 
 
+#: Blocks ``plan`` times to estimate a run (spread evenly over the plan).
+SAMPLED_BLOCKS = 6
+
+
+def sample_blocks(plan) -> list[tuple[int, ...]]:
+    """Up to :data:`SAMPLED_BLOCKS` blocks spread evenly over the plan's C order."""
+    import itertools
+
+    step = max(1, plan.n_blocks // SAMPLED_BLOCKS)
+    return list(itertools.islice(plan.blocks(), step // 2, None, step))[:SAMPLED_BLOCKS]
+
+
 def run(args) -> int:
     from engine.sweep.blocks import evaluate_block
     from engine.sweep.cluster import JOBQUEUE, jobqueue_threads
@@ -35,6 +47,14 @@ def run(args) -> int:
     started = time.perf_counter()
     arrays = evaluate(plan, first)
     per_block = time.perf_counter() - started
+    # Blocks differ in cost (a point no replica serves ends early): time a few spread over the
+    # plan and scale their cost per point, not the first block's.
+    sampled = sample_blocks(plan)
+    started = time.perf_counter()
+    for block in sampled:
+        evaluate(plan, block)
+    per_point = (time.perf_counter() - started) / sum(plan.block_points(b) for b in sampled)
+    per_block = per_point * plan.n_points / plan.n_blocks
     # Beyond the compute: each block's compression, and the template laid out before any block.
     encode = encode_seconds(arrays.values()) if plan.spec.reduction is None else 0.0
     serial = template_seconds(plan)
