@@ -8,6 +8,12 @@ depend on (the cube contract):
 - :func:`performance_kernel`: interactivity, decode step, TTFT, turn time, throughput,
   hourly cost and cost per Mtok (blended, output-only, per turn, by token type).
 
+The performance formulas are composed once, in :func:`performance_points`, which hands
+every point's figures to a sink: :func:`performance_kernel` stores them; the search kernel
+(:func:`search_kernel`, for ``reduce:`` sweeps) folds them into the best configuration per
+output cell and stores nothing. The draw kernels (:data:`DRAW_KERNELS`) run a family's
+kernel once per Monte Carlo draw of uncertain inputs, inside compiled code.
+
 The grid is ``model x context x concurrency x weight_bits x kv_bits x hardware``, where a
 *context* is one (ISL, OSL) pair: the caller passes paired vectors, either ISL with its
 derived OSL or the flattened product of an ISL and an OSL axis. Kernels loop over the
