@@ -266,3 +266,19 @@ def test_best_over_draws_equals_the_winners_draw_by_draw(drawn_cube):
                 assert got["win_share"].values[h] == np.mean((filled[:, h] < others) & served[:, h])
             shares = got["win_share"].values
             assert shares.sum() <= 1 + 1e-12  # one winner per draw at most
+
+
+def test_figures_draw_each_figure_as_its_median_over_the_draws():
+    from engine.interfaces.figures.common import fix_dims
+
+    spec = {**SPEC, "uncertain": {**SPEC["uncertain"], "quantiles": None}}
+    cube = evaluate_eager(make_plan(parse_spec(spec)))
+    selected, fixed = fix_dims(cube, ("concurrency", "hardware"), {})
+    assert "draw" not in selected.dims and fixed["draw"] == "median of 40 Monte Carlo draws"
+    at = {d: fixed[d] for d in ("model", "isl", "weight_bits", "kv_bits")}
+    expected = cube["cost_per_mtok_usd"].median("draw").sel(at)
+    np.testing.assert_allclose(selected["cost_per_mtok_usd"].values, expected.values, equal_nan=True)
+    one, _ = fix_dims(cube, ("concurrency", "hardware"), {"draw": 3})  # a chosen draw is that draw
+    np.testing.assert_array_equal(
+        one["cost_per_mtok_usd"].values, cube["cost_per_mtok_usd"].sel({**at, "draw": 3}).values
+    )

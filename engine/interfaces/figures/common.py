@@ -16,7 +16,7 @@ from engine.sweep.cube import CubeInfo
 from engine.units import format_count
 
 #: Which slice a figure draws when the cube holds it (else the nearest values).
-PREFERRED = {k: v for k, v in CALCULATOR_POINT.items() if k not in ("model", "workload")}
+PREFERRED = {k: v for k, v in CALCULATOR_POINT.items() if k not in ("model", "workload")} | {"quantile": 0.5}
 
 
 def pyplot():
@@ -44,10 +44,12 @@ def default_figure_path(cube, kind: str) -> Path:
 
 
 def fix_dims(ds, keep: tuple[str, ...], chosen: dict) -> tuple:
-    """Fix every dim not in ``keep``: the user's choice, else a preferred value, else the first."""
+    """Fix every dim not in ``keep``: the user's choice, else a preferred value, else the first.
+    Monte Carlo draws (a ``draw`` dim) are summarised, not picked: each figure's median over them."""
     fixed = {}
+    medians = "draw" in ds.dims and "draw" not in keep and "draw" not in chosen
     for dim in ds.dims:
-        if dim in keep or dim == "token_type":
+        if dim in keep or dim == "token_type" or (dim == "draw" and medians):
             continue
         values = ds[dim].values
         if dim in chosen:
@@ -59,7 +61,11 @@ def fix_dims(ds, keep: tuple[str, ...], chosen: dict) -> tuple:
         else:
             value = values[0]
         fixed[dim] = nearest(ds, dim, value)
-    return ds.sel(fixed), fixed
+    selected = ds.sel(fixed)
+    if medians:
+        selected = selected.median("draw", keep_attrs=True)
+        fixed["draw"] = f"median of {ds.sizes['draw']:,} Monte Carlo draws"
+    return selected, fixed
 
 
 def new_figure(plt, size, caption_lines: int = 1):
@@ -102,6 +108,9 @@ def caption(ds, fixed: dict) -> str:
                 else str(value)
             )
         )
+        if dim == "draw" and isinstance(value, str):
+            parts.append(f"each figure the {value}")
+            continue
         parts.append(f"{shown}{units.get(dim, '')}" if dim in units else f"{dim} {shown}")
     parts.append(f"workload {workload}")
     parts.append(f"profile {info.profile or '?'}")
