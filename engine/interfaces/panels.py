@@ -115,6 +115,9 @@ def format_drawn(drawn: dict) -> str:
         lines.append(f"  {name:<28} {show(mid):>14}   {show(lo)} to {show(hi)} {units}")
     if not drawn["quantiles"]:
         lines.append("  no figure moves with these draws")
+    if drawn.get("served_draws", drawn.get("draws")) != drawn.get("draws"):
+        lines.append(f"  a replica serves the point in {drawn['served_draws']:,} of {drawn['draws']:,} draws; "
+                     "the figures are over those draws")  # fmt: skip
     return "\n".join(lines)
 
 

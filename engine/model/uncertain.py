@@ -74,7 +74,7 @@ class Distribution:
         return stats.lognorm(a[1], scale=a[0]).ppf(u)
 
     def describe(self) -> str:
-        return f"{self.kind}({', '.join(f'{v:g}' for v in self.args)})"
+        return f"{self.kind}({', '.join(f'{v:.6g}' for v in self.args)})"
 
 
 def parse_distribution(raw: Any, field: str) -> Distribution:
@@ -170,8 +170,9 @@ class Uncertain:
             raise UserError(f"{field}.distributions: give at least one name: distribution (e.g. "
                             "wse3.capex_usd: {uniform: [1M, 3M]})")  # fmt: skip
         distributions = tuple((str(n), parse_distribution(d, _where(field, n))) for n, d in given.items())
-        draws = _whole(raw.get("draws", DEFAULT_DRAWS), f"{field}.draws", 2, MAX_DRAWS)
-        seed = _whole(raw.get("seed", 0), f"{field}.seed", 0, 2**32 - 1)
+        flag = field.startswith("--")  # point's options name draws and seed themselves
+        draws = _whole(raw.get("draws", DEFAULT_DRAWS), "--draws" if flag else f"{field}.draws", 2, MAX_DRAWS)
+        seed = _whole(raw.get("seed", 0), "--seed" if flag else f"{field}.seed", 0, 2**32 - 1)
         quantiles = raw.get("quantiles")
         if quantiles is not None:
             if not isinstance(quantiles, list) or not quantiles:
@@ -201,7 +202,8 @@ class Uncertain:
         for name, distribution in self.distributions:
             stream = np.random.default_rng([self.seed, *name.encode()])
             u = qmc.LatinHypercube(d=1, seed=stream).random(self.draws)[:, 0]
-            values[name] = distribution.ppf(u)
+            with np.errstate(all="ignore"):  # an overflowing distribution is refused by check_values
+                values[name] = distribution.ppf(u)
         return Draws(values, self.draws)
 
     def check_values(self, field: str) -> None:
@@ -210,6 +212,8 @@ class Uncertain:
         for name, _ in self.distributions:
             where = _where(field, name)
             drawn = values[name]
+            if not np.isfinite(drawn).all():
+                raise UserError(f"{where}: some draws are not finite numbers (narrow the distribution)")
             low, high = float(drawn.min()), float(drawn.max())
             if price_name(name) is not None:
                 if price_name(name)[1] not in PRICE_FIELDS:

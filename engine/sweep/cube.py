@@ -148,6 +148,11 @@ class CubeSchema:
                 [price_source(h, a.price) for h in hardware],
             ),
         }
+        if spec.uncertain is not None:  # the catalog's values, while the cube's figures draw some of them
+            note = " (catalog value at the base parameters; this cube draws prices or assumptions: see uncertain)"
+            for name in ("capex_per_unit_usd", "unit_usd_per_hour"):
+                units, long_name, values = hw_fields[name]
+                hw_fields[name] = (units, long_name + note, values)
         for name, (units, long_name, values) in hw_fields.items():
             coords[name] = ("hardware", _stable(np.asarray(values)), cf_attrs(units, long_name))
         if not spec.osl_is_axis:

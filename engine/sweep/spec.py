@@ -502,7 +502,11 @@ def resolve(spec: SweepSpec, catalog: Catalog | None = None) -> ResolvedSpec:
     assumptions = catalog.assumptions(spec.profile_name, spec.explicit_assumptions(), "parameters.")
     draws = None
     if uncertain is not None:
-        uncertain.check_against(hardware, assumptions.price, list(axes), "uncertain")
+        for price in axes.get("price", [assumptions.price]):  # every scenario the sweep evaluates
+            uncertain.check_against(hardware, str(price), list(axes), "uncertain")
+        for name in uncertain.names:
+            if name in spec.explicit_assumptions():
+                raise UserError(f"uncertain.distributions.{name}: also given in parameters; keep one")
         draws = uncertain.sample()
         if uncertain.quantiles is None:
             axes["draw"] = np.arange(uncertain.draws, dtype=np.int64)

@@ -248,12 +248,22 @@ def drawn_quantiles(point, uncertain) -> dict:
 
     levels = (INTERVAL[0], 0.5, INTERVAL[1])
     moved = {}
-    for name, values in evaluate_point_draws(point, uncertain).items():
+    drawn = evaluate_point_draws(point, uncertain)
+    served = int(np.isfinite(drawn["cost_per_mtok_usd"]).sum())  # draws in which a replica serves the point
+    for name, values in drawn.items():
+        floating = np.issubdtype(values.dtype, np.floating)
         values = values.astype(np.float64)
-        if np.all(values == values[0]) or np.isnan(values).all():
+        if np.array_equal(values, np.full_like(values, values[0]), equal_nan=True):
+            continue  # no draw moves it
+        present = values[~np.isnan(values)]
+        if not present.size:
+            moved[name] = [None, None, None]
             continue
-        moved[name] = [None if np.isnan(q) else float(q) for q in np.quantile(values, levels)]
-    return {"description": uncertain.describe(cube=False), "levels": list(levels), "quantiles": moved}
+        # Counts, flags and codes take an actual draw's value; figures missing in a draw are left out.
+        found = np.quantile(present, levels, method="linear" if floating else "inverted_cdf")
+        moved[name] = [float(q) for q in found]
+    return {"description": uncertain.describe(cube=False), "levels": list(levels), "quantiles": moved,
+            "served_draws": served, "draws": uncertain.draws}  # fmt: skip
 
 
 def point_intervals(point, profile, values: dict, overridden) -> dict:

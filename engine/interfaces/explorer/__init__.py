@@ -37,7 +37,10 @@ DEFAULT_LIMIT_BYTES = 50e6
 
 
 def _start(dim: str, values: np.ndarray) -> int:
-    """Index the page opens at: the calculator's value (log-nearest for numbers), else the first."""
+    """Index the page opens at: the calculator's value (log-nearest for numbers), the median of a
+    ``quantile`` dim (a Monte Carlo summary), else the first."""
+    if dim == "quantile":
+        return int(np.argmin(np.abs(values.astype(float) - 0.5)))
     wanted = CALCULATOR_POINT.get(dim)
     if wanted is None:
         return 0

@@ -86,9 +86,10 @@ def check_spec(spec) -> None:
 
 def draw(kind: str, source, output, chosen=None, **options) -> Path:
     """Draw a registered figure from a cube (path or URL), or from CSV paths for measured data."""
+    from engine.interfaces.figures.common import summarise_draws
     from engine.sweep.cube import open_cube
 
     entry = figure(kind)
     output = check_figure_path(output)
-    entry.draw(open_cube(source) if entry.from_cube else source, output, chosen, **options)
+    entry.draw(summarise_draws(open_cube(source), chosen) if entry.from_cube else source, output, chosen, **options)
     return output

@@ -16,7 +16,7 @@ from engine.sweep.cube import CubeInfo
 from engine.units import format_count
 
 #: Which slice a figure draws when the cube holds it (else the nearest values).
-PREFERRED = {k: v for k, v in CALCULATOR_POINT.items() if k not in ("model", "workload")} | {"quantile": 0.5}
+PREFERRED = {k: v for k, v in CALCULATOR_POINT.items() if k not in ("model", "workload")}
 
 
 def pyplot():
@@ -44,12 +44,10 @@ def default_figure_path(cube, kind: str) -> Path:
 
 
 def fix_dims(ds, keep: tuple[str, ...], chosen: dict) -> tuple:
-    """Fix every dim not in ``keep``: the user's choice, else a preferred value, else the first.
-    Monte Carlo draws (a ``draw`` dim) are summarised, not picked: each figure's median over them."""
+    """Fix every dim not in ``keep``: the user's choice, else a preferred value, else the first."""
     fixed = {}
-    medians = "draw" in ds.dims and "draw" not in keep and "draw" not in chosen
     for dim in ds.dims:
-        if dim in keep or dim == "token_type" or (dim == "draw" and medians):
+        if dim in keep or dim == "token_type":
             continue
         values = ds[dim].values
         if dim in chosen:
@@ -61,11 +59,24 @@ def fix_dims(ds, keep: tuple[str, ...], chosen: dict) -> tuple:
         else:
             value = values[0]
         fixed[dim] = nearest(ds, dim, value)
-    selected = ds.sel(fixed)
-    if medians:
-        selected = selected.median("draw", keep_attrs=True)
-        fixed["draw"] = f"median of {ds.sizes['draw']:,} Monte Carlo draws"
-    return selected, fixed
+    return ds.sel(fixed), fixed
+
+
+def summarise_draws(ds, chosen=None):
+    """A cube's Monte Carlo draws summarised before any figure reads it, unless ``chosen`` names
+    one: each variable's median over a ``draw`` dim, or the ``quantile`` nearest 0.5. Figures
+    that minimise over every dim they do not plot would otherwise pick each side's best draw.
+    The summary is recorded in ``attrs["drawn_summary"]`` for the caption."""
+    chosen = dict(chosen or {})
+    if "draw" in ds.dims and "draw" not in chosen:
+        n = ds.sizes["draw"]
+        ds = ds.median("draw", skipna=False, keep_attrs=True)  # missing in any draw stays missing, as quantiles
+        ds.attrs["drawn_summary"] = f"each figure the median of {n:,} Monte Carlo draws"
+    if "quantile" in ds.dims and "quantile" not in chosen:
+        q = float(ds["quantile"].values[np.argmin(np.abs(ds["quantile"].values - 0.5))])
+        ds = ds.sel(quantile=q)
+        ds.attrs["drawn_summary"] = f"each figure its {q:g} quantile over the draws"
+    return ds
 
 
 def new_figure(plt, size, caption_lines: int = 1):
@@ -108,10 +119,9 @@ def caption(ds, fixed: dict) -> str:
                 else str(value)
             )
         )
-        if dim == "draw" and isinstance(value, str):
-            parts.append(f"each figure the {value}")
-            continue
         parts.append(f"{shown}{units.get(dim, '')}" if dim in units else f"{dim} {shown}")
+    if ds.attrs.get("drawn_summary"):
+        parts.append(str(ds.attrs["drawn_summary"]))
     parts.append(f"workload {workload}")
     parts.append(f"profile {info.profile or '?'}")
     parts.append(f"price {assumptions.get('price', '?')}")
