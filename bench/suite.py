@@ -572,9 +572,7 @@ def run_search(size: str, outdir: Path, log=print) -> dict:
         result["vs_llm_analysis"] = two["points_per_s"] / llm["llm_analysis_configs_per_s"]
     log("cost of draws ...")
     result["draws"] = DrawCost("quick" if size == "full" else "tiny").run()
-    (outdir / "search.json").write_text(json.dumps(result, indent=2))
-    (outdir / "search.md").write_text(search_markdown(result))
-    return result
+    return save(outdir, "search", result, search_markdown)
 
 
 def search_markdown(r: dict) -> str:
@@ -749,9 +747,14 @@ def run_all(size: str, outdir: Path, include_e2e: bool = True, log=print) -> dic
     results["bandwidth_fraction"] = results["bandwidth"]["bandwidth_fraction"]
     results["end_to_end_vs_kernel"] = results.get("end_to_end", {}).get("end_to_end_vs_kernel")
     results["vs_llm_analysis"] = results["llm_analysis"].get("vs_llm_analysis")
-    (outdir / "results.json").write_text(json.dumps(results, indent=2))
-    (outdir / "results.md").write_text(markdown(results))
-    return results
+    return save(outdir, "results", results, markdown)
+
+
+def save(outdir: Path, stem: str, result: dict, render) -> dict:
+    """A benchmark's figures as ``<stem>.json`` and its table as ``<stem>.md``."""
+    (outdir / f"{stem}.json").write_text(json.dumps(result, indent=2))
+    (outdir / f"{stem}.md").write_text(render(result))
+    return result
 
 
 def markdown(r: dict) -> str:

@@ -21,6 +21,7 @@ them without Python in between (:data:`engine.model.kernels.DRAW_KERNELS`). A va
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from collections.abc import Mapping, Sequence
@@ -190,8 +191,9 @@ class Uncertain:
     def names(self) -> tuple[str, ...]:
         return tuple(n for n, _ in self.distributions)
 
+    @functools.lru_cache(maxsize=16)  # noqa: B019 - frozen and hashable; a spec is checked, resolved, evaluated
     def sample(self) -> Draws:
-        """The draws: a Latin hypercube (each name's column stratified, the columns independent).
+        """The draws (sampled once per section, however often asked): a Latin hypercube (each name's column stratified, the columns independent).
 
         Each name's column comes from its own stream, seeded by the seed and the name: the same
         name draws the same values whatever order the names are listed in and whatever else is
@@ -258,8 +260,9 @@ class Uncertain:
                 raise UserError(f"{where}: {unit} has no {price} rental rate here (its cost is the TCO rate); "
                                 f"give {unit}.capex_usd a distribution instead")  # fmt: skip
 
-    def moves(self, reads: frozenset[str], name: str, hardware: Sequence, price: str) -> bool:
-        """Whether a drawn input can move a variable that reads ``reads`` (variable ``name``)."""
+    def moves(self, reads: frozenset[str], name: str, hardware: Sequence, prices: Sequence[str]) -> bool:
+        """Whether a drawn input can move a variable that reads ``reads`` (variable ``name``) in any
+        of the price scenarios evaluated (a capex draw moves costs only where a unit's rate is TCO)."""
         from engine.model.pricing import price_source
 
         for drawn in self.names:
@@ -273,8 +276,8 @@ class Uncertain:
                 continue
             if field == "capex_usd" and name == "capex_usd":
                 return True
-            priced = "price" in reads
-            if priced and (field == "usd_per_hour" or price_source(_named(hardware, unit), price) == "tco"):
+            tco = any(price_source(_named(hardware, unit), str(p)) == "tco" for p in prices)
+            if "price" in reads and (field == "usd_per_hour" or tco):
                 return True
         return False
 

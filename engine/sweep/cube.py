@@ -76,7 +76,8 @@ class CubeSchema:
         spec = self.spec
         if spec.uncertain is None:
             return False
-        return spec.uncertain.moves(var.reads, var.name, spec.hardware, spec.assumptions.price)
+        prices = spec.axes.get("price", [spec.assumptions.price])  # every scenario the cube holds
+        return spec.uncertain.moves(var.reads, var.name, spec.hardware, prices)
 
     def dim_size(self, dim: str) -> int:
         return len(TOKEN_TYPES) if dim == TOKEN_TYPE else len(self.spec.axes[dim])

@@ -92,7 +92,7 @@ def test_a_variable_without_the_draw_dim_is_the_same_in_every_draw(catalog, agen
     arrays = evaluate_arrays([model], hardware, *grid, agentic, assumptions, draws=draws)
     uncertain = Uncertain(tuple((n, None) for n in draws.values), N_DRAWS)
     for var in VARIABLES:
-        if not uncertain.moves(var.reads, var.name, hardware, assumptions.price):
+        if not uncertain.moves(var.reads, var.name, hardware, [assumptions.price]):
             first = arrays[var.name][0]
             for d in range(1, N_DRAWS):
                 np.testing.assert_array_equal(arrays[var.name][d], first, err_msg=var.name)
@@ -284,3 +284,16 @@ def test_figures_draw_each_figure_as_its_median_over_the_draws():
     assert "draw" in summarise_draws(cube, {"draw": 3}).dims  # a chosen draw is left to the selection
     quantiles = summarise_draws(evaluate_eager(make_plan(parse_spec(SPEC))))
     assert float(quantiles["quantile"]) == 0.5 and "0.5 quantile" in quantiles.attrs["drawn_summary"]
+
+
+def test_a_capex_draw_moves_costs_in_every_tco_scenario_of_a_price_axis():
+    """The base scenario rents, but the axis also holds tco: costs there are made of the drawn price."""
+    spec = {**SPEC, "axes": {**SPEC["axes"], "price": ["on_demand", "tco"]}, "parameters": {"workload": "agentic-coding"},
+            "uncertain": {"draws": 8, "distributions": {"wse3.capex_usd": {"uniform": ["1M", "3M"]}}}}  # fmt: skip
+    cube = evaluate_eager(make_plan(parse_spec(spec)))
+    assert "draw" in cube["cost_per_mtok_usd"].dims
+    tco = cube["cost_per_mtok_usd"].sel(price="tco", hardware="wse3", model="llama-3.1-70b", isl=1000, concurrency=16,
+                                        weight_bits=8, kv_bits=16)  # fmt: skip
+    assert float(tco.max() / tco.min()) > 1.5  # the system price moves the TCO cost
+    rented = cube["cost_per_mtok_usd"].sel(price="on_demand", hardware="wse3")
+    assert (rented == rented.isel(draw=0)).all()  # and leaves the rental cost alone
