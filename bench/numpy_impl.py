@@ -245,6 +245,18 @@ def _performance(
     moe_layers = np.where(_axis(routed, 0) > 0, layers, 0.0)
     comm = _comm(x, hardware, a, units, R, layers, hidden, per_token, moe_layers)
     t_pre = _axis(prefill, 1) * mc6(prefill_fpt) / (units * peak * a[P.mfu_prefill])
+    # The prompt's passes (chunked prefill): each streams the weights its tokens touch, at the bandwidth.
+    chunks = np.where(prefill > 0.0, np.ceil(prefill / a[P.prefill_chunk_tokens]), 0.0)
+    pass_share = np.where(
+        chunks > 0.0, 1.0 - (1.0 - share_per_token[:, None]) ** (prefill / np.maximum(chunks, 1.0))[None, :], 0.0
+    )
+    chunks6 = _axis(chunks, 1)
+    written = mc6(_per_context(layers_g, elements, window, ratio, isl) - cr_elems) * kb / 8.0
+    kv_moved = np.where(chunks6 > 1.0, written * (1.0 + (chunks6 - 1.0) / 2.0), written)
+    pass_experts = np.where(wafer, x["experts"], _axis(routed, 0) * mc6(pass_share) * wb / 8.0)
+    pre_bytes = _per_unit({**x, "dense": chunks6 * x["dense"]}, units, chunks6 * pass_experts, kv_moved)
+    t_pre_mem = pre_bytes / unit_bw
+    t_pre = np.maximum(t_pre, t_pre_mem)
     t_pre = t_pre + np.where(
         _axis(prefill, 1) > 0.0,
         _comm(x, hardware, a, units, _axis(prefill, 1), layers, hidden, per_token, moe_layers),
@@ -284,7 +296,7 @@ def _performance(
     t_pre_compute = prefill6 * mc6(prefill_fpt) / (units * peak * a[P.mfu_prefill])
     cycle = share_of * (osl6 * step + stalls * ingest)
     compute_s = R * t_pre_compute + osl6 * t_flop
-    memory_s = osl6 * t_mem + R * t_cr
+    memory_s = osl6 * t_mem + R * (t_pre_mem + t_cr)
     link_s = np.where(
         wafer & (units > 1) & (link > 0), R * (prefill6 + osl6) * hidden * 2.0 / np.where(link > 0, link, 1.0), 0.0
     )

@@ -347,6 +347,42 @@ def capex_for_rate(rate, amortisation_years, power_kw, pue, usd_per_kwh):
     return (rate - power_kw * pue * usd_per_kwh) * amortisation_years * 8760.0
 
 
+# --------------------------------------------------------------------------- the prefill
+@formula
+def prefill_chunks(tokens, budget):
+    """Forward passes a prompt of ``tokens`` prefill tokens takes under a token budget per step
+    (chunked prefill): ``ceil(tokens / budget)``, one for any prompt within the budget, 0 with
+    nothing to prefill."""
+    if tokens <= 0.0:
+        return 0.0
+    return float(math.ceil(tokens / budget))
+
+
+@formula
+def prefill_kv_moved(written, chunks):
+    """KV bytes a chunked prefill moves: it writes the prompt's KV once, and chunk ``j`` reads the
+    ``j - 1`` chunks before it back (on average half the prompt per chunk past the first)."""
+    return written * (1.0 + (chunks - 1.0) / 2.0) if chunks > 1.0 else written
+
+
+@formula
+def prefill_time(compute_s, moved_bytes, bandwidth):
+    """A prefill's time at the roofline of its own passes: its compute, or the bytes it moves
+    (every chunk streams the weights its tokens touch; the KV it writes and reads back), at
+    the unit's bandwidth, whichever is longer. A short prompt through a large mixture of
+    experts touches nearly every expert for a few tokens each: memory-bound, like decode."""
+    return max(compute_s, moved_bytes / bandwidth)
+
+
+@formula
+def prefill_resource(t_pre_compute, t_pre_mem, t_cr):
+    """Which resource sets a turn whose prefills outlast its decode: compute, unless the bytes
+    the prefill passes move or the cached prefix loaded take longer."""
+    if t_pre_compute >= t_pre_mem and t_pre_compute >= t_cr:
+        return COMPUTE
+    return MEMORY_BANDWIDTH
+
+
 # --------------------------------------------------------------------------- the decode step
 @formula
 def gpu_steps(t_mem, t_flop1, t_dequant, t_comm1, t_comm, overhead, verified):
@@ -377,11 +413,14 @@ def time_per_output_token(verify, step1, drafted, draft_ratio, tokens_per_step):
 
 # --------------------------------------------------------------------------- the turn, closed loop
 @formula
-def resource_demands(concurrency, t_pre_compute, steps_per_turn, t_flop1, verified, drafted, draft_ratio, t_mem, t_cr):
-    """Replica time a cycle of R turns needs of (compute, memory bandwidth): every prefill, every
-    checked and drafted token, every weight and KV read and cached prefix loaded."""
+def resource_demands(
+    concurrency, t_pre_compute, t_pre_mem, steps_per_turn, t_flop1, verified, drafted, draft_ratio, t_mem, t_cr
+):
+    """Replica time a cycle of R turns needs of (compute, memory bandwidth): every prefill's
+    compute and bytes, every checked and drafted token, every weight and KV read and cached
+    prefix loaded."""
     compute_s = concurrency * t_pre_compute + steps_per_turn * t_flop1 * (verified + drafted * draft_ratio)
-    memory_s = steps_per_turn * t_mem * (1.0 + drafted * draft_ratio) + concurrency * t_cr
+    memory_s = steps_per_turn * t_mem * (1.0 + drafted * draft_ratio) + concurrency * (t_pre_mem + t_cr)
     return compute_s, memory_s
 
 
@@ -449,7 +488,7 @@ def closed_loop(cycle, floor):
 
 @formula
 def roofline_figures(
-    wafer, t_mem, t_flop1, t_link1, t_comm1, t_comm, t_pre_compute, t_pre_comm, t_cr, link_s, latency,
+    wafer, t_mem, t_flop1, t_link1, t_comm1, t_comm, t_pre_compute, t_pre_mem, t_pre_comm, t_cr, link_s, latency,
     prefill_tokens, verified, drafted, draft_ratio, per_step, conc, isl, osl, stalls, share_of, calculator, speedup,
 ):  # fmt: skip
     """The roofline bound of a turn: (interactivity tokens/s, throughput tokens/s, TTFT s).
@@ -464,17 +503,18 @@ def roofline_figures(
     requests decoding, so a shared figure would not bound); throughput is the closed-loop
     cycle, which only grows as any time grows.
     """
+    t_pass = max(t_pre_compute, t_pre_mem)
     if wafer:
         step1, verify = wafer_steps(latency, t_mem, t_flop1, t_link1, verified)
-        t_pre = t_pre_compute + latency if prefill_tokens > 0.0 else 0.0
+        t_pre = t_pass + latency if prefill_tokens > 0.0 else 0.0
     else:
         step1, verify = gpu_steps(t_mem, t_flop1, 0.0, t_comm1, t_comm, 0.0, verified)
-        t_pre = t_pre_compute + t_pre_comm
+        t_pre = t_pass + t_pre_comm
     step = time_per_output_token(verify, step1, drafted, draft_ratio, per_step)
     ingest = isl * step / speedup if calculator else t_pre + t_cr
     cycle = share_of * (osl * step + stalls * ingest)
     compute_s, memory_s = resource_demands(
-        conc, t_pre_compute, osl / per_step, t_flop1, verified, drafted, draft_ratio, t_mem, t_cr
+        conc, t_pre_compute, t_pre_mem, osl / per_step, t_flop1, verified, drafted, draft_ratio, t_mem, t_cr
     )
     floor, _ = resource_floor(compute_s, memory_s, link_s)
     stretch = closed_loop(cycle, floor)

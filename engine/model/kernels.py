@@ -306,6 +306,7 @@ def _performance_points(
     dequant = parameters[P.dequant_flops_per_weight]
     ttft_overhead = parameters[P.ttft_overhead_s]
     burstiness = parameters[P.prefill_burstiness]
+    chunk_budget = parameters[P.prefill_chunk_tokens]
     latency_s = parameters[P.allreduce_latency_s]
     scaleout = parameters[P.scaleout_bw_gbs] * 1e9
     inputs = mix[MIX.cache_read] + mix[MIX.cache_write] + mix[MIX.input]
@@ -370,6 +371,12 @@ def _performance_points(
                 active, query_width, attended_positions(groups, start, stop, prefill_context)
             )
             cache_read_elements = kv_elements(groups, start, stop, cache_read)
+            # The prompt's own passes (chunked prefill): each streams the weights its tokens touch.
+            chunks = F.prefill_chunks(prefill_tokens, chunk_budget)
+            written_elements = kv_elements(groups, start, stop, isl_c) - cache_read_elements
+            pass_fraction = 0.0
+            if chunks > 0.0:
+                pass_fraction = F.touched_expert_fraction(n_experts, per_token, prefill_tokens / chunks)
             for r in range(n_conc):
                 conc = concurrency[r]
                 touched = routed * F.touched_expert_fraction(n_experts, per_token, conc)
@@ -378,11 +385,13 @@ def _performance_points(
                     wbits = weight_bits[w]
                     experts = F.weight_bytes(routed, wbits)
                     experts_touched = F.weight_bytes(touched, wbits)
+                    pass_experts = F.weight_bytes(routed * pass_fraction, wbits)
                     for k in range(n_kb):
                         kbits = kv_bits[k]
                         kv_total = conc * (held_elements * kbits / 8.0)
                         kv_read = conc * (mean_elements * kbits / 8.0)
                         cache_read_bytes = cache_read_elements * kbits / 8.0
+                        kv_moved = F.prefill_kv_moved(written_elements * kbits / 8.0, chunks)
                         base_index = (((m * n_ctx + c) * n_conc + r) * n_wb + w) * n_kb + k
                         for h in range(n_hw):
                             i = base_index * n_hw + h
@@ -431,6 +440,12 @@ def _performance_points(
                             t_mem = streamed / unit_bw[h]
                             t_flop1 = flops_n / (peak * mfu_decode)
                             t_pre_compute = prefill_flops / (peak * mfu_prefill)
+                            pre_bytes = F.bytes_per_unit(
+                                wafer, parallelism, units, chunks * dense,
+                                chunks * (experts if wafer or chunks == 0.0 else pass_experts), kv_moved, kv_shards,
+                            )  # fmt: skip
+                            t_pre_mem = pre_bytes / unit_bw[h]
+                            t_pass = F.prefill_time(t_pre_compute, pre_bytes, unit_bw[h])
                             cache_bw = units * unit_bw[h]
                             if host_tier:
                                 cache_bw = units * parameters[P.host_cache_bw_gbs] * 1e9
@@ -448,7 +463,7 @@ def _performance_points(
                                 latency_peak = 0.0 if batching == PHYSICS_BATCHING else latency
                                 t_comm1_peak = t_comm_peak = t_pre_comm_peak = 0.0
                                 t_fixed, t_links, t_compute = latency, t_link1 * verified, t_flop1 * verified
-                                t_pre = t_pre_compute + latency if prefill_tokens > 0.0 else 0.0
+                                t_pre = t_pass + latency if prefill_tokens > 0.0 else 0.0
                                 passes = n * (prefill_tokens + steps_per_turn * (verified + drafted))
                                 link_s = F.activation_link_time(units, passes, hidden, link)
                                 stalls = 1.0
@@ -483,7 +498,7 @@ def _performance_points(
                                 )
                                 t_link1 = latency_peak = 0.0
                                 t_fixed, t_links, t_compute = overhead, t_comm, max(t_flop1 * verified, t_dequant)
-                                t_pre = t_pre_compute
+                                t_pre = t_pass
                                 if prefill_tokens > 0.0:
                                     t_pre += t_pre_comm_peak + collective_latency
                                 link_s = 0.0  # collectives run inside the steps, already serialised
@@ -508,6 +523,7 @@ def _performance_points(
                             compute_s, memory_s = F.resource_demands(
                                 n,
                                 t_pre_compute,
+                                t_pre_mem,
                                 steps_per_turn,
                                 t_flop1,
                                 verified,
@@ -521,7 +537,7 @@ def _performance_points(
                             if stretch > 1.0:
                                 code = floor_code
                             elif not calculator and stalls * ingest > osl_c * step:
-                                code = F.COMPUTE if t_pre >= t_cr else F.MEMORY_BANDWIDTH
+                                code = F.prefill_resource(t_pre_compute, t_pre_mem, t_cr)
                             else:
                                 code = F.step_resource(t_mem, t_compute, t_links, t_fixed)
                             scale = stretch * share_of
@@ -537,7 +553,8 @@ def _performance_points(
                             if bounds:
                                 bound_i, bound_x, bound_t = F.roofline_figures(
                                     wafer, streamed / peak_bw[h], flops_n / peak, t_link1, t_comm1_peak,
-                                    t_comm_peak, prefill_flops / peak, t_pre_comm_peak if prefill_tokens > 0.0 else 0.0,
+                                    t_comm_peak, prefill_flops / peak, pre_bytes / peak_bw[h],
+                                    t_pre_comm_peak if prefill_tokens > 0.0 else 0.0,
                                     t_cr if host_tier else cache_read_bytes / (units * peak_bw[h]), link_s, latency_peak,
                                     prefill_tokens, verified, drafted, draft_ratio, per_step, n, isl_c, osl_c, stalls,
                                     share_of, calculator, speedup,

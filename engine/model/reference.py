@@ -324,6 +324,18 @@ def serve(point: Point, units: int, admitted: float | None = None) -> dict:
     t_flop1 = conc * flops_per_token(model, mean_context) / (peak * a.mfu_decode)
     prefill_flops = prefill_tokens * flops_per_token(model, cache_read + prefill_tokens / 2.0)
     t_pre_compute = prefill_flops / (peak * a.mfu_prefill)
+    # The prompt's own passes (chunked prefill): each chunk streams the weights its tokens touch.
+    chunks = F.prefill_chunks(prefill_tokens, a.prefill_chunk_tokens)
+    kv_written = kv_bytes_per_request(model, isl, kv_bits) - kv_bytes_per_request(model, cache_read, kv_bits)
+    pass_experts = (
+        experts if wafer or chunks == 0 else experts * touched_expert_fraction(model, prefill_tokens / chunks)
+    )
+    pre_bytes = F.bytes_per_unit(
+        wafer, layout, units, chunks * dense, chunks * pass_experts, F.prefill_kv_moved(kv_written, chunks),
+        model.kv_shards,
+    )  # fmt: skip
+    t_pre_mem = pre_bytes / unit_bw
+    t_pass = F.prefill_time(t_pre_compute, pre_bytes, unit_bw)
     cache_bw = units * unit_bw if a.cache_tier == "hbm" else units * a.host_cache_bw_gbs * 1e9
     t_cr = kv_bytes_per_request(model, cache_read, kv_bits) / cache_bw
     if wafer:
@@ -332,7 +344,7 @@ def serve(point: Point, units: int, admitted: float | None = None) -> dict:
         t_link1 = F.activation_link_time(units, conc, model.hidden_size, link)
         step1, verify = F.wafer_steps(latency, t_mem, t_flop1, t_link1, verified)
         t_fixed, t_links, t_compute = latency, t_link1 * verified, t_flop1 * verified
-        t_pre = t_pre_compute + latency if prefill_tokens > 0 else 0.0  # the prompt fills the pipeline once
+        t_pre = t_pass + latency if prefill_tokens > 0 else 0.0  # the prompt fills the pipeline once
         passes = conc * (prefill_tokens + steps_per_turn * (verified + drafted))
         link_s = F.activation_link_time(units, passes, model.hidden_size, link)
         stalls = 1.0
@@ -348,7 +360,7 @@ def serve(point: Point, units: int, admitted: float | None = None) -> dict:
         overhead = a.step_overhead_s + model.layers * a.layer_overhead_s
         step1, verify = F.gpu_steps(t_mem, t_flop1, t_dequant, t_comm1, t_comm, overhead, verified)
         t_fixed, t_links, t_compute = overhead, t_comm, max(t_flop1 * verified, t_dequant)
-        t_pre = t_pre_compute
+        t_pre = t_pass
         if prefill_tokens > 0:
             t_pre += comm_time(model, hardware, a.parallelism, units, prefill_tokens, a)
         link_s = 0.0  # collectives run inside the steps, already serialised
@@ -369,14 +381,14 @@ def serve(point: Point, units: int, admitted: float | None = None) -> dict:
     # The closed loop: the cycle as scheduled against what the resources need for its work.
     cycle = share_of * (osl * step + stalls * ingest)
     compute_s, memory_s = F.resource_demands(
-        conc, t_pre_compute, steps_per_turn, t_flop1, verified, drafted, draft_ratio, t_mem, t_cr
+        conc, t_pre_compute, t_pre_mem, steps_per_turn, t_flop1, verified, drafted, draft_ratio, t_mem, t_cr
     )
     floor, floor_code = F.resource_floor(compute_s, memory_s, link_s)
     stretch = F.closed_loop(cycle, floor)
     if stretch > 1.0:
         code = floor_code
     elif a.prefill_model != "calculator" and stalls * ingest > osl * step:
-        code = F.COMPUTE if t_pre >= t_cr else F.MEMORY_BANDWIDTH
+        code = F.prefill_resource(t_pre_compute, t_pre_mem, t_cr)
     else:
         code = F.step_resource(t_mem, t_compute, t_links, t_fixed)
     scale = stretch * share_of
@@ -397,7 +409,7 @@ def serve(point: Point, units: int, admitted: float | None = None) -> dict:
     cache_read_bytes = kv_bytes_per_request(model, cache_read, kv_bits)
     peak_bound = F.roofline_figures(
         wafer, streamed / peak_unit_bw, conc * flops_per_token(model, mean_context) / peak, t_link1, t_comm1_peak,
-        t_comm_peak, prefill_flops / peak, t_pre_comm_peak if prefill_tokens > 0 else 0.0,
+        t_comm_peak, prefill_flops / peak, pre_bytes / peak_unit_bw, t_pre_comm_peak if prefill_tokens > 0 else 0.0,
         cache_read_bytes / (units * peak_unit_bw) if a.cache_tier == "hbm" else t_cr, link_s, latency_peak, prefill_tokens, verified, drafted,
         draft_ratio, per_step, conc, isl, osl, stalls, share_of, a.prefill_model == "calculator", a.cache_read_speedup,
     )  # fmt: skip

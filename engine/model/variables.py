@@ -71,6 +71,7 @@ ROOFLINE = REPLICA | {
     "host_cache_bw_gbs",
     "cache_tier",
     "prefill_model",
+    "prefill_chunk_tokens",
 }
 #: The wafer pipeline's fitted latencies (tokensweep calibrate --wafer).
 WAFER_PIPELINE = frozenset({"wafer_token_latency_s", "wafer_layer_latency_s", "wafer_hop_latency_s"})

@@ -5,8 +5,9 @@ For each served point, from the cube's own figures:
 
 - implied FLOP/s (prefill and decode of every request, drafts and rejected tokens included)
   never exceed units x peak of the format the weights run at;
-- bytes read per second (weights and KV of every decode step, cached prefixes loaded)
-  never exceed units x memory bandwidth (or the host tier's, for prefixes held there);
+- bytes read per second (weights and KV of every decode step and of every prefill chunk,
+  cached prefixes loaded) never exceed units x memory bandwidth (or the host tier's, for
+  prefixes held there), and no first token comes sooner than its prefill's bytes allow;
 - bytes held per unit never exceed the unit's capacity;
 - concurrency = throughput x turn time (Little's law);
 - on a fixed replica, more concurrency never makes time to first token, time per output
@@ -61,6 +62,27 @@ def settings_(draw):
     return Assumptions(**{**profile, **choices, **spec, **mfu, "context_limit": "none"})
 
 
+def prefill_bytes(point: Point, units: int) -> float:
+    """Bytes one unit moves for one request's prefill: every chunk of at most the token budget
+    streams the weights its tokens touch; the prompt's KV is written once and read back by the
+    chunks after it."""
+    model, a = point.model, point.assumptions
+    cache_read, cache_write, fresh = ref.input_split(point.isl, point.workload)
+    tokens = cache_write + fresh
+    if tokens <= 0:
+        return 0.0
+    chunks = math.ceil(tokens / a.prefill_chunk_tokens)
+    dense, experts = ref.weight_split(model, point.weight_bits, a, point.hardware)
+    wafer = point.hardware.kind == "wafer"
+    touched = experts if wafer else experts * ref.touched_expert_fraction(model, tokens / chunks)
+    written = ref.kv_bytes_per_request(model, point.isl, point.kv_bits) - ref.kv_bytes_per_request(
+        model, cache_read, point.kv_bits
+    )
+    kv = written * (1 + (chunks - 1) / 2)
+    layout = ref._parallelism(a.parallelism)
+    return ref.F.bytes_per_unit(wafer, layout, units, chunks * dense, chunks * touched, kv, model.kv_shards)
+
+
 def implied_rates(point: Point, p: dict) -> tuple[float, float, float]:
     """(FLOP/s, bytes/s from memory, bytes/s from the host tier) the served point implies."""
     model, a = point.model, point.assumptions
@@ -86,7 +108,7 @@ def implied_rates(point: Point, p: dict) -> tuple[float, float, float]:
         layout = ref._parallelism(a.parallelism)
         per_step_bytes = units * ref.F.bytes_per_unit(False, layout, units, dense, touched, kv_read, model.kv_shards)
     cache_bytes = conc * ref.kv_bytes_per_request(model, cache_read, point.kv_bits)
-    memory_bytes = steps * per_step_bytes * (1 + drafted * ratio)
+    memory_bytes = steps * per_step_bytes * (1 + drafted * ratio) + conc * units * prefill_bytes(point, units)
     host_bytes = 0.0
     if a.cache_tier == "hbm":
         memory_bytes += cache_bytes
@@ -116,6 +138,11 @@ def test_served_points_respect_compute_bandwidth_capacity_and_littles_law(model,
     held = p["admitted_requests"] * p["kv_bytes_per_request"] + p["weight_bytes"]
     assert held <= units * capacity * (1 + 1e-9) or unit.kind != "wafer"
     assert 1 <= p["admitted_requests"] <= r
+    # A prefill pass moves its bytes at most at the bandwidth: the first token is never sooner.
+    if a.prefill_model == "physics":
+        moved = prefill_bytes(point, units)
+        assert p["ttft_bound_s"] >= moved / (unit.memory_bw_tbs * 1e12) * (1 - 1e-9)
+        assert p["ttft_s"] >= moved / (unit.memory_bw_tbs * 1e12 * a.memory_bw_efficiency) * (1 - 1e-9)
     # Little's law: concurrency = throughput x turn time, per token of a turn.
     tokens = point.isl + point.osl
     assert math.isclose(p["throughput_tps"] * p["turn_time_s"] / tokens, r, rel_tol=1e-9)
