@@ -199,7 +199,10 @@ def _performance(
     mean_elems = _per_context(layers_g, elements, window, ratio, mean_context)
     cr_elems = _per_context(layers_g, elements, window, ratio, cache_read)
     qw = models[:, MC.query_width, None]
-    decode_fpt = 2.0 * active[:, None] + 4.0 * qw * _per_context(layers_g, elements, window, ratio, mean_context, False)
+    decode_qw = models[:, MC.decode_query_width, None]  # MLA decodes over its latent (absorbed)
+    decode_fpt = 2.0 * active[:, None] + 4.0 * decode_qw * _per_context(
+        layers_g, elements, window, ratio, mean_context, False
+    )
     prefill_fpt = 2.0 * active[:, None] + 4.0 * qw * _per_context(
         layers_g, elements, window, ratio, cache_read + prefill / 2.0, False
     )

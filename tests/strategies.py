@@ -44,6 +44,7 @@ def models(draw):
         attention_heads=draw(st.integers(1, 256)),
         attention="compressed",
         query_width=draw(st.floats(64, 1e5, **finite)),
+        decode_query_width=draw(st.one_of(st.none(), st.floats(64, 1e5, **finite))),
         kv_groups=tuple(draw(st.lists(kv_groups, min_size=1, max_size=3))),
         interactivity_tps=draw(st.one_of(st.just({}), st.builds(lambda v: {"wse3": v}, st.floats(10, 5000, **finite)))),
         speculative=draw(

@@ -340,6 +340,7 @@ def _performance_points(
         layers = models[m, MC.layers]
         hidden = models[m, MC.hidden_size]
         query_width = models[m, MC.query_width]
+        decode_width = models[m, MC.decode_query_width]
         per_token = models[m, MC.experts_per_token]
         n_experts = models[m, MC.experts]
         kv_shards = models[m, MC.kv_shards]
@@ -361,7 +362,7 @@ def _performance_points(
             held_elements = kv_elements(groups, start, stop, isl_c + osl_c)
             mean_context = isl_c + osl_c / 2.0
             mean_elements = kv_elements(groups, start, stop, mean_context)
-            decode_fpt = F.flops_per_token(active, query_width, attended_positions(groups, start, stop, mean_context))
+            decode_fpt = F.flops_per_token(active, decode_width, attended_positions(groups, start, stop, mean_context))
             cache_read = isl_c * mix[MIX.cache_read] / inputs
             cache_write = isl_c * mix[MIX.cache_write] / inputs
             fresh = isl_c * mix[MIX.input] / inputs

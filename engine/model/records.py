@@ -75,6 +75,7 @@ class Model(_Record):
     sliding_window_layers: Annotated[int, Field(ge=0)] = 0
     kv_groups: tuple[KVGroup, ...] = ()
     query_width: Positive | None = None
+    decode_query_width: Positive | None = None
     interactivity_tps: dict[str, Positive] = Field(default_factory=dict)
     speculative: dict[str, Speculation] = Field(default_factory=dict)  # by hardware name: how it is served
     native_weights: str = ""
@@ -98,6 +99,8 @@ class Model(_Record):
             values["kv_groups"] = self._derive_kv_groups()
         if self.query_width is None:
             values["query_width"] = float(self.attention_heads * self._query_head_dim())
+        if self.decode_query_width is None:
+            values["decode_query_width"] = self._decode_query_width(values.get("query_width", self.query_width))
         if self.sliding_window_layers > self.layers:
             raise ValueError(f"sliding_window_layers must be <= layers ({self.layers})")
         for key, value in values.items():
@@ -108,6 +111,16 @@ class Model(_Record):
         missing = [n for n in names if getattr(self, n) is None]
         if missing:
             raise ValueError(f"attention '{self.attention}' needs {', '.join(missing)}")
+
+    def _decode_query_width(self, query_width: float) -> float:
+        """The attention width of a decode step. MLA decodes with the up-projections absorbed
+        (attention over the cached latent itself): per head and cached position, scores over
+        ``kv_lora_rank + qk_rope_head_dim`` and values over ``kv_lora_rank``, i.e. the width
+        ``heads x (2 kv_lora_rank + qk_rope_head_dim) / 2`` in ``4 x width`` FLOPs per position;
+        every other attention decodes as it prefills."""
+        if self.attention in ("mla", "mla_with_indexer") and self.kv_lora_rank and self.qk_rope_head_dim:
+            return float(self.attention_heads * (2 * self.kv_lora_rank + self.qk_rope_head_dim) / 2)
+        return float(query_width)
 
     def _query_head_dim(self) -> int:
         if self.attention in ("mla", "mla_with_indexer"):

@@ -139,9 +139,11 @@ def units_needed(
 # --------------------------------------------------------------------------- compute
 
 
-def flops_per_token(model: Model, context: float) -> float:
-    """``2 x A + 4 x q_width x sum_g n_g x min(c, W_g) / r_g`` (formulas.flops_per_token)."""
-    return F.flops_per_token(model.active_params, model.query_width, attended_positions(model, context))
+def flops_per_token(model: Model, context: float, decode: bool = False) -> float:
+    """``2 x A + 4 x q_width x sum_g n_g x min(c, W_g) / r_g`` (formulas.flops_per_token), with
+    the decode step's attention width where ``decode`` (MLA: absorbed)."""
+    width = model.decode_query_width if decode else model.query_width
+    return F.flops_per_token(model.active_params, width, attended_positions(model, context))
 
 
 def compute_peak(hardware: Hardware, weight_bits: float) -> float:
@@ -321,7 +323,7 @@ def serve(point: Point, units: int, admitted: float | None = None) -> dict:
     else:
         streamed = F.bytes_per_unit(False, layout, units, dense, touched, kv_read, model.kv_shards)
     t_mem = streamed / unit_bw
-    t_flop1 = conc * flops_per_token(model, mean_context) / (peak * a.mfu_decode)
+    t_flop1 = conc * flops_per_token(model, mean_context, decode=True) / (peak * a.mfu_decode)
     prefill_flops = prefill_tokens * flops_per_token(model, cache_read + prefill_tokens / 2.0)
     t_pre_compute = prefill_flops / (peak * a.mfu_prefill)
     # The prompt's own passes (chunked prefill): each chunk streams the weights its tokens touch.
@@ -408,7 +410,7 @@ def serve(point: Point, units: int, admitted: float | None = None) -> dict:
         t_pre_comm_peak = comm_time(model, hardware, a.parallelism, units, prefill_tokens, a, latency=0.0)
     cache_read_bytes = kv_bytes_per_request(model, cache_read, kv_bits)
     peak_bound = F.roofline_figures(
-        wafer, streamed / peak_unit_bw, conc * flops_per_token(model, mean_context) / peak, t_link1, t_comm1_peak,
+        wafer, streamed / peak_unit_bw, conc * flops_per_token(model, mean_context, decode=True) / peak, t_link1, t_comm1_peak,
         t_comm_peak, prefill_flops / peak, pre_bytes / peak_unit_bw, t_pre_comm_peak if prefill_tokens > 0 else 0.0,
         cache_read_bytes / (units * peak_unit_bw) if a.cache_tier == "hbm" else t_cr, link_s, latency_peak, prefill_tokens, verified, drafted,
         draft_ratio, per_step, conc, isl, osl, stalls, share_of, a.prefill_model == "calculator", a.cache_read_speedup,

@@ -43,6 +43,7 @@ def synthetic_model(
             "layers": layers,
             "hidden_size": max(1, round(reference.hidden_size * width)),
             "query_width": reference.query_width * width,
+            "decode_query_width": reference.decode_query_width * width,
             "kv_groups": groups,
             "interactivity_tps": {},
             "speculative": {},

@@ -43,6 +43,7 @@ class MC(IntEnum):
     experts_per_token = 6
     kv_shards = 7  # ways the KV splits under tensor parallelism (KV heads; 1 for latent caches)
     max_context = 8  # tokens; +inf without a limit
+    decode_query_width = 9  # attention width of a decode step (MLA: absorbed, over the latent)
 
 
 class GC(IntEnum):
@@ -148,6 +149,7 @@ def _model_rows(m: Model) -> list[list[float]]:
                 "experts_per_token": m.experts_per_token,
                 "kv_shards": m.kv_shards,
                 "max_context": math.inf if m.max_context is None else m.max_context,
+                "decode_query_width": m.decode_query_width,
             },
             "model",
         )

@@ -113,6 +113,11 @@ class CubeSchema:
             "experts_per_token": ("count", "routed experts per token", [m.experts_per_token for m in models]),
             "hidden_size": ("elements", "hidden size", [m.hidden_size for m in models]),
             "query_width": ("elements", "attention query width", [m.query_width for m in models]),
+            "decode_query_width": (
+                "elements",
+                "attention width of a decode step (MLA: absorbed, over the latent)",
+                [m.decode_query_width for m in models],
+            ),
             "kv_elements_per_token": (
                 "elements",
                 "KV elements per token below every window",

@@ -456,11 +456,19 @@ def _fingerprint(canonical: dict, catalog_fingerprint: str) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
+def _named(field: str, find, name: str):
+    """A catalog entry looked up for the spec's ``field``: a miss is said of that field."""
+    try:
+        return find(name)
+    except UserError as err:
+        raise UserError(f"{field}: {str(err).split(': ', 1)[-1]}") from None
+
+
 def resolve(spec: SweepSpec, catalog: Catalog | None = None) -> ResolvedSpec:
     """Resolve names against the catalog, expand the axes and check the size budget."""
     catalog = catalog or load_catalog()
     values = spec.axis_values()
-    presets = [catalog.model(name) for name in spec.models]
+    presets = [_named("models", catalog.model, name) for name in spec.models]
     synthetic: list[Model] = []
     sizes = spec.synthetic_params() if spec.synthetic is not None else np.empty(0)
     # The budget first, from the axes' lengths: nothing large is built for a grid that is refused.
@@ -473,7 +481,7 @@ def resolve(spec: SweepSpec, catalog: Catalog | None = None) -> ResolvedSpec:
             "(raise max_points in the spec or --max-points, or shrink an axis)"
         )
     if spec.synthetic is not None:
-        reference = catalog.model(spec.synthetic.reference)
+        reference = _named("synthetic.reference", catalog.model, spec.synthetic.reference)
         synthetic = [
             synthetic_model(reference, float(p), spec.synthetic.layer_exponent, spec.synthetic.width_exponent)
             for p in sizes
@@ -489,8 +497,8 @@ def resolve(spec: SweepSpec, catalog: Catalog | None = None) -> ResolvedSpec:
     else:
         model_dim = "params"
         labels = sizes
-    hardware = tuple(catalog.get_hardware(name) for name in spec.hardware)
-    workload = catalog.workload(spec.workload_name)
+    hardware = tuple(_named("hardware", catalog.get_hardware, name) for name in spec.hardware)
+    workload = _named("parameters.workload", catalog.workload, spec.workload_name)
     axes: dict[str, np.ndarray] = {model_dim: labels}
     for name in GRID_AXES:
         if name in values:
@@ -499,6 +507,7 @@ def resolve(spec: SweepSpec, catalog: Catalog | None = None) -> ResolvedSpec:
     parameter_dims = tuple(p for p in PARAMETERS if p in values)
     for p in parameter_dims:
         axes[p] = values[p]
+    _named("parameters.profile", catalog.profile, spec.profile_name)
     assumptions = catalog.assumptions(spec.profile_name, spec.explicit_assumptions(), "parameters.")
     draws = None
     if uncertain is not None:

@@ -30,7 +30,8 @@ def snapshot(folder: Path) -> list[tuple[str, int]]:
     return sorted((str(p.relative_to(folder)), p.stat().st_mtime_ns) for p in folder.rglob("*"))
 
 
-def assert_refused(capsys, code: int, message: str):
+def assert_refused(capsys, code: int, message: str) -> str:
+    """Checks the refusal and returns its line."""
     captured = capsys.readouterr()
     assert code == 2, captured.err
     assert captured.out == ""
@@ -38,6 +39,7 @@ def assert_refused(capsys, code: int, message: str):
     assert captured.err.startswith("tokensweep: error: ")
     assert captured.err.count("\n") == 1
     assert "Traceback" not in captured.err
+    return captured.err
 
 
 def test_the_corpus_is_large_enough():
@@ -52,7 +54,8 @@ def test_bad_spec(spec, tmp_path, monkeypatch, capsys):
     before = snapshot(tmp_path)
     for command in ("plan", "run"):
         code = main([command, str(local), "--no-progress"] if command == "run" else [command, str(local)])
-        assert_refused(capsys, code, expected(spec))
+        err = assert_refused(capsys, code, expected(spec))
+        assert err.startswith(f"tokensweep: error: {local}: "), "the refusal names the spec file"
     assert snapshot(tmp_path) == before
 
 

@@ -311,3 +311,13 @@ def test_export_takes_its_format_from_the_suffix(cube, tmp_path, capsys):
     assert out.read_text().startswith("model")
     one_line_error(capsys, ["export", str(cube), "-o", str(tmp_path / "t.parquet"), "--format", "csv"],
                    "ends in .parquet but --format is csv")  # fmt: skip
+
+
+def test_an_incomplete_cube_is_said_once_per_command(cube, tmp_path, capsys):
+    """explore opens the cube twice (checking the path, then reading it): one warning, not two;
+    the next command says it again."""
+    half = incomplete_copy(cube, tmp_path)
+    assert main(["explore", str(half), "-o", str(tmp_path / "page.html")]) == 0
+    assert capsys.readouterr().err.count("is incomplete") == 1
+    assert main(["show", str(half)]) == 0
+    assert capsys.readouterr().err.count("is incomplete") == 1

@@ -94,7 +94,7 @@ def implied_rates(point: Point, p: dict) -> tuple[float, float, float]:
     per_step = ref.F.speculative_tokens_per_step(acceptance, drafted)
     steps = osl / per_step
     mean = isl + osl / 2
-    decode_fpt = ref.flops_per_token(model, mean)
+    decode_fpt = ref.flops_per_token(model, mean, decode=True)
     flops_turn = prefill * ref.flops_per_token(model, cache_read + prefill / 2) + steps * decode_fpt * (
         drafted + 1 + drafted * ratio
     )

@@ -36,7 +36,7 @@ def test_cost_per_mtok_non_increasing_in_concurrency_at_fixed_units(model, unit,
         for p, r in ((a, lo), (b, hi)):
             mean = isl + p["osl"] / 2
             bytes_ = ref.weights_touched_bytes(model, r, wbits) + r * ref.kv_bytes_per_request(model, mean, kbits)
-            flops = r * ref.flops_per_token(model, mean)
+            flops = r * ref.flops_per_token(model, mean, decode=True)
             bw = unit.memory_bw_tbs * 1e12 * 0.8
             assume(bytes_ / bw >= flops / ref.compute_peak(unit, wbits))
     assert b["cost_per_mtok_usd"] <= a["cost_per_mtok_usd"] * (1 + 1e-12)

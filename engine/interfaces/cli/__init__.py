@@ -77,8 +77,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout = TerminalStream(stdout)
     try:
         with warnings.catch_warnings():
+            _SHOWN.clear()
             warnings.showwarning = _show_warning
-            warnings.filterwarnings("always", message=r"cube .* is incomplete")  # said once per command
+            # Every time (not once per process: a test or a notebook runs many commands), and
+            # _show_warning says each message once per command (explore opens the cube twice).
+            warnings.filterwarnings("always", message=r"cube .* is incomplete")
             args = build_parser().parse_args(argv)
             _record_command(argv)
             return _module(args.command).run(args)
@@ -106,13 +109,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout = stdout
 
 
+#: The project's warnings said in this command so far (each is said once).
+_SHOWN: set[str] = set()
+
+
 def _show_warning(message, category, filename, lineno, file=None, line=None):
-    """The project's own warnings (an incomplete cube) as one line; others as Python prints them."""
+    """The project's own warnings (an incomplete cube) as one line, once per command; others as
+    Python prints them."""
     from engine.sweep.integrity import IncompleteCubeWarning
 
     if issubclass(category, IncompleteCubeWarning):
         from engine.escape import redact, terminal
 
+        if str(message) in _SHOWN:
+            return
+        _SHOWN.add(str(message))
         print(f"tokensweep: warning: {terminal(redact(str(message)))}", file=sys.stderr)
     else:
         import warnings

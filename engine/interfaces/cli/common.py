@@ -73,9 +73,18 @@ def sweep_plan(args):
     spec = load_spec(args.spec)
     if args.max_points is not None:
         spec = spec.model_copy(update={"max_points": args.max_points})
-    plan = make_plan(spec, load_catalog(args.catalog))
-    check_spec(plan.spec)  # the figures it asks for, against the figure registry, before anything runs
+    catalog = load_catalog(args.catalog)
+    try:  # names resolved, axes expanded, figures checked: every refusal names the spec file
+        plan = make_plan(spec, catalog)
+        check_spec(plan.spec)  # the figures it asks for, against the figure registry, before anything runs
+    except UserError as err:
+        raise UserError(in_file(args.spec, str(err))) from None
     return plan
+
+
+def in_file(path: str, message: str) -> str:
+    """``message`` as said of the file ``path`` (unchanged when it already names it)."""
+    return message if message.startswith(f"{path}: ") else f"{path}: {message}"
 
 
 def execution_profile(args):
