@@ -22,7 +22,7 @@ from engine.errors import UserError, did_you_mean
 from engine.model.evaluate import evaluate_point
 from engine.model.point import Point
 from engine.model.pricing import price_source
-from engine.model.records import Hardware
+from engine.model.records import MAX_USD, Hardware
 
 #: The default swing: each value divided and multiplied by this factor.
 SWING = 1.25
@@ -102,6 +102,8 @@ def _check(point, figure, rival, swing, ranges, prices) -> None:
             raise UserError(f"--range: '{name}' is a choice or a count, not a quantity to swing")
         if name in prices and not low > 0:
             raise UserError(f"--range {name}: a price must be > 0 (got {low:g})")
+        if name in prices and not high <= MAX_USD:
+            raise UserError(f"--range {name}: a price is at most {MAX_USD:g} USD (got {high:g})")
         if name in PARAMETERS and not AXES[name].low <= low < high <= AXES[name].high:
             raise UserError(f"--range {name}: LOW and HIGH must lie within {AXES[name].bounds_text()}")
 

@@ -17,6 +17,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from engine.errors import did_you_mean
 
 Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+#: The most one unit may cost, outright or per hour (USD): far past any accelerator, and far
+#: enough below the float limit that a replica's capex and hourly cost stay finite.
+MAX_USD = 1e12
+Money = Annotated[float, Field(gt=0, le=MAX_USD, allow_inf_nan=False)]
 PositiveInt = Annotated[int, Field(gt=0)]
 
 
@@ -188,11 +192,11 @@ class Hardware(_Record):
     fp4_tflops: Positive | None = None
     vendor_peak_tflops: Positive | None = None
     usable_memory_fraction: Annotated[float, Field(gt=0, le=1)] | None = None
-    power_kw: Positive
-    capex_usd: Positive
+    power_kw: Annotated[float, Field(gt=0, le=1e6, allow_inf_nan=False)]  # a gigawatt per unit at most
+    capex_usd: Money
     scaleup_domain: PositiveInt | None = None
     scaleup_link_gbs_per_dir: Positive | None = None
-    usd_per_hour: dict[str, Positive] = Field(default_factory=dict)
+    usd_per_hour: dict[str, Money] = Field(default_factory=dict)
     source: tuple[str, ...] = ()
 
     @field_validator("usd_per_hour")

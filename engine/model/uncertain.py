@@ -32,6 +32,7 @@ import numpy as np
 
 from engine.axes import AXES, NUMERIC_PARAMETERS
 from engine.errors import UserError, did_you_mean
+from engine.model.records import MAX_USD
 from engine.units import parse_quantity
 
 #: Each distribution's arguments, in the order a spec lists them.
@@ -224,6 +225,10 @@ class Uncertain:
                     )
                 if low <= 0:
                     raise UserError(f"{where}: draws reach {low:g}; a price must be > 0 (narrow the distribution)")
+                if high > MAX_USD:
+                    raise UserError(
+                        f"{where}: draws reach {high:g}; a price is at most {MAX_USD:g} USD (narrow the distribution)"
+                    )
                 continue
             if name not in AXES or AXES[name].role != "parameter" or name in NOT_DRAWN:
                 allowed = [n for n in NUMERIC_PARAMETERS if n not in NOT_DRAWN]
