@@ -111,8 +111,14 @@ def execution_profile(args):
     return cluster.resolve(args.scheduler, args.workers)
 
 
-def open_cube_arg(path: str):
-
+def open_cube_arg(path: str, field: str = "cube"):
+    """The cube at ``path``; a refusal names the argument (``field``) it came from."""
     from engine.sweep.cube import open_cube
 
-    return open_cube(path)
+    try:
+        return open_cube(path)
+    except UserError as err:
+        message = str(err)
+        if field != "cube" and message.startswith("cube: "):
+            message = f"{field}: {message.removeprefix('cube: ')}"
+        raise UserError(message) from None

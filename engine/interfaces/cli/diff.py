@@ -30,7 +30,7 @@ def run(args) -> int:
         check_derived_store(args.output, [args.a, args.b], DIFF_MARK)
     from engine.sweep.cube import CubeInfo
 
-    a, b = open_cube_arg(args.a), open_cube_arg(args.b)
+    a, b = open_cube_arg(args.a, "A"), open_cube_arg(args.b, "B")
     complete = {"a": CubeInfo.of(a).complete, "b": CubeInfo.of(b).complete}
     incomplete = [side.upper() for side, done in complete.items() if not done]
     incomplete_note = (

@@ -68,6 +68,14 @@ def _figure_units(figure: str, rival) -> str:
     return f" {BY_NAME[figure].units}"
 
 
+def _at(point) -> str:
+    """The point a sensitivity is taken at, in words."""
+    from engine.interfaces.panels import requests
+
+    return (f"{point.model.name}, ISL {point.isl:,.0f} tokens, OSL {point.osl:,.0f} tokens, "
+            f"{requests(point.concurrency)}, weights {point.weight_bits:g}-bit, KV {point.kv_bits:g}-bit")  # fmt: skip
+
+
 def run(args) -> int:
     from engine.analysis.sensitivity import SWING, sensitivity
     from engine.interfaces.cli.point import point_of, refuse_unserved
@@ -102,11 +110,9 @@ def run(args) -> int:
                      "not_swung": unswung}, indent=2))  # fmt: skip
     else:
         from engine.analysis.sensitivity import units_of
-        from engine.interfaces.panels import requests
 
         unit = _figure_units(args.figure, rival)
-        print(f"{what}: {base:.4g}{unit} at {point.model.name}, ISL {point.isl:,.0f} tokens, OSL {point.osl:,.0f} "
-              f"tokens, {requests(point.concurrency)}, weights {point.weight_bits:g}-bit, KV {point.kv_bits:g}-bit")  # fmt: skip
+        print(f"{what}: {base:.4g}{unit} at {_at(point)}")
         print(f"each value moved to /{swing:g} and x{swing:g} (inside its bounds) unless --range gives it one; "
               "largest effect first")  # fmt: skip
         print(f"  {'assumption or price':<34} {'low':>11} {'high':>11} {'unit':<9} {'figure at low':>13} {'at high':>11}"
@@ -124,6 +130,7 @@ def run(args) -> int:
     if args.output:
         from engine.interfaces.figures.tornado import draw_tornado
 
-        draw_tornado(base, rows[: args.top], what, args.output)
+        figure = what if rival else f"{what} [{_figure_units(args.figure, rival).strip()}]"
+        draw_tornado(base, rows[: args.top], figure, _at(point), args.output)
         print(f"figure: {args.output}", file=sys.stderr if args.json else sys.stdout)
     return 0
