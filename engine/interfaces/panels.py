@@ -19,6 +19,13 @@ def rate(value: float) -> str:
     return f"{value:.3g}"
 
 
+def osl_note(workload, isl: float, osl: float) -> str:
+    """Where the OSL comes from when the workload mix derived it (nothing when it was given)."""
+    if abs(osl - workload.output_length(isl)) > 1e-9 * max(1.0, osl):
+        return ""
+    return f" (from the {workload.name} mix: output is {workload.output:.2%} of tokens; --osl to set it)"
+
+
 def format_panel(point: Point, values: dict) -> str:
     """The human panel printed by ``tokensweep point``: ``values`` from ``evaluate_point(point)``."""
     model, hardware = point.model, point.hardware
@@ -30,16 +37,10 @@ def format_panel(point: Point, values: dict) -> str:
         where = "within" if values["fits_domain"] else "spans more than"
         domain = f"{where} one scale-up domain of {hardware.scaleup_domain}"
     by_type = values["cost_per_mtok_by_type_usd"]
-    workload = point.workload
-    derived = abs(values["osl"] - workload.output_length(values["isl"])) <= 1e-9 * max(1.0, values["osl"])
-    osl_note = (
-        f" (from the {workload.name} mix: output is {workload.output:.2%} of tokens; --osl to set it)"
-        if derived
-        else ""
-    )
     lines = [
         f"{model.name} on {hardware.name}: ISL {format_count(values['isl'])} tokens, OSL {values['osl']:.0f} tokens"
-        f"{osl_note}, {requests(concurrency)}, weights {weight_bits:g}-bit, KV {kv_bits:g}-bit",
+        f"{osl_note(point.workload, values['isl'], values['osl'])}, {requests(concurrency)}, weights {weight_bits:g}-bit, "
+        f"KV {kv_bits:g}-bit",
         "",
         "Memory",
         f"  weights                {format_bytes(values['weight_bytes'])}",
@@ -199,7 +200,8 @@ def cube_serving_text(ds) -> str:
     return serving_text(CubeInfo.of(ds).assumptions, "wafer" in kinds or not kinds)
 
 
-def format_comparison(model: Model, comparison: dict) -> str:
+def format_comparison(model: Model, comparison: dict, workload=None) -> str:
+    """Two hardware side by side (``workload``: the mix, to say where a derived OSL comes from)."""
     names = list(comparison["hardware"])
     a, b = (comparison["hardware"][n] for n in names)
     rows = [
@@ -213,7 +215,8 @@ def format_comparison(model: Model, comparison: dict) -> str:
         ("cost per output Mtok", lambda s: f"{format_usd(s['cost_per_mtok_output_usd'])}/Mtok"),
     ]
     lines = [
-        f"{model.name}: ISL {format_count(comparison['isl'])} tokens, OSL {comparison['osl']:.0f} tokens, "
+        f"{model.name}: ISL {format_count(comparison['isl'])} tokens, OSL {comparison['osl']:.0f} tokens"
+        f"{osl_note(workload, comparison['isl'], comparison['osl']) if workload is not None else ''}, "
         f"{requests(comparison['concurrency'])}, weights {comparison['weight_bits']:g}-bit, "
         f"KV {comparison['kv_bits']:g}-bit",
         "",

@@ -74,6 +74,9 @@ def test_vs_prints_both_hardware_and_the_break_even(capsys):
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert "h100-sxm" in out and "wse3" in out and "Break-even concurrency" in out
+    assert "OSL 2 tokens (from the agentic-coding mix" in out.splitlines()[0]  # where the tiny OSL comes from
+    assert main([*argv, "--osl", "100"]) == 0
+    assert "OSL 100 tokens, 1 concurrent" in capsys.readouterr().out  # given, so no note
     assert main([*argv, "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert set(data["hardware"]) == {"h100-sxm", "wse3"}

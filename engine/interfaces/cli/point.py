@@ -221,7 +221,7 @@ def run(args) -> int:
         vs_point = point.on(other).at(assumptions=point.assumptions.model_copy(update={"replica_units": args.vs_units}))
         refuse_unserved(vs_point, evaluate_point(vs_point), units_flag="--vs-units")
         comparison = compare_point(point, other, args.api_price, args.vs_units)
-        print(dumps(comparison, indent=2) if args.json else format_comparison(point.model, comparison))
+        print(dumps(comparison, indent=2) if args.json else format_comparison(point.model, comparison, point.workload))
         return 0
     values = evaluate_point(point)
     refuse_unserved(point, values)
