@@ -56,6 +56,7 @@ def test_no_text_overlaps_in_the_shipped_figures(name, tmp_path, drawn):
     assert drawn, "the sweep drew no figure"
     for file, fig in drawn.items():
         assert labels.collisions(fig) == [], file
+        assert [(text, n) for text, n in labels.crossings(fig) if n] == [], f"{file}: a label crossed by a line"
 
 
 def test_phase_markers_sit_at_exactly_1m_in_the_shipped_sweep(tmp_path):
@@ -104,4 +105,24 @@ def test_a_dollar_in_a_name_is_text_not_math(tmp_path):
     fig, ax = plt.subplots()
     ax.set_title("model $x^{ and $5/h")  # unbalanced mathtext would raise when drawn
     fig.savefig(tmp_path / "f.png")
+    plt.close(fig)
+
+
+def test_a_label_moves_off_a_line_through_its_first_place(tmp_path):
+    """A vertical line just right of the point crosses the first offset (right, above): the
+    label goes left, and `crossings` counts what crosses a text."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(4, 3))
+    ax.set(xlim=(0, 10), ylim=(0, 10))
+    ax.plot([5.6, 5.6], [0, 10], color="k")  # a line where the first offset would put the label
+    ax.plot([0, 10], [2, 2], linestyle="none")  # an invisible line is no obstacle
+    (text,) = labels.place(ax, [labels.Label("a long label here", (5.0, 5.0))])
+    assert text.get_horizontalalignment() == "right"
+    assert labels.crossings(fig) == [("a long label here", 0)]
+    blocked = ax.annotate("crossed", (5.0, 7.0), xytext=(8, 0), textcoords="offset points")
+    assert dict(labels.crossings(fig))[blocked.get_text()] == 1
     plt.close(fig)

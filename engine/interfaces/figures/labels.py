@@ -83,8 +83,10 @@ def place(ax, labels: list[Label], renderer=None, avoid=()) -> list:
     """Annotate ``ax`` with each label at its first free offset; returns the texts drawn.
 
     A label is free where its extent overlaps no text drawn so far, none of the data points
-    in ``avoid`` (markers, as (x, y) in data coordinates) and lies inside the axes. Required
-    labels with no free offset are drawn where they overlap least; optional ones are left out.
+    in ``avoid`` (markers, as (x, y) in data coordinates), crosses none of the axes' lines and
+    lies inside the axes. Required labels with no free offset are drawn where they overlap
+    least (a text or marker overlapped counts by its area, a line crossed by a tenth of the
+    label's); optional ones are left out.
     """
     from matplotlib.transforms import Bbox
 
@@ -95,6 +97,7 @@ def place(ax, labels: list[Label], renderer=None, avoid=()) -> list:
     radius = 4.0 * fig.dpi / 72.0  # a marker's half-width, in pixels
     for x, y in ax.transData.transform(list(avoid)) if len(avoid) else ():
         taken.append(Bbox([[x - radius, y - radius], [x + radius, y + radius]]))
+    segments = line_segments(ax)
     drawn = []
     for label in labels:
         best, best_cost = None, None
@@ -103,6 +106,7 @@ def place(ax, labels: list[Label], renderer=None, avoid=()) -> list:
                                **label.style)  # fmt: skip
             box = text.get_window_extent(renderer)
             cost = sum(_overlap(box, other) for other in taken) + _outside(box, frame)
+            cost += 0.1 * box.width * box.height * sum(_crosses(box, *s) for s in segments)
             if cost == 0:
                 if best is not None:
                     best.remove()
@@ -176,6 +180,61 @@ def _along(piece, fraction):
     if angle < -90:
         angle += 180
     return ((x0 + x1) / 2, (y0 + y1) / 2), angle
+
+
+def line_segments(ax) -> list[tuple[float, float, float, float]]:
+    """Every segment of the axes' visible lines as drawn (step lines with their steps), in
+    display coordinates."""
+    import numpy as np
+    from matplotlib.cbook import STEP_LOOKUP_MAP
+
+    found = []
+    for line in ax.lines:
+        if not line.get_visible() or line.get_linestyle() in ("None", "", " ", "none"):
+            continue
+        x, y = (np.asarray(v, dtype=float) for v in line.get_data())
+        if x.size < 2:
+            continue
+        x, y = STEP_LOOKUP_MAP[line.get_drawstyle()](x, y)
+        xy = line.get_transform().transform(np.column_stack([x, y]))
+        good = np.isfinite(xy).all(axis=1)
+        for (x0, y0), (x1, y1), ok0, ok1 in zip(xy[:-1], xy[1:], good[:-1], good[1:]):
+            if ok0 and ok1:
+                found.append((x0, y0, x1, y1))
+    return found
+
+
+def crossings(fig) -> list[tuple[str, int]]:
+    """Each annotation (by its words) and how many line segments of its axes cross it."""
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    found = []
+    for ax in fig.axes:
+        segments = line_segments(ax)
+        for text in ax.texts:
+            if text.get_visible() and text.get_text().strip():
+                box = text.get_window_extent(renderer)
+                found.append((text.get_text(), sum(_crosses(box, *s) for s in segments)))
+    return found
+
+
+def _crosses(box, x0, y0, x1, y1) -> bool:
+    """The segment passes through the box (Liang-Barsky clipping)."""
+    low, high = 0.0, 1.0
+    dx, dy = x1 - x0, y1 - y0
+    for p, q in ((-dx, x0 - box.x0), (dx, box.x1 - x0), (-dy, y0 - box.y0), (dy, box.y1 - y0)):
+        if p == 0:
+            if q < 0:
+                return False
+        else:
+            t = q / p
+            if p < 0:
+                low = max(low, t)
+            else:
+                high = min(high, t)
+            if low > high:
+                return False
+    return True
 
 
 def _overlap(a, b) -> float:
