@@ -30,6 +30,32 @@ def test_plan_prints_the_grid_and_writes_nothing(tmp_path, capsys):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["spec.yaml"]
 
 
+def test_plan_says_when_its_own_time_went_into_compiling(tmp_path, capsys, monkeypatch):
+    """A cold kernel cache makes plan's first block slow (a minute here): plan says so, once,
+    and keeps it out of the run's estimate; a warm cache says nothing."""
+    import time
+
+    from engine.sweep import blocks
+
+    spec = write_spec(tmp_path, small())
+    assert main(["plan", str(spec)]) == 0
+    assert "compiled" not in capsys.readouterr().out  # warm: the session's kernels are loaded
+    evaluate, calls = blocks.evaluate_block, []
+
+    def cold(plan, block):  # the first call pays a compile, as with an empty cache
+        calls.append(block)
+        if len(calls) == 1:
+            time.sleep(1.5)
+        return evaluate(plan, block)
+
+    monkeypatch.setattr(blocks, "evaluate_block", cold)
+    assert main(["plan", str(spec)]) == 0
+    out = capsys.readouterr().out
+    assert out.count("compiled      the kernels in") == 1 and "cached" in out
+    estimate = float(out.split("estimated")[1].split()[0].replace(",", ""))
+    assert estimate < 1.5  # the compile is not in the estimate
+
+
 def test_show_lists_dims_variables_and_units(cube, capsys):
     assert main(["show", str(cube)]) == 0
     out = capsys.readouterr().out

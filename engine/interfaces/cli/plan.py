@@ -43,7 +43,9 @@ def run(args) -> int:
     output = check_output(args.output or default_output(plan))
     first = next(plan.blocks())
     evaluate = evaluate_block if plan.spec.reduction is None else block_partial
+    warming = time.perf_counter()
     arrays = evaluate(plan, first)  # compiles or loads the kernels before timing; its outputs size the compression
+    warm_up = time.perf_counter() - warming
     # Blocks differ in cost (a point no replica serves ends early): time a few spread over the
     # plan and scale their cost per point, not the first block's.
     sampled = sample_blocks(plan)
@@ -98,6 +100,9 @@ def run(args) -> int:
             f"{format_bytes(reduced.bytes_uncompressed())} before compression "
             f"({len(reduced.groups()):,} output chunks; the full cube would be {format_bytes(full_cube_bytes(plan))})"
         )
+    compiled = warm_up - per_point * plan.block_points(first)  # the first block's time beyond its compute
+    if compiled > 1.0:  # a cold cache: say where this command's own time went, and that it is paid once
+        print(f"  compiled      the kernels in {compiled:,.0f} s (cached: later plans and runs skip it)")
     print(
         f"  estimated     {estimate:,.1f} s on {profile.describe()} ({workers} worker threads): "
         f"{serial:.1f} s to lay out the store, then {rounds:,} round{'s' if rounds != 1 else ''} of one block per thread "
