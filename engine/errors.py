@@ -14,6 +14,12 @@ class UserError(Exception):
     """A bad input: the message names the field and what is allowed."""
 
 
+def said_of(field: str, err: UserError) -> UserError:
+    """The same refusal said of ``field`` (the argument or spec key the value came from) in place
+    of the field it names first (``model: unknown model 'x'`` -> ``models: unknown model 'x'``)."""
+    return UserError(f"{field}: {str(err).split(': ', 1)[-1]}")
+
+
 def did_you_mean(name: str, choices: Iterable[str]) -> str:
     """Suffix suggesting the closest known name, or listing the allowed ones."""
     choices = sorted(choices)

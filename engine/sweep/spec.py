@@ -62,7 +62,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from engine.axes import AXES, GRID_AXES, NUMERIC_PARAMETERS, PARAMETERS, expand
 from engine.conditions import COMPARISONS
-from engine.errors import UserError, describe_validation_error, did_you_mean
+from engine.errors import UserError, describe_validation_error, did_you_mean, said_of
 from engine.model.assumptions import Assumptions, parse_assumptions
 from engine.model.catalog import DEFAULT_PROFILE, NAME_RULE, Catalog, load_catalog
 from engine.model.records import Hardware, Model, Workload
@@ -461,7 +461,7 @@ def _named(field: str, find, name: str):
     try:
         return find(name)
     except UserError as err:
-        raise UserError(f"{field}: {str(err).split(': ', 1)[-1]}") from None
+        raise said_of(field, err) from None
 
 
 def resolve(spec: SweepSpec, catalog: Catalog | None = None) -> ResolvedSpec:

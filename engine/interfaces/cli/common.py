@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from engine.axes import AXES
-from engine.errors import UserError
+from engine.errors import UserError, said_of
 from engine.units import parse_quantity
 
 
@@ -118,7 +118,4 @@ def open_cube_arg(path: str, field: str = "cube"):
     try:
         return open_cube(path)
     except UserError as err:
-        message = str(err)
-        if field != "cube" and message.startswith("cube: "):
-            message = f"{field}: {message.removeprefix('cube: ')}"
-        raise UserError(message) from None
+        raise said_of(field, err) from None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from engine.axes import AXES, GRID_AXES
-from engine.errors import UserError, did_you_mean
+from engine.errors import UserError, said_of
 from engine.interfaces.cli.common import add_catalog_option, axis_type, quantity
 from engine.interfaces.jsonout import dumps
 from engine.model.catalog import DEFAULT_PROFILE
@@ -214,9 +214,10 @@ def run(args) -> int:
 
         if args.vs == point.hardware.name:
             raise UserError(f"--vs: {args.vs} is the --hardware itself; compare with other hardware")
-        if args.vs not in catalog.hardware:  # named after the flag, not the catalog section
-            raise UserError(f"--vs: unknown hardware '{args.vs}' ({did_you_mean(args.vs, catalog.hardware)})")
-        other = catalog.get_hardware(args.vs)
+        try:
+            other = catalog.get_hardware(args.vs)
+        except UserError as err:  # named after the flag, not the catalog section
+            raise said_of("--vs", err) from None
         refuse_unserved(point, evaluate_point(point))
         vs_point = point.on(other).at(assumptions=point.assumptions.model_copy(update={"replica_units": args.vs_units}))
         refuse_unserved(vs_point, evaluate_point(vs_point), units_flag="--vs-units")
