@@ -508,8 +508,8 @@ class ReductionSweep:
         cells = ReducedSchema(plan).n_points
         shutil.rmtree(out, ignore_errors=True)
         shutil.rmtree(out.with_name(out.name + ".tokensweep"), ignore_errors=True)
-        kernel = self.compute_only(spec, workers, "block_partial")
-        unfused = self.compute_only(spec, workers, "unfused")
+        kernel, skipped = self.compute_only(spec, workers, "block_partial")
+        unfused, _ = self.compute_only(spec, workers, "unfused")
         return {
             "points": plan.n_points,
             "output_cells": cells,
@@ -518,6 +518,7 @@ class ReductionSweep:
             "points_per_s": plan.n_points / seconds,
             "kernel_only_points_per_s": kernel,
             "unfused_kernel_only_points_per_s": unfused,
+            "skipped_share": skipped,
             "vs_kernel_only": plan.n_points / seconds / kernel,
             "peak_rss_bytes": rss,
             "serial_seconds": serial,
@@ -525,21 +526,30 @@ class ReductionSweep:
         }
 
     @staticmethod
-    def compute_only(spec: Path, workers: int, path: str) -> float:
-        """Points/s of the blocks' compute alone on the same thread pool (nothing merged or written):
-        ``block_partial`` (the fused search kernel where it applies) or ``unfused`` (the kernels
-        storing every figure, the numpy mask and the fold: what a reduction did before fusion)."""
-        call = "block_partial(plan, b)" if path == "block_partial" else "block_partial(plan, b, fused=False)"
+    def compute_only(spec: Path, workers: int, path: str) -> tuple[float, float]:
+        """Points/s of the blocks' compute alone on the same thread pool (nothing merged or written),
+        and the share of points the search kernel skipped: ``block_partial`` (the fused search
+        kernel where it applies, each output chunk's blocks in chains as a run does) or
+        ``unfused`` (the kernels storing every figure, the numpy mask and the fold, block by
+        block: what a reduction did before fusion)."""
+        if path == "block_partial":
+            work, call = (
+                "[c for g in ReducedSchema(plan).groups().values() for c in chains(g)]",
+                "chain_partial(plan, w)",
+            )
+        else:
+            work, call = "list(plan.blocks())", "block_partial(plan, w, fused=False)"
         code = (
             "import time, dask; from engine.sweep.spec import load_spec; from engine.sweep.plan import make_plan\n"
-            "from engine.sweep.reduce import block_partial\n"
-            f"plan = make_plan(load_spec({str(spec)!r})); b = next(plan.blocks()); {call}\n"
+            "from engine.sweep.reduce import ReducedSchema, block_partial, chain_partial, chains\n"
+            f"plan = make_plan(load_spec({str(spec)!r})); work = {work}; w = work[0]; {call}\n"
             "t = time.perf_counter()\n"
-            f"tasks = [dask.delayed(lambda b: {call}.points, pure=False)(b) for b in plan.blocks()]\n"
-            f"dask.compute(*tasks, scheduler='threads', num_workers={workers})\n"
-            "print(plan.n_points / (time.perf_counter() - t))\n"
+            f"tasks = [dask.delayed(lambda w: {call}.skipped, pure=False)(w) for w in work]\n"
+            f"skipped = sum(dask.compute(*tasks, scheduler='threads', num_workers={workers}))\n"
+            "print(plan.n_points / (time.perf_counter() - t), skipped / plan.n_points)\n"
         )
-        return float(_stdout_of([sys.executable, "-c", code]).strip())
+        rate, skipped = _stdout_of([sys.executable, "-c", code]).split()
+        return float(rate), float(skipped)
 
 
 def run_search(size: str, outdir: Path, log=print) -> dict:
@@ -589,6 +599,8 @@ def search_markdown(r: dict) -> str:
         f"({two['seconds']:.1f} s) |",
         f"| compute only, fused search kernel | {one['kernel_only_points_per_s']:,.0f} | "
         f"{two['kernel_only_points_per_s']:,.0f} |",
+        f"| points the search kernel skipped (could not win) | {one.get('skipped_share', 0):.0%} | "
+        f"{two.get('skipped_share', 0):.0%} |",
     ]
     if two.get("unfused_kernel_only_points_per_s"):
         lines.append(

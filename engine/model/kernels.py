@@ -273,24 +273,190 @@ def memory_kernel(
                                 fits_domain[m, c, r, w, k, h] = False
 
 
+# --------------------------------------------------------------------------- sinks
+#: One point's figures as a sink receives them (:func:`put_figures`), in order: the replica
+#: (as the memory family stores it), the performance family's single-valued variables, then
+#: the four by-type costs (:data:`BY_TYPE` on).
+SINK_FIGURES = (
+    "interactivity_bound_tps", "throughput_bound_tps", "ttft_bound_s", "interactivity_tps", "decode_step_s", "ttft_s",
+    "turn_time_s", "throughput_tps", "output_throughput_tps", "bound_by", "usd_per_hour", "cost_per_mtok_usd",
+    "cost_per_mtok_output_usd", "cost_per_turn_usd",
+)  # fmt: skip
+#: What the search kernel can fold, by name: index = position in a point's figure vector.
+SEARCH_FIGURES = ("units_per_replica", "admitted_requests", "replica_fits", *SINK_FIGURES)
+BY_TYPE = len(SEARCH_FIGURES)
+N_FIGURES = BY_TYPE + N_TYPES
+#: The roofline's figures among them (a search that reads none skips computing them).
+FIRST_BOUND, LAST_BOUND = SEARCH_FIGURES.index("interactivity_bound_tps"), SEARCH_FIGURES.index("ttft_bound_s")
+#: Comparison codes of the search kernel, in the order of :data:`engine.conditions.COMPARISONS`.
+GE, GT, LE, LT, EQ = range(5)
+
+
+@helper
+def put_figures(
+    fig, fits, units, admitted, bound_i, bound_x, bound_t, interactivity, per_output, ttft, turn, throughput,
+    output_throughput, code, rate, cost, cost_output, cost_turn, t0, t1, t2, t3,
+):  # fmt: skip
+    """One point's figures into the vector a sink reads (:data:`SEARCH_FIGURES`, then by type)."""
+    fig[0] = float(units) if fits else 0.0
+    fig[1] = float(int(admitted))
+    fig[2] = 1.0 if fits else 0.0
+    fig[3] = bound_i
+    fig[4] = bound_x
+    fig[5] = bound_t
+    fig[6] = interactivity
+    fig[7] = per_output
+    fig[8] = ttft
+    fig[9] = turn
+    fig[10] = throughput
+    fig[11] = output_throughput
+    fig[12] = float(code)
+    fig[13] = rate
+    fig[14] = cost
+    fig[15] = cost_output
+    fig[16] = cost_turn
+    fig[BY_TYPE] = t0
+    fig[BY_TYPE + 1] = t1
+    fig[BY_TYPE + 2] = t2
+    fig[BY_TYPE + 3] = t3
+
+
+@helper
+def no_figures(fig, units, admitted):
+    """The figures of a replica that holds no request (outside the context or too small): NaN."""
+    nan = math.nan
+    put_figures(fig, False, units, admitted, nan, nan, nan, nan, nan, nan, nan, nan, nan, -1, nan, nan, nan, nan, nan,
+                nan, nan, nan)  # fmt: skip
+
+
+@helper
+def store_figures(
+    f_interactivity_bound_tps, f_throughput_bound_tps, f_ttft_bound_s, f_interactivity_tps, f_decode_step_s, f_ttft_s,
+    f_turn_time_s, f_throughput_tps, f_output_throughput_tps, f_bound_by, f_usd_per_hour, f_cost_per_mtok_usd,
+    f_cost_per_mtok_output_usd, f_cost_per_turn_usd, f_by_type, i, fig,
+):  # fmt: skip
+    """The full cube's sink: every figure into its flat output array."""
+    f_interactivity_bound_tps[i] = fig[3]
+    f_throughput_bound_tps[i] = fig[4]
+    f_ttft_bound_s[i] = fig[5]
+    f_interactivity_tps[i] = fig[6]
+    f_decode_step_s[i] = fig[7]
+    f_ttft_s[i] = fig[8]
+    f_turn_time_s[i] = fig[9]
+    f_throughput_tps[i] = fig[10]
+    f_output_throughput_tps[i] = fig[11]
+    f_bound_by[i] = int(fig[12])
+    f_usd_per_hour[i] = fig[13]
+    f_cost_per_mtok_usd[i] = fig[14]
+    f_cost_per_mtok_output_usd[i] = fig[15]
+    f_cost_per_turn_usd[i] = fig[16]
+    for t in range(N_TYPES):
+        f_by_type[N_TYPES * i + t] = fig[BY_TYPE + t]
+
+
+@helper
+def holds_scalar(value, op, bound):
+    """``value op bound`` for a comparison code (:data:`GE` ...)."""
+    if op == GE:
+        return value >= bound
+    if op == GT:
+        return value > bound
+    if op == LE:
+        return value <= bound
+    if op == LT:
+        return value < bound
+    return value == bound
+
+
+# --------------------------------------------------------------------------- pruning a search
+#: What a search minimises, as the kernel's bound on it knows it (:func:`cost_scale`): the three
+#: costs are ``rate x turn / R`` times a factor of the context alone; anything else is not pruned.
+NO_PRUNE, COST_PER_TURN, COST_PER_MTOK, COST_PER_MTOK_OUTPUT = range(4)
+#: Relative slack of every pruning test: a bound is computed along another path than the figure
+#: it bounds, so each may round differently (by about 1e-15 per operation).
+SLACK = 1e-9
+#: Where a search's gate counts the points it skipped (engine.sweep.reduce.pruning_gate).
+SKIPPED = 5
+
+
+@helper
+def cost_scale(fold, gate, isl, osl):
+    """The factor that turns a lower bound of ``rate x turn / R`` ($/hr x s per request) into
+    one of the minimised cost; NaN (never prunes) for the full cube or another minimised figure."""
+    if not fold:
+        return math.nan
+    kind = int(gate[0])
+    if kind == COST_PER_TURN:
+        return 1.0 / 3600.0
+    if kind == COST_PER_MTOK:
+        return 1e6 / 3600.0 / (isl + osl)
+    if kind == COST_PER_MTOK_OUTPUT:
+        return 1e6 / 3600.0 / osl
+    return math.nan
+
+
+@helper
+def cannot_win(lower, incumbent):
+    """Whether a point whose minimised figure is at least ``lower`` loses to ``incumbent`` (the
+    dearest best of its output cell's level bins: its own bin is not known before its speed).
+    Exact: it would be folded and lose, strictly (a tie could win on rank)."""
+    return lower > 0.0 and lower * (1.0 - SLACK) > incumbent
+
+
+@helper
+def too_slow(least, longest_step, longest_ttft, step, ttft):
+    """Whether a point whose time per output token is at least ``step`` and whose time to first
+    token is at least ``ttft`` fails a condition of the search (or the frontier's first level):
+    interactivity (1 / time per output token) at least ``least``, time per output token at most
+    ``longest_step``, time to first token at most ``longest_ttft``."""
+    slow = step * (1.0 - SLACK)
+    return 1.0 / slow < least or slow > longest_step or ttft * (1.0 - SLACK) > longest_ttft
+
+
 def _performance_points(
     models, group_offsets, groups, hardware, overrides, speculation, isl, osl, concurrency, weight_bits, kv_bits,
     parameters, mix, fold, stored, folded, bounds,
 ):  # fmt: skip
     """Bounds, expected serving figures and costs of every point of model x context x R x wbits x
-    kbits x hardware, each handed over (:func:`hand_over`) with ``i`` its flat index, its kernel
-    indices, the replica and every figure: the one composition of the performance formulas.
+    kbits x hardware, each put into one figure vector (:func:`put_figures`) and handed to a sink:
+    the one composition of the performance formulas.
 
     :func:`performance_kernel` stores every figure (``fold`` False: :func:`store_figures` into
     ``stored``); :func:`search_kernel` folds them into the best configuration per output cell
-    and stores nothing (``fold`` True: :func:`fold_figures` into ``folded``). Composes the
-    formulas of :mod:`engine.model.formulas` as reference.compose_point does; everything that
-    does not depend on the inner loops is hoisted out of them. One compiled function (not
-    inlined into its callers: measured, inlining it made the kernel a third slower), the sink
-    chosen by a branch the CPU predicts perfectly.
+    and stores nothing (``fold`` True: into ``folded``). Composes the formulas of
+    :mod:`engine.model.formulas` as reference.compose_point does; everything that does not
+    depend on the inner loops is hoisted out of them. One compiled function (not inlined into
+    its callers: measured, inlining it made the kernel a third slower), compiled apart for each
+    value of ``fold`` (a literal), so neither sink costs the other anything.
+
+    **A search skips what cannot win** (exact: the reduction is the same, ties included). Its
+    concurrencies run from the highest down, so each cell meets its cheap points first. A point
+    is left once a bound shows it would be folded and lose:
+
+    - before its replica is sized, when its cost per request, ``rate x turn / R``, is already
+      above the dearest best of its output cell at the resources' floor without the replica:
+      ``unit rate x (TTFT overhead / R + max(FLOP / (peak x MFU), bytes / bandwidth))`` per
+      request, the FLOP and bytes of one turn of it (the weights shared by at most R, its own
+      KV); a turn is never shorter (``closed_loop``: the resources' floor, the off-accelerator
+      overhead on top; every layout streams at least the weights it holds);
+    - once sized, at the replica's own floor ``rate x (overhead + max(compute, memory)) / n``;
+    - when a condition cannot hold: the time per output token is at least the largest term of
+      its step (memory, compute, fixed overheads), the time to first token at least the
+      overhead, the prefill and that step (``turn_times``: a stretched cycle never shortens).
+
+    Each test leaves a relative slack (:data:`SLACK`) for the different rounding of the bound.
     """
     n_ctx, n_conc, n_wb, n_kb, n_hw = isl.size, concurrency.size, weight_bits.size, kv_bits.size, hardware.shape[0]
-    sinks = (fold, stored, folded)
+    # The sinks' arrays, taken out of their tuples once: taking an array out of a tuple costs a
+    # reference count (measured: per point, that cost more than the formulas).
+    (s_interactivity_bound_tps, s_throughput_bound_tps, s_ttft_bound_s, s_interactivity_tps, s_decode_step_s, s_ttft_s,
+     s_turn_time_s, s_throughput_tps, s_output_throughput_tps, s_bound_by, s_usd_per_hour, s_cost_per_mtok_usd,
+     s_cost_per_mtok_output_usd, s_cost_per_turn_usd, s_by_type) = stored  # fmt: skip
+    select, ops, limits, carried, levels, out, rank, rank_offset, best_cost, best_rank, best_values, gate = folded
+    fig = np.empty(N_FIGURES)  # one point's figures (SEARCH_FIGURES, then by type), handed to the sink
+    n_levels = levels.size
+    least, longest_step, longest_ttft = gate[1], gate[2], gate[3]  # what a search's point must meet
+    binned_by_interactivity = n_levels > 1 and gate[4] > 0.0  # a frontier's level bins, by interactivity
     eta = parameters[P.memory_bw_efficiency]
     mfu_decode = parameters[P.mfu_decode]
     mfu_prefill = parameters[P.mfu_prefill]
@@ -333,6 +499,11 @@ def _performance_points(
     ratio_h = np.empty(n_hw)
     per_step_h = np.empty(n_hw)
     draft_h = np.empty(n_hw)
+    # A search's bound on a point's cost (see the docstring), in the minimised cost's units: per
+    # request, a turn's FLOP at the profile's MFU; its decode's weight and KV passes; its prefill's.
+    floor_compute = np.empty((n_hw, n_wb))
+    floor_passes = np.empty(n_hw)
+    floor_chunks = np.empty(n_hw)
     for m in range(models.shape[0]):
         start, stop = group_offsets[m], group_offsets[m + 1]
         total_params = models[m, MC.total_params]
@@ -378,8 +549,22 @@ def _performance_points(
             pass_fraction = 0.0
             if chunks > 0.0:
                 pass_fraction = F.touched_expert_fraction(n_experts, per_token, prefill_tokens / chunks)
-            for r in range(n_conc):
+            # A search skips points that cannot win (see the docstring): its cost's factor, NaN for none.
+            scale = cost_scale(fold, gate, isl_c, osl_c)
+            for h in range(n_hw):
+                steps_h = osl_c / per_step_h[h]
+                work = (
+                    prefill_flops / mfu_prefill
+                    + steps_h * decode_fpt * (drafted_h[h] + 1.0 + drafted_h[h] * ratio_h[h]) / mfu_decode
+                )
+                for w in range(n_wb):
+                    floor_compute[h, w] = scale * unit_rates[h] * work / peaks[h, w]
+                floor_passes[h] = scale * unit_rates[h] * steps_h * (1.0 + drafted_h[h] * ratio_h[h]) / unit_bw[h]
+                floor_chunks[h] = scale * unit_rates[h] * chunks / unit_bw[h]
+            for rr in range(n_conc):
+                r = n_conc - 1 - rr if fold else rr  # a search meets its cheapest points first
                 conc = concurrency[r]
+                per_request = 1.0 / conc
                 touched = routed * F.touched_expert_fraction(n_experts, per_token, conc)
                 decode_flops = conc * decode_fpt
                 for w in range(n_wb):
@@ -392,12 +577,32 @@ def _performance_points(
                         kv_total = conc * (held_elements * kbits / 8.0)
                         kv_read = conc * (mean_elements * kbits / 8.0)
                         cache_read_bytes = cache_read_elements * kbits / 8.0
+                        kv_request = mean_elements * kbits / 8.0  # the KV a request's step reads
                         kv_moved = F.prefill_kv_moved(written_elements * kbits / 8.0, chunks)
                         base_index = (((m * n_ctx + c) * n_conc + r) * n_wb + w) * n_kb + k
+                        cell_k = out[0, m] + out[1, c] + out[2, r] + out[3, w] + out[4, k] if fold else 0
+                        rank_k = rank[0, m] + rank[1, c] + rank[2, r] + rank[3, w] + rank[4, k] if fold else 0
                         for h in range(n_hw):
                             i = base_index * n_hw + h
                             wafer = hardware[h, HW.kind] == WAFER
                             dense = F.weight_bytes(total_params - routed + draft_h[h], wbits)
+                            incumbent = math.inf  # the dearest best of the point's output cell, over its level bins
+                            if fold:
+                                cell = (cell_k + out[5, h]) * n_levels
+                                incumbent = best_cost[cell]
+                                for j in range(1, n_levels):
+                                    incumbent = max(incumbent, best_cost[cell + j])
+                            if incumbent < math.inf and math.isfinite(scale):
+                                # Cheaper than any serving of this point can be: the resources' floor
+                                # per request without the replica (see the docstring).
+                                spread = experts if wafer else experts_touched  # the experts a step reads
+                                passes = floor_passes[h] * ((dense + spread) * per_request + kv_request)
+                                lower = scale * unit_rates[h] * ttft_overhead * per_request + max(
+                                    floor_compute[h, w], passes + floor_chunks[h] * dense
+                                )
+                                if cannot_win(lower, incumbent):
+                                    gate[SKIPPED] += 1.0
+                                    continue
                             needed = 0
                             if inside:
                                 needed = F.units_needed(
@@ -409,286 +614,230 @@ def _performance_points(
                                 kv_shards, capacity[h], conc,
                             )  # fmt: skip
                             if n < 1.0:
-                                nan = math.nan
-                                hand_over(sinks, i, m, c, r, w, k, h, False, units, n, nan, nan, nan, nan, nan, nan, nan,
-                                          nan, nan, -1, nan, nan, nan, nan, nan, nan, nan, nan)  # fmt: skip
-                                continue
-                            # A fixed replica that holds only n of the R requests serves those; the rest queue.
-                            touched_n, flops_n, kv_read_n = experts_touched, decode_flops, kv_read
-                            if n < conc:
-                                touched_n = F.weight_bytes(
-                                    routed * F.touched_expert_fraction(n_experts, per_token, n), wbits
-                                )
-                                flops_n = n * decode_fpt
-                                kv_read_n = n * (mean_elements * kbits / 8.0)
-                            # Decode: one target step of the n requests, each checking `verified` tokens.
-                            drafted, draft_ratio, per_step = drafted_h[h], ratio_h[h], per_step_h[h]
-                            verified = drafted + 1.0
-                            steps_per_turn = osl_c / per_step
-                            if wafer:
-                                streamed = F.bytes_per_unit(
-                                    True, parallelism, units, dense, experts, kv_read_n, kv_shards
-                                )
-                                weights_streamed = (dense + experts) / units
+                                no_figures(fig, units, n)
                             else:
-                                streamed = F.bytes_per_unit(
-                                    False, parallelism, units, dense, touched_n, kv_read_n, kv_shards
-                                )
-                                weights_streamed = F.bytes_per_unit(
-                                    False, parallelism, units, dense, touched_n, 0.0, kv_shards
-                                )
-                            peak = units * peaks[h, w]
-                            t_mem = streamed / unit_bw[h]
-                            t_flop1 = flops_n / (peak * mfu_decode)
-                            t_pre_compute = prefill_flops / (peak * mfu_prefill)
-                            pre_bytes = F.bytes_per_unit(
-                                wafer, parallelism, units, chunks * dense,
-                                chunks * (experts if wafer or chunks == 0.0 else pass_experts), kv_moved, kv_shards,
-                            )  # fmt: skip
-                            t_pre_mem = pre_bytes / unit_bw[h]
-                            t_pass = F.prefill_time(t_pre_compute, pre_bytes, unit_bw[h])
-                            cache_bw = units * unit_bw[h]
-                            if host_tier:
-                                cache_bw = units * parameters[P.host_cache_bw_gbs] * 1e9
-                            t_cr = cache_read_bytes / cache_bw
-                            if wafer:
-                                link = hardware[h, HW.scaleup_link_bw]
-                                latency = anchor[h]
-                                if batching == PHYSICS_BATCHING:
-                                    latency = F.wafer_pipeline_latency(
-                                        layers, units, parameters[P.wafer_token_latency_s],
-                                        parameters[P.wafer_layer_latency_s], parameters[P.wafer_hop_latency_s],
-                                    )  # fmt: skip
-                                t_link1 = F.activation_link_time(units, n, hidden, link)
-                                step1, verify = F.wafer_steps(latency, t_mem, t_flop1, t_link1, verified)
-                                latency_peak = 0.0 if batching == PHYSICS_BATCHING else latency
-                                t_comm1_peak = t_comm_peak = t_pre_comm_peak = 0.0
-                                t_fixed, t_links, t_compute = latency, t_link1 * verified, t_flop1 * verified
-                                t_pre = t_pass + latency if prefill_tokens > 0.0 else 0.0
-                                passes = n * (prefill_tokens + steps_per_turn * (verified + drafted))
-                                link_s = F.activation_link_time(units, passes, hidden, link)
-                                stalls = 1.0
-                                share_of = n if batching == SINGLE_STREAM else 1.0
-                            else:
-                                link = F.link_bandwidth(
-                                    hardware[h, HW.scaleup_link_bw], hardware[h, HW.scaleup_domain], units, scaleout
-                                )
-                                t_dequant = F.dequant_time(
-                                    emulated[h, w], weights_streamed, wbits, dequant, hardware[h, HW.peak_bf16]
-                                )
-                                # Collectives (formulas.comm_time): each bandwidth time once, the
-                                # roofline's as it is, the expected one plus the per-collective latency.
-                                collective_latency = (
-                                    F.collective_count(parallelism, units, layers, moe_layers) * latency_s
-                                )
-                                t_comm1_peak = F.collective_bytes_time(
-                                    parallelism, units, n, layers, moe_layers, hidden, per_token, link
-                                )
-                                t_comm_peak = t_comm1_peak
-                                if drafted > 0.0:
-                                    t_comm_peak = F.collective_bytes_time(
-                                        parallelism, units, n * verified, layers, moe_layers, hidden, per_token, link
+                                # A fixed replica that holds only n of the R requests serves those; the rest queue.
+                                touched_n, flops_n, kv_read_n = experts_touched, decode_flops, kv_read
+                                if n < conc:
+                                    touched_n = F.weight_bytes(
+                                        routed * F.touched_expert_fraction(n_experts, per_token, n), wbits
                                     )
-                                t_pre_comm_peak = F.collective_bytes_time(
-                                    parallelism, units, prefill_tokens, layers, moe_layers, hidden, per_token, link
-                                )
-                                t_comm1 = t_comm1_peak + collective_latency
-                                t_comm = t_comm_peak + collective_latency
-                                step1, verify = F.gpu_steps(
-                                    t_mem, t_flop1, t_dequant, t_comm1, t_comm, overhead, verified
-                                )
-                                t_link1 = latency_peak = 0.0
-                                t_fixed, t_links, t_compute = overhead, t_comm, max(t_flop1 * verified, t_dequant)
-                                t_pre = t_pass
-                                if prefill_tokens > 0.0:
-                                    t_pre += t_pre_comm_peak + collective_latency
-                                link_s = 0.0  # collectives run inside the steps, already serialised
-                                stalls = 1.0 if calculator else n
-                                share_of = 1.0
-                            # Time per output token: the target step and the draft's own steps, per token emitted.
-                            step = F.time_per_output_token(verify, step1, drafted, draft_ratio, per_step)
-                            if calculator:
-                                ingest = isl_c * step / speedup
-                                time_cache_read = cache_read * step / speedup
-                                time_cache_write = cache_write * step / speedup
-                                time_input = fresh * step / speedup
-                            else:
-                                ingest = t_pre + t_cr
-                                share = 0.0 if prefill_tokens == 0.0 else t_pre / prefill_tokens
-                                time_cache_read = t_cr
-                                time_cache_write = cache_write * share
-                                time_input = fresh * share
-                            # Closed loop: one cycle of the R turns as scheduled, against what the
-                            # replica's compute, memory bandwidth and links need for the same work.
-                            cycle = share_of * (osl_c * step + stalls * ingest)
-                            compute_s, memory_s = F.resource_demands(
-                                n,
-                                t_pre_compute,
-                                t_pre_mem,
-                                steps_per_turn,
-                                t_flop1,
-                                verified,
-                                drafted,
-                                draft_ratio,
-                                t_mem,
-                                t_cr,
-                            )
-                            floor, floor_code = F.resource_floor(compute_s, memory_s, link_s)
-                            stretch = F.closed_loop(cycle, floor)
-                            if stretch > 1.0:
-                                code = floor_code
-                            elif not calculator and stalls * ingest > osl_c * step:
-                                code = F.prefill_resource(t_pre_compute, t_pre_mem, t_cr)
-                            else:
-                                code = F.step_resource(t_mem, t_compute, t_links, t_fixed)
-                            scale = stretch * share_of
-                            queued = 0.0 if calculator else F.prefills_ahead(stalls, burstiness)
-                            turn, ttft, per_output = F.turn_times(
-                                cycle, stretch, share_of, ingest, step, osl_c, ttft_overhead, queued
-                            )
-                            wait = F.queue_wait(turn, conc, n)  # for a KV slot: 0 when all R are held
-                            rate = units * unit_rates[h]
-                            tokens = n * (isl_c + osl_c)
-                            # The roofline: the same turn at the hardware's peak, whatever the profile.
-                            bound_i = bound_x = bound_t = math.nan  # a search that reads no bound skips them
-                            if bounds:
-                                bound_i, bound_x, bound_t = F.roofline_figures(
-                                    wafer, streamed / peak_bw[h], flops_n / peak, t_link1, t_comm1_peak,
-                                    t_comm_peak, prefill_flops / peak, pre_bytes / peak_bw[h],
-                                    t_pre_comm_peak if prefill_tokens > 0.0 else 0.0,
-                                    t_cr if host_tier else cache_read_bytes / (units * peak_bw[h]), link_s, latency_peak,
-                                    prefill_tokens, verified, drafted, draft_ratio, per_step, n, isl_c, osl_c, stalls,
-                                    share_of, calculator, speedup,
+                                    flops_n = n * decode_fpt
+                                    kv_read_n = n * (mean_elements * kbits / 8.0)
+                                # Decode: one target step of the n requests, each checking `verified` tokens.
+                                drafted, draft_ratio, per_step = drafted_h[h], ratio_h[h], per_step_h[h]
+                                verified = drafted + 1.0
+                                steps_per_turn = osl_c / per_step
+                                if wafer:
+                                    streamed = F.bytes_per_unit(
+                                        True, parallelism, units, dense, experts, kv_read_n, kv_shards
+                                    )
+                                    weights_streamed = (dense + experts) / units
+                                else:
+                                    streamed = F.bytes_per_unit(
+                                        False, parallelism, units, dense, touched_n, kv_read_n, kv_shards
+                                    )
+                                    weights_streamed = F.bytes_per_unit(
+                                        False, parallelism, units, dense, touched_n, 0.0, kv_shards
+                                    )
+                                peak = units * peaks[h, w]
+                                t_mem = streamed / unit_bw[h]
+                                t_flop1 = flops_n / (peak * mfu_decode)
+                                t_pre_compute = prefill_flops / (peak * mfu_prefill)
+                                pre_bytes = F.bytes_per_unit(
+                                    wafer, parallelism, units, chunks * dense,
+                                    chunks * (experts if wafer or chunks == 0.0 else pass_experts), kv_moved, kv_shards,
                                 )  # fmt: skip
-                            served = scale * stalls
-                            hand_over(
-                                sinks, i, m, c, r, w, k, h, True, units, n, bound_i, bound_x, bound_t, 1.0 / per_output,
-                                per_output, wait + ttft, wait + turn, tokens / turn, n * osl_c / turn, code, rate,
-                                F.cost_per_mtok(rate, tokens / turn), F.cost_per_mtok(rate, n * osl_c / turn),
-                                rate * turn / 3600.0 / n,
-                                F.cost_per_mtok_of_type(rate, served * time_cache_read, n, cache_read),
-                                F.cost_per_mtok_of_type(rate, served * time_cache_write, n, cache_write),
-                                F.cost_per_mtok_of_type(rate, served * time_input, n, fresh),
-                                F.cost_per_mtok_of_type(rate, scale * osl_c * step + ttft_overhead, n, osl_c),
-                            )  # fmt: skip
+                                t_pre_mem = pre_bytes / unit_bw[h]
+                                t_pass = F.prefill_time(t_pre_compute, pre_bytes, unit_bw[h])
+                                cache_bw = units * unit_bw[h]
+                                if host_tier:
+                                    cache_bw = units * parameters[P.host_cache_bw_gbs] * 1e9
+                                t_cr = cache_read_bytes / cache_bw
+                                compute_s, memory_s = F.resource_demands(
+                                    n, t_pre_compute, t_pre_mem, steps_per_turn, t_flop1, verified, drafted, draft_ratio,
+                                    t_mem, t_cr,
+                                )  # fmt: skip
+                                latency = overhead
+                                if wafer:
+                                    latency = anchor[h]
+                                    if batching == PHYSICS_BATCHING:
+                                        latency = F.wafer_pipeline_latency(
+                                            layers, units, parameters[P.wafer_token_latency_s],
+                                            parameters[P.wafer_layer_latency_s], parameters[P.wafer_hop_latency_s],
+                                        )  # fmt: skip
+                                if fold:
+                                    # What the serving of this point is at least: its step and first token,
+                                    # from their largest terms; its cost, from the resources' floor.
+                                    fixed = 0.0 if wafer else overhead
+                                    step_floor = (
+                                        max(latency - fixed, t_mem, t_flop1 * verified)
+                                        + drafted * draft_ratio * max(latency - fixed, t_mem, t_flop1)
+                                        + fixed * (1.0 + drafted * draft_ratio)
+                                    ) / per_step
+                                    if calculator:
+                                        ingest_floor = isl_c * step_floor / speedup
+                                    else:
+                                        ingest_floor = (t_pass if prefill_tokens > 0.0 else 0.0) + t_cr
+                                    ttft_floor = ttft_overhead + ingest_floor + step_floor
+                                    if too_slow(least, longest_step, longest_ttft, step_floor, ttft_floor):
+                                        gate[SKIPPED] += 1.0
+                                        continue
+                                    if binned_by_interactivity:  # the level bins it can reach, not those above
+                                        top = (
+                                            np.searchsorted(levels, 1.0 / (step_floor * (1.0 - SLACK)), side="right")
+                                            - 1
+                                        )
+                                        incumbent = best_cost[cell]
+                                        for j in range(1, top + 1):
+                                            incumbent = max(incumbent, best_cost[cell + j])
+                                    floor_cost = units * unit_rates[h] * (ttft_overhead + max(compute_s, memory_s)) / n
+                                    if cannot_win(floor_cost * scale, incumbent):
+                                        gate[SKIPPED] += 1.0
+                                        continue
+                                if wafer:
+                                    link = hardware[h, HW.scaleup_link_bw]
+                                    t_link1 = F.activation_link_time(units, n, hidden, link)
+                                    step1, verify = F.wafer_steps(latency, t_mem, t_flop1, t_link1, verified)
+                                    latency_peak = 0.0 if batching == PHYSICS_BATCHING else latency
+                                    t_comm1_peak = t_comm_peak = t_pre_comm_peak = 0.0
+                                    t_fixed, t_links, t_compute = latency, t_link1 * verified, t_flop1 * verified
+                                    t_pre = t_pass + latency if prefill_tokens > 0.0 else 0.0
+                                    passes = n * (prefill_tokens + steps_per_turn * (verified + drafted))
+                                    link_s = F.activation_link_time(units, passes, hidden, link)
+                                    stalls = 1.0
+                                    share_of = n if batching == SINGLE_STREAM else 1.0
+                                else:
+                                    link = F.link_bandwidth(
+                                        hardware[h, HW.scaleup_link_bw], hardware[h, HW.scaleup_domain], units, scaleout
+                                    )
+                                    t_dequant = F.dequant_time(
+                                        emulated[h, w], weights_streamed, wbits, dequant, hardware[h, HW.peak_bf16]
+                                    )
+                                    # Collectives (formulas.comm_time): each bandwidth time once, the
+                                    # roofline's as it is, the expected one plus the per-collective latency.
+                                    collective_latency = (
+                                        F.collective_count(parallelism, units, layers, moe_layers) * latency_s
+                                    )
+                                    t_comm1_peak = F.collective_bytes_time(
+                                        parallelism, units, n, layers, moe_layers, hidden, per_token, link
+                                    )
+                                    t_comm_peak = t_comm1_peak
+                                    if drafted > 0.0:
+                                        t_comm_peak = F.collective_bytes_time(
+                                            parallelism,
+                                            units,
+                                            n * verified,
+                                            layers,
+                                            moe_layers,
+                                            hidden,
+                                            per_token,
+                                            link,
+                                        )
+                                    t_pre_comm_peak = F.collective_bytes_time(
+                                        parallelism, units, prefill_tokens, layers, moe_layers, hidden, per_token, link
+                                    )
+                                    t_comm1 = t_comm1_peak + collective_latency
+                                    t_comm = t_comm_peak + collective_latency
+                                    step1, verify = F.gpu_steps(
+                                        t_mem, t_flop1, t_dequant, t_comm1, t_comm, overhead, verified
+                                    )
+                                    t_link1 = latency_peak = 0.0
+                                    t_fixed, t_links, t_compute = overhead, t_comm, max(t_flop1 * verified, t_dequant)
+                                    t_pre = t_pass
+                                    if prefill_tokens > 0.0:
+                                        t_pre += t_pre_comm_peak + collective_latency
+                                    link_s = 0.0  # collectives run inside the steps, already serialised
+                                    stalls = 1.0 if calculator else n
+                                    share_of = 1.0
+                                # Time per output token: the target step and the draft's own steps, per token emitted.
+                                step = F.time_per_output_token(verify, step1, drafted, draft_ratio, per_step)
+                                if calculator:
+                                    ingest = isl_c * step / speedup
+                                    time_cache_read = cache_read * step / speedup
+                                    time_cache_write = cache_write * step / speedup
+                                    time_input = fresh * step / speedup
+                                else:
+                                    ingest = t_pre + t_cr
+                                    share = 0.0 if prefill_tokens == 0.0 else t_pre / prefill_tokens
+                                    time_cache_read = t_cr
+                                    time_cache_write = cache_write * share
+                                    time_input = fresh * share
+                                # Closed loop: one cycle of the R turns as scheduled, against what the
+                                # replica's compute, memory bandwidth and links need for the same work.
+                                cycle = share_of * (osl_c * step + stalls * ingest)
+                                floor, floor_code = F.resource_floor(compute_s, memory_s, link_s)
+                                stretch = F.closed_loop(cycle, floor)
+                                if stretch > 1.0:
+                                    code = floor_code
+                                elif not calculator and stalls * ingest > osl_c * step:
+                                    code = F.prefill_resource(t_pre_compute, t_pre_mem, t_cr)
+                                else:
+                                    code = F.step_resource(t_mem, t_compute, t_links, t_fixed)
+                                stretched = stretch * share_of
+                                queued = 0.0 if calculator else F.prefills_ahead(stalls, burstiness)
+                                turn, ttft, per_output = F.turn_times(
+                                    cycle, stretch, share_of, ingest, step, osl_c, ttft_overhead, queued
+                                )
+                                wait = F.queue_wait(turn, conc, n)  # for a KV slot: 0 when all R are held
+                                rate = units * unit_rates[h]
+                                tokens = n * (isl_c + osl_c)
+                                # The roofline: the same turn at the hardware's peak, whatever the profile.
+                                bound_i = bound_x = bound_t = math.nan  # a search that reads no bound skips them
+                                if bounds:
+                                    bound_i, bound_x, bound_t = F.roofline_figures(
+                                        wafer, streamed / peak_bw[h], flops_n / peak, t_link1, t_comm1_peak,
+                                        t_comm_peak, prefill_flops / peak, pre_bytes / peak_bw[h],
+                                        t_pre_comm_peak if prefill_tokens > 0.0 else 0.0,
+                                        t_cr if host_tier else cache_read_bytes / (units * peak_bw[h]), link_s, latency_peak,
+                                        prefill_tokens, verified, drafted, draft_ratio, per_step, n, isl_c, osl_c, stalls,
+                                        share_of, calculator, speedup,
+                                    )  # fmt: skip
+                                t0 = t1 = t2 = t3 = math.nan  # a search reads no by-type cost (SEARCH_FIGURES)
+                                if not fold:
+                                    served = stretched * stalls
+                                    t0 = F.cost_per_mtok_of_type(rate, served * time_cache_read, n, cache_read)
+                                    t1 = F.cost_per_mtok_of_type(rate, served * time_cache_write, n, cache_write)
+                                    t2 = F.cost_per_mtok_of_type(rate, served * time_input, n, fresh)
+                                    t3 = F.cost_per_mtok_of_type(
+                                        rate, stretched * osl_c * step + ttft_overhead, n, osl_c
+                                    )
+                                put_figures(
+                                    fig, True, units, n, bound_i, bound_x, bound_t, 1.0 / per_output,
+                                    per_output, wait + ttft, wait + turn, tokens / turn, n * osl_c / turn, code, rate,
+                                    F.cost_per_mtok(rate, tokens / turn), F.cost_per_mtok(rate, n * osl_c / turn),
+                                    rate * turn / 3600.0 / n, t0, t1, t2, t3,
+                                )  # fmt: skip
+                            # The sink, written out here: an inlined helper that takes arrays and
+                            # branches pays a reference count per array per point (measured: a
+                            # third of the search's time).
+                            if fold:  # the search: fold into the best of the output cell (and level bin)
+                                value = fig[select[0]]
+                                admissible = math.isfinite(value) and fig[select[1]] >= levels[0]
+                                for q in range(ops.size):
+                                    admissible = admissible and holds_scalar(fig[select[2 + q]], ops[q], limits[q])
+                                if admissible:
+                                    j = 0
+                                    if n_levels > 1:
+                                        j = np.searchsorted(levels, fig[select[1]], side="right") - 1
+                                    o = (cell_k + out[5, h]) * n_levels + j
+                                    position = rank_offset + rank_k + rank[5, h]
+                                    if value < best_cost[o] or (value == best_cost[o] and position < best_rank[o]):
+                                        best_cost[o] = value
+                                        best_rank[o] = position
+                                        for q in range(carried.size):
+                                            best_values[o, q] = fig[carried[q]]
+                            else:  # the full cube: store every figure
+                                store_figures(
+                                    s_interactivity_bound_tps, s_throughput_bound_tps, s_ttft_bound_s,
+                                    s_interactivity_tps, s_decode_step_s, s_ttft_s, s_turn_time_s, s_throughput_tps,
+                                    s_output_throughput_tps, s_bound_by, s_usd_per_hour, s_cost_per_mtok_usd,
+                                    s_cost_per_mtok_output_usd, s_cost_per_turn_usd, s_by_type, i, fig,
+                                )  # fmt: skip
 
 
 with layout_cache(f"{LAYOUT_FINGERPRINT}-{FORMULAS_FINGERPRINT}"):  # its cache keyed like the kernels'
     performance_points = kernel()(_performance_points)
-
-#: The figures a performance sink receives after (state, i, m, c, r, w, k, h, fits, units,
-#: admitted), in order: the performance family's single-valued variables, then the four
-#: by-type costs.
-SINK_FIGURES = (
-    "interactivity_bound_tps", "throughput_bound_tps", "ttft_bound_s", "interactivity_tps", "decode_step_s", "ttft_s",
-    "turn_time_s", "throughput_tps", "output_throughput_tps", "bound_by", "usd_per_hour", "cost_per_mtok_usd",
-    "cost_per_mtok_output_usd", "cost_per_turn_usd",
-)  # fmt: skip
-
-
-@helper
-def store_figures(
-    state, i, m, c, r, w, k, h, fits, units, admitted, bound_i, bound_x, bound_t, interactivity, per_output, ttft,
-    turn, throughput, output_throughput, code, rate, cost, cost_output, cost_turn, t0, t1, t2, t3,
-):  # fmt: skip
-    """The full cube's sink: every figure into its flat output array."""
-    (f_interactivity_bound_tps, f_throughput_bound_tps, f_ttft_bound_s, f_interactivity_tps, f_decode_step_s, f_ttft_s,
-     f_turn_time_s, f_throughput_tps, f_output_throughput_tps, f_bound_by, f_usd_per_hour, f_cost_per_mtok_usd,
-     f_cost_per_mtok_output_usd, f_cost_per_turn_usd, f_by_type) = state  # fmt: skip
-    f_interactivity_bound_tps[i] = bound_i
-    f_throughput_bound_tps[i] = bound_x
-    f_ttft_bound_s[i] = bound_t
-    f_interactivity_tps[i] = interactivity
-    f_decode_step_s[i] = per_output
-    f_ttft_s[i] = ttft
-    f_turn_time_s[i] = turn
-    f_throughput_tps[i] = throughput
-    f_output_throughput_tps[i] = output_throughput
-    f_bound_by[i] = code
-    f_usd_per_hour[i] = rate
-    f_cost_per_mtok_usd[i] = cost
-    f_cost_per_mtok_output_usd[i] = cost_output
-    f_cost_per_turn_usd[i] = cost_turn
-    f_by_type[N_TYPES * i] = t0
-    f_by_type[N_TYPES * i + 1] = t1
-    f_by_type[N_TYPES * i + 2] = t2
-    f_by_type[N_TYPES * i + 3] = t3
-
-
-#: What the search kernel can fold, by name: the replica (as the memory family stores it) and
-#: every figure a performance sink receives. Index = position in the fold's figure tuple.
-SEARCH_FIGURES = ("units_per_replica", "admitted_requests", "replica_fits", *SINK_FIGURES)
-#: The roofline's figures among them (a search that reads none skips computing them).
-FIRST_BOUND, LAST_BOUND = SEARCH_FIGURES.index("interactivity_bound_tps"), SEARCH_FIGURES.index("ttft_bound_s")
-#: Comparison codes of the search kernel, in the order of :data:`engine.conditions.COMPARISONS`.
-GE, GT, LE, LT, EQ = range(5)
-
-
-@helper
-def _holds(value, op, bound):
-    if op == GE:
-        return value >= bound
-    if op == GT:
-        return value > bound
-    if op == LE:
-        return value <= bound
-    if op == LT:
-        return value < bound
-    return value == bound
-
-
-@helper
-def fold_figures(
-    state, i, m, c, r, w, k, h, fits, units, admitted, bound_i, bound_x, bound_t, interactivity, per_output, ttft,
-    turn, throughput, output_throughput, code, rate, cost, cost_output, cost_turn, t0, t1, t2, t3,
-):  # fmt: skip
-    """The search kernel's sink: a point that meets every condition and reaches the first speed
-    level replaces the best of its output cell (and level bin) if it is cheaper, or as cheap
-    with a lower rank (the C order of the reduced dims); its carried figures are kept with it."""
-    select, ops, bounds, carried, levels, out, rank, rank_offset, best_cost, best_rank, best_values = state
-    figures = (
-        float(units) if fits else 0.0, float(int(admitted)), 1.0 if fits else 0.0, bound_i, bound_x, bound_t,
-        interactivity, per_output, ttft, turn, throughput, output_throughput, float(code), rate, cost, cost_output,
-        cost_turn,
-    )  # fmt: skip
-    value = figures[select[0]]
-    if not math.isfinite(value):
-        return
-    for q in range(ops.size):
-        if not _holds(figures[select[2 + q]], ops[q], bounds[q]):
-            return
-    speed = figures[select[1]]
-    if not speed >= levels[0]:
-        return
-    j = 0
-    if levels.size > 1:
-        j = np.searchsorted(levels, speed, side="right") - 1
-    o = (out[0, m] + out[1, c] + out[2, r] + out[3, w] + out[4, k] + out[5, h]) * levels.size + j
-    position = rank_offset + rank[0, m] + rank[1, c] + rank[2, r] + rank[3, w] + rank[4, k] + rank[5, h]
-    if value < best_cost[o] or (value == best_cost[o] and position < best_rank[o]):
-        best_cost[o] = value
-        best_rank[o] = position
-        for q in range(carried.size):
-            best_values[o, q] = figures[carried[q]]
-
-
-@helper
-def hand_over(
-    sinks, i, m, c, r, w, k, h, fits, units, admitted, bound_i, bound_x, bound_t, interactivity,
-    per_output, ttft, turn, throughput, output_throughput, code, rate, cost, cost_output, cost_turn, t0, t1, t2, t3,
-):  # fmt: skip
-    """One point's figures to the kernel's sink: folded (the search) or stored (the full cube).
-    (``sinks`` is one tuple: Python compiles calls of more than 30 arguments in a form Numba
-    cannot inline.)"""
-    fold, stored, folded = sinks
-    if fold:
-        fold_figures(folded, i, m, c, r, w, k, h, fits, units, admitted, bound_i, bound_x, bound_t, interactivity,
-                     per_output, ttft, turn, throughput, output_throughput, code, rate, cost, cost_output, cost_turn,
-                     t0, t1, t2, t3)  # fmt: skip
-    else:
-        store_figures(stored, i, m, c, r, w, k, h, fits, units, admitted, bound_i, bound_x, bound_t, interactivity,
-                      per_output, ttft, turn, throughput, output_throughput, code, rate, cost, cost_output, cost_turn,
-                      t0, t1, t2, t3)  # fmt: skip
 
 
 @helper
@@ -696,7 +845,7 @@ def no_fold():
     """An empty fold state (the full cube's kernel folds nothing)."""
     ints, floats = np.empty(0, np.int64), np.empty(0)
     return (ints, ints, floats, ints, floats, np.empty((0, 0), np.int64), np.empty((0, 0), np.int64), 0, floats, ints,
-            np.empty((0, 0)))  # fmt: skip
+            np.empty((0, 0)), np.array([float(NO_PRUNE), -math.inf, math.inf, math.inf, 0.0, 0.0]))  # fmt: skip
 
 
 @helper
@@ -740,16 +889,17 @@ with layout_cache(f"{LAYOUT_FINGERPRINT}-{FORMULAS_FINGERPRINT}"):
     def search_kernel(
         models, group_offsets, groups, hardware, overrides, speculation, isl, osl, concurrency, weight_bits, kv_bits,
         parameters, mix, select, ops, limits, carried, levels, out, rank, rank_offset, best_cost, best_rank,
-        best_values,
+        best_values, gate,
     ):  # fmt: skip
         """Evaluate and reduce one block in one loop, storing nothing per point: the figures of
-        :func:`performance_points` folded by :func:`fold_figures`. ``select`` holds the figure
+        :func:`performance_points` folded into the best per output cell. ``select`` holds the figure
         indices (:data:`SEARCH_FIGURES`) of the minimised variable, the speed, then one per
         condition (``ops``, ``limits``); ``carried`` those kept at the winner (the roofline's
         bounds are computed only if one of these is a bound); ``out`` and
         ``rank`` (6 x longest kernel axis) each kernel index's share of its output cell and of
-        its rank. Compiled on first use (and cached)."""
-        state = (select, ops, limits, carried, levels, out, rank, rank_offset, best_cost, best_rank, best_values)
+        its rank; ``gate`` what the kernel prunes on (:func:`engine.sweep.reduce.pruning_gate`).
+        Compiled on first use (and cached)."""
+        state = (select, ops, limits, carried, levels, out, rank, rank_offset, best_cost, best_rank, best_values, gate)
         bounds = False  # the roofline's figures only where the search reads one
         for q in range(select.size):
             bounds = bounds or FIRST_BOUND <= select[q] <= LAST_BOUND

@@ -21,7 +21,7 @@ from engine.sweep.integrity import check_token
 from engine.sweep.location import location
 from engine.sweep.pipeline import active as active_pipeline
 from engine.sweep.plan import Plan
-from engine.sweep.reduce import FAN_IN, Partial, ReducedSchema, block_partial, combine
+from engine.sweep.reduce import FAN_IN, Partial, ReducedSchema, chain_partial, chains, combine
 from engine.sweep.state import block_id, state_dir
 from engine.sweep.writer import Piece, persist
 
@@ -167,11 +167,11 @@ class ReducedOutput(Output):
             gid = group_id(blocks[0], schema)
             if gid in done:
                 continue
-            level = [
-                dask.delayed(partial(block_partial, plan, b), pure=False)(
-                    dask_key_name=f"{name}-block-{block_id(b)}-{fingerprint}"
+            level = [  # each chain of blocks searched one after another (reduce.chain_partial)
+                dask.delayed(partial(chain_partial, plan, chain), pure=False)(
+                    dask_key_name=f"{name}-chain-{block_id(chain[0])}-{fingerprint}"
                 )
-                for b in blocks
+                for chain in chains(blocks)
             ]
             depth = 0
             while len(level) > 1:

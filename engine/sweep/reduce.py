@@ -42,6 +42,10 @@ from engine.units import cf_attrs
 
 #: Partials combined per task in the tree that merges the blocks of one output chunk.
 FAN_IN = 8
+#: Blocks of one output chunk folded one after another, each search starting from the best the
+#: ones before found (:func:`chain_partial`): more blocks per chain skip more points, fewer
+#: leave more chains to run side by side.
+CHAIN = 8
 #: The reduction's loop order: the grid dims by name, ISL and OSL apart (OSL has extent 1 when
 #: derived); the array core gives each variable in it (:meth:`engine.model.core.Arrays.view`).
 GRID7 = ("model", "isl", "osl", "concurrency", "weight_bits", "kv_bits", "hardware")
@@ -104,12 +108,14 @@ class Partial:
 
     Arrays have the chunk's shape in 7-D grid layout (reduced dims of extent 1) plus the
     level bins; ``cost`` is +inf and ``rank`` :data:`NO_RANK` where nothing qualified yet.
+    ``skipped``: of the ``points``, those the search kernel left once they could not win.
     """
 
     cost: np.ndarray
     rank: np.ndarray
     values: dict[str, np.ndarray]
     points: int
+    skipped: int = 0
 
     def take(self, other: Partial, where: np.ndarray) -> None:
         np.copyto(self.cost, other.cost, where=where)
@@ -125,10 +131,14 @@ def _better(cost, rank, than_cost, than_rank) -> np.ndarray:
 def combine(*parts: Partial) -> Partial:
     """The elementwise best of partials of the same output chunk (associative, commutative)."""
     first = parts[0]
-    best = Partial(first.cost.copy(), first.rank.copy(), {k: v.copy() for k, v in first.values.items()}, first.points)
+    best = Partial(
+        first.cost.copy(), first.rank.copy(), {k: v.copy() for k, v in first.values.items()}, first.points,
+        first.skipped,
+    )  # fmt: skip
     for part in parts[1:]:
         best.take(part, _better(part.cost, part.rank, best.cost, best.rank))
         best.points += part.points
+        best.skipped += part.skipped
     return best
 
 
@@ -197,14 +207,21 @@ def fusable(plan: Plan) -> bool:
     return plan.spec.draws is None and needed <= set(SEARCH_FIGURES)
 
 
-def block_partial(plan: Plan, block: tuple[int, ...], fused: bool | None = None) -> Partial:
+def block_partial(
+    plan: Plan, block: tuple[int, ...], fused: bool | None = None, seed: Partial | None = None
+) -> Partial:
     """Evaluate one block and fold it into a :class:`Partial` of its output chunk: by the fused
     search kernel where it can (:func:`fusable`; ``fused`` forces either path), else by the
-    kernels into buffers, a numpy mask and :func:`reduce_block`. Both give the same partial."""
+    kernels into buffers, a numpy mask and :func:`reduce_block`. Both give the same partial.
+
+    ``seed``, a partial of the same output chunk, is folded in as well (the result is their
+    :func:`combine`): the search kernel starts from its incumbents, so it can skip more."""
     if fused is None:
         fused = fusable(plan)
     if fused:
-        return fused_partial(plan, block)
+        return fused_partial(plan, block, seed)
+    if seed is not None:
+        return combine(seed, block_partial(plan, block, fused=False))
     reduction = plan.spec.reduction
     where = conditions(plan)
     needed = {reduction.cost, *reduction.carried, *(n for n, _, _ in where)}
@@ -247,12 +264,26 @@ def block_partial(plan: Plan, block: tuple[int, ...], fused: bool | None = None)
     return Partial(best_cost, best_rank, values, plan.block_points(block))
 
 
-def fused_partial(plan: Plan, block: tuple[int, ...]) -> Partial:
+def chains(blocks: Sequence[tuple[int, ...]]) -> list[list[tuple[int, ...]]]:
+    """The blocks of one output chunk as chains of at most :data:`CHAIN`, in order."""
+    return [list(blocks[i : i + CHAIN]) for i in range(0, len(blocks), CHAIN)]
+
+
+def chain_partial(plan: Plan, blocks: Sequence[tuple[int, ...]]) -> Partial:
+    """The partial of blocks of one output chunk, each folded into the partial of those before
+    (``seed``): the same as combining their own partials, with more points skipped."""
+    part = None
+    for block in blocks:
+        part = block_partial(plan, block, seed=part)
+    return part
+
+
+def fused_partial(plan: Plan, block: tuple[int, ...], seed: Partial | None = None) -> Partial:
     """One block through the search kernel (engine.model.kernels.search_kernel): each point
     evaluated and folded in the same compiled loop, nothing stored per point."""
     from engine.conditions import COMPARISONS
     from engine.model.core import kernel_inputs
-    from engine.model.kernels import SEARCH_FIGURES, search_kernel
+    from engine.model.kernels import SEARCH_FIGURES, SKIPPED, search_kernel
 
     reduction = plan.spec.reduction
     where = conditions(plan)
@@ -275,18 +306,52 @@ def fused_partial(plan: Plan, block: tuple[int, ...]) -> Partial:
         c = np.arange(kernel_extents[1])
         table[1, : kernel_extents[1]] = (c // extents[2]) * strides[1] + (c % extents[2]) * strides[2]
     shape = (*geometry.out_shape, geometry.n_levels)
-    best_cost = np.full(shape, np.inf)
-    best_rank = np.full(shape, NO_RANK, dtype=np.int64)
-    best_values = np.full((best_cost.size, len(carried)), np.nan)
+    if seed is None:
+        best_cost = np.full(shape, np.inf)
+        best_rank = np.full(shape, NO_RANK, dtype=np.int64)
+        best_values = np.full((best_cost.size, len(carried)), np.nan)
+    else:
+        best_cost, best_rank = seed.cost.copy(), seed.rank.copy()
+        best_values = np.stack([seed.values[n].reshape(-1) for n in reduction.carried], axis=1).reshape(
+            best_cost.size, len(carried)
+        )
     inputs = kernel_inputs(*block_arguments(plan, block))
+    gate = pruning_gate(reduction.cost, where, speed, levels)
     search_kernel(
         *(inputs[n] for n in ("models", "group_offsets", "groups", "hardware", "overrides", "speculation", "isl", "osl",
                               "concurrency", "weight_bits", "kv_bits", "parameters", "mix")),
         select, ops, bounds, carried, levels, out, rank, geometry.rank_offset, best_cost.reshape(-1),
-        best_rank.reshape(-1), best_values,
+        best_rank.reshape(-1), best_values, gate,
     )  # fmt: skip
     values = {name: best_values[:, q].reshape(shape) for q, name in enumerate(reduction.carried)}
-    return Partial(best_cost, best_rank, values, plan.block_points(block))
+    points, skipped = plan.block_points(block), int(gate[SKIPPED])
+    if seed is not None:
+        points, skipped = points + seed.points, skipped + seed.skipped
+    return Partial(best_cost, best_rank, values, points, skipped)
+
+
+def pruning_gate(cost: str, where, speed: str, levels: np.ndarray) -> np.ndarray:
+    """What the search kernel may prune on (engine.model.kernels.cannot_win and too_slow): which
+    cost it minimises, the least interactivity, the longest time per output token and the
+    longest time to first token a point must meet (the ``where`` conditions and the frontier's
+    first level; +-inf where none), 1 if the frontier bins by interactivity; then the count of
+    points the kernel skipped (:data:`SKIPPED`, written by the kernel)."""
+    from engine.model.kernels import COST_PER_MTOK, COST_PER_MTOK_OUTPUT, COST_PER_TURN, NO_PRUNE
+
+    kind = {"cost_per_turn_usd": COST_PER_TURN, "cost_per_mtok_usd": COST_PER_MTOK,
+            "cost_per_mtok_output_usd": COST_PER_MTOK_OUTPUT}.get(cost, NO_PRUNE)  # fmt: skip
+    least, step, ttft = -math.inf, math.inf, math.inf
+    for name, op, bound in where:
+        if name == "interactivity_tps" and op in ("ge", "gt", "eq"):
+            least = max(least, float(bound))
+        elif name == "decode_step_s" and op in ("le", "lt", "eq"):
+            step = min(step, float(bound))
+        elif name == "ttft_s" and op in ("le", "lt", "eq"):
+            ttft = min(ttft, float(bound))
+    binned = speed == "interactivity_tps"
+    if binned:
+        least = max(least, float(levels[0]))
+    return np.array([float(kind), least, step, ttft, float(binned), 0.0])
 
 
 # ---------------------------------------------------------------------- the reduced cube
@@ -428,7 +493,7 @@ def full_cube_bytes(plan: Plan) -> int:
 def reduce_group(plan: Plan, blocks: Sequence[tuple[int, ...]]) -> dict[str, np.ndarray]:
     """One output chunk computed in this process (the oracle of the Dask path)."""
     schema = ReducedSchema(plan)
-    return schema.finish(combine(*(block_partial(plan, b) for b in blocks)), blocks[0])
+    return schema.finish(combine(*(chain_partial(plan, chain) for chain in chains(blocks))), blocks[0])
 
 
 def reduce_eager(plan: Plan):

@@ -191,28 +191,51 @@ FOLDED = ("cost_per_mtok_output_usd", "cost_per_mtok_usd", "usd_per_hour", "ttft
           "units_per_replica", "admitted_requests", "turn_time_s", "bound_by")  # fmt: skip
 
 
-@settings(max_examples=25)
+#: Serving settings that change which formulas a point takes (and so the search's bounds).
+SETTINGS = {
+    "parallelism": st.sampled_from(["tp", "tp-ep", "dp-ep"]),
+    "prefill_model": st.sampled_from(["physics", "calculator"]),
+    "cache_tier": st.sampled_from(["hbm", "host"]),
+    "wafer_batching": st.sampled_from(["physics", "single_stream", "calculator"]),
+    "speculative": st.sampled_from(["catalog", "off"]),
+    "spec_draft_tokens": st.sampled_from([0, 3]),
+    "ttft_overhead_s": st.sampled_from([0.0, 0.03]),
+    "prefill_burstiness": st.sampled_from([0.0, 1.0]),
+    "profile": st.sampled_from(["roofline", "calibrated"]),
+    "workload": st.sampled_from(["agentic-coding", "chat"]),
+}
+
+
+@settings(max_examples=40)
 @given(
     over=st.lists(st.sampled_from(DIMS), min_size=1, max_size=4, unique=True),
-    cost=st.sampled_from(["cost_per_mtok_output_usd", "usd_per_hour", "ttft_s"]),  # usd_per_hour: many ties
+    # usd_per_hour: many ties; the three costs per token or turn: the ones the kernel prunes on
+    cost=st.sampled_from(
+        ["cost_per_mtok_output_usd", "cost_per_mtok_usd", "cost_per_turn_usd", "usd_per_hour", "ttft_s"]
+    ),
     conditions=st.dictionaries(
-        st.sampled_from(FOLDED),
+        st.sampled_from((*FOLDED, "decode_step_s")),
         st.fixed_dictionaries(
-            {}, optional={op: st.sampled_from([0, 1, 2, 8, 30.0, 1e3]) for op in ("ge", "gt", "le", "lt", "eq")}
+            {}, optional={op: st.sampled_from([0, 0.02, 1, 2, 8, 30.0, 1e3]) for op in ("ge", "gt", "le", "lt", "eq")}
         ).filter(bool),
         max_size=3,
     ),
     keep=st.lists(st.sampled_from(FOLDED), max_size=3, unique=True),
     frontier=st.booleans(),
     chunks=st.fixed_dictionaries({"isl": st.integers(1, 3), "concurrency": st.integers(1, 4)}),
+    parameters=st.fixed_dictionaries({}, optional=SETTINGS),
 )
-def test_the_fused_search_kernel_equals_the_unfused_reduction(over, cost, conditions, keep, frontier, chunks):
+def test_the_fused_search_kernel_equals_the_unfused_reduction(
+    over, cost, conditions, keep, frontier, chunks, parameters
+):
     """Block by block, the fused kernel's partials (best cost, tie-breaking rank, carried values)
-    equal the kernels-then-mask-then-fold path exactly, whatever is minimised, constrained or kept."""
+    equal the kernels-then-mask-then-fold path exactly, whatever is minimised, constrained or kept
+    and whichever serving settings apply: the points the search kernel skips could not have won."""
     from engine.sweep.reduce import block_partial, fusable
 
     spec = spec_with(min=cost, over=over, where=conditions, keep=[k for k in keep if k != cost])
     spec["chunks"] = chunks
+    spec["parameters"] = {**spec["parameters"], **parameters}
     if frontier:
         spec["reduce"]["frontier"] = {"speed": "interactivity_tps", "levels": [20.0, 100.0, 400.0]}
     plan = make_plan(parse_spec(spec))
@@ -227,6 +250,29 @@ def test_the_fused_search_kernel_equals_the_unfused_reduction(over, cost, condit
             np.testing.assert_array_equal(fused.values[name], values, err_msg=name)
         found += int(np.isfinite(fused.cost).sum())
     assert found or conditions  # with no condition something always qualifies
+
+
+@pytest.mark.parametrize("frontier", [False, True])
+def test_the_search_kernel_skips_points_that_cannot_win(frontier):
+    """On the shipped kind of search (cheapest per output token at an interactivity floor, or a
+    frontier of floors), the kernel leaves many points once a bound shows they lose, and the
+    result is still the unfused reduction's, exactly."""
+    from engine.sweep.reduce import block_partial, combine
+
+    spec = copy.deepcopy(BASE)
+    spec["axes"]["concurrency"] = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512]
+    spec["axes"]["replica_units"] = [0, 1, 8]
+    if frontier:
+        spec["reduce"]["frontier"] = {"speed": "interactivity_tps", "levels": [30.0, 100.0, 300.0]}
+    plan = make_plan(parse_spec(spec))
+    blocks = list(plan.blocks())
+    fused = combine(*(block_partial(plan, b, fused=True) for b in blocks))
+    unfused = combine(*(block_partial(plan, b, fused=False) for b in blocks))
+    np.testing.assert_array_equal(fused.cost, unfused.cost)
+    np.testing.assert_array_equal(fused.rank, unfused.rank)
+    assert unfused.skipped == 0
+    share = 0.1 if frontier else 0.3  # a frontier point may reach a level no one has reached yet
+    assert share * fused.points < fused.skipped < fused.points, (fused.skipped, fused.points)
 
 
 @pytest.mark.slow

@@ -30,12 +30,23 @@ def sample_blocks(plan) -> list[tuple[int, ...]]:
     return list(itertools.islice(plan.blocks(), step // 2, None, step))[:SAMPLED_BLOCKS]
 
 
+def sample_chains(plan) -> list[list[tuple[int, ...]]]:
+    """A reduction's work as it runs: a chain of blocks of one output chunk searched one after
+    another (later blocks skip more), from up to :data:`SAMPLED_BLOCKS` output chunks spread
+    over the reduced cube."""
+    from engine.sweep.reduce import ReducedSchema, chains
+
+    groups = list(ReducedSchema(plan).groups().values())
+    step = max(1, len(groups) // SAMPLED_BLOCKS)
+    return [chains(blocks)[0] for blocks in groups[step // 2 :: step][:SAMPLED_BLOCKS]]
+
+
 def run(args) -> int:
     from engine.sweep.blocks import evaluate_block
     from engine.sweep.cluster import JOBQUEUE, jobqueue_threads
     from engine.sweep.destination import check_output, default_output, free_space, space_note
     from engine.sweep.outputs import encode_seconds
-    from engine.sweep.reduce import block_partial
+    from engine.sweep.reduce import block_partial, chain_partial
     from engine.sweep.store import template_seconds
 
     plan = sweep_plan(args)
@@ -46,13 +57,20 @@ def run(args) -> int:
     warming = time.perf_counter()
     arrays = evaluate(plan, first)  # compiles or loads the kernels before timing; its outputs size the compression
     warm_up = time.perf_counter() - warming
-    # Blocks differ in cost (a point no replica serves ends early): time a few spread over the
-    # plan and scale their cost per point, not the first block's.
-    sampled = sample_blocks(plan)
+    # Blocks differ in cost (a point no replica serves ends early; a search skips more points
+    # the more it has found): time a few spread over the plan, as they run, and scale their
+    # cost per point, not the first block's.
+    if plan.spec.reduction is None:
+        sampled = [[block] for block in sample_blocks(plan)]
+    else:
+        sampled = sample_chains(plan)
     started = time.perf_counter()
-    for block in sampled:
-        evaluate(plan, block)
-    per_point = (time.perf_counter() - started) / sum(plan.block_points(b) for b in sampled)
+    for chain in sampled:
+        if plan.spec.reduction is None:
+            evaluate(plan, chain[0])
+        else:
+            chain_partial(plan, chain)
+    per_point = (time.perf_counter() - started) / sum(plan.block_points(b) for chain in sampled for b in chain)
     per_block = per_point * plan.n_points / plan.n_blocks
     # Beyond the compute: each block's compression, and the template laid out before any block.
     encode = encode_seconds(arrays.values()) if plan.spec.reduction is None else 0.0
