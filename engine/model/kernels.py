@@ -397,9 +397,8 @@ def cost_scale(fold, gate, isl, osl):
 
 @helper
 def cannot_win(lower, incumbent):
-    """Whether a point whose minimised figure is at least ``lower`` loses to ``incumbent`` (the
-    dearest best of its output cell's level bins: its own bin is not known before its speed).
-    Exact: it would be folded and lose, strictly (a tie could win on rank)."""
+    """Whether a point whose minimised figure is at least ``lower`` loses to ``incumbent``
+    (what it must beat to matter: see performance_points), strictly (a tie could win on rank)."""
     return lower > 0.0 and lower * (1.0 - SLACK) > incumbent
 
 
@@ -444,7 +443,12 @@ def _performance_points(
       its step (memory, compute, fixed overheads), the time to first token at least the
       overhead, the prefill and that step (``turn_times``: a stretched cycle never shortens).
 
-    Each test leaves a relative slack (:data:`SLACK`) for the different rounding of the bound.
+    What a point must beat: the best of its output cell, or for a frontier the best of the level
+    bins from the highest it can reach up (its speed's bound; the reduced cube's level ``L`` is
+    the best of the bins ``>= L``, reduce.suffix_best, so a point dearer than a configuration at
+    least as fast changes no level; it may leave its own bin's partial dearer than a full fold
+    would, never the answer). Each test leaves a relative slack (:data:`SLACK`) for the
+    different rounding of the bound.
     """
     n_ctx, n_conc, n_wb, n_kb, n_hw = isl.size, concurrency.size, weight_bits.size, kv_bits.size, hardware.shape[0]
     # The sinks' arrays, taken out of their tuples once: taking an array out of a tuple costs a
@@ -499,6 +503,7 @@ def _performance_points(
     ratio_h = np.empty(n_hw)
     per_step_h = np.empty(n_hw)
     draft_h = np.empty(n_hw)
+    reach_h = np.empty(n_hw, np.int64)  # a search's highest level bin a point can reach, per hardware (-1: none)
     # A search's bound on a point's cost (see the docstring), in the minimised cost's units: per
     # request, a turn's FLOP at the profile's MFU; its decode's weight and KV passes; its prefill's.
     floor_compute = np.empty((n_hw, n_wb))
@@ -527,6 +532,19 @@ def _performance_points(
             per_step_h[h] = F.speculative_tokens_per_step(acceptance, drafted_h[h])
             draft_h[h] = F.draft_params(active, drafted_h[h], ratio_h[h])
         overhead = step_overhead + layers * layer_overhead
+        if fold:
+            # No step is shorter than its fixed part: the overheads of a GPU step, the published
+            # step of a wafer that uses one (each target step and each drafted one, per token emitted).
+            for h in range(n_hw):
+                fixed = overhead
+                if hardware[h, HW.kind] == WAFER:
+                    fixed = 0.0 if batching == PHYSICS_BATCHING else anchor[h]
+                step_min = fixed * (1.0 + drafted_h[h] * ratio_h[h]) / per_step_h[h]
+                reach_h[h] = n_levels - 1
+                if too_slow(least, longest_step, longest_ttft, step_min, ttft_overhead + step_min):
+                    reach_h[h] = -1
+                elif binned_by_interactivity and step_min > 0.0:
+                    reach_h[h] = np.searchsorted(levels, 1.0 / (step_min * (1.0 - SLACK)), side="right") - 1
         for c in range(n_ctx):
             isl_c, osl_c = isl[c], osl[c]
             inside = isl_c + osl_c <= models[m, MC.max_context] or extrapolate
@@ -586,12 +604,14 @@ def _performance_points(
                             i = base_index * n_hw + h
                             wafer = hardware[h, HW.kind] == WAFER
                             dense = F.weight_bytes(total_params - routed + draft_h[h], wbits)
-                            incumbent = math.inf  # the dearest best of the point's output cell, over its level bins
+                            incumbent = math.inf  # what the point must beat to matter (see the docstring)
                             if fold:
+                                if reach_h[h] < 0:  # no point of this model on this hardware meets the search
+                                    gate[SKIPPED] += 1.0
+                                    continue
                                 cell = (cell_k + out[5, h]) * n_levels
-                                incumbent = best_cost[cell]
-                                for j in range(1, n_levels):
-                                    incumbent = max(incumbent, best_cost[cell + j])
+                                for j in range(reach_h[h], n_levels):
+                                    incumbent = min(incumbent, best_cost[cell + j])
                             if incumbent < math.inf and math.isfinite(scale):
                                 # Cheaper than any serving of this point can be: the resources' floor
                                 # per request without the replica (see the docstring).
@@ -688,9 +708,9 @@ def _performance_points(
                                             np.searchsorted(levels, 1.0 / (step_floor * (1.0 - SLACK)), side="right")
                                             - 1
                                         )
-                                        incumbent = best_cost[cell]
-                                        for j in range(1, top + 1):
-                                            incumbent = max(incumbent, best_cost[cell + j])
+                                        incumbent = math.inf
+                                        for j in range(top, n_levels):
+                                            incumbent = min(incumbent, best_cost[cell + j])
                                     floor_cost = units * unit_rates[h] * (ttft_overhead + max(compute_s, memory_s)) / n
                                     if cannot_win(floor_cost * scale, incumbent):
                                         gate[SKIPPED] += 1.0

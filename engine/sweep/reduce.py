@@ -312,9 +312,9 @@ def fused_partial(plan: Plan, block: tuple[int, ...], seed: Partial | None = Non
         best_values = np.full((best_cost.size, len(carried)), np.nan)
     else:
         best_cost, best_rank = seed.cost.copy(), seed.rank.copy()
-        best_values = np.stack([seed.values[n].reshape(-1) for n in reduction.carried], axis=1).reshape(
-            best_cost.size, len(carried)
-        )
+        best_values = np.empty((best_cost.size, len(carried)))
+        for q, name in enumerate(reduction.carried):
+            best_values[:, q] = seed.values[name].reshape(-1)
     inputs = kernel_inputs(*block_arguments(plan, block))
     gate = pruning_gate(reduction.cost, where, speed, levels)
     search_kernel(

@@ -20,7 +20,7 @@ from engine.model.variables import VARIABLES
 from engine.sweep.blocks import evaluate_eager
 from engine.sweep.cube import CubeSchema
 from engine.sweep.plan import make_plan
-from engine.sweep.reduce import ReducedSchema, reduce_eager
+from engine.sweep.reduce import ReducedSchema, combine, reduce_eager
 from engine.sweep.spec import parse_spec
 from engine.sweep.store import run_sweep
 from tests.sweep_helpers import BASE, kill_after, same_cube, write_spec
@@ -221,28 +221,31 @@ SETTINGS = {
         max_size=3,
     ),
     keep=st.lists(st.sampled_from(FOLDED), max_size=3, unique=True),
-    frontier=st.booleans(),
+    frontier=st.sampled_from([None, "interactivity_tps", "throughput_tps"]),
     chunks=st.fixed_dictionaries({"isl": st.integers(1, 3), "concurrency": st.integers(1, 4)}),
     parameters=st.fixed_dictionaries({}, optional=SETTINGS),
 )
 def test_the_fused_search_kernel_equals_the_unfused_reduction(
     over, cost, conditions, keep, frontier, chunks, parameters
 ):
-    """Block by block, the fused kernel's partials (best cost, tie-breaking rank, carried values)
-    equal the kernels-then-mask-then-fold path exactly, whatever is minimised, constrained or kept
-    and whichever serving settings apply: the points the search kernel skips could not have won."""
-    from engine.sweep.reduce import block_partial, fusable
+    """Output chunk by output chunk, what the fused kernel finds (best cost, tie-breaking rank,
+    carried values; per level, the best at least as fast) equals the kernels-then-mask-then-fold
+    path exactly, whatever is minimised, constrained or kept and whichever serving settings
+    apply: the points the search kernel skips, as a run chains its blocks, could not have won."""
+    from engine.sweep.reduce import ReducedSchema, block_partial, chain_partial, chains, fusable, suffix_best
 
     spec = spec_with(min=cost, over=over, where=conditions, keep=[k for k in keep if k != cost])
     spec["chunks"] = chunks
     spec["parameters"] = {**spec["parameters"], **parameters}
     if frontier:
-        spec["reduce"]["frontier"] = {"speed": "interactivity_tps", "levels": [20.0, 100.0, 400.0]}
+        levels = [20.0, 100.0, 400.0] if frontier == "interactivity_tps" else [10.0, 1e3, 1e5]
+        spec["reduce"]["frontier"] = {"speed": frontier, "levels": levels}
     plan = make_plan(parse_spec(spec))
     assert fusable(plan)
     found = 0
-    for block in plan.blocks():
-        fused, unfused = block_partial(plan, block, fused=True), block_partial(plan, block, fused=False)
+    for blocks in ReducedSchema(plan).groups().values():
+        fused = suffix_best(combine(*(chain_partial(plan, chain) for chain in chains(blocks))))
+        unfused = suffix_best(combine(*(block_partial(plan, b, fused=False) for b in blocks)))
         np.testing.assert_array_equal(fused.cost, unfused.cost)
         np.testing.assert_array_equal(fused.rank, unfused.rank)
         assert fused.values.keys() == unfused.values.keys()
@@ -257,7 +260,7 @@ def test_the_search_kernel_skips_points_that_cannot_win(frontier):
     """On the shipped kind of search (cheapest per output token at an interactivity floor, or a
     frontier of floors), the kernel leaves many points once a bound shows they lose, and the
     result is still the unfused reduction's, exactly."""
-    from engine.sweep.reduce import block_partial, combine
+    from engine.sweep.reduce import block_partial, suffix_best
 
     spec = copy.deepcopy(BASE)
     spec["axes"]["concurrency"] = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512]
@@ -266,8 +269,8 @@ def test_the_search_kernel_skips_points_that_cannot_win(frontier):
         spec["reduce"]["frontier"] = {"speed": "interactivity_tps", "levels": [30.0, 100.0, 300.0]}
     plan = make_plan(parse_spec(spec))
     blocks = list(plan.blocks())
-    fused = combine(*(block_partial(plan, b, fused=True) for b in blocks))
-    unfused = combine(*(block_partial(plan, b, fused=False) for b in blocks))
+    fused = suffix_best(combine(*(block_partial(plan, b, fused=True) for b in blocks)))
+    unfused = suffix_best(combine(*(block_partial(plan, b, fused=False) for b in blocks)))
     np.testing.assert_array_equal(fused.cost, unfused.cost)
     np.testing.assert_array_equal(fused.rank, unfused.rank)
     assert unfused.skipped == 0
