@@ -79,9 +79,8 @@ class Plan:
         return itertools.product(*(range(n) for n in self.block_counts.values()))
 
     def block_slices(self, block: tuple[int, ...]) -> dict[str, slice]:
-        return {
-            d: slice(i * self.chunks[d], min((i + 1) * self.chunks[d], self.shape[d])) for d, i in zip(self.dims, block)
-        }
+        shape, chunks = self.shape, self.chunks  # once, not per dim (a search asks for thousands of blocks)
+        return {d: slice(i * chunks[d], min((i + 1) * chunks[d], shape[d])) for d, i in zip(self.dims, block)}
 
     def block_points(self, block: tuple[int, ...]) -> int:
         """Points the block evaluates (every draw counts; the quantile dim stands for the draws)."""

@@ -272,9 +272,9 @@ def chains(blocks: Sequence[tuple[int, ...]]) -> list[list[tuple[int, ...]]]:
 def chain_partial(plan: Plan, blocks: Sequence[tuple[int, ...]]) -> Partial:
     """The partial of blocks of one output chunk, each folded into the partial of those before
     (``seed``): the same as combining their own partials, with more points skipped."""
-    part = None
+    part, fused = None, fusable(plan)
     for block in blocks:
-        part = block_partial(plan, block, seed=part)
+        part = block_partial(plan, block, fused, seed=part)
     return part
 
 
