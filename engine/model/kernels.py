@@ -34,6 +34,7 @@ import inspect
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from enum import IntEnum
 
 import numba as nb
 import numpy as np
@@ -284,6 +285,8 @@ SINK_FIGURES = (
 )  # fmt: skip
 #: What the search kernel can fold, by name: index = position in a point's figure vector.
 SEARCH_FIGURES = ("units_per_replica", "admitted_requests", "replica_fits", *SINK_FIGURES)
+#: A figure's slot in the vector, by name (``fig[FIG.ttft_s]``); the by-type costs from BY_TYPE on.
+FIG = IntEnum("FIG", {name: i for i, name in enumerate(SEARCH_FIGURES)})
 BY_TYPE = len(SEARCH_FIGURES)
 N_FIGURES = BY_TYPE + N_TYPES
 #: The roofline's figures among them (a search that reads none skips computing them).
@@ -298,23 +301,23 @@ def put_figures(
     output_throughput, code, rate, cost, cost_output, cost_turn, t0, t1, t2, t3,
 ):  # fmt: skip
     """One point's figures into the vector a sink reads (:data:`SEARCH_FIGURES`, then by type)."""
-    fig[0] = float(units) if fits else 0.0
-    fig[1] = float(int(admitted))
-    fig[2] = 1.0 if fits else 0.0
-    fig[3] = bound_i
-    fig[4] = bound_x
-    fig[5] = bound_t
-    fig[6] = interactivity
-    fig[7] = per_output
-    fig[8] = ttft
-    fig[9] = turn
-    fig[10] = throughput
-    fig[11] = output_throughput
-    fig[12] = float(code)
-    fig[13] = rate
-    fig[14] = cost
-    fig[15] = cost_output
-    fig[16] = cost_turn
+    fig[FIG.units_per_replica] = float(units) if fits else 0.0
+    fig[FIG.admitted_requests] = float(int(admitted))
+    fig[FIG.replica_fits] = 1.0 if fits else 0.0
+    fig[FIG.interactivity_bound_tps] = bound_i
+    fig[FIG.throughput_bound_tps] = bound_x
+    fig[FIG.ttft_bound_s] = bound_t
+    fig[FIG.interactivity_tps] = interactivity
+    fig[FIG.decode_step_s] = per_output
+    fig[FIG.ttft_s] = ttft
+    fig[FIG.turn_time_s] = turn
+    fig[FIG.throughput_tps] = throughput
+    fig[FIG.output_throughput_tps] = output_throughput
+    fig[FIG.bound_by] = float(code)
+    fig[FIG.usd_per_hour] = rate
+    fig[FIG.cost_per_mtok_usd] = cost
+    fig[FIG.cost_per_mtok_output_usd] = cost_output
+    fig[FIG.cost_per_turn_usd] = cost_turn
     fig[BY_TYPE] = t0
     fig[BY_TYPE + 1] = t1
     fig[BY_TYPE + 2] = t2
@@ -336,20 +339,20 @@ def store_figures(
     f_cost_per_mtok_output_usd, f_cost_per_turn_usd, f_by_type, i, fig,
 ):  # fmt: skip
     """The full cube's sink: every figure into its flat output array."""
-    f_interactivity_bound_tps[i] = fig[3]
-    f_throughput_bound_tps[i] = fig[4]
-    f_ttft_bound_s[i] = fig[5]
-    f_interactivity_tps[i] = fig[6]
-    f_decode_step_s[i] = fig[7]
-    f_ttft_s[i] = fig[8]
-    f_turn_time_s[i] = fig[9]
-    f_throughput_tps[i] = fig[10]
-    f_output_throughput_tps[i] = fig[11]
-    f_bound_by[i] = int(fig[12])
-    f_usd_per_hour[i] = fig[13]
-    f_cost_per_mtok_usd[i] = fig[14]
-    f_cost_per_mtok_output_usd[i] = fig[15]
-    f_cost_per_turn_usd[i] = fig[16]
+    f_interactivity_bound_tps[i] = fig[FIG.interactivity_bound_tps]
+    f_throughput_bound_tps[i] = fig[FIG.throughput_bound_tps]
+    f_ttft_bound_s[i] = fig[FIG.ttft_bound_s]
+    f_interactivity_tps[i] = fig[FIG.interactivity_tps]
+    f_decode_step_s[i] = fig[FIG.decode_step_s]
+    f_ttft_s[i] = fig[FIG.ttft_s]
+    f_turn_time_s[i] = fig[FIG.turn_time_s]
+    f_throughput_tps[i] = fig[FIG.throughput_tps]
+    f_output_throughput_tps[i] = fig[FIG.output_throughput_tps]
+    f_bound_by[i] = int(fig[FIG.bound_by])
+    f_usd_per_hour[i] = fig[FIG.usd_per_hour]
+    f_cost_per_mtok_usd[i] = fig[FIG.cost_per_mtok_usd]
+    f_cost_per_mtok_output_usd[i] = fig[FIG.cost_per_mtok_output_usd]
+    f_cost_per_turn_usd[i] = fig[FIG.cost_per_turn_usd]
     for t in range(N_TYPES):
         f_by_type[N_TYPES * i + t] = fig[BY_TYPE + t]
 
@@ -375,17 +378,18 @@ NO_PRUNE, COST_PER_TURN, COST_PER_MTOK, COST_PER_MTOK_OUTPUT = range(4)
 #: Relative slack of every pruning test: a bound is computed along another path than the figure
 #: it bounds, so each may round differently (by about 1e-15 per operation).
 SLACK = 1e-9
-#: Where a search's gate counts the points it skipped (engine.sweep.reduce.pruning_gate).
-SKIPPED = 5
+#: A search's gate (engine.sweep.reduce.pruning_gate), by slot: what it minimises (NO_PRUNE...),
+#: the least interactivity, longest time per output token and TTFT a point must meet, 1 if a
+#: frontier bins by interactivity; then the count of points skipped, written by the kernel.
+GATE = IntEnum("GATE", {name: i for i, name in enumerate(
+    ("kind", "least", "longest_step", "longest_ttft", "binned", "skipped"))})  # fmt: skip
 
 
 @helper
-def cost_scale(fold, gate, isl, osl):
+def cost_scale(gate, isl, osl):
     """The factor that turns a lower bound of ``rate x turn / R`` ($/hr x s per request) into
     one of the minimised cost; NaN (never prunes) for the full cube or another minimised figure."""
-    if not fold:
-        return math.nan
-    kind = int(gate[0])
+    kind = int(gate[GATE.kind])
     if kind == COST_PER_TURN:
         return 1.0 / 3600.0
     if kind == COST_PER_MTOK:
@@ -459,8 +463,8 @@ def _performance_points(
     select, ops, limits, carried, levels, out, rank, rank_offset, best_cost, best_rank, best_values, gate = folded
     fig = np.empty(N_FIGURES)  # one point's figures (SEARCH_FIGURES, then by type), handed to the sink
     n_levels = levels.size
-    least, longest_step, longest_ttft = gate[1], gate[2], gate[3]  # what a search's point must meet
-    binned_by_interactivity = n_levels > 1 and gate[4] > 0.0  # a frontier's level bins, by interactivity
+    least, longest_step, longest_ttft = gate[GATE.least], gate[GATE.longest_step], gate[GATE.longest_ttft]
+    binned_by_interactivity = n_levels > 1 and gate[GATE.binned] > 0.0  # a frontier's level bins, by interactivity
     eta = parameters[P.memory_bw_efficiency]
     mfu_decode = parameters[P.mfu_decode]
     mfu_prefill = parameters[P.mfu_prefill]
@@ -568,7 +572,7 @@ def _performance_points(
             if chunks > 0.0:
                 pass_fraction = F.touched_expert_fraction(n_experts, per_token, prefill_tokens / chunks)
             # A search skips points that cannot win (see the docstring): its cost's factor, NaN for none.
-            scale = cost_scale(fold, gate, isl_c, osl_c)
+            scale = cost_scale(gate, isl_c, osl_c)
             for h in range(n_hw):
                 steps_h = osl_c / per_step_h[h]
                 work = (
@@ -607,7 +611,7 @@ def _performance_points(
                             incumbent = math.inf  # what the point must beat to matter (see the docstring)
                             if fold:
                                 if reach_h[h] < 0:  # no point of this model on this hardware meets the search
-                                    gate[SKIPPED] += 1.0
+                                    gate[GATE.skipped] += 1.0
                                     continue
                                 cell = (cell_k + out[5, h]) * n_levels
                                 for j in range(reach_h[h], n_levels):
@@ -621,7 +625,7 @@ def _performance_points(
                                     floor_compute[h, w], passes + floor_chunks[h] * dense
                                 )
                                 if cannot_win(lower, incumbent):
-                                    gate[SKIPPED] += 1.0
+                                    gate[GATE.skipped] += 1.0
                                     continue
                             needed = 0
                             if inside:
@@ -701,7 +705,7 @@ def _performance_points(
                                         ingest_floor = (t_pass if prefill_tokens > 0.0 else 0.0) + t_cr
                                     ttft_floor = ttft_overhead + ingest_floor + step_floor
                                     if too_slow(least, longest_step, longest_ttft, step_floor, ttft_floor):
-                                        gate[SKIPPED] += 1.0
+                                        gate[GATE.skipped] += 1.0
                                         continue
                                     if binned_by_interactivity:  # the level bins it can reach, not those above
                                         top = (
@@ -713,7 +717,7 @@ def _performance_points(
                                             incumbent = min(incumbent, best_cost[cell + j])
                                     floor_cost = units * unit_rates[h] * (ttft_overhead + max(compute_s, memory_s)) / n
                                     if cannot_win(floor_cost * scale, incumbent):
-                                        gate[SKIPPED] += 1.0
+                                        gate[GATE.skipped] += 1.0
                                         continue
                                 if wafer:
                                     link = hardware[h, HW.scaleup_link_bw]
@@ -865,7 +869,7 @@ def no_fold():
     """An empty fold state (the full cube's kernel folds nothing)."""
     ints, floats = np.empty(0, np.int64), np.empty(0)
     return (ints, ints, floats, ints, floats, np.empty((0, 0), np.int64), np.empty((0, 0), np.int64), 0, floats, ints,
-            np.empty((0, 0)), np.array([float(NO_PRUNE), -math.inf, math.inf, math.inf, 0.0, 0.0]))  # fmt: skip
+            np.empty((0, 0)), np.array([float(NO_PRUNE), -math.inf, math.inf, math.inf, 0.0, 0.0]))  # GATE  # fmt: skip
 
 
 @helper

@@ -283,7 +283,7 @@ def fused_partial(plan: Plan, block: tuple[int, ...], seed: Partial | None = Non
     evaluated and folded in the same compiled loop, nothing stored per point."""
     from engine.conditions import COMPARISONS
     from engine.model.core import kernel_inputs
-    from engine.model.kernels import SEARCH_FIGURES, SKIPPED, search_kernel
+    from engine.model.kernels import GATE, SEARCH_FIGURES, search_kernel
 
     reduction = plan.spec.reduction
     where = conditions(plan)
@@ -324,7 +324,7 @@ def fused_partial(plan: Plan, block: tuple[int, ...], seed: Partial | None = Non
         best_rank.reshape(-1), best_values, gate,
     )  # fmt: skip
     values = {name: best_values[:, q].reshape(shape) for q, name in enumerate(reduction.carried)}
-    points, skipped = plan.block_points(block), int(gate[SKIPPED])
+    points, skipped = plan.block_points(block), int(gate[GATE.skipped])
     if seed is not None:
         points, skipped = points + seed.points, skipped + seed.skipped
     return Partial(best_cost, best_rank, values, points, skipped)
@@ -335,8 +335,8 @@ def pruning_gate(cost: str, where, speed: str, levels: np.ndarray) -> np.ndarray
     cost it minimises, the least interactivity, the longest time per output token and the
     longest time to first token a point must meet (the ``where`` conditions and the frontier's
     first level; +-inf where none), 1 if the frontier bins by interactivity; then the count of
-    points the kernel skipped (:data:`SKIPPED`, written by the kernel)."""
-    from engine.model.kernels import COST_PER_MTOK, COST_PER_MTOK_OUTPUT, COST_PER_TURN, NO_PRUNE
+    points the kernel skipped (written by the kernel). Slots by name: engine.model.kernels.GATE."""
+    from engine.model.kernels import COST_PER_MTOK, COST_PER_MTOK_OUTPUT, COST_PER_TURN, GATE, NO_PRUNE
 
     kind = {"cost_per_turn_usd": COST_PER_TURN, "cost_per_mtok_usd": COST_PER_MTOK,
             "cost_per_mtok_output_usd": COST_PER_MTOK_OUTPUT}.get(cost, NO_PRUNE)  # fmt: skip
@@ -351,7 +351,9 @@ def pruning_gate(cost: str, where, speed: str, levels: np.ndarray) -> np.ndarray
     binned = speed == "interactivity_tps"
     if binned:
         least = max(least, float(levels[0]))
-    return np.array([float(kind), least, step, ttft, float(binned), 0.0])
+    gate = np.zeros(len(GATE))
+    gate[[GATE.kind, GATE.least, GATE.longest_step, GATE.longest_ttft, GATE.binned]] = (kind, least, step, ttft, binned)
+    return gate
 
 
 # ---------------------------------------------------------------------- the reduced cube
