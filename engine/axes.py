@@ -160,6 +160,10 @@ def _show(values: list[float]) -> str:
 # ---------------------------------------------------------------------- the registry
 _FRACTION = {"low": 0.001, "high": 1.0, "units": "1"}  # an efficiency below 0.1 % is a typo, and overflows costs
 
+#: Units a disaggregated prefill pool may use: the decode replica's own, or a shipped catalog
+#: entry (tests/model/test_registry.py checks these are the catalog's).
+PREFILL_HARDWARE = ("same", "wse3", "h100-sxm", "h200-sxm", "b200", "gb200", "b300", "mi300x", "mi355x", "groq-lpu")
+
 # fmt: off
 AXES: dict[str, Axis] = {
     a.name: a
@@ -239,6 +243,12 @@ AXES: dict[str, Axis] = {
              low=0, high=0.1, default=1.2034e-5, note="fitted to the published WSE-3 single-stream speeds (tokensweep calibrate --wafer)"),
         Axis("wafer_hop_latency_s", "parameter", "s", "wafer pipeline: latency of one wafer-to-wafer hop",
              low=0, high=0.1, default=0.0, note="fitted to the published WSE-3 single-stream speeds (tokensweep calibrate --wafer): fixed at 0 by cross-validation"),
+        Axis("prefill_units", "parameter", "count",
+             "serving: disaggregated: units in one prefill replica; 0 = the fewest that hold the weights and one prompt's KV",
+             low=0, high=1e6, integer=True, default=0.0, note="deployment choice", deployment=True),
+        Axis("prefill_replicas", "parameter", "1",
+             "serving: disaggregated: prefill replicas per decode replica (the pool ratio); 0 = balanced, exactly as many as keep the decode replica fed",
+             low=0, high=1e6, default=0.0, note="deployment choice; 0 sizes the pool to the load", deployment=True),
         Axis("spec_draft_tokens", "parameter", "tokens",
              "speculative decoding: tokens drafted per target step (draft model or MTP heads); 0 = off",
              low=0, high=32, integer=True, default=0.0, note="deployment choice; off by default", deployment=True),
@@ -264,6 +274,13 @@ AXES: dict[str, Axis] = {
         Axis("speculative", "choice", "",
              "speculative decoding where spec_draft_tokens is 0: catalog (as the catalog says each model is served on each hardware; off elsewhere) or off; spec_draft_tokens > 0 turns it on everywhere",
              default="catalog", choices=("catalog", "off"), note="the catalog lists how Cerebras serves Llama-3.1-70B"),
+        Axis("serving", "choice", "",
+             "colocated: prefill and decode share each replica's units; disaggregated: prompts are prefilled on a pool of their own (prefill_hardware, prefill_units, prefill_replicas) and their KV sent to the decode replica",
+             default="colocated", choices=("colocated", "disaggregated"), note="deployment choice", deployment=True),
+        Axis("prefill_hardware", "choice", "",
+             "serving: disaggregated: the prefill pool's unit (a shipped catalog entry), or same as the decode replica's",
+             default="same", choices=PREFILL_HARDWARE, note="deployment choice (prefill on GPUs, decode on the WSE-3: the mixed fleet)",
+             deployment=True),
         Axis("wafer_batching", "choice", "",
              "how a wafer replica serves R requests: physics (pipeline latency, then compute, SRAM and links shared by all R), single_stream (a fixed per-replica rate, the comparison article), calculator (R x the published speed, the tokenomics calculator)",
              default="physics", choices=("physics", "single_stream", "calculator"),

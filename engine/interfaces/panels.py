@@ -71,7 +71,7 @@ def format_panel(point: Point, values: dict) -> str:
         f"  serving                "
         f"{serving_text(point.assumptions, hardware.kind == 'wafer', model.speculative.get(hardware.name))}",
         "Cost",
-        f"  hourly                 {format_usd(values['usd_per_hour'])}/h ({price_text(point)})",
+        f"  hourly                 {format_usd(values['usd_per_hour'])}/h ({price_text(point)}){pool_text(point, values)}",
         f"  per Mtok (blended)     {format_usd(values['cost_per_mtok_usd'])}/Mtok",
         f"  per output Mtok        {format_usd(values['cost_per_mtok_output_usd'])}/Mtok "
         "(the whole turn's cost over its output tokens)",
@@ -187,7 +187,26 @@ def serving_text(assumptions, wafer: bool = True, listed=None) -> str:
     else:
         parts.append("speculative decoding off")
     parts.append(f"prefill_model {a.get('prefill_model', '?')}")
+    if a.get("serving") == "disaggregated":
+        unit = a.get("prefill_hardware", "same")
+        size = f"{a['prefill_units']:g} units" if a.get("prefill_units") else "the fewest units that hold it"
+        pool = f"{a['prefill_replicas']:g}" if a.get("prefill_replicas") else "as many as keep it fed"
+        parts.append(
+            f"disaggregated: prompts prefilled on {'its own kind of unit' if unit == 'same' else unit} "
+            f"(replicas of {size}; {pool} per decode replica), KV sent over"
+        )
     return ", ".join(parts)
+
+
+def pool_text(point: Point, values: dict) -> str:
+    """A disaggregated point's bill split: the decode replica's units, the rest the prefill pool's."""
+    from engine.model.pricing import unit_usd_per_hour
+
+    total = values.get("usd_per_hour")
+    if point.assumptions.serving != "disaggregated" or total is None:
+        return ""
+    decode = values["units_per_replica"] * unit_usd_per_hour(point.hardware, point.assumptions)
+    return f": the decode replica {format_usd(decode)}/h, the prefill pool {format_usd(total - decode)}/h"
 
 
 def cube_serving_text(ds) -> str:

@@ -28,10 +28,13 @@ CODES: dict[str, type[IntEnum]] = {
     name: IntEnum("".join(w.title() for w in name.split("_")), {c: i for i, c in enumerate(AXES[name].choices)})
     for name in CHOICE_PARAMETERS
 }
-PriceMode, CacheTier, Parallelism, ContextLimit, PrefillModel, Speculative, WaferBatching = (
+PriceMode, CacheTier, Parallelism, ContextLimit, PrefillModel, Speculative, Serving, PrefillHardware, WaferBatching = (
     CODES[n]
-    for n in ("price", "cache_tier", "parallelism", "context_limit", "prefill_model", "speculative", "wafer_batching")
-)
+    for n in (
+        "price", "cache_tier", "parallelism", "context_limit", "prefill_model", "speculative", "serving",
+        "prefill_hardware", "wafer_batching",
+    )
+)  # fmt: skip
 _CHOICE_CODES = {name: {m.name: int(m) for m in enum} for name, enum in CODES.items()}
 
 

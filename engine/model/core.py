@@ -21,6 +21,7 @@ from engine.model.tables import (
     interactivity_overrides,
     model_table,
     parameter_vector,
+    prefill_unit_table,
     speculation_table,
     workload_vector,
 )
@@ -60,6 +61,7 @@ def kernel_inputs(
         "hardware": hardware_table(hardware),
         "overrides": interactivity_overrides(models, hardware),
         "speculation": speculation_table(models, hardware),
+        "prefill_unit": prefill_unit_table(assumptions.prefill_hardware, hardware),
         "isl": isl,
         "osl": osl,
         "concurrency": _vector(concurrency),

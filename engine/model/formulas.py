@@ -486,6 +486,100 @@ def closed_loop(cycle, floor):
     return 1.0
 
 
+# --------------------------------------------------------------------------- disaggregated serving
+@formula
+def prefill_ingest(wafer, prefill_tokens, t_pre_compute, pre_bytes, bandwidth, t_pre_comm, fill_latency, t_cr):
+    """One prompt's time on a prefill replica of its own (``serving: disaggregated``): its passes
+    at their roofline (:func:`prefill_time`), then a GPU's collectives or the wafer pipeline's
+    fill, and the cached prefix loaded. The replica runs one prompt at a time."""
+    t_pre = 0.0
+    if prefill_tokens > 0.0:
+        t_pre = prefill_time(t_pre_compute, pre_bytes, bandwidth)
+        t_pre += fill_latency if wafer else t_pre_comm
+    return t_pre + t_cr
+
+
+@formula
+def transfer_link(wafer, link, domain, together, scaleout_bw):
+    """A unit's bandwidth to the other pool's replica (bytes/s): a wafer's own I/O links; a GPU's
+    scale-up link where both replicas fit in one scale-up domain (``together`` units, +inf when
+    the pools are different hardware), else its scale-out NIC."""
+    if wafer and link > 0.0:
+        return link
+    if not wafer and link > 0.0 and domain > 0.0 and together <= domain:
+        return link
+    return scaleout_bw
+
+
+@formula
+def kv_transfer_time(kv_bytes, prefill_units, prefill_link, decode_units, decode_link, latency):
+    """Sending a prompt's KV from the prefill replica to the decode replica: its bytes at the
+    narrower side's aggregate link, plus one message latency; nothing to send, no time."""
+    if kv_bytes <= 0.0:
+        return 0.0
+    return kv_bytes / min(prefill_units * prefill_link, decode_units * decode_link) + latency
+
+
+@formula
+def balanced_pool(concurrency, ingest, transfer, served):
+    """Prefill replicas per decode replica that keep it fed and no more: a turn's ``R`` prompts
+    take ``R x ingest`` of prefill-replica time, spread over the turn (at least ``served``, the
+    turn unqueued; at least ``R x transfer``, when the KV link is what paces the turns)."""
+    return concurrency * ingest / max(served, concurrency * transfer)
+
+
+@formula
+def disaggregated_turn(ingest, transfer, decode_cycle, scale, step, osl, concurrency, pool, ttft_overhead):
+    """(turn, time to first token, time per output token) of a decode replica fed by ``pool``
+    prefill replicas, closed loop.
+
+    A request is prefilled (``ingest``), its KV sent (``transfer``), then decoded with the
+    others (``decode_cycle``: the decode replica's own cycle, stretched by its own resources'
+    floor; ``scale x step`` per output token). In steady state the ``R`` prompts of one turn
+    need ``R x ingest / pool`` of the pool and ``R x transfer`` of the link: where either is
+    longer than the turn unqueued, turns stretch to it and the difference is time a request
+    waits for prefill, before its first token. So no pool or link runs above its capacity and
+    concurrency = throughput x turn.
+    """
+    served = ingest + transfer + decode_cycle
+    busy = max(served, concurrency * transfer)
+    if pool > 0.0:
+        busy = max(busy, concurrency * ingest / pool)
+    turn = ttft_overhead + busy
+    ttft = ttft_overhead + (busy - served) + ingest + transfer + scale * step
+    return turn, ttft, (turn - ttft + scale * step) / osl
+
+
+@formula
+def disaggregated_resource(waiting, link_paced, stretched, floor_code, prefill_longer, prefill_code, step_code):
+    """What sets a disaggregated turn: the KV link or the prefill pool's resource where requests
+    wait for them; else the decode replica's floor where it stretched; else the prompt's resource
+    where prefill and transfer outlast the decode; else the decode step's largest term."""
+    if waiting:
+        return LINK if link_paced else prefill_code
+    if stretched:
+        return floor_code
+    if prefill_longer:
+        return prefill_code
+    return step_code
+
+
+@formula
+def pool_share(calculator, cached, tokens, prefill_tokens, isl, t_cr, ingest):
+    """A token type's share of a prompt's time on the prefill pool (its cost by type): the
+    cached prefix's load for cache reads, the rest by prefill tokens (``calculator``: by tokens,
+    every input token at one rate); 0 where a prompt takes no time."""
+    if ingest <= 0.0:
+        return 0.0
+    if calculator:
+        return tokens / isl
+    if cached:
+        return t_cr / ingest
+    if prefill_tokens <= 0.0:
+        return 0.0
+    return (ingest - t_cr) * tokens / prefill_tokens / ingest
+
+
 @formula
 def roofline_figures(
     wafer, t_mem, t_flop1, t_link1, t_comm1, t_comm, t_pre_compute, t_pre_mem, t_pre_comm, t_cr, link_s, latency,

@@ -41,7 +41,15 @@ import numpy as np
 
 from engine.jit import helper, kernel, layout_cache
 from engine.model import formulas as F
-from engine.model.assumptions import CacheTier, ContextLimit, PrefillModel, PriceMode, Speculative, WaferBatching
+from engine.model.assumptions import (
+    CacheTier,
+    ContextLimit,
+    PrefillModel,
+    PriceMode,
+    Serving,
+    Speculative,
+    WaferBatching,
+)
 from engine.model.records import HardwareCode
 from engine.model.tables import GC, HW, LAYOUT_FINGERPRINT, MC, MIX, SPEC, P
 from engine.model.variables import BY_NAME, FAMILIES, TOKEN_TYPES, Variable, family
@@ -54,6 +62,7 @@ CALCULATOR = int(PrefillModel.calculator)
 CATALOG_SPECULATION = int(Speculative.catalog)
 NO_LIMIT = int(ContextLimit["none"])
 SINGLE_STREAM = int(WaferBatching.single_stream)
+DISAGGREGATED = int(Serving.disaggregated)
 PHYSICS_BATCHING = int(WaferBatching.physics)
 N_TYPES = len(TOKEN_TYPES)
 
@@ -73,6 +82,7 @@ KERNEL_INPUTS = {
     "hardware": f8_2d,  # hardware table (H, len(HW))
     "overrides": f8_2d,  # interactivity overrides (M, H), NaN = fit
     "speculation": nb.float64[:, :, ::1],  # catalog speculative settings (M, H, len(SPEC)), NaN = none
+    "prefill_unit": f8_2d,  # serving: disaggregated: the prefill pool's unit (1, len(HW)); no row = the decode's own
     "isl": f8_1d,  # paired with osl: one context per position
     "osl": f8_1d,
     "concurrency": f8_1d,
@@ -417,8 +427,8 @@ def too_slow(least, longest_step, longest_ttft, step, ttft):
 
 
 def _performance_points(
-    models, group_offsets, groups, hardware, overrides, speculation, isl, osl, concurrency, weight_bits, kv_bits,
-    parameters, mix, fold, stored, folded, bounds,
+    models, group_offsets, groups, hardware, overrides, speculation, prefill_unit, isl, osl, concurrency, weight_bits,
+    kv_bits, parameters, mix, fold, stored, folded, bounds,
 ):  # fmt: skip
     """Bounds, expected serving figures and costs of every point of model x context x R x wbits x
     kbits x hardware, each put into one figure vector (:func:`put_figures`) and handed to a sink:
@@ -484,6 +494,19 @@ def _performance_points(
     latency_s = parameters[P.allreduce_latency_s]
     scaleout = parameters[P.scaleout_bw_gbs] * 1e9
     inputs = mix[MIX.cache_read] + mix[MIX.cache_write] + mix[MIX.input]
+    # serving: disaggregated: the prefill pool's unit per decode hardware (its own row for `same`)
+    disaggregated = int(parameters[P.serving]) == DISAGGREGATED
+    prefill_units = parameters[P.prefill_units]
+    prefill_replicas = parameters[P.prefill_replicas]
+    pre_hw = hardware.copy()
+    own_pool = prefill_unit.shape[0] == 0  # `same`: the pool may share the decode replica's scale-up domain
+    if not own_pool:
+        for h in range(n_hw):
+            pre_hw[h, :] = prefill_unit[0, :]
+    pre_rates = np.empty(n_hw)
+    pre_capacity = np.empty(n_hw)
+    pre_bw = np.empty(n_hw)
+    pre_peaks = np.empty((n_hw, n_wb))
     unit_rates = np.empty(n_hw)
     capacity = np.empty(n_hw)
     unit_bw = np.empty(n_hw)
@@ -495,9 +518,15 @@ def _performance_points(
         capacity[h] = hardware[h, HW.memory_bytes] * usable_fraction(hardware, h, parameters)
         peak_bw[h] = hardware[h, HW.bandwidth]
         unit_bw[h] = peak_bw[h] * eta
+        pre_rates[h] = unit_rate(pre_hw, h, parameters)
+        pre_capacity[h] = pre_hw[h, HW.memory_bytes] * usable_fraction(pre_hw, h, parameters)
+        pre_bw[h] = pre_hw[h, HW.bandwidth]
         for w in range(n_wb):
             peaks[h, w] = F.compute_peak(
                 weight_bits[w], hardware[h, HW.peak_fp4], hardware[h, HW.peak_fp8], hardware[h, HW.peak_bf16]
+            )
+            pre_peaks[h, w] = F.compute_peak(
+                weight_bits[w], pre_hw[h, HW.peak_fp4], pre_hw[h, HW.peak_fp8], pre_hw[h, HW.peak_bf16]
             )
             emulated[h, w] = F.emulated_format(
                 weight_bits[w], hardware[h, HW.native_fp4] > 0.0, hardware[h, HW.native_fp8] > 0.0
@@ -567,12 +596,15 @@ def _performance_points(
             cache_read_elements = kv_elements(groups, start, stop, cache_read)
             # The prompt's own passes (chunked prefill): each streams the weights its tokens touch.
             chunks = F.prefill_chunks(prefill_tokens, chunk_budget)
-            written_elements = kv_elements(groups, start, stop, isl_c) - cache_read_elements
+            prompt_elements = kv_elements(groups, start, stop, isl_c)
+            written_elements = prompt_elements - cache_read_elements
             pass_fraction = 0.0
             if chunks > 0.0:
                 pass_fraction = F.touched_expert_fraction(n_experts, per_token, prefill_tokens / chunks)
             # A search skips points that cannot win (see the docstring): its cost's factor, NaN for none.
             scale = cost_scale(gate, isl_c, osl_c)
+            if disaggregated:  # the bounds below are of a colocated replica's cost
+                scale = math.nan
             for h in range(n_hw):
                 steps_h = osl_c / per_step_h[h]
                 work = (
@@ -703,6 +735,8 @@ def _performance_points(
                                         ingest_floor = isl_c * step_floor / speedup
                                     else:
                                         ingest_floor = (t_pass if prefill_tokens > 0.0 else 0.0) + t_cr
+                                        if disaggregated:  # its prefill is on another replica
+                                            ingest_floor = 0.0
                                     ttft_floor = ttft_overhead + ingest_floor + step_floor
                                     if too_slow(least, longest_step, longest_ttft, step_floor, ttft_floor):
                                         gate[GATE.skipped] += 1.0
@@ -776,62 +810,254 @@ def _performance_points(
                                     share_of = 1.0
                                 # Time per output token: the target step and the draft's own steps, per token emitted.
                                 step = F.time_per_output_token(verify, step1, drafted, draft_ratio, per_step)
-                                if calculator:
-                                    ingest = isl_c * step / speedup
-                                    time_cache_read = cache_read * step / speedup
-                                    time_cache_write = cache_write * step / speedup
-                                    time_input = fresh * step / speedup
-                                else:
-                                    ingest = t_pre + t_cr
-                                    share = 0.0 if prefill_tokens == 0.0 else t_pre / prefill_tokens
-                                    time_cache_read = t_cr
-                                    time_cache_write = cache_write * share
-                                    time_input = fresh * share
-                                # Closed loop: one cycle of the R turns as scheduled, against what the
-                                # replica's compute, memory bandwidth and links need for the same work.
-                                cycle = share_of * (osl_c * step + stalls * ingest)
-                                floor, floor_code = F.resource_floor(compute_s, memory_s, link_s)
-                                stretch = F.closed_loop(cycle, floor)
-                                if stretch > 1.0:
-                                    code = floor_code
-                                elif not calculator and stalls * ingest > osl_c * step:
-                                    code = F.prefill_resource(t_pre_compute, t_pre_mem, t_cr)
-                                else:
-                                    code = F.step_resource(t_mem, t_compute, t_links, t_fixed)
-                                stretched = stretch * share_of
-                                queued = 0.0 if calculator else F.prefills_ahead(stalls, burstiness)
-                                turn, ttft, per_output = F.turn_times(
-                                    cycle, stretch, share_of, ingest, step, osl_c, ttft_overhead, queued
-                                )
-                                wait = F.queue_wait(turn, conc, n)  # for a KV slot: 0 when all R are held
-                                rate = units * unit_rates[h]
-                                tokens = n * (isl_c + osl_c)
-                                # The roofline: the same turn at the hardware's peak, whatever the profile.
-                                bound_i = bound_x = bound_t = math.nan  # a search that reads no bound skips them
-                                if bounds:
-                                    bound_i, bound_x, bound_t = F.roofline_figures(
-                                        wafer, streamed / peak_bw[h], flops_n / peak, t_link1, t_comm1_peak,
-                                        t_comm_peak, prefill_flops / peak, pre_bytes / peak_bw[h],
-                                        t_pre_comm_peak if prefill_tokens > 0.0 else 0.0,
-                                        t_cr if host_tier else cache_read_bytes / (units * peak_bw[h]), link_s, latency_peak,
-                                        prefill_tokens, verified, drafted, draft_ratio, per_step, n, isl_c, osl_c, stalls,
-                                        share_of, calculator, speedup,
-                                    )  # fmt: skip
-                                t0 = t1 = t2 = t3 = math.nan  # a search reads no by-type cost (SEARCH_FIGURES)
-                                if not fold:
-                                    served = stretched * stalls
-                                    t0 = F.cost_per_mtok_of_type(rate, served * time_cache_read, n, cache_read)
-                                    t1 = F.cost_per_mtok_of_type(rate, served * time_cache_write, n, cache_write)
-                                    t2 = F.cost_per_mtok_of_type(rate, served * time_input, n, fresh)
-                                    t3 = F.cost_per_mtok_of_type(
-                                        rate, stretched * osl_c * step + ttft_overhead, n, osl_c
+                                if disaggregated:
+                                    # serving: disaggregated (reference._disaggregated): the replica decodes only; each prompt
+                                    # is prefilled on a replica of the pool of its own, one at a time, and its KV sent over.
+                                    wafer_p = pre_hw[h, HW.kind] == WAFER
+                                    dense_p = F.weight_bytes(
+                                        total_params - routed, wbits
+                                    )  # no draft on the prefill pool
+                                    prompt_bytes = prompt_elements * kbits / 8.0
+                                    needed_p = F.units_needed(
+                                        wafer_p, parallelism, dense_p, experts, prompt_bytes, pre_capacity[h], kv_shards
                                     )
-                                put_figures(
-                                    fig, True, units, n, bound_i, bound_x, bound_t, 1.0 / per_output,
-                                    per_output, wait + ttft, wait + turn, tokens / turn, n * osl_c / turn, code, rate,
-                                    F.cost_per_mtok(rate, tokens / turn), F.cost_per_mtok(rate, n * osl_c / turn),
-                                    rate * turn / 3600.0 / n, t0, t1, t2, t3,
-                                )  # fmt: skip
+                                    pool_units = int(prefill_units) if prefill_units > 0.0 else needed_p
+                                    held_p = F.requests_held(
+                                        True, wafer_p, parallelism, pool_units, needed_p, dense_p, experts, prompt_bytes, kv_shards,
+                                        pre_capacity[h], 1.0,
+                                    )  # fmt: skip
+                                    if held_p < 1.0:  # no prefill replica holds the model and a prompt: not served
+                                        put_figures(
+                                            fig, True, units, n, math.nan, math.nan, math.nan, math.nan, math.nan, math.nan, math.nan,
+                                            math.nan, math.nan, -1, math.nan, math.nan, math.nan, math.nan, math.nan, math.nan, math.nan,
+                                            math.nan,
+                                        )  # fmt: skip
+                                    else:
+                                        peak_p = pool_units * pre_peaks[h, w]
+                                        bw_p = pre_bw[h]
+                                        pre_bytes_p = F.bytes_per_unit(
+                                            wafer_p, parallelism, pool_units, chunks * dense_p,
+                                            chunks * (experts if wafer_p or chunks == 0.0 else pass_experts), kv_moved, kv_shards,
+                                        )  # fmt: skip
+                                        fill = F.wafer_pipeline_latency(
+                                            layers, pool_units, parameters[P.wafer_token_latency_s], parameters[P.wafer_layer_latency_s],
+                                            parameters[P.wafer_hop_latency_s],
+                                        )  # fmt: skip
+                                        together = pool_units + units if own_pool else math.inf
+                                        link_p = F.transfer_link(
+                                            wafer_p, pre_hw[h, HW.scaleup_link_bw], pre_hw[h, HW.scaleup_domain],
+                                            together, scaleout,
+                                        )  # fmt: skip
+                                        link_d = F.transfer_link(
+                                            wafer, hardware[h, HW.scaleup_link_bw], hardware[h, HW.scaleup_domain],
+                                            together, scaleout,
+                                        )  # fmt: skip
+                                        kv_written = written_elements * kbits / 8.0
+                                        comm_p = comm_p_peak = 0.0
+                                        if not wafer_p:
+                                            link_pool = F.link_bandwidth(
+                                                pre_hw[h, HW.scaleup_link_bw],
+                                                pre_hw[h, HW.scaleup_domain],
+                                                pool_units,
+                                                scaleout,
+                                            )
+                                            comm_p = F.comm_time(
+                                                parallelism, pool_units, prefill_tokens, layers, moe_layers, hidden, per_token, link_pool,
+                                                latency_s,
+                                            )  # fmt: skip
+                                            comm_p_peak = F.comm_time(
+                                                parallelism,
+                                                pool_units,
+                                                prefill_tokens,
+                                                layers,
+                                                moe_layers,
+                                                hidden,
+                                                per_token,
+                                                link_pool,
+                                                0.0,
+                                            )
+                                        # One prompt on a prefill replica, as expected.
+                                        compute_p = prefill_flops / (peak_p * mfu_prefill)
+                                        memory_p = pre_bytes_p / (bw_p * eta)
+                                        load_bw = parameters[P.host_cache_bw_gbs] * 1e9 if host_tier else bw_p * eta
+                                        load = cache_read_bytes / (pool_units * load_bw)
+                                        ingest = F.prefill_ingest(
+                                            wafer_p, prefill_tokens, compute_p, pre_bytes_p, bw_p * eta, comm_p, fill, load
+                                        )  # fmt: skip
+                                        if calculator:  # the calculator's rate, within the pool's physics
+                                            ingest = max(isl_c * step / speedup, ingest)
+                                        # The decode replica alone: its cycle of R turns' decode, against its own resources.
+                                        compute_s, memory_s = F.resource_demands(
+                                            n,
+                                            0.0,
+                                            0.0,
+                                            steps_per_turn,
+                                            t_flop1,
+                                            verified,
+                                            drafted,
+                                            draft_ratio,
+                                            t_mem,
+                                            0.0,
+                                        )
+                                        link_s = 0.0
+                                        if wafer:
+                                            link_s = F.activation_link_time(
+                                                units, n * steps_per_turn * (verified + drafted), hidden, link
+                                            )
+                                        cycle = share_of * osl_c * step
+                                        floor, floor_code = F.resource_floor(compute_s, memory_s, link_s)
+                                        stretch = F.closed_loop(cycle, floor)
+                                        transfer = F.kv_transfer_time(
+                                            kv_written, pool_units, link_p, units, link_d, latency_s
+                                        )
+                                        served_turn = ingest + transfer + stretch * cycle
+                                        pool = prefill_replicas
+                                        if pool <= 0.0:
+                                            pool = F.balanced_pool(n, ingest, transfer, served_turn)
+                                        turn, ttft, per_output = F.disaggregated_turn(
+                                            ingest,
+                                            transfer,
+                                            stretch * cycle,
+                                            stretch * share_of,
+                                            step,
+                                            osl_c,
+                                            n,
+                                            pool,
+                                            ttft_overhead,
+                                        )
+                                        code = F.disaggregated_resource(
+                                            turn - ttft_overhead > served_turn, transfer * pool >= ingest, stretch > 1.0, floor_code,
+                                            not calculator and ingest + transfer > stretch * cycle, F.prefill_resource(compute_p, memory_p, load),
+                                            F.step_resource(t_mem, t_compute, t_links, t_fixed),
+                                        )  # fmt: skip
+                                        wait = F.queue_wait(turn, conc, n)  # for a KV slot on the decode replica
+                                        decode_rate = units * unit_rates[h]
+                                        pool_rate = pool * (pool_units * pre_rates[h])
+                                        rate = decode_rate + pool_rate
+                                        tokens = n * (isl_c + osl_c)
+                                        bound_i = bound_x = bound_t = math.nan
+                                        if bounds:  # the decode replica at peak (no prefill on it), the prompt and transfer at peak
+                                            bound_i, peak_x, _ = F.roofline_figures(
+                                                wafer, streamed / peak_bw[h], flops_n / peak, t_link1, t_comm1_peak, t_comm_peak, 0.0,
+                                                0.0, 0.0, 0.0, link_s, latency_peak, 0.0, verified, drafted, draft_ratio, per_step, n,
+                                                isl_c, osl_c, 0.0, share_of, False, speedup,
+                                            )  # fmt: skip
+                                            step_peak = 1.0 / (bound_i * share_of)
+                                            load_peak_bw = parameters[P.host_cache_bw_gbs] * 1e9 if host_tier else bw_p
+                                            ingest_peak = F.prefill_ingest(
+                                                wafer_p, prefill_tokens, prefill_flops / peak_p, pre_bytes_p, bw_p, comm_p_peak, 0.0,
+                                                cache_read_bytes / (pool_units * load_peak_bw),
+                                            )  # fmt: skip
+                                            if calculator:
+                                                ingest_peak = max(isl_c * step_peak / speedup, ingest_peak)
+                                            transfer_peak = F.kv_transfer_time(
+                                                kv_written, pool_units, link_p, units, link_d, 0.0
+                                            )
+                                            cycle_peak = n * (isl_c + osl_c) / peak_x
+                                            pool_peak = prefill_replicas
+                                            if pool_peak <= 0.0:
+                                                pool_peak = F.balanced_pool(
+                                                    n,
+                                                    ingest_peak,
+                                                    transfer_peak,
+                                                    ingest_peak + transfer_peak + cycle_peak,
+                                                )
+                                            turn_peak, _, _ = F.disaggregated_turn(
+                                                ingest_peak,
+                                                transfer_peak,
+                                                cycle_peak,
+                                                share_of,
+                                                step_peak,
+                                                osl_c,
+                                                n,
+                                                pool_peak,
+                                                0.0,
+                                            )
+                                            bound_x = n * (isl_c + osl_c) / turn_peak
+                                            bound_t = ingest_peak + transfer_peak + 1.0 / bound_i
+                                        t0 = t1 = t2 = t3 = math.nan
+                                        if not fold:  # the pool's cost by each type's share of a prompt's time; the decode's to output
+                                            t0 = F.cost_per_mtok_of_type(
+                                                pool_rate, turn * F.pool_share(calculator, True, cache_read, prefill_tokens, isl_c, load, ingest),
+                                                n, cache_read,
+                                            )  # fmt: skip
+                                            t1 = F.cost_per_mtok_of_type(
+                                                pool_rate,
+                                                turn * F.pool_share(calculator, False, cache_write, prefill_tokens, isl_c, load, ingest),
+                                                n, cache_write,
+                                            )  # fmt: skip
+                                            t2 = F.cost_per_mtok_of_type(
+                                                pool_rate, turn * F.pool_share(calculator, False, fresh, prefill_tokens, isl_c, load, ingest),
+                                                n, fresh,
+                                            )  # fmt: skip
+                                            t3 = F.cost_per_mtok_of_type(
+                                                decode_rate + pool_rate * (1.0 if ingest <= 0.0 else 0.0),
+                                                turn,
+                                                n,
+                                                osl_c,
+                                            )
+                                        put_figures(
+                                            fig, True, units, n, bound_i, bound_x, bound_t, 1.0 / per_output, per_output, wait + ttft,
+                                            wait + turn, tokens / turn, n * osl_c / turn, code, rate, F.cost_per_mtok(rate, tokens / turn),
+                                            F.cost_per_mtok(rate, n * osl_c / turn), rate * turn / 3600.0 / n, t0, t1, t2, t3,
+                                        )  # fmt: skip
+                                else:
+                                    if calculator:
+                                        ingest = isl_c * step / speedup
+                                        time_cache_read = cache_read * step / speedup
+                                        time_cache_write = cache_write * step / speedup
+                                        time_input = fresh * step / speedup
+                                    else:
+                                        ingest = t_pre + t_cr
+                                        share = 0.0 if prefill_tokens == 0.0 else t_pre / prefill_tokens
+                                        time_cache_read = t_cr
+                                        time_cache_write = cache_write * share
+                                        time_input = fresh * share
+                                    # Closed loop: one cycle of the R turns as scheduled, against what the
+                                    # replica's compute, memory bandwidth and links need for the same work.
+                                    cycle = share_of * (osl_c * step + stalls * ingest)
+                                    floor, floor_code = F.resource_floor(compute_s, memory_s, link_s)
+                                    stretch = F.closed_loop(cycle, floor)
+                                    if stretch > 1.0:
+                                        code = floor_code
+                                    elif not calculator and stalls * ingest > osl_c * step:
+                                        code = F.prefill_resource(t_pre_compute, t_pre_mem, t_cr)
+                                    else:
+                                        code = F.step_resource(t_mem, t_compute, t_links, t_fixed)
+                                    stretched = stretch * share_of
+                                    queued = 0.0 if calculator else F.prefills_ahead(stalls, burstiness)
+                                    turn, ttft, per_output = F.turn_times(
+                                        cycle, stretch, share_of, ingest, step, osl_c, ttft_overhead, queued
+                                    )
+                                    wait = F.queue_wait(turn, conc, n)  # for a KV slot: 0 when all R are held
+                                    rate = units * unit_rates[h]
+                                    tokens = n * (isl_c + osl_c)
+                                    # The roofline: the same turn at the hardware's peak, whatever the profile.
+                                    bound_i = bound_x = bound_t = math.nan  # a search that reads no bound skips them
+                                    if bounds:
+                                        bound_i, bound_x, bound_t = F.roofline_figures(
+                                            wafer, streamed / peak_bw[h], flops_n / peak, t_link1, t_comm1_peak,
+                                            t_comm_peak, prefill_flops / peak, pre_bytes / peak_bw[h],
+                                            t_pre_comm_peak if prefill_tokens > 0.0 else 0.0,
+                                            t_cr if host_tier else cache_read_bytes / (units * peak_bw[h]), link_s, latency_peak,
+                                            prefill_tokens, verified, drafted, draft_ratio, per_step, n, isl_c, osl_c, stalls,
+                                            share_of, calculator, speedup,
+                                        )  # fmt: skip
+                                    t0 = t1 = t2 = t3 = math.nan  # a search reads no by-type cost (SEARCH_FIGURES)
+                                    if not fold:
+                                        served = stretched * stalls
+                                        t0 = F.cost_per_mtok_of_type(rate, served * time_cache_read, n, cache_read)
+                                        t1 = F.cost_per_mtok_of_type(rate, served * time_cache_write, n, cache_write)
+                                        t2 = F.cost_per_mtok_of_type(rate, served * time_input, n, fresh)
+                                        t3 = F.cost_per_mtok_of_type(
+                                            rate, stretched * osl_c * step + ttft_overhead, n, osl_c
+                                        )
+                                    put_figures(
+                                        fig, True, units, n, bound_i, bound_x, bound_t, 1.0 / per_output,
+                                        per_output, wait + ttft, wait + turn, tokens / turn, n * osl_c / turn, code, rate,
+                                        F.cost_per_mtok(rate, tokens / turn), F.cost_per_mtok(rate, n * osl_c / turn),
+                                        rate * turn / 3600.0 / n, t0, t1, t2, t3,
+                                    )  # fmt: skip
                             # The sink, written out here: an inlined helper that takes arrays and
                             # branches pays a reference count per array per point (measured: a
                             # third of the search's time).
@@ -881,8 +1107,8 @@ def no_store():
 
 @bound("performance")
 def performance_kernel(
-    models, group_offsets, groups, hardware, overrides, speculation, isl, osl, concurrency, weight_bits, kv_bits,
-    parameters, mix, interactivity_bound_tps, throughput_bound_tps, ttft_bound_s, interactivity_tps, decode_step_s, ttft_s,
+    models, group_offsets, groups, hardware, overrides, speculation, prefill_unit, isl, osl, concurrency, weight_bits,
+    kv_bits, parameters, mix, interactivity_bound_tps, throughput_bound_tps, ttft_bound_s, interactivity_tps, decode_step_s, ttft_s,
     turn_time_s, throughput_tps, output_throughput_tps, bound_by, usd_per_hour, cost_per_mtok_usd,
     cost_per_mtok_output_usd, cost_per_turn_usd, cost_per_mtok_by_type_usd,
 ):  # fmt: skip
@@ -897,8 +1123,8 @@ def performance_kernel(
         cost_per_mtok_by_type_usd.reshape(-1),
     )  # fmt: skip
     performance_points(
-        models, group_offsets, groups, hardware, overrides, speculation, isl, osl, concurrency, weight_bits, kv_bits,
-        parameters, mix, False, state, no_fold(), True,
+        models, group_offsets, groups, hardware, overrides, speculation, prefill_unit, isl, osl, concurrency,
+        weight_bits, kv_bits, parameters, mix, False, state, no_fold(), True,
     )  # fmt: skip
 
 
@@ -911,8 +1137,8 @@ with layout_cache(f"{LAYOUT_FINGERPRINT}-{FORMULAS_FINGERPRINT}"):
 
     @kernel()
     def search_kernel(
-        models, group_offsets, groups, hardware, overrides, speculation, isl, osl, concurrency, weight_bits, kv_bits,
-        parameters, mix, select, ops, limits, carried, levels, out, rank, rank_offset, best_cost, best_rank,
+        models, group_offsets, groups, hardware, overrides, speculation, prefill_unit, isl, osl, concurrency,
+        weight_bits, kv_bits, parameters, mix, select, ops, limits, carried, levels, out, rank, rank_offset, best_cost, best_rank,
         best_values, gate,
     ):  # fmt: skip
         """Evaluate and reduce one block in one loop, storing nothing per point: the figures of
@@ -930,8 +1156,8 @@ with layout_cache(f"{LAYOUT_FINGERPRINT}-{FORMULAS_FINGERPRINT}"):
         for q in range(carried.size):
             bounds = bounds or FIRST_BOUND <= carried[q] <= LAST_BOUND
         performance_points(
-            models, group_offsets, groups, hardware, overrides, speculation, isl, osl, concurrency, weight_bits,
-            kv_bits, parameters, mix, True, no_store(), state, bounds,
+            models, group_offsets, groups, hardware, overrides, speculation, prefill_unit, isl, osl, concurrency,
+            weight_bits, kv_bits, parameters, mix, True, no_store(), state, bounds,
         )  # fmt: skip
 
 
@@ -962,16 +1188,16 @@ def memory_draws(
 
 @bound("performance", draws=True)
 def performance_draws(
-    models, group_offsets, groups, hardware_draws, overrides, speculation, isl, osl, concurrency, weight_bits,
-    kv_bits, parameter_draws, mix, interactivity_bound_tps, throughput_bound_tps, ttft_bound_s, interactivity_tps,
+    models, group_offsets, groups, hardware_draws, overrides, speculation, prefill_unit, isl, osl, concurrency,
+    weight_bits, kv_bits, parameter_draws, mix, interactivity_bound_tps, throughput_bound_tps, ttft_bound_s, interactivity_tps,
     decode_step_s, ttft_s, turn_time_s, throughput_tps, output_throughput_tps, bound_by, usd_per_hour,
     cost_per_mtok_usd, cost_per_mtok_output_usd, cost_per_turn_usd, cost_per_mtok_by_type_usd,
 ):  # fmt: skip
     """:func:`performance_kernel` for every draw."""
     for d in range(parameter_draws.shape[0]):
         _performance(
-            models, group_offsets, groups, hardware_draws[d], overrides, speculation, isl, osl, concurrency,
-            weight_bits, kv_bits, parameter_draws[d], mix, interactivity_bound_tps[d], throughput_bound_tps[d],
+            models, group_offsets, groups, hardware_draws[d], overrides, speculation, prefill_unit, isl, osl,
+            concurrency, weight_bits, kv_bits, parameter_draws[d], mix, interactivity_bound_tps[d], throughput_bound_tps[d],
             ttft_bound_s[d], interactivity_tps[d], decode_step_s[d], ttft_s[d], turn_time_s[d], throughput_tps[d],
             output_throughput_tps[d], bound_by[d], usd_per_hour[d], cost_per_mtok_usd[d],
             cost_per_mtok_output_usd[d], cost_per_turn_usd[d], cost_per_mtok_by_type_usd[d],

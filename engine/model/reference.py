@@ -16,6 +16,7 @@ The production path never imports this module.
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 from engine.model.assumptions import Assumptions, Parallelism
 from engine.model.formulas import python as F
@@ -380,6 +381,24 @@ def serve(point: Point, units: int, admitted: float | None = None) -> dict:
         share = 0.0 if prefill_tokens == 0 else t_pre / prefill_tokens
         times = {"cache_read": t_cr, "cache_write": cache_write * share, "input": fresh * share}
 
+    # The roofline's terms: the same steps at the hardware's peak, whatever the serving profile.
+    peak_unit_bw = hardware.memory_bw_tbs * 1e12
+    if wafer:
+        t_comm1_peak = t_comm_peak = t_pre_comm_peak = 0.0
+        latency_peak = 0.0 if a.wafer_batching == "physics" else latency
+    else:
+        t_link1 = latency_peak = 0.0
+        t_comm1_peak = comm_time(model, hardware, a.parallelism, units, conc, a, latency=0.0)
+        t_comm_peak = comm_time(model, hardware, a.parallelism, units, conc * verified, a, latency=0.0)
+        t_pre_comm_peak = comm_time(model, hardware, a.parallelism, units, prefill_tokens, a, latency=0.0)
+    if a.serving == "disaggregated":  # prompts prefilled on a pool of their own
+        decode = Decode(
+            wafer, step, steps_per_turn, t_mem, t_flop1, verified, drafted, draft_ratio, per_step,
+            link if wafer else 0.0, streamed, t_link1, t_comm1_peak, t_comm_peak, latency_peak,
+            t_compute, t_links, t_fixed,
+        )  # fmt: skip
+        return _disaggregated(point, units, conc, decode)
+
     # The closed loop: the cycle as scheduled against what the resources need for its work.
     cycle = share_of * (osl * step + stalls * ingest)
     compute_s, memory_s = F.resource_demands(
@@ -399,15 +418,6 @@ def serve(point: Point, units: int, admitted: float | None = None) -> dict:
     wait = F.queue_wait(turn, requests, conc)  # for a KV slot, where the replica holds fewer than R
     out: dict = {}
     # The roofline: the same turn at the hardware's peak, whatever the serving profile.
-    peak_unit_bw = hardware.memory_bw_tbs * 1e12
-    if wafer:
-        t_comm1_peak = t_comm_peak = t_pre_comm_peak = 0.0
-        latency_peak = 0.0 if a.wafer_batching == "physics" else latency
-    else:
-        t_link1 = latency_peak = 0.0
-        t_comm1_peak = comm_time(model, hardware, a.parallelism, units, conc, a, latency=0.0)
-        t_comm_peak = comm_time(model, hardware, a.parallelism, units, conc * verified, a, latency=0.0)
-        t_pre_comm_peak = comm_time(model, hardware, a.parallelism, units, prefill_tokens, a, latency=0.0)
     cache_read_bytes = kv_bytes_per_request(model, cache_read, kv_bits)
     peak_bound = F.roofline_figures(
         wafer, streamed / peak_unit_bw, conc * flops_per_token(model, mean_context, decode=True) / peak, t_link1, t_comm1_peak,
@@ -436,6 +446,187 @@ def serve(point: Point, units: int, admitted: float | None = None) -> dict:
     tokens = {"cache_read": cache_read, "cache_write": cache_write, "input": fresh, "output": osl}
     # NaN for a type absent from the mix
     out["cost_per_mtok_by_type_usd"] = {k: F.cost_per_mtok_of_type(rate, time[k], conc, tokens[k]) for k in TOKEN_TYPES}
+    return out
+
+
+def prefill_unit(point: Point) -> Hardware:
+    """The unit of a disaggregated prefill pool: the decode replica's own (``same``), else the
+    named catalog entry (the point's own record where it is that unit)."""
+    name = point.assumptions.prefill_hardware
+    if name == "same" or name == point.hardware.name:
+        return point.hardware
+    from engine.model.catalog import load_catalog
+
+    return load_catalog().get_hardware(name)
+
+
+def prefill_pool(point: Point) -> tuple[int, float]:
+    """(units of one prefill replica, their hourly rate): ``prefill_units``, else the fewest that
+    hold the weights (no draft: the pool does not decode) and one prompt's KV; 0 units where
+    none do or the fixed size is too small."""
+    model, a = point.model, point.assumptions
+    unit = prefill_unit(point)
+    wafer, layout = _wafer(unit), _parallelism(a.parallelism)
+    dense, experts = weight_split(model, point.weight_bits)
+    prompt = kv_bytes_per_request(model, point.isl, point.kv_bits)
+    capacity = unit.memory_gb * 1e9 * usable_fraction(unit, a)
+    needed = F.units_needed(wafer, layout, dense, experts, prompt, capacity, model.kv_shards)
+    units = int(a.prefill_units) or needed
+    held = F.requests_held(True, wafer, layout, units, needed, dense, experts, prompt, model.kv_shards, capacity, 1.0)
+    return (units if held >= 1.0 else 0), units * unit_usd_per_hour(unit, a)
+
+
+class Decode(NamedTuple):
+    """A decode replica's step, term by term (what :func:`serve` computed for it)."""
+
+    wafer: bool
+    step: float  # time per output token
+    steps_per_turn: float
+    t_mem: float
+    t_flop1: float
+    verified: float
+    drafted: float
+    draft_ratio: float
+    per_step: float
+    link: float  # a wafer replica's wafer-to-wafer link (bytes/s)
+    streamed: float  # bytes one unit reads per step
+    t_link1: float
+    t_comm1_peak: float
+    t_comm_peak: float
+    latency_peak: float
+    t_compute: float
+    t_links: float
+    t_fixed: float
+
+
+def _disaggregated(point: Point, units: int, conc: float, dec: Decode) -> dict:
+    """:func:`serve` for ``serving: disaggregated``: the decode replica decodes only (``dec``);
+    each prompt is prefilled on a replica of the prefill pool and its KV sent over the links;
+    ``prefill_replicas`` pool replicas per decode replica (0: as many as keep it fed,
+    formulas.balanced_pool). The turn is formulas.disaggregated_turn; cost is over both pools."""
+    model, hardware, workload, a = point.model, point.hardware, point.workload, point.assumptions
+    isl, osl, requests = point.isl, point.osl, point.concurrency
+    pool_units, pool_unit_rate = prefill_pool(point)
+    if pool_units < 1:
+        return _not_served({})
+    unit = prefill_unit(point)
+    wafer_p, calculator, host = _wafer(unit), a.prefill_model == "calculator", a.cache_tier == "host"
+    dense_p, experts = weight_split(model, point.weight_bits)  # no draft on the prefill pool
+    cache_read, cache_write, fresh = input_split(isl, workload)
+    prefill_tokens = cache_write + fresh
+    chunks = F.prefill_chunks(prefill_tokens, a.prefill_chunk_tokens)
+    kv_written = kv_bytes_per_request(model, isl, point.kv_bits) - kv_bytes_per_request(
+        model, cache_read, point.kv_bits
+    )
+    prefill_flops = prefill_tokens * flops_per_token(model, cache_read + prefill_tokens / 2.0)
+    peak_p = pool_units * compute_peak(unit, point.weight_bits)
+    bw_p = unit.memory_bw_tbs * 1e12
+    pass_experts = (
+        experts if wafer_p or chunks == 0 else experts * touched_expert_fraction(model, prefill_tokens / chunks)
+    )
+    pre_bytes = F.bytes_per_unit(
+        wafer_p, _parallelism(a.parallelism), pool_units, chunks * dense_p, chunks * pass_experts,
+        F.prefill_kv_moved(kv_written, chunks), model.kv_shards,
+    )  # fmt: skip
+    cache_read_bytes = kv_bytes_per_request(model, cache_read, point.kv_bits)
+    fill = F.wafer_pipeline_latency(
+        model.layers, pool_units, a.wafer_token_latency_s, a.wafer_layer_latency_s, a.wafer_hop_latency_s
+    )
+    together = pool_units + units if a.prefill_hardware == "same" else math.inf  # in one scale-up domain?
+    link_p = F.transfer_link(
+        wafer_p, (unit.scaleup_link_gbs_per_dir or 0.0) * 1e9, unit.scaleup_domain or 0, together,
+        a.scaleout_bw_gbs * 1e9,
+    )  # fmt: skip
+    link_d = F.transfer_link(
+        dec.wafer, (hardware.scaleup_link_gbs_per_dir or 0.0) * 1e9, hardware.scaleup_domain or 0, together,
+        a.scaleout_bw_gbs * 1e9,
+    )  # fmt: skip
+
+    def prompt(peak: bool, decode_step: float) -> tuple[float, float, float, float]:
+        """(ingest, its compute, its passes' memory time, its cache load) of one prompt on a
+        prefill replica, as expected or at the roofline."""
+        eta, mfu = (1.0, 1.0) if peak else (a.memory_bw_efficiency, a.mfu_prefill)
+        compute = prefill_flops / (peak_p * mfu)
+        memory = pre_bytes / (bw_p * eta)
+        load = cache_read_bytes / (pool_units * (a.host_cache_bw_gbs * 1e9 if host else bw_p * eta))
+        comm = comm_time(model, unit, a.parallelism, pool_units, prefill_tokens, a, latency=0.0 if peak else None)
+        ingest = F.prefill_ingest(
+            wafer_p, prefill_tokens, compute, pre_bytes, bw_p * eta, comm, 0.0 if peak else fill, load
+        )
+        if calculator:  # every non-output token at cache_read_speedup x the decode rate, within the pool's physics
+            ingest = max(isl * decode_step / a.cache_read_speedup, ingest)
+        return ingest, compute, memory, load
+
+    # The decode replica alone: its cycle of R turns' decode, against its own resources.
+    compute_s, memory_s = F.resource_demands(
+        conc, 0.0, 0.0, dec.steps_per_turn, dec.t_flop1, dec.verified, dec.drafted, dec.draft_ratio, dec.t_mem, 0.0
+    )
+    link_s = 0.0
+    if dec.wafer:
+        passes = conc * dec.steps_per_turn * (dec.verified + dec.drafted)
+        link_s = F.activation_link_time(units, passes, model.hidden_size, dec.link)
+    share_of = conc if dec.wafer and a.wafer_batching == "single_stream" else 1.0
+    cycle = share_of * osl * dec.step
+    floor, floor_code = F.resource_floor(compute_s, memory_s, link_s)
+    stretch = F.closed_loop(cycle, floor)
+    ingest, t_pre_compute, t_pre_mem, t_cr = prompt(False, dec.step)
+    transfer = F.kv_transfer_time(kv_written, pool_units, link_p, units, link_d, a.allreduce_latency_s)
+    served = ingest + transfer + stretch * cycle
+    pool = a.prefill_replicas or F.balanced_pool(conc, ingest, transfer, served)
+    turn, ttft, per_output = F.disaggregated_turn(
+        ingest, transfer, stretch * cycle, stretch * share_of, dec.step, osl, conc, pool, a.ttft_overhead_s
+    )
+    code = F.disaggregated_resource(
+        turn - a.ttft_overhead_s > served, transfer * pool >= ingest, stretch > 1.0, floor_code,
+        not calculator and ingest + transfer > stretch * cycle, F.prefill_resource(t_pre_compute, t_pre_mem, t_cr),
+        F.step_resource(dec.t_mem, dec.t_compute, dec.t_links, dec.t_fixed),
+    )  # fmt: skip
+    wait = F.queue_wait(turn, requests, conc)  # for a KV slot on the decode replica
+    out: dict = {}
+    # The roofline: the decode replica's step and cycle at peak (no prefill on it), the pool's
+    # prompt and the KV's transfer at peak, the pool as sized (balanced: at peak).
+    peak_i, peak_x, _ = F.roofline_figures(
+        dec.wafer, dec.streamed / (hardware.memory_bw_tbs * 1e12),
+        conc * flops_per_token(model, isl + osl / 2.0, decode=True) / (units * compute_peak(hardware, point.weight_bits)),
+        dec.t_link1, dec.t_comm1_peak, dec.t_comm_peak, 0.0, 0.0, 0.0, 0.0, link_s, dec.latency_peak, 0.0,
+        dec.verified, dec.drafted, dec.draft_ratio, dec.per_step, conc, isl, osl, 0.0, share_of, False,
+        a.cache_read_speedup,
+    )  # fmt: skip
+    ingest_peak = prompt(True, 1.0 / (peak_i * share_of))[0]
+    transfer_peak = F.kv_transfer_time(kv_written, pool_units, link_p, units, link_d, 0.0)
+    cycle_peak = conc * (isl + osl) / peak_x
+    pool_peak = a.prefill_replicas or F.balanced_pool(
+        conc, ingest_peak, transfer_peak, ingest_peak + transfer_peak + cycle_peak
+    )
+    turn_peak = F.disaggregated_turn(
+        ingest_peak, transfer_peak, cycle_peak, share_of, 1.0 / (peak_i * share_of), osl, conc, pool_peak, 0.0
+    )[0]
+    out["interactivity_bound_tps"] = peak_i
+    out["throughput_bound_tps"] = conc * (isl + osl) / turn_peak
+    out["ttft_bound_s"] = ingest_peak + transfer_peak + 1.0 / peak_i
+    out["decode_step_s"] = per_output
+    out["interactivity_tps"] = 1.0 / per_output
+    out["ttft_s"] = wait + ttft
+    out["turn_time_s"] = wait + turn
+    out["throughput_tps"] = conc * (isl + osl) / turn
+    out["output_throughput_tps"] = conc * osl / turn
+    out["bound_by"] = code
+    decode_rate = units * unit_usd_per_hour(hardware, a)
+    pool_rate = pool * pool_unit_rate
+    rate = decode_rate + pool_rate
+    out["usd_per_hour"] = rate
+    out["cost_per_mtok_usd"] = F.cost_per_mtok(rate, out["throughput_tps"])
+    out["cost_per_mtok_output_usd"] = F.cost_per_mtok(rate, out["output_throughput_tps"])
+    out["cost_per_turn_usd"] = rate * turn / 3600.0 / conc
+    # By token type: the pool's cost split by each type's share of a prompt's time on it (what
+    # the cached prefix's load takes, the rest by prefill tokens); the decode replica's to output.
+    parts = {"cache_read": cache_read, "cache_write": cache_write, "input": fresh}
+    shares = {
+        k: F.pool_share(calculator, k == "cache_read", v, prefill_tokens, isl, t_cr, ingest) for k, v in parts.items()
+    }
+    by_type = {k: F.cost_per_mtok_of_type(pool_rate, turn * shares[k], conc, parts[k]) for k in parts}
+    by_type["output"] = F.cost_per_mtok_of_type(decode_rate + pool_rate * (ingest <= 0.0), turn, conc, osl)
+    out["cost_per_mtok_by_type_usd"] = by_type
     return out
 
 

@@ -202,6 +202,20 @@ def hardware_table(units: Sequence[Hardware]) -> np.ndarray:
     return np.array([_rows_of(h, _hardware_rows)[0] for h in units], dtype=np.float64).reshape(len(units), len(HW))
 
 
+def prefill_unit_table(name: str, units: Sequence[Hardware]) -> np.ndarray:
+    """The kernels' prefill-pool unit (``serving: disaggregated``): no row for ``same`` (each
+    decode hardware prefills on its own kind), else the named unit's row: the sweep's record of
+    that name where it has one, else the shipped catalog's."""
+    if name == "same":
+        return np.empty((0, len(HW)))
+    unit = next((u for u in units if u.name == name), None)
+    if unit is None:
+        from engine.model.catalog import load_catalog
+
+        unit = load_catalog().get_hardware(name)
+    return hardware_table([unit])
+
+
 def interactivity_overrides(models: Sequence[Model], units: Sequence[Hardware]) -> np.ndarray:
     """(M, H) catalog interactivity overrides in tok/s; NaN where the fit applies."""
     out = np.full((len(models), len(units)), np.nan)

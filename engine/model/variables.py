@@ -72,6 +72,10 @@ ROOFLINE = REPLICA | {
     "cache_tier",
     "prefill_model",
     "prefill_chunk_tokens",
+    "serving",
+    "prefill_hardware",
+    "prefill_units",
+    "prefill_replicas",
 }
 #: The wafer pipeline's fitted latencies (tokensweep calibrate --wafer).
 WAFER_PIPELINE = frozenset({"wafer_token_latency_s", "wafer_layer_latency_s", "wafer_hop_latency_s"})

@@ -318,8 +318,9 @@ def fused_partial(plan: Plan, block: tuple[int, ...], seed: Partial | None = Non
     inputs = kernel_inputs(*block_arguments(plan, block))
     gate = pruning_gate(reduction.cost, where, speed, levels)
     search_kernel(
-        *(inputs[n] for n in ("models", "group_offsets", "groups", "hardware", "overrides", "speculation", "isl", "osl",
-                              "concurrency", "weight_bits", "kv_bits", "parameters", "mix")),
+        *(inputs[n] for n in ("models", "group_offsets", "groups", "hardware", "overrides", "speculation",
+                              "prefill_unit", "isl", "osl", "concurrency", "weight_bits", "kv_bits", "parameters",
+                              "mix")),
         select, ops, bounds, carried, levels, out, rank, geometry.rank_offset, best_cost.reshape(-1),
         best_rank.reshape(-1), best_values, gate,
     )  # fmt: skip

@@ -73,6 +73,12 @@ def test_the_readme_summary_of_the_advantage_figure_is_its_data(tmp_path):
 
 
 @pytest.mark.slow
+def test_the_readme_summary_of_the_mixed_fleet_is_its_data(tmp_path):
+    ds = xr.open_zarr(run_shipped("wse_vs_gpu_mixed", tmp_path))
+    assert advantage.describe_advantage(ds) == readme_summary("wse_vs_gpu_mixed")
+
+
+@pytest.mark.slow
 def test_the_readme_summary_of_the_search_figure_is_its_data(tmp_path):
     ds = xr.open_zarr(run_shipped("wse_vs_gpu_search", tmp_path))
     assert advantage.describe_advantage(ds) == readme_summary("wse_vs_gpu_search")

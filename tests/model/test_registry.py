@@ -35,6 +35,11 @@ def test_assumptions_are_the_registry_parameters_with_its_defaults():
     assert [m.name for m in CacheTier] == list(AXES["cache_tier"].choices)
 
 
+def test_a_prefill_pool_may_use_every_shipped_unit(catalog):
+    """``prefill_hardware`` lists the decode replica's own kind, then the shipped catalog's units."""
+    assert AXES["prefill_hardware"].choices == ("same", *catalog.hardware)
+
+
 @pytest.mark.parametrize("name", NUMERIC_PARAMETERS)
 def test_registry_bounds_are_enforced_everywhere(name):
     from engine.errors import UserError

@@ -203,6 +203,9 @@ SETTINGS = {
     "prefill_burstiness": st.sampled_from([0.0, 1.0]),
     "profile": st.sampled_from(["roofline", "calibrated"]),
     "workload": st.sampled_from(["agentic-coding", "chat"]),
+    "serving": st.sampled_from(["colocated", "disaggregated"]),
+    "prefill_hardware": st.sampled_from(["same", "b200", "wse3"]),
+    "prefill_replicas": st.sampled_from([0.0, 0.5]),
 }
 
 

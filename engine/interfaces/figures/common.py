@@ -136,6 +136,9 @@ def caption(ds, fixed: dict) -> str:
         parts.append("speculative decoding where the catalog lists it")
     else:
         parts.append("speculative decoding off")
+    if assumptions.get("serving") == "disaggregated":
+        unit = assumptions.get("prefill_hardware", "same")
+        parts.append(f"disaggregated prefill on {'the same units' if unit == 'same' else unit}")
     if assumptions.get("context_limit") == "none":
         parts.append("extrapolated past context windows")
     return "Fixed: " + ", ".join(parts) + f". tokensweep {info.engine_version}, spec {info.spec_fingerprint}"
