@@ -21,6 +21,7 @@ from engine.model.tables import (
     interactivity_overrides,
     model_table,
     parameter_vector,
+    prefill_unit_draws,
     prefill_unit_table,
     speculation_table,
     workload_vector,
@@ -73,6 +74,9 @@ def kernel_inputs(
     if draws is not None:
         inputs["parameter_draws"] = draws.parameter_matrix(inputs["parameters"])
         inputs["hardware_draws"] = draws.hardware_tables(inputs["hardware"], hardware, assumptions.price)
+        inputs["prefill_unit_draws"] = prefill_unit_draws(
+            assumptions.prefill_hardware, hardware, inputs["prefill_unit"], inputs["hardware_draws"]
+        )
     return inputs
 
 

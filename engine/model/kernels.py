@@ -92,6 +92,7 @@ KERNEL_INPUTS = {
     "mix": f8_1d,  # workload fractions (MIX)
     # The draw kernels: the same inputs, with a leading draw dim on what a draw moves.
     "hardware_draws": nb.float64[:, :, ::1],  # (D, H, len(HW))
+    "prefill_unit_draws": nb.float64[:, :, ::1],  # (D, 0 or 1, len(HW)): the pool's unit as drawn, if swept
     "parameter_draws": f8_2d,  # (D, P)
 }
 
@@ -1188,7 +1189,7 @@ def memory_draws(
 
 @bound("performance", draws=True)
 def performance_draws(
-    models, group_offsets, groups, hardware_draws, overrides, speculation, prefill_unit, isl, osl, concurrency,
+    models, group_offsets, groups, hardware_draws, overrides, speculation, prefill_unit_draws, isl, osl, concurrency,
     weight_bits, kv_bits, parameter_draws, mix, interactivity_bound_tps, throughput_bound_tps, ttft_bound_s, interactivity_tps,
     decode_step_s, ttft_s, turn_time_s, throughput_tps, output_throughput_tps, bound_by, usd_per_hour,
     cost_per_mtok_usd, cost_per_mtok_output_usd, cost_per_turn_usd, cost_per_mtok_by_type_usd,
@@ -1196,7 +1197,7 @@ def performance_draws(
     """:func:`performance_kernel` for every draw."""
     for d in range(parameter_draws.shape[0]):
         _performance(
-            models, group_offsets, groups, hardware_draws[d], overrides, speculation, prefill_unit, isl, osl,
+            models, group_offsets, groups, hardware_draws[d], overrides, speculation, prefill_unit_draws[d], isl, osl,
             concurrency, weight_bits, kv_bits, parameter_draws[d], mix, interactivity_bound_tps[d], throughput_bound_tps[d],
             ttft_bound_s[d], interactivity_tps[d], decode_step_s[d], ttft_s[d], turn_time_s[d], throughput_tps[d],
             output_throughput_tps[d], bound_by[d], usd_per_hour[d], cost_per_mtok_usd[d],

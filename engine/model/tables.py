@@ -216,6 +216,18 @@ def prefill_unit_table(name: str, units: Sequence[Hardware]) -> np.ndarray:
     return hardware_table([unit])
 
 
+def prefill_unit_draws(
+    name: str, units: Sequence[Hardware], table: np.ndarray, hardware_draws: np.ndarray
+) -> np.ndarray:
+    """The prefill-pool unit of every draw, (D, rows, len(HW)): where the pool's unit is one of the
+    sweep's hardware, its drawn row (its prices move with the draws, as the decode replicas'
+    do); else ``table``, the same in every draw."""
+    at = next((i for i, u in enumerate(units) if u.name == name), None)
+    if at is None:
+        return np.broadcast_to(table, (hardware_draws.shape[0], *table.shape)).copy()  # writable, contiguous
+    return hardware_draws[:, at : at + 1, :].copy()
+
+
 def interactivity_overrides(models: Sequence[Model], units: Sequence[Hardware]) -> np.ndarray:
     """(M, H) catalog interactivity overrides in tok/s; NaN where the fit applies."""
     out = np.full((len(models), len(units)), np.nan)

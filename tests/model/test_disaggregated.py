@@ -27,7 +27,6 @@ from engine.model.evaluate import evaluate_point
 from engine.model.point import Point
 from engine.model.pricing import unit_usd_per_hour
 from tests.model.test_conservation import (
-    CATALOG,
     bits,
     isls,
     models,
@@ -37,7 +36,6 @@ from tests.model.test_conservation import (
     workloads,
 )
 
-prefill_units = st.sampled_from(sorted(CATALOG.hardware))
 SLACK = 1 + 1e-9
 
 
