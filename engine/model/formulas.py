@@ -222,7 +222,8 @@ def collective_bytes_time(parallelism, units, tokens, layers, moe_layers, hidden
 
     ``tp``: two all-reduces of ``2(n-1)/n x tokens x hidden x 2 B`` per layer; ``tp-ep``: one
     all-reduce per layer and an all-to-all pair of ``(n-1)/n x tokens x k x hidden x 2 B`` per
-    MoE layer; ``dp-ep``: the all-to-all pair only; one unit: none.
+    MoE layer; ``dp-ep``: the all-to-all pair only, of the tokens one unit holds
+    (:func:`dispatched_tokens`); one unit: none.
     """
     if units <= 1:
         return 0.0
@@ -233,6 +234,18 @@ def collective_bytes_time(parallelism, units, tokens, layers, moe_layers, hidden
     if parallelism == TP_EP:
         return layers * allreduce + 2.0 * moe_layers * alltoall
     return 2.0 * moe_layers * alltoall
+
+
+@formula
+def dispatched_tokens(parallelism, units, tokens):
+    """Tokens each unit sends to the experts in a forward pass over a batch of ``tokens`` spread
+    over the replica's requests: attention data parallel (``dp-ep``) places each request on one
+    unit, so a unit dispatches its share of the batch (balanced), not the whole batch; tensor-
+    parallel attention holds every token on every unit. (One prompt's prefill sits on one unit:
+    it dispatches all its tokens.)"""
+    if parallelism == DP_EP and units > 1:
+        return tokens / units
+    return tokens
 
 
 @formula

@@ -778,15 +778,16 @@ def _performance_points(
                                     collective_latency = (
                                         F.collective_count(parallelism, units, layers, moe_layers) * latency_s
                                     )
+                                    batch = F.dispatched_tokens(parallelism, units, n)  # one unit's share
                                     t_comm1_peak = F.collective_bytes_time(
-                                        parallelism, units, n, layers, moe_layers, hidden, per_token, link
+                                        parallelism, units, batch, layers, moe_layers, hidden, per_token, link
                                     )
                                     t_comm_peak = t_comm1_peak
                                     if drafted > 0.0:
                                         t_comm_peak = F.collective_bytes_time(
                                             parallelism,
                                             units,
-                                            n * verified,
+                                            batch * verified,
                                             layers,
                                             moe_layers,
                                             hidden,

@@ -358,8 +358,9 @@ def serve(point: Point, units: int, admitted: float | None = None) -> dict:
         t_dequant = F.dequant_time(
             emulated, weights_streamed, weight_bits, a.dequant_flops_per_weight, hardware.bf16_tflops * 1e12
         )
-        t_comm1 = comm_time(model, hardware, a.parallelism, units, conc, a)
-        t_comm = comm_time(model, hardware, a.parallelism, units, conc * verified, a) if drafted > 0 else t_comm1
+        batch = F.dispatched_tokens(layout, units, conc)  # the decode batch's tokens one unit dispatches
+        t_comm1 = comm_time(model, hardware, a.parallelism, units, batch, a)
+        t_comm = comm_time(model, hardware, a.parallelism, units, batch * verified, a) if drafted > 0 else t_comm1
         overhead = a.step_overhead_s + model.layers * a.layer_overhead_s
         step1, verify = F.gpu_steps(t_mem, t_flop1, t_dequant, t_comm1, t_comm, overhead, verified)
         t_fixed, t_links, t_compute = overhead, t_comm, max(t_flop1 * verified, t_dequant)
@@ -388,8 +389,9 @@ def serve(point: Point, units: int, admitted: float | None = None) -> dict:
         latency_peak = 0.0 if a.wafer_batching == "physics" else latency
     else:
         t_link1 = latency_peak = 0.0
-        t_comm1_peak = comm_time(model, hardware, a.parallelism, units, conc, a, latency=0.0)
-        t_comm_peak = comm_time(model, hardware, a.parallelism, units, conc * verified, a, latency=0.0)
+        batch = F.dispatched_tokens(layout, units, conc)
+        t_comm1_peak = comm_time(model, hardware, a.parallelism, units, batch, a, latency=0.0)
+        t_comm_peak = comm_time(model, hardware, a.parallelism, units, batch * verified, a, latency=0.0)
         t_pre_comm_peak = comm_time(model, hardware, a.parallelism, units, prefill_tokens, a, latency=0.0)
     if a.serving == "disaggregated":  # prompts prefilled on a pool of their own
         decode = Decode(

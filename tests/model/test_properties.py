@@ -81,3 +81,26 @@ def test_cost_by_type_adds_up_to_the_cost_of_a_turn(model, unit, workload, isl, 
     tokens = dict(zip(("cache_read", "cache_write", "input"), input_split(isl, workload)), output=p["osl"])
     billed = sum((p["cost_per_mtok_by_type_usd"][t] or 0.0) * tokens[t] / 1e6 for t in tokens)
     assert abs(billed - p["cost_per_turn_usd"]) <= 1e-9 * p["cost_per_turn_usd"]
+
+
+moe_models = st.sampled_from(sorted(n for n, m in CATALOG.models.items() if m.experts)).map(CATALOG.model)
+gpus = st.sampled_from(sorted(n for n, h in CATALOG.hardware.items() if h.kind == "gpu")).map(CATALOG.get_hardware)
+
+
+@settings(max_examples=150)
+@given(moe_models, gpus, isls, st.integers(1, 4096), st.integers(2, 72), st.integers(2, 72), s.weight_bits, s.kv_bits)
+def test_a_data_parallel_batch_spread_over_more_units_never_decodes_slower(model, unit, isl, r, n1, n2, wbits, kbits):
+    """Attention data parallel, experts expert parallel (``dp-ep``): each unit holds its share of the
+    requests, so a fixed batch spread over more units (within one scale-up domain) streams fewer
+    bytes, computes less and dispatches fewer tokens to the experts per unit. (Charging every unit
+    the whole batch's dispatch made a wide replica slower the wider it was.)"""
+    lo, hi = sorted((n1, n2))
+    assume(hi <= (unit.scaleup_domain or 0))
+    workload = CATALOG.workload("chat")
+    few, many = (
+        evaluate_point(Point(model, unit, workload, isl, None, r, wbits, kbits,
+                             Assumptions(parallelism="dp-ep", replica_units=n, context_limit="none")))
+        for n in (lo, hi)
+    )  # fmt: skip
+    assume(few["replica_fits"] and few["admitted_requests"] == r)
+    assert many["interactivity_bound_tps"] >= few["interactivity_bound_tps"] * (1 - 1e-9)
