@@ -246,7 +246,9 @@ def _performance(
     hidden = _axis(models[:, MC.hidden_size], 0)
     per_token = _axis(models[:, MC.experts_per_token], 0)
     moe_layers = np.where(_axis(routed, 0) > 0, layers, 0.0)
-    batch = R / np.maximum(units, 1) if x["parallelism"] == Parallelism["dp-ep"] else R  # the tokens one unit dispatches
+    batch = (
+        R / np.maximum(units, 1) if x["parallelism"] == Parallelism["dp-ep"] else R
+    )  # the tokens one unit dispatches
     comm = _comm(x, hardware, a, units, batch, layers, hidden, per_token, moe_layers)
     t_pre = _axis(prefill, 1) * mc6(prefill_fpt) / (units * peak * a[P.mfu_prefill])
     # The prompt's passes (chunked prefill): each streams the weights its tokens touch, at the bandwidth.
