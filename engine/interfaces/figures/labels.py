@@ -26,6 +26,10 @@ OFFSETS = (
 )
 
 
+#: Distances (multiples of OFFSETS) tried in turn for a required label with no free offset close by.
+RINGS = (1.0, 2.0, 3.0)
+
+
 @dataclass
 class Label:
     """One label to place: its text, the data point it names, its style, and whether it may be dropped."""
@@ -84,7 +88,8 @@ def place(ax, labels: list[Label], renderer=None, avoid=()) -> list:
 
     A label is free where its extent overlaps no text drawn so far, none of the data points
     in ``avoid`` (markers, as (x, y) in data coordinates), crosses none of the axes' lines and
-    lies inside the axes. Required labels with no free offset are drawn where they overlap
+    lies inside the axes. A required label with no free offset close by tries the same offsets
+    two and three times as far (:data:`RINGS`), then is drawn where it overlaps
     least (a text or marker overlapped counts by its area, a line crossed by a tenth of the
     label's); optional ones are left out.
     """
@@ -101,23 +106,23 @@ def place(ax, labels: list[Label], renderer=None, avoid=()) -> list:
     drawn = []
     for label in labels:
         best, best_cost = None, None
-        for offset, ha, va in OFFSETS:
-            text = ax.annotate(label.text, label.xy, textcoords="offset points", xytext=offset, ha=ha, va=va,
-                               **label.style)  # fmt: skip
-            box = text.get_window_extent(renderer)
-            cost = sum(_overlap(box, other) for other in taken) + _outside(box, frame)
-            cost += 0.1 * box.width * box.height * sum(_crosses(box, *s) for s in segments)
-            if cost == 0:
-                if best is not None:
-                    best.remove()
-                best, best_cost = text, 0
+        for ring in RINGS[:1] if label.optional else RINGS:
+            for (dx, dy), ha, va in OFFSETS:
+                text = ax.annotate(label.text, label.xy, textcoords="offset points", xytext=(dx * ring, dy * ring),
+                                   ha=ha, va=va, **label.style)  # fmt: skip
+                box = text.get_window_extent(renderer)
+                cost = sum(_overlap(box, other) for other in taken) + _outside(box, frame)
+                cost += 0.1 * box.width * box.height * sum(_crosses(box, *s) for s in segments)
+                if best_cost is None or cost < best_cost:
+                    if best is not None:
+                        best.remove()
+                    best, best_cost = text, cost
+                else:
+                    text.remove()
+                if cost == 0:
+                    break
+            if best_cost == 0:
                 break
-            if best_cost is None or cost < best_cost:
-                if best is not None:
-                    best.remove()
-                best, best_cost = text, cost
-            else:
-                text.remove()
         if best_cost and label.optional:
             best.remove()
             continue
