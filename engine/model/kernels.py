@@ -336,10 +336,11 @@ def put_figures(
 
 
 @helper
-def no_figures(fig, units, admitted):
-    """The figures of a replica that holds no request (outside the context or too small): NaN."""
+def no_figures(fig, fits, units, admitted):
+    """The figures of a point not served: a replica that holds no request (outside the context or
+    too small; ``fits`` False), or a disaggregated one whose prefill pool cannot hold a prompt: NaN."""
     nan = math.nan
-    put_figures(fig, False, units, admitted, nan, nan, nan, nan, nan, nan, nan, nan, nan, -1, nan, nan, nan, nan, nan,
+    put_figures(fig, fits, units, admitted, nan, nan, nan, nan, nan, nan, nan, nan, nan, -1, nan, nan, nan, nan, nan,
                 nan, nan, nan)  # fmt: skip
 
 
@@ -671,7 +672,7 @@ def _performance_points(
                                 kv_shards, capacity[h], conc,
                             )  # fmt: skip
                             if n < 1.0:
-                                no_figures(fig, units, n)
+                                no_figures(fig, False, units, n)
                             else:
                                 # A fixed replica that holds only n of the R requests serves those; the rest queue.
                                 touched_n, flops_n, kv_read_n = experts_touched, decode_flops, kv_read
@@ -829,11 +830,7 @@ def _performance_points(
                                         pre_capacity[h], 1.0,
                                     )  # fmt: skip
                                     if held_p < 1.0:  # no prefill replica holds the model and a prompt: not served
-                                        put_figures(
-                                            fig, True, units, n, math.nan, math.nan, math.nan, math.nan, math.nan, math.nan, math.nan,
-                                            math.nan, math.nan, -1, math.nan, math.nan, math.nan, math.nan, math.nan, math.nan, math.nan,
-                                            math.nan,
-                                        )  # fmt: skip
+                                        no_figures(fig, True, units, n)
                                     else:
                                         peak_p = pool_units * pre_peaks[h, w]
                                         bw_p = pre_bw[h]
@@ -863,20 +860,13 @@ def _performance_points(
                                                 pool_units,
                                                 scaleout,
                                             )
-                                            comm_p = F.comm_time(
-                                                parallelism, pool_units, prefill_tokens, layers, moe_layers, hidden, per_token, link_pool,
-                                                latency_s,
+                                            # As the replica's own collectives: the bandwidth time once, plus the latency.
+                                            comm_p_peak = F.collective_bytes_time(
+                                                parallelism, pool_units, prefill_tokens, layers, moe_layers, hidden, per_token, link_pool
                                             )  # fmt: skip
-                                            comm_p_peak = F.comm_time(
-                                                parallelism,
-                                                pool_units,
-                                                prefill_tokens,
-                                                layers,
-                                                moe_layers,
-                                                hidden,
-                                                per_token,
-                                                link_pool,
-                                                0.0,
+                                            comm_p = comm_p_peak + (
+                                                F.collective_count(parallelism, pool_units, layers, moe_layers)
+                                                * latency_s
                                             )
                                         # One prompt on a prefill replica, as expected.
                                         compute_p = prefill_flops / (peak_p * mfu_prefill)
