@@ -71,7 +71,18 @@ class Catalog:
     def assumptions(self, profile: str, values: dict, prefix: str):
         """The serving profile's values, then ``values`` over them (human units, one-line errors
         under ``prefix``)."""
-        return parse_assumptions({**self.profile(profile).parameters, **values}, prefix)
+        assumptions = parse_assumptions({**self.profile(profile).parameters, **values}, prefix)
+        self.check_pool_unit(assumptions.prefill_hardware, f"{prefix}prefill_hardware")
+        return assumptions
+
+    def check_pool_unit(self, name: str, field: str) -> None:
+        """A one-line UserError where this catalog redefines the prefill pool's unit: a pool runs
+        on the shipped record (:func:`pool_unit`), so a redefined one would be read two ways."""
+        if name != "same" and name in self.hardware and self.get_hardware(name) != pool_unit(name):
+            raise UserError(
+                f"{field}: '{name}' is redefined by a catalog file, but a prefill pool runs on the shipped "
+                f"'{name}' (allowed: same, or a unit the catalog files leave as shipped)"
+            )
 
     def workload(self, name: str) -> Workload:
         return self._entry("workloads", name, "workload")
@@ -164,3 +175,10 @@ def _load(extra: tuple[str, ...]) -> Catalog:
         for section in _SECTIONS:
             merged[section].update(parsed[section])
     return Catalog(files=tuple(label for label, _ in files), **merged)
+
+
+def pool_unit(name: str) -> Hardware:
+    """The unit a disaggregated prefill pool of ``prefill_hardware: name`` runs on: the shipped
+    catalog's entry, whichever units a sweep or block holds (a user catalog that redefines it is
+    refused by :meth:`Catalog.check_pool_unit`, so no record of that name disagrees with it)."""
+    return load_catalog().get_hardware(name)

@@ -21,8 +21,7 @@ from engine.model.tables import (
     interactivity_overrides,
     model_table,
     parameter_vector,
-    prefill_unit_draws,
-    prefill_unit_table,
+    pool_units,
     speculation_table,
     workload_vector,
 )
@@ -62,7 +61,7 @@ def kernel_inputs(
         "hardware": hardware_table(hardware),
         "overrides": interactivity_overrides(models, hardware),
         "speculation": speculation_table(models, hardware),
-        "prefill_unit": prefill_unit_table(assumptions.prefill_hardware, hardware),
+        "prefill_unit": hardware_table(pool_units(assumptions.prefill_hardware)),
         "isl": isl,
         "osl": osl,
         "concurrency": _vector(concurrency),
@@ -74,9 +73,9 @@ def kernel_inputs(
     if draws is not None:
         inputs["parameter_draws"] = draws.parameter_matrix(inputs["parameters"])
         inputs["hardware_draws"] = draws.hardware_tables(inputs["hardware"], hardware, assumptions.price)
-        inputs["prefill_unit_draws"] = prefill_unit_draws(
-            assumptions.prefill_hardware, hardware, inputs["prefill_unit"], inputs["hardware_draws"]
-        )
+        # By name, as the decode units: a pool of one of the sweep's units moves with its draws in every block.
+        pool = pool_units(assumptions.prefill_hardware)
+        inputs["prefill_unit_draws"] = draws.hardware_tables(inputs["prefill_unit"], pool, assumptions.price)
     return inputs
 
 

@@ -330,7 +330,10 @@ def hourly_rate(rent, capex, amortisation_years, power_kw, pue, usd_per_kwh):
 
 @formula
 def cost_per_mtok(usd_per_hour, tokens_per_s):
-    """``CPM = $/hr / (tok/s x 3600) x 1e6``."""
+    """``CPM = $/hr / (tok/s x 3600) x 1e6``; infinite where nothing is served (a throughput that
+    underflows to zero, e.g. a prefill pool so small its turn overflows), as in the kernels."""
+    if tokens_per_s == 0.0:
+        return math.inf
     return usd_per_hour / (tokens_per_s * 3600.0) * 1e6
 
 

@@ -453,13 +453,13 @@ def serve(point: Point, units: int, admitted: float | None = None) -> dict:
 
 def prefill_unit(point: Point) -> Hardware:
     """The unit of a disaggregated prefill pool: the decode replica's own (``same``), else the
-    named catalog entry (the point's own record where it is that unit)."""
+    shipped catalog's entry of that name (:func:`engine.model.catalog.pool_unit`)."""
     name = point.assumptions.prefill_hardware
-    if name == "same" or name == point.hardware.name:
+    if name == "same":
         return point.hardware
-    from engine.model.catalog import load_catalog
+    from engine.model.catalog import pool_unit
 
-    return load_catalog().get_hardware(name)
+    return pool_unit(name)
 
 
 def prefill_pool(point: Point) -> tuple[int, float]:

@@ -202,30 +202,14 @@ def hardware_table(units: Sequence[Hardware]) -> np.ndarray:
     return np.array([_rows_of(h, _hardware_rows)[0] for h in units], dtype=np.float64).reshape(len(units), len(HW))
 
 
-def prefill_unit_table(name: str, units: Sequence[Hardware]) -> np.ndarray:
-    """The kernels' prefill-pool unit (``serving: disaggregated``): no row for ``same`` (each
-    decode hardware prefills on its own kind), else the named unit's row: the sweep's record of
-    that name where it has one, else the shipped catalog's."""
+def pool_units(name: str) -> list[Hardware]:
+    """The prefill pool's unit as a list (``serving: disaggregated``): none for ``same`` (each
+    decode hardware prefills on its own kind), else the shipped record of that name."""
     if name == "same":
-        return np.empty((0, len(HW)))
-    unit = next((u for u in units if u.name == name), None)
-    if unit is None:
-        from engine.model.catalog import load_catalog
+        return []
+    from engine.model.catalog import pool_unit
 
-        unit = load_catalog().get_hardware(name)
-    return hardware_table([unit])
-
-
-def prefill_unit_draws(
-    name: str, units: Sequence[Hardware], table: np.ndarray, hardware_draws: np.ndarray
-) -> np.ndarray:
-    """The prefill-pool unit of every draw, (D, rows, len(HW)): where the pool's unit is one of the
-    sweep's hardware, its drawn row (its prices move with the draws, as the decode replicas'
-    do); else ``table``, the same in every draw."""
-    at = next((i for i, u in enumerate(units) if u.name == name), None)
-    if at is None:
-        return np.broadcast_to(table, (hardware_draws.shape[0], *table.shape)).copy()  # writable, contiguous
-    return hardware_draws[:, at : at + 1, :].copy()
+    return [pool_unit(name)]
 
 
 def interactivity_overrides(models: Sequence[Model], units: Sequence[Hardware]) -> np.ndarray:

@@ -509,6 +509,8 @@ def resolve(spec: SweepSpec, catalog: Catalog | None = None) -> ResolvedSpec:
         axes[p] = values[p]
     _named("parameters.profile", catalog.profile, spec.profile_name)
     assumptions = catalog.assumptions(spec.profile_name, spec.explicit_assumptions(), "parameters.")
+    for name in axes.get("prefill_hardware", ()):
+        catalog.check_pool_unit(str(name), "axes.prefill_hardware")
     draws = None
     if uncertain is not None:
         for price in axes.get("price", [assumptions.price]):  # every scenario the sweep evaluates

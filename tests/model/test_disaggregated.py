@@ -218,3 +218,38 @@ def transfer_time(point: Point, pool_units: int, p: dict) -> float:
     _, _, sent = prompt_work(point, ref.prefill_unit(point), pool_units)
     link = min(pool_units * a.scaleout_bw_gbs * 1e9, p["units_per_replica"] * 150e9)
     return sent / link + a.allreduce_latency_s
+
+
+def test_a_catalog_that_redefines_the_pool_unit_is_refused_and_nothing_written(tmp_path, monkeypatch, capsys):
+    """A prefill pool runs on the shipped record: a catalog file that redefines that unit would
+    make the pool and the sweep's own record of it disagree, so the point and the sweep refuse."""
+    from engine.interfaces.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    catalog = tmp_path / "cheap-b200.yaml"
+    catalog.write_text("hardware:\n  b200: {inherits: b200, usd_per_hour: {on_demand: 1.0}}\n")
+    argv = ["point", "--model", "gpt-oss-120b", "--hardware", "wse3", "--catalog", str(catalog)]
+    assert main([*argv, "--set", "serving=disaggregated", "--set", "prefill_hardware=wse3"]) == 0  # left as shipped
+    capsys.readouterr()
+    assert main([*argv, "--set", "serving=disaggregated", "--set", "prefill_hardware=b200"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "prefill_hardware: 'b200' is redefined by a catalog file" in err, err
+    spec = tmp_path / "mixed.yaml"
+    spec.write_text(
+        "name: mixed\nmodels: [gpt-oss-120b]\nhardware: [wse3, b200]\n"
+        "axes: {isl: [8k], concurrency: [8], serving: [disaggregated], prefill_hardware: [same, b200]}\n"
+    )
+    assert main(["run", str(spec), "--catalog", str(catalog)]) == 2
+    assert "axes.prefill_hardware: 'b200' is redefined" in capsys.readouterr().err
+    assert not (tmp_path / "outputs").exists()
+
+
+@settings(max_examples=60)
+@given(model=models, unit=units_, workload=workloads, ratio=st.floats(5e-324, 1e-300), wb=bits)
+def test_a_vanishing_pool_serves_nothing_and_costs_without_bound(model, unit, workload, ratio, wb):
+    """A pool ratio so small the turn overflows: throughput 0, cost per token infinite (not an error)."""
+    a = Assumptions(serving="disaggregated", prefill_replicas=ratio)
+    p = ref.compose_point(Point(model, unit, workload, 1e3, None, 8, wb, 16, a))
+    assume(p["replica_fits"] and not math.isnan(p["throughput_tps"]))
+    assert p["throughput_tps"] <= 8 / 1e290
+    assert p["cost_per_mtok_usd"] > 1e280
