@@ -71,18 +71,60 @@ def assumption(ds, name: str):
     return float(recorded[name])
 
 
+def _recorded(ds, name: str, default):
+    from engine.sweep.cube import CubeInfo
+
+    return CubeInfo.of(ds).assumptions.get(name, default)
+
+
 def unit_rate(ds, over=()):
     """Each hardware's hourly rate per unit (USD/h): ``usd_per_hour / units_per_replica`` where
     the cube holds both (it follows any swept price scenario), else the ``unit_usd_per_hour``
-    coordinate; constant over deployment choices, so reduced over ``over``."""
+    coordinate; constant over deployment choices, so reduced over ``over``. Only colocated points
+    say it: a disaggregated replica's ``usd_per_hour`` holds its prefill pool's share too."""
     if "usd_per_hour" in ds.data_vars and "units_per_replica" in ds.data_vars:
         rate = ds["usd_per_hour"] / ds["units_per_replica"]
-        return rate.max([d for d in over if d in rate.dims], skipna=True)
+        if "serving" in rate.dims:
+            rate = rate.sel(serving="colocated") if "colocated" in rate["serving"].values else None
+        elif _recorded(ds, "serving", "colocated") != "colocated":
+            rate = None
+        if rate is not None:
+            return rate.max([d for d in over if d in rate.dims], skipna=True)
     if "price" in ds.dims:
         raise UserError("cube: the price scenario is swept; the break-even needs usd_per_hour and units_per_replica")
     if "unit_usd_per_hour" not in ds.coords:
         raise UserError("cube: no hourly rate per unit (usd_per_hour or the unit_usd_per_hour coordinate)")
     return ds["unit_usd_per_hour"]
+
+
+def proportional_to_rate(ds, best):
+    """Where a winner's cost is proportional to its own unit's hourly rate (what a break-even
+    price assumes): colocated, or a prefill pool of its own kind. A pool of other hardware keeps
+    its price as the unit's moves, so there the cost is not proportional and no price is given."""
+    import xarray as xr
+
+    def text(name, default):  # as Python strings (a cube's labels may be numpy's StringDType)
+        if name in best.variables:
+            return best[name].copy(data=np.asarray(best[name].values, dtype=object).astype(str).astype(object))
+        return xr.DataArray(str(_recorded(ds, name, default)))
+
+    serving, pool = text("serving", "colocated"), text("prefill_hardware", "same")
+    own = (pool == text("hardware", "")) if "hardware" in best.variables else False
+    return (serving != "disaggregated") | (pool == "same") | own
+
+
+def foreign_pools(ds, hardware: str) -> list[str]:
+    """The prefill pools of other hardware that ``hardware``'s disaggregated deployments in ``ds``
+    may use (none where the cube is colocated only)."""
+    serving = ds["serving"].values if "serving" in ds.coords else [_recorded(ds, "serving", "colocated")]
+    if "disaggregated" not in [str(v) for v in serving]:
+        return []
+    pools = (
+        ds["prefill_hardware"].values
+        if "prefill_hardware" in ds.coords
+        else [_recorded(ds, "prefill_hardware", "same")]
+    )
+    return [str(p) for p in pools if str(p) not in ("same", hardware)]
 
 
 def rival_break_even(ds, best, cost: str, over=()):
@@ -117,6 +159,7 @@ def rival_break_even(ds, best, cost: str, over=()):
         assumption(ds, "pue"),
         assumption(ds, "usd_per_kwh"),
     )
+    prices = prices.where(proportional_to_rate(ds, best))
     out = prices.assign(rival=rival, rival_cost=rival_cost.assign_attrs(values.attrs))
     keep = [c for c in out.coords if c not in out.dims]
     return out.drop_vars(keep)

@@ -12,7 +12,7 @@ import numpy as np
 from engine.analysis.breakeven import break_even_prices
 from engine.model.core import evaluate_arrays
 from engine.model.point import Point
-from engine.model.pricing import price_source
+from engine.model.pricing import price_source, unit_usd_per_hour
 from engine.model.records import Hardware
 
 #: Concurrency axis used by ``tokensweep point --vs`` to look for the break-even.
@@ -96,10 +96,12 @@ def compare_point(point: Point, other: Hardware, api_price: float | None = None,
         mine, theirs_cost = sides[unit.name], sides[rival.name]["cost_per_mtok_usd"]
         if not (mine["units_per_replica"] > 0 and np.isfinite(mine["cost_per_mtok_usd"]) and np.isfinite(theirs_cost)):
             continue  # a side no replica serves has no price that makes it match (the caller says which)
+        if assumptions.serving == "disaggregated" and assumptions.prefill_hardware not in ("same", unit.name):
+            continue  # a pool of other hardware keeps its price: the cost is not proportional to the unit's rate
         prices = break_even_prices(
             mine["cost_per_mtok_usd"],
             theirs_cost,
-            mine["usd_per_hour"] / mine["units_per_replica"],
+            unit_usd_per_hour(unit, assumptions),  # the unit's own rate (a disaggregated bill holds its pool's too)
             unit.power_kw,
             assumptions.amortisation_years,
             assumptions.pue,

@@ -118,3 +118,49 @@ def test_best_reports_each_winners_break_even_against_its_rival(tmp_path, capsys
                 abs(row["win_probability"] - 0.5) < 0.2  # a biased side can lose a near tie
             )
     assert not np.isnan([r["break_even_usd_per_hour"] for r in rows if r["rival"]]).any()
+
+
+@pytest.mark.parametrize("pool", ["same", "b200"])
+def test_a_disaggregated_point_is_priced_at_its_own_units_rate_unless_its_pool_is_other_hardware(
+    catalog, agentic, pool
+):
+    """A pool of its own kind moves with the unit's price (the cost stays proportional to it);
+    a pool of other hardware does not, so no break-even price is given for that side."""
+    wafer, gpu = catalog.get_hardware("wse3"), catalog.get_hardware("h100-sxm")
+    a = catalog.assumptions("calibrated", {"serving": "disaggregated", "prefill_hardware": pool}, "")
+    point = Point(catalog.model("gpt-oss-120b"), wafer, agentic, isl=32e3, concurrency=64, assumptions=a)
+    comparison = compare_point(point, gpu)
+    if pool != "same":
+        assert "wse3" not in comparison["break_even_price"]
+        return
+    found = comparison["break_even_price"]["wse3"]
+    repriced = wafer.model_copy(
+        update={"usd_per_hour": {**wafer.usd_per_hour, a.price: found["usd_per_hour_per_unit"]}}
+    )
+    again = evaluate_point(point.on(repriced))["cost_per_mtok_usd"]
+    assert again == pytest.approx(comparison["hardware"]["h100-sxm"]["cost_per_mtok_usd"], rel=1e-9)
+
+
+def test_best_gives_no_break_even_to_a_winner_fed_by_other_hardware(tmp_path, capsys, catalog):
+    raw = yaml.safe_load(SPEC)
+    raw["axes"].update(serving=["colocated", "disaggregated"], prefill_hardware=["same", "b200"])
+    raw["variables"].append("cost_per_mtok_usd")
+    spec = write_spec(tmp_path, raw)
+    cube = tmp_path / "d.zarr"
+    assert main(["run", str(spec), "--output", str(cube), "--no-progress"]) == 0
+    capsys.readouterr()
+    assert main(["best", str(cube), "--json", "--min-interactivity", "50"]) == 0
+    rows = [r for r in json.loads(capsys.readouterr().out)["best"] if r["rival"]]
+    a = catalog.assumptions("calibrated", {"price": "tco"}, "")
+    foreign = own = 0
+    for row in rows:
+        if row["serving"] == "disaggregated" and row["prefill_hardware"] not in ("same", row["hardware"]):
+            assert row["break_even_usd_per_hour"] is None
+            foreign += 1
+        else:
+            unit = catalog.get_hardware(row["hardware"])
+            rate = formulas.tco_rate(unit.capex_usd, a.amortisation_years, unit.power_kw, a.pue, a.usd_per_kwh)
+            scaled = row["cost_per_mtok_output_usd"] * row["break_even_usd_per_hour"] / rate
+            assert scaled == pytest.approx(row["rival_cost"], rel=1e-9)
+            own += 1
+    assert foreign and own

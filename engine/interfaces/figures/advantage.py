@@ -189,11 +189,20 @@ def robustness_summary(probability) -> str:
 def describe_advantage(ds, targets=ADVANTAGE_TARGETS) -> str:
     """What the README says about an advantage figure: :func:`advantage_summary`, the break-even
     price and where the answer is robust."""
+    from engine.analysis.breakeven import foreign_pools
+
     ratio = advantage_data(ds, targets).load()
+    pools = foreign_pools(ds, wafer_of(ds))
+    priced = (
+        f"- no break-even WSE-3 price: its deployments include prefill pools of {', '.join(pools)}, whose price "
+        "does not move with the wafer's, so its cost is not proportional to its rate"
+        if pools
+        else break_even_summary(*wafer_break_even(ds, ratio))
+    )
     return "\n".join(
         [
             advantage_summary(ratio),
-            break_even_summary(*wafer_break_even(ds, ratio)),
+            priced,
             robustness_summary(wafer_win_probability(ds, ratio)),
         ]
     )
