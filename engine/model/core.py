@@ -47,9 +47,11 @@ def kernel_inputs(
     workload: Workload,
     assumptions: Assumptions,
     draws: Draws | None = None,
+    pool: Hardware | None = None,
 ) -> dict[str, np.ndarray]:
     """Every kernel input by name (tables, paired context vectors, axes, parameters, mix;
-    with ``draws``, the parameter matrix and hardware tables of every draw as well)."""
+    with ``draws``, the parameter matrix and hardware tables of every draw as well). ``pool``:
+    the prefill pool's record where it is not the shipped one (one draw's repriced unit)."""
     isl, osl = _vector(isl), _vector(osl)
     if isl.shape != osl.shape:
         raise ValueError("isl and osl must be paired vectors of the same length")
@@ -61,7 +63,7 @@ def kernel_inputs(
         "hardware": hardware_table(hardware),
         "overrides": interactivity_overrides(models, hardware),
         "speculation": speculation_table(models, hardware),
-        "prefill_unit": hardware_table(pool_units(assumptions.prefill_hardware)),
+        "prefill_unit": hardware_table(pool_units(assumptions.prefill_hardware) if pool is None else [pool]),
         "isl": isl,
         "osl": osl,
         "concurrency": _vector(concurrency),
@@ -74,8 +76,8 @@ def kernel_inputs(
         inputs["parameter_draws"] = draws.parameter_matrix(inputs["parameters"])
         inputs["hardware_draws"] = draws.hardware_tables(inputs["hardware"], hardware, assumptions.price)
         # By name, as the decode units: a pool of one of the sweep's units moves with its draws in every block.
-        pool = pool_units(assumptions.prefill_hardware)
-        inputs["prefill_unit_draws"] = draws.hardware_tables(inputs["prefill_unit"], pool, assumptions.price)
+        named = pool_units(assumptions.prefill_hardware)
+        inputs["prefill_unit_draws"] = draws.hardware_tables(inputs["prefill_unit"], named, assumptions.price)
     return inputs
 
 
@@ -181,6 +183,7 @@ def evaluate_arrays(
     families: Sequence[str] = FAMILIES,
     out: dict[str, np.ndarray] | None = None,
     draws: Draws | None = None,
+    pool: Hardware | None = None,
 ) -> Arrays:
     """Every variable of the requested families over the Cartesian product of the axes.
 
@@ -199,7 +202,9 @@ def evaluate_arrays(
     """
     from engine.model.kernels import DRAW_KERNELS, KERNELS  # compiled on first use (or loaded from the cache)
 
-    inputs = kernel_inputs(models, hardware, isl, osl, concurrency, weight_bits, kv_bits, workload, assumptions, draws)
+    inputs = kernel_inputs(
+        models, hardware, isl, osl, concurrency, weight_bits, kv_bits, workload, assumptions, draws, pool
+    )
     kernels = KERNELS if draws is None else DRAW_KERNELS
     given = out or {}
     result = Arrays()

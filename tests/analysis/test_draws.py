@@ -77,7 +77,9 @@ def test_draw_kernels_equal_one_call_per_draw(catalog, agentic, kernels, data):
     together = evaluate_arrays([model], hardware, *grid, agentic, assumptions, draws=draws)
     for d in range(N_DRAWS):
         units, a = per_draw(draws, hardware, assumptions, d)
-        alone = evaluate_arrays([model], units, *grid, agentic, a)
+        # A disaggregated pool of one of these units is priced as drawn too (by name).
+        pool = next((u for u in units if u.name == a.prefill_hardware), None)
+        alone = evaluate_arrays([model], units, *grid, agentic, a, pool=pool)
         for name, values in alone.items():
             np.testing.assert_array_equal(together[name][d], values, err_msg=f"{name}, draw {d}")
 
