@@ -454,10 +454,23 @@ def _performance_points(
       request, the FLOP and bytes of one turn of it (the weights shared by at most R, its own
       KV); a turn is never shorter (``closed_loop``: the resources' floor, the off-accelerator
       overhead on top; every layout streams at least the weights it holds);
-    - once sized, at the replica's own floor ``rate x (overhead + max(compute, memory)) / n``;
+    - a fixed replica (``replica_units`` > 0): when its weights alone overflow its units (not one
+      request is held), or when its bill for one turn of floor steps over R, ``units x rate x
+      (TTFT overhead + OSL x step floor) / R``, already loses (the step floor: the weights one
+      request touches per unit at the bandwidth, plus a GPU step's fixed overheads);
+    - once sized, at the replica's own floor ``rate x (overhead + max(compute, memory, schedule))
+      / n`` (the schedule: OSL floor steps and the prefills that stall them, turn_times);
     - when a condition cannot hold: the time per output token is at least the largest term of
-      its step (memory, compute, fixed overheads), the time to first token at least the
-      overhead, the prefill and that step (``turn_times``: a stretched cycle never shortens).
+      its step (memory, compute, fixed overheads) plus, on a GPU, the others' prefills that stall
+      it; the time to first token at least the overhead, the prefills ahead, its own and that
+      step (``turn_times``: a stretched cycle never shortens).
+
+    **Cuts over R**: where the search reduces over concurrency, every cost bound above falls as R
+    grows (per request: the weights and overheads are shared by more), so a point that loses at
+    R loses at every lower R of the same bits and hardware (the incumbent only falls); once
+    sized, a fixed replica's floor falls as it holds more requests, so one that loses holding
+    ``n`` loses at every R <= n. The loop over R runs from the highest down and skips what a cut
+    covers (``cut``): most of a search's points cost one comparison.
 
     What a point must beat: the best of its output cell, or for a frontier the best of the level
     bins from the highest it can reach up (its speed's bound; the reduced cube's level ``L`` is
@@ -544,6 +557,19 @@ def _performance_points(
     floor_compute = np.empty((n_hw, n_wb))
     floor_passes = np.empty(n_hw)
     floor_chunks = np.empty(n_hw)
+    # A fixed replica's bounds (see the docstring): whether its units hold the weights at all; its
+    # per-step floor; per request at concurrency R, its bill for a turn of such steps over R.
+    fixed_units = fold and replica > 0.0
+    no_room = np.zeros((n_hw, n_wb), np.bool_)
+    step_lb = np.zeros((n_hw, n_wb))
+    fixed_floor = np.zeros((n_hw, n_wb))
+    # Per bits and hardware in one (model, context): the concurrencies at or below which a point
+    # is known to lose (every bound falls as R grows), so the descending R loop skips them.
+    cut = np.zeros((n_wb, n_kb, n_hw))
+    # ... which holds only where the concurrencies share their output cell (the search reduces over R).
+    shared = fold
+    for r in range(n_conc):
+        shared = shared and out[2, r] == 0
     for m in range(models.shape[0]):
         start, stop = group_offsets[m], group_offsets[m + 1]
         total_params = models[m, MC.total_params]
@@ -580,9 +606,40 @@ def _performance_points(
                     reach_h[h] = -1
                 elif binned_by_interactivity and step_min > 0.0:
                     reach_h[h] = np.searchsorted(levels, 1.0 / (step_min * (1.0 - SLACK)), side="right") - 1
+        if fixed_units:
+            units = int(replica)
+            for h in range(n_hw):
+                wafer = hardware[h, HW.kind] == WAFER
+                latency, fixed = overhead, overhead
+                if wafer:
+                    fixed, latency = 0.0, anchor[h]
+                    if batching == PHYSICS_BATCHING:
+                        latency = F.wafer_pipeline_latency(
+                            layers, units, parameters[P.wafer_token_latency_s], parameters[P.wafer_layer_latency_s],
+                            parameters[P.wafer_hop_latency_s],
+                        )  # fmt: skip
+                for w in range(n_wb):
+                    dense = F.weight_bytes(total_params - routed + draft_h[h], weight_bits[w])
+                    experts = F.weight_bytes(routed, weight_bits[w])
+                    # The weights alone overflow the units (requests_held: not one request fits);
+                    # by a margin, so the rounding of units_needed cannot say otherwise.
+                    base = F.bytes_per_unit(wafer, parallelism, units, dense, experts, 0.0, kv_shards)
+                    no_room[h, w] = base > capacity[h] * (1.0 + SLACK)
+                    # A step streams at least the weights one request touches (a GPU step adds its overheads).
+                    spread = experts
+                    if not wafer:
+                        spread = F.weight_bytes(
+                            routed * F.touched_expert_fraction(n_experts, per_token, 1.0), weight_bits[w]
+                        )
+                    t_mem = F.bytes_per_unit(wafer, parallelism, units, dense, spread, 0.0, kv_shards) / unit_bw[h]
+                    extra = 1.0 + drafted_h[h] * ratio_h[h]
+                    step_lb[h, w] = (max(latency - fixed, t_mem) + fixed) * extra / per_step_h[h]
         for c in range(n_ctx):
             isl_c, osl_c = isl[c], osl[c]
             inside = isl_c + osl_c <= models[m, MC.max_context] or extrapolate
+            if fold and not inside:  # past the model's context: not one request is held (requests_held)
+                gate[GATE.skipped] += n_conc * n_wb * n_kb * n_hw
+                continue
             held_elements = kv_elements(groups, start, stop, isl_c + osl_c)
             mean_context = isl_c + osl_c / 2.0
             mean_elements = kv_elements(groups, start, stop, mean_context)
@@ -615,8 +672,13 @@ def _performance_points(
                 )
                 for w in range(n_wb):
                     floor_compute[h, w] = scale * unit_rates[h] * work / peaks[h, w]
+                    if fixed_units:  # the bill of the whole replica for a turn of floor steps
+                        fixed_floor[h, w] = scale * replica * unit_rates[h] * (ttft_overhead + osl_c * step_lb[h, w])
                 floor_passes[h] = scale * unit_rates[h] * steps_h * (1.0 + drafted_h[h] * ratio_h[h]) / unit_bw[h]
                 floor_chunks[h] = scale * unit_rates[h] * chunks / unit_bw[h]
+                for w in range(n_wb):
+                    for k in range(n_kb):  # none meets the search, or the weights alone overflow the units
+                        cut[w, k, h] = math.inf if reach_h[h] < 0 or no_room[h, w] else 0.0
             for rr in range(n_conc):
                 r = n_conc - 1 - rr if fold else rr  # a search meets its cheapest points first
                 conc = concurrency[r]
@@ -644,7 +706,7 @@ def _performance_points(
                             dense = F.weight_bytes(total_params - routed + draft_h[h], wbits)
                             incumbent = math.inf  # what the point must beat to matter (see the docstring)
                             if fold:
-                                if reach_h[h] < 0:  # no point of this model on this hardware meets the search
+                                if conc <= cut[w, k, h]:  # known to lose (see cut)
                                     gate[GATE.skipped] += 1.0
                                     continue
                                 cell = (cell_k + out[5, h]) * n_levels
@@ -658,7 +720,14 @@ def _performance_points(
                                 lower = scale * unit_rates[h] * ttft_overhead * per_request + max(
                                     floor_compute[h, w], passes + floor_chunks[h] * dense
                                 )
-                                if cannot_win(lower, incumbent):
+                                if cannot_win(lower, incumbent):  # and so does every lower R: the bound falls with R
+                                    if shared:
+                                        cut[w, k, h] = conc
+                                    gate[GATE.skipped] += 1.0
+                                    continue
+                                if fixed_units and cannot_win(fixed_floor[h, w] * per_request, incumbent):
+                                    if shared:  # the replica's bill over R falls with R
+                                        cut[w, k, h] = conc
                                     gate[GATE.skipped] += 1.0
                                     continue
                             needed = 0
@@ -739,20 +808,37 @@ def _performance_points(
                                         ingest_floor = (t_pass if prefill_tokens > 0.0 else 0.0) + t_cr
                                         if disaggregated:  # its prefill is on another replica
                                             ingest_floor = 0.0
-                                    ttft_floor = ttft_overhead + ingest_floor + step_floor
-                                    if too_slow(least, longest_step, longest_ttft, step_floor, ttft_floor):
+                                    # A GPU batch stalls for every prefill (turn_times): a request waits for those
+                                    # ahead of it, and its time per output token holds the others'.
+                                    ahead = output_floor = 0.0
+                                    stalled = 1.0
+                                    if not wafer and not calculator:
+                                        stalled = n
+                                        ahead = F.prefills_ahead(n, burstiness)
+                                        output_floor = (n - 1.0 - ahead) * ingest_floor / osl_c
+                                    output_floor += step_floor
+                                    ttft_floor = ttft_overhead + (ahead + 1.0) * ingest_floor + step_floor
+                                    if too_slow(least, longest_step, longest_ttft, output_floor, ttft_floor):
                                         gate[GATE.skipped] += 1.0
                                         continue
                                     if binned_by_interactivity:  # the level bins it can reach, not those above
                                         top = (
-                                            np.searchsorted(levels, 1.0 / (step_floor * (1.0 - SLACK)), side="right")
+                                            np.searchsorted(levels, 1.0 / (output_floor * (1.0 - SLACK)), side="right")
                                             - 1
                                         )
                                         incumbent = math.inf
                                         for j in range(top, n_levels):
                                             incumbent = min(incumbent, best_cost[cell + j])
-                                    floor_cost = units * unit_rates[h] * (ttft_overhead + max(compute_s, memory_s)) / n
+                                    # A turn is at least its resources' floor and at least its schedule (turn_times).
+                                    schedule = osl_c * step_floor + stalled * ingest_floor
+                                    floor_cost = (
+                                        units * unit_rates[h] * (ttft_overhead + max(compute_s, memory_s, schedule)) / n
+                                    )
                                     if cannot_win(floor_cost * scale, incumbent):
+                                        # A fixed replica's floor per request falls as it holds more: so
+                                        # does every R that holds at most n (not a frontier's: its bins move).
+                                        if shared and fixed_units and not binned_by_interactivity:
+                                            cut[w, k, h] = n
                                         gate[GATE.skipped] += 1.0
                                         continue
                                 if wafer:

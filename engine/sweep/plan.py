@@ -31,6 +31,10 @@ from engine.units import format_bytes
 
 #: Points per block aimed at when the spec does not set chunks: ~50 MB of outputs.
 TARGET_BLOCK_POINTS = 2**18
+#: The same for a search the fused kernel folds (engine.sweep.reduce.fusable): it stores nothing per
+#: point, so a block may be larger, and each block's fixed cost in Python (its tables, its partial)
+#: is spread over more points (measured: at 2**18 points that cost was a third of a search's time).
+SEARCH_BLOCK_POINTS = 2**21
 #: Blocks a plan may have: each is a task and a record (a million tiny ones exhaust memory first).
 MAX_BLOCKS = 1_000_000
 
@@ -150,7 +154,11 @@ class Plan:
 
 
 def default_chunks(
-    axes: dict[str, np.ndarray], parameter_dims, requested: dict[str, int], draws: tuple[str, int] | None = None
+    axes: dict[str, np.ndarray],
+    parameter_dims,
+    requested: dict[str, int],
+    draws: tuple[str, int] | None = None,
+    target: int = TARGET_BLOCK_POINTS,
 ) -> dict[str, int]:
     """Whole axes except parameters (1 per block); split the largest axes until a block is small.
 
@@ -166,7 +174,7 @@ def default_chunks(
     def points() -> int:
         return math.prod(draws[1] if d in whole else n for d, n in chunks.items())
 
-    while points() > TARGET_BLOCK_POINTS:
+    while points() > target:
         splittable = [d for d in order if d not in requested and chunks[d] > 1]
         if not splittable:
             break
@@ -183,6 +191,14 @@ def make_plan(spec: SweepSpec | ResolvedSpec, catalog: Catalog | None = None) ->
     draws = (resolved.draw_dim, resolved.draws.n) if resolved.draw_dim else None
     chunks = default_chunks(resolved.axes, resolved.parameter_dims, resolved.requested_chunks, draws)
     plan = Plan(spec=resolved, schema=CubeSchema(resolved), chunks=chunks)
+    if resolved.reduction is not None:
+        from engine.sweep.reduce import fusable
+
+        if fusable(plan):
+            chunks = default_chunks(
+                resolved.axes, resolved.parameter_dims, resolved.requested_chunks, draws, SEARCH_BLOCK_POINTS
+            )
+            plan = Plan(spec=resolved, schema=CubeSchema(resolved), chunks=chunks)
     if plan.n_blocks > MAX_BLOCKS:
         raise UserError(
             f"chunks: the plan has {plan.n_blocks:,} blocks, at most {MAX_BLOCKS:,} (give larger chunks, "

@@ -227,9 +227,15 @@ SETTINGS = {
     frontier=st.sampled_from([None, "interactivity_tps", "throughput_tps"]),
     chunks=st.fixed_dictionaries({"isl": st.integers(1, 3), "concurrency": st.integers(1, 4)}),
     parameters=st.fixed_dictionaries({}, optional=SETTINGS),
+    # fixed replicas too small, just large enough and far too large (the kernel's bounds on a
+    # fixed replica and its cuts over R), the layouts as an axis, another fleet
+    replicas=st.sampled_from([[0, 8], [0, 1, 2, 8, 64], [1, 2, 64]]),
+    concurrency=st.sampled_from([[1, 8, 64, 256], [1, 2, 3, 16, 1024]]),
+    layouts=st.sampled_from([None, ["tp", "dp-ep"], ["dp-ep", "tp-ep"]]),
+    fleet=st.sampled_from([None, (["deepseek-v3", "qwen3-32b"], ["gb200", "mi300x", "wse3"])]),
 )
 def test_the_fused_search_kernel_equals_the_unfused_reduction(
-    over, cost, conditions, keep, frontier, chunks, parameters
+    over, cost, conditions, keep, frontier, chunks, parameters, replicas, concurrency, layouts, fleet
 ):
     """Output chunk by output chunk, what the fused kernel finds (best cost, tie-breaking rank,
     carried values; per level, the best at least as fast) equals the kernels-then-mask-then-fold
@@ -240,6 +246,12 @@ def test_the_fused_search_kernel_equals_the_unfused_reduction(
     spec = spec_with(min=cost, over=over, where=conditions, keep=[k for k in keep if k != cost])
     spec["chunks"] = chunks
     spec["parameters"] = {**spec["parameters"], **parameters}
+    spec["axes"].update(replica_units=replicas, concurrency=concurrency)
+    if layouts:
+        spec["axes"]["parallelism"] = layouts
+        spec["parameters"].pop("parallelism", None)
+    if fleet:
+        spec["models"], spec["hardware"] = fleet
     if frontier:
         levels = [20.0, 100.0, 400.0] if frontier == "interactivity_tps" else [10.0, 1e3, 1e5]
         spec["reduce"]["frontier"] = {"speed": frontier, "levels": levels}
