@@ -566,6 +566,8 @@ def _performance_points(
     # Per bits and hardware in one (model, context): the concurrencies at or below which a point
     # is known to lose (every bound falls as R grows), so the descending R loop skips them.
     cut = np.zeros((n_wb, n_kb, n_hw))
+    # A fixed replica's fewest requests held known to be too slow: its floors rise with what it holds.
+    slow = np.full((n_wb, n_kb, n_hw), math.inf)
     # ... which holds only where the concurrencies share their output cell (the search reduces over R).
     shared = fold
     for r in range(n_conc):
@@ -679,6 +681,7 @@ def _performance_points(
                 for w in range(n_wb):
                     for k in range(n_kb):  # none meets the search, or the weights alone overflow the units
                         cut[w, k, h] = math.inf if reach_h[h] < 0 or no_room[h, w] else 0.0
+                        slow[w, k, h] = math.inf
             for rr in range(n_conc):
                 r = n_conc - 1 - rr if fold else rr  # a search meets its cheapest points first
                 conc = concurrency[r]
@@ -740,6 +743,9 @@ def _performance_points(
                                 inside, wafer, parallelism, units, needed, dense, experts, held_elements * kbits / 8.0,
                                 kv_shards, capacity[h], conc,
                             )  # fmt: skip
+                            if fixed_units and n >= slow[w, k, h]:  # holds at least as many as one too slow
+                                gate[GATE.skipped] += 1.0
+                                continue
                             if n < 1.0:
                                 no_figures(fig, False, units, n)
                             else:
@@ -819,6 +825,8 @@ def _performance_points(
                                     output_floor += step_floor
                                     ttft_floor = ttft_overhead + (ahead + 1.0) * ingest_floor + step_floor
                                     if too_slow(least, longest_step, longest_ttft, output_floor, ttft_floor):
+                                        if fixed_units:
+                                            slow[w, k, h] = min(slow[w, k, h], n)
                                         gate[GATE.skipped] += 1.0
                                         continue
                                     if binned_by_interactivity:  # the level bins it can reach, not those above

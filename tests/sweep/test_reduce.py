@@ -307,3 +307,33 @@ def test_the_plan_estimates_a_search_within_a_tolerant_factor(tmp_path, capsys):
                  "--no-figures"]) == 0  # fmt: skip
     took = float(re.search(r"computed in ([0-9.]+) s", capsys.readouterr().out).group(1))
     assert 0.5 < estimate / took < 2.0, (estimate, took)
+
+
+def test_cuts_over_concurrency_leave_a_wide_search_exact():
+    """A search as users run them (replica sizes from 1 unit to 64, layouts, MoE, MLA and dense
+    models, wafers and GPUs, a dense concurrency axis): the kernel's cuts over R and its fixed
+    replica bounds leave nine points in ten after one comparison, and the answer is the unfused
+    reduction's, exactly."""
+    from engine.sweep.reduce import ReducedSchema, block_partial, chain_partial, chains
+
+    spec = copy.deepcopy(BASE)
+    spec["models"] = ["gpt-oss-120b", "llama-3.1-70b", "deepseek-v3", "qwen3-32b"]
+    spec["hardware"] = ["wse3", "h100-sxm", "b200", "gb200", "mi300x"]
+    spec["axes"].update(
+        isl={"geomspace": ["1k", "300k", 4]},
+        concurrency=[1, 2, 3, 4, 6, 8, 12, 16, 32, 64, 128, 256, 512],
+        replica_units=[0, 1, 2, 4, 8, 16, 64],
+        parallelism=["tp", "dp-ep"],
+    )
+    plan = make_plan(parse_spec(spec))
+    points = skipped = 0
+    for blocks in ReducedSchema(plan).groups().values():
+        fused = combine(*(chain_partial(plan, chain) for chain in chains(blocks)))
+        unfused = combine(*(block_partial(plan, b, fused=False) for b in blocks))
+        np.testing.assert_array_equal(fused.cost, unfused.cost)
+        np.testing.assert_array_equal(fused.rank, unfused.rank)
+        for name, values in unfused.values.items():
+            np.testing.assert_array_equal(fused.values[name], values, err_msg=name)
+        points, skipped = points + fused.points, skipped + fused.skipped
+    assert np.isfinite(fused.cost).any()
+    assert skipped > 0.9 * points, (skipped, points)
