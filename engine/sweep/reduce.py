@@ -264,6 +264,13 @@ def block_partial(
     return Partial(best_cost, best_rank, values, plan.block_points(block))
 
 
+def partial_bytes(plan: Plan) -> int:
+    """Peak bytes one block of a fused search holds: its partial and the seed it starts from (the
+    best cost, rank and carried values of every output cell of its chunk); it stores no point."""
+    cells = math.prod(ReducedSchema(plan).chunks)
+    return 2 * cells * 8 * (2 + len(plan.spec.reduction.carried))
+
+
 def chains(blocks: Sequence[tuple[int, ...]]) -> list[list[tuple[int, ...]]]:
     """The blocks of one output chunk as chains of at most :data:`CHAIN`, in order."""
     return [list(blocks[i : i + CHAIN]) for i in range(0, len(blocks), CHAIN)]

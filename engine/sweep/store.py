@@ -96,6 +96,15 @@ def _template(output: Output, target: str) -> None:
         ds.to_zarr(target, mode="w", compute=False, zarr_format=3, consolidated=False, encoding=encoding)
 
 
+def load_libraries() -> None:
+    """Import what laying out and writing a store takes, before a run's (or plan's) clock starts:
+    process start-up (1.5 s of imports here), no part of a sweep's serial time; the benchmarks
+    report the process's wall time beside it."""
+    import dask.array  # noqa: F401
+    import xarray  # noqa: F401
+    import zarr  # noqa: F401
+
+
 def template_seconds(plan: Plan) -> float:
     """Time to lay out the plan's output (the serial part of a run), measured on an in-memory
     store that is removed afterwards: ``tokensweep plan`` writes nothing."""
@@ -104,6 +113,7 @@ def template_seconds(plan: Plan) -> float:
     import fsspec
 
     probe = f"memory://tokensweep-plan-probe/{uuid.uuid4().hex}.zarr"
+    load_libraries()
     started = time.perf_counter()
     try:
         _template(output_for(plan), probe)
@@ -173,12 +183,7 @@ def run_sweep(
     target = output_for(plan)
     fingerprint = plan.fingerprint
     state = state_dir(path)
-    # The store's libraries load before the clock starts (process start-up: 1.5 s of imports here,
-    # no part of the sweep's serial time; a benchmark reports the process's wall time beside it).
-    import dask.array  # noqa: F401
-    import xarray  # noqa: F401
-    import zarr  # noqa: F401
-
+    load_libraries()
     started = time.perf_counter()
     # Connect before touching the disk: an unreachable cluster must leave nothing behind.
     with cluster.connect(profile) as runner, writer_lock(state):

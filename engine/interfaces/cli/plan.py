@@ -30,15 +30,29 @@ def sample_blocks(plan) -> list[tuple[int, ...]]:
     return list(itertools.islice(plan.blocks(), step // 2, None, step))[:SAMPLED_BLOCKS]
 
 
-def sample_chains(plan) -> list[list[tuple[int, ...]]]:
-    """A reduction's work as it runs: a chain of blocks of one output chunk searched one after
-    another (later blocks skip more), from up to :data:`SAMPLED_BLOCKS` output chunks spread
-    over the reduced cube."""
+def every_chain(plan) -> list[list[tuple[int, ...]]]:
+    """A reduction's tasks as it runs them: chains of blocks of one output chunk, each searched
+    one after another (later blocks skip more), chains side by side."""
     from engine.sweep.reduce import ReducedSchema, chains
 
-    groups = list(ReducedSchema(plan).groups().values())
-    step = max(1, len(groups) // SAMPLED_BLOCKS)
-    return [chains(blocks)[0] for blocks in groups[step // 2 :: step][:SAMPLED_BLOCKS]]
+    return [chain for blocks in ReducedSchema(plan).groups().values() for chain in chains(blocks)]
+
+
+def sample_chains(plan) -> list[list[tuple[int, ...]]]:
+    """Up to :data:`SAMPLED_BLOCKS` of a reduction's chains, spread evenly over all of them
+    (chains of one output chunk differ: another layout, other replica sizes)."""
+    work = every_chain(plan)
+    step = max(1, len(work) // SAMPLED_BLOCKS)
+    return work[step // 2 :: step][:SAMPLED_BLOCKS]
+
+
+def makespan(seconds: list[float], workers: int) -> float:
+    """Time for ``workers`` threads to run tasks of these durations, longest first, each to the
+    thread free first (a chain runs on one thread: the longest bounds the run)."""
+    free = [0.0] * max(1, workers)
+    for task in sorted(seconds, reverse=True):
+        free[free.index(min(free))] += task
+    return max(free)
 
 
 def run(args) -> int:
@@ -46,7 +60,7 @@ def run(args) -> int:
     from engine.sweep.cluster import JOBQUEUE, jobqueue_threads
     from engine.sweep.destination import check_output, default_output, free_space, space_note
     from engine.sweep.outputs import encode_seconds
-    from engine.sweep.reduce import block_partial, chain_partial
+    from engine.sweep.reduce import block_partial, chain_partial, fusable, partial_bytes
     from engine.sweep.store import template_seconds
 
     plan = sweep_plan(args)
@@ -87,6 +101,9 @@ def run(args) -> int:
             workers = sum(w.get("nthreads", 1) for w in runner.client.scheduler_info()["workers"].values()) or 1
     rounds = -(-plan.n_blocks // max(1, workers))  # blocks run `workers` at a time
     estimate = serial + rounds * (per_block + encode)
+    if plan.spec.reduction is not None:  # chains run side by side, the blocks of each one by one
+        work = [per_point * sum(plan.block_points(b) for b in chain) for chain in every_chain(plan)]
+        estimate = serial + makespan(work, workers)
     shape = ", ".join(f"{d} {n}" for d, n in plan.shape.items())
     chunks = ", ".join(f"{d} {n}" for d, n in plan.chunks.items())
     print(f"sweep {plan.spec.name} -> {output}")
@@ -96,7 +113,13 @@ def run(args) -> int:
         print(f"  drawn         {plan.spec.uncertain.describe()}")
     print(f"  variables     {len(plan.variables)} ({', '.join(v.name for v in plan.variables)})")
     print(f"  chunks        {chunks}: {plan.n_blocks:,} blocks")
-    print(f"  memory        {format_bytes(plan.bytes_per_block())} per block in flight (x workers)")
+    if plan.spec.reduction is not None and fusable(plan):
+        print(
+            f"  memory        {format_bytes(partial_bytes(plan))} per block in flight (x workers): the fused search "
+            "keeps each output cell's best, no point"
+        )
+    else:
+        print(f"  memory        {format_bytes(plan.bytes_per_block())} per block in flight (x workers)")
     reduction = plan.spec.reduction
     if reduction is None:
         print(f"  on disk       {format_bytes(plan.bytes_on_disk())} before compression ({plan.spec.precision})")
@@ -121,9 +144,19 @@ def run(args) -> int:
     compiled = warm_up - per_point * plan.block_points(first)  # the first block's time beyond its compute
     if compiled > 1.0:  # a cold cache: say where this command's own time went, and that it is paid once
         print(f"  compiled      the kernels in {compiled:,.0f} s (cached: later plans and runs skip it)")
+    if plan.spec.reduction is not None:
+        n_chains = len(every_chain(plan))
+        how = (
+            f"then {n_chains:,} chain{'s' if n_chains != 1 else ''} of blocks searched one after another, side by side "
+            f"({per_block * 1e3:.1f} ms per block; disk writes and imports add to this)"
+        )
+    else:
+        how = (
+            f"then {rounds:,} round{'s' if rounds != 1 else ''} of one block per thread "
+            f"({per_block * 1e3:.1f} ms compute + {encode * 1e3:.1f} ms compression; disk writes and imports add to this)"
+        )
     print(
         f"  estimated     {estimate:,.1f} s on {profile.describe()} ({workers} worker threads): "
-        f"{serial:.1f} s to lay out the store, then {rounds:,} round{'s' if rounds != 1 else ''} of one block per thread "
-        f"({per_block * 1e3:.1f} ms compute + {encode * 1e3:.1f} ms compression; disk writes and imports add to this)"
+        f"{serial:.1f} s to lay out the store, {how}"
     )
     return 0
