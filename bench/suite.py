@@ -574,7 +574,9 @@ def run_search(size: str, outdir: Path, log=print) -> dict:
     result["parallel_efficiency"] = two["points_per_s"] / (2 * one["points_per_s"])
     # What plan estimates is the run's own time (its serial part and its chains); the process's wall
     # time adds Python's start-up and the libraries' imports, reported beside it.
-    result["plan_estimate_vs_actual"] = result["plan_estimate_s"] / two["seconds"] if result["plan_estimate_s"] else None
+    result["plan_estimate_vs_actual"] = (
+        result["plan_estimate_s"] / two["seconds"] if result["plan_estimate_s"] else None
+    )
     log("llm-analysis ...")
     llm = VersusLLMAnalysis("quick" if size == "full" else "tiny").run(Grid(n_models=2, n_isl=4, n_conc=2))
     result["llm_analysis"] = llm
