@@ -26,12 +26,13 @@ from engine.errors import UserError
 from engine.model.catalog import Catalog
 from engine.model.variables import TOKEN_TYPE, VARIABLES, Variable
 from engine.sweep.cube import CubeSchema
+from engine.sweep.searchable import fusable
 from engine.sweep.spec import ResolvedSpec, SweepSpec, resolve
 from engine.units import format_bytes
 
 #: Points per block aimed at when the spec does not set chunks: ~50 MB of outputs.
 TARGET_BLOCK_POINTS = 2**18
-#: The same for a search the fused kernel folds (engine.sweep.reduce.fusable): it stores nothing per
+#: The same for a search the fused kernel folds (engine.sweep.searchable.fusable): it stores nothing per
 #: point, so a block may be larger, and each block's fixed cost in Python (its tables, its partial)
 #: is spread over more points (measured: at 2**18 points that cost was a third of a search's time).
 SEARCH_BLOCK_POINTS = 2**21
@@ -189,16 +190,10 @@ def make_plan(spec: SweepSpec | ResolvedSpec, catalog: Catalog | None = None) ->
     """The plan of a spec (resolved against ``catalog`` first if it is not yet)."""
     resolved = spec if isinstance(spec, ResolvedSpec) else resolve(spec, catalog)
     draws = (resolved.draw_dim, resolved.draws.n) if resolved.draw_dim else None
-    chunks = default_chunks(resolved.axes, resolved.parameter_dims, resolved.requested_chunks, draws)
+    searched = resolved.reduction is not None and fusable(resolved)
+    target = SEARCH_BLOCK_POINTS if searched else TARGET_BLOCK_POINTS
+    chunks = default_chunks(resolved.axes, resolved.parameter_dims, resolved.requested_chunks, draws, target)
     plan = Plan(spec=resolved, schema=CubeSchema(resolved), chunks=chunks)
-    if resolved.reduction is not None:
-        from engine.sweep.reduce import fusable
-
-        if fusable(plan):
-            chunks = default_chunks(
-                resolved.axes, resolved.parameter_dims, resolved.requested_chunks, draws, SEARCH_BLOCK_POINTS
-            )
-            plan = Plan(spec=resolved, schema=CubeSchema(resolved), chunks=chunks)
     if plan.n_blocks > MAX_BLOCKS:
         raise UserError(
             f"chunks: the plan has {plan.n_blocks:,} blocks, at most {MAX_BLOCKS:,} (give larger chunks, "

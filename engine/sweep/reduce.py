@@ -38,6 +38,7 @@ from engine.model.variables import BY_NAME, FAMILIES, VARIABLES
 from engine.sweep.blocks import block_arguments, thread_buffers
 from engine.sweep.cube import CubeSchema
 from engine.sweep.plan import Plan
+from engine.sweep.searchable import conditions, fusable
 from engine.units import cf_attrs
 
 #: Partials combined per task in the tree that merges the blocks of one output chunk.
@@ -187,26 +188,6 @@ def _evaluate(plan: Plan, block: tuple[int, ...], families: Sequence[str]) -> di
     return evaluate_arrays(*arguments, families, thread_buffers(arguments, families))
 
 
-def conditions(plan: Plan) -> tuple[tuple[str, str, float], ...]:
-    """The reduction's ``where`` plus ``replica_fits``, unless the cost is already NaN where it does not
-    fit (every performance variable is: the kernels write NaN there)."""
-    reduction = plan.spec.reduction
-    where = reduction.where
-    if BY_NAME[reduction.cost].family != "performance" and "replica_fits" not in {n for n, _, _ in where}:
-        where = (*where, ("replica_fits", "eq", 1.0))
-    return where
-
-
-def fusable(plan: Plan) -> bool:
-    """Whether the search kernel folds this reduction: it reads only what a performance sink
-    receives (engine.model.kernels.SEARCH_FIGURES) and has no draws."""
-    from engine.model.kernels import SEARCH_FIGURES
-
-    reduction = plan.spec.reduction
-    needed = {reduction.cost, *reduction.carried, *(n for n, _, _ in conditions(plan))}
-    return plan.spec.draws is None and needed <= set(SEARCH_FIGURES)
-
-
 def block_partial(
     plan: Plan, block: tuple[int, ...], fused: bool | None = None, seed: Partial | None = None
 ) -> Partial:
@@ -217,13 +198,13 @@ def block_partial(
     ``seed``, a partial of the same output chunk, is folded in as well (the result is their
     :func:`combine`): the search kernel starts from its incumbents, so it can skip more."""
     if fused is None:
-        fused = fusable(plan)
+        fused = fusable(plan.spec)
     if fused:
         return fused_partial(plan, block, seed)
     if seed is not None:
         return combine(seed, block_partial(plan, block, fused=False))
     reduction = plan.spec.reduction
-    where = conditions(plan)
+    where = conditions(plan.spec)
     needed = {reduction.cost, *reduction.carried, *(n for n, _, _ in where)}
     families = [f for f in FAMILIES if any(BY_NAME[n].family == f for n in needed)]
     arrays = _evaluate(plan, block, families)
@@ -279,7 +260,7 @@ def chains(blocks: Sequence[tuple[int, ...]]) -> list[list[tuple[int, ...]]]:
 def chain_partial(plan: Plan, blocks: Sequence[tuple[int, ...]]) -> Partial:
     """The partial of blocks of one output chunk, each folded into the partial of those before
     (``seed``): the same as combining their own partials, with more points skipped."""
-    part, fused = None, fusable(plan)
+    part, fused = None, fusable(plan.spec)
     for block in blocks:
         part = block_partial(plan, block, fused, seed=part)
     return part
@@ -293,7 +274,7 @@ def fused_partial(plan: Plan, block: tuple[int, ...], seed: Partial | None = Non
     from engine.model.kernels import GATE, SEARCH_FIGURES, search_kernel
 
     reduction = plan.spec.reduction
-    where = conditions(plan)
+    where = conditions(plan.spec)
     index = {name: j for j, name in enumerate(SEARCH_FIGURES)}
     speed = reduction.speed or reduction.cost
     select = np.array([index[reduction.cost], index[speed], *(index[n] for n, _, _ in where)], dtype=np.int64)
@@ -437,7 +418,7 @@ class ReducedSchema:
         attrs = CubeSchema(self.plan.spec).attrs(self.plan.created)
         r = self.reduction
         attrs["reduction"] = {
-            "min": r.cost, "over": list(r.over), "where": [list(w) for w in conditions(self.plan)],
+            "min": r.cost, "over": list(r.over), "where": [list(w) for w in conditions(self.plan.spec)],
             "keep": list(r.keep), "speed": r.speed, "levels": list(r.levels),
         }  # fmt: skip
         attrs["reduced_points"] = self.plan.n_points

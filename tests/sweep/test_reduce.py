@@ -241,7 +241,8 @@ def test_the_fused_search_kernel_equals_the_unfused_reduction(
     carried values; per level, the best at least as fast) equals the kernels-then-mask-then-fold
     path exactly, whatever is minimised, constrained or kept and whichever serving settings
     apply: the points the search kernel skips, as a run chains its blocks, could not have won."""
-    from engine.sweep.reduce import ReducedSchema, block_partial, chain_partial, chains, fusable, suffix_best
+    from engine.sweep.reduce import ReducedSchema, block_partial, chain_partial, chains, suffix_best
+    from engine.sweep.searchable import fusable
 
     spec = spec_with(min=cost, over=over, where=conditions, keep=[k for k in keep if k != cost])
     spec["chunks"] = chunks
@@ -256,7 +257,7 @@ def test_the_fused_search_kernel_equals_the_unfused_reduction(
         levels = [20.0, 100.0, 400.0] if frontier == "interactivity_tps" else [10.0, 1e3, 1e5]
         spec["reduce"]["frontier"] = {"speed": frontier, "levels": levels}
     plan = make_plan(parse_spec(spec))
-    assert fusable(plan)
+    assert fusable(plan.spec)
     found = 0
     for blocks in ReducedSchema(plan).groups().values():
         fused = suffix_best(combine(*(chain_partial(plan, chain) for chain in chains(blocks))))

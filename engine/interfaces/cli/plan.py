@@ -60,7 +60,8 @@ def run(args) -> int:
     from engine.sweep.cluster import JOBQUEUE, jobqueue_threads
     from engine.sweep.destination import check_output, default_output, free_space, space_note
     from engine.sweep.outputs import encode_seconds
-    from engine.sweep.reduce import block_partial, chain_partial, fusable, partial_bytes
+    from engine.sweep.reduce import block_partial, chain_partial, partial_bytes
+    from engine.sweep.searchable import fusable
     from engine.sweep.store import template_seconds
 
     plan = sweep_plan(args)
@@ -113,7 +114,7 @@ def run(args) -> int:
         print(f"  drawn         {plan.spec.uncertain.describe()}")
     print(f"  variables     {len(plan.variables)} ({', '.join(v.name for v in plan.variables)})")
     print(f"  chunks        {chunks}: {plan.n_blocks:,} blocks")
-    if plan.spec.reduction is not None and fusable(plan):
+    if plan.spec.reduction is not None and fusable(plan.spec):
         print(
             f"  memory        {format_bytes(partial_bytes(plan))} per block in flight (x workers): the fused search "
             "keeps each output cell's best, no point"
