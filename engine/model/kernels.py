@@ -846,7 +846,7 @@ def _performance_points(
                                         # A fixed replica's floor per request falls as it holds more: so
                                         # does every R that holds at most n (not a frontier's: its bins move).
                                         if shared and fixed_units and not binned_by_interactivity:
-                                            cut[w, k, h] = n
+                                            cut[w, k, h] = max(cut[w, k, h], n)
                                         gate[GATE.skipped] += 1.0
                                         continue
                                 if wafer:
