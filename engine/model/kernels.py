@@ -398,6 +398,17 @@ GATE = IntEnum("GATE", {name: i for i, name in enumerate(
 
 
 @helper
+def step_latency(wafer, physics, units, overhead, anchor, layers, token_latency, layer_latency, hop_latency):
+    """The fixed latency of one decode step: a GPU step's overheads; a wafer's published (or
+    fitted) single-stream step, or under physics batching its pipeline's latency for ``units``."""
+    if not wafer:
+        return overhead
+    if physics:
+        return F.wafer_pipeline_latency(layers, units, token_latency, layer_latency, hop_latency)
+    return anchor
+
+
+@helper
 def cost_scale(gate, isl, osl):
     """The factor that turns a lower bound of ``rate x turn / R`` ($/hr x s per request) into
     one of the minimised cost; NaN (never prunes) for the full cube or another minimised figure."""
@@ -501,6 +512,10 @@ def _performance_points(
     parallelism = int(parameters[P.parallelism])
     replica = parameters[P.replica_units]
     step_overhead = parameters[P.step_overhead_s]
+    physics = batching == PHYSICS_BATCHING
+    token_latency = parameters[P.wafer_token_latency_s]
+    layer_latency = parameters[P.wafer_layer_latency_s]
+    hop_latency = parameters[P.wafer_hop_latency_s]
     layer_overhead = parameters[P.layer_overhead_s]
     dequant = parameters[P.dequant_flops_per_weight]
     ttft_overhead = parameters[P.ttft_overhead_s]
@@ -563,6 +578,7 @@ def _performance_points(
     no_room = np.zeros((n_hw, n_wb), np.bool_)
     step_lb = np.zeros((n_hw, n_wb))
     fixed_floor = np.zeros((n_hw, n_wb))
+    dense_hw = np.empty((n_hw, n_wb))  # per model: the weights every unit of a layout streams (its draft's too)
     # Per bits and hardware in one (model, context): the concurrencies at or below which a point
     # is known to lose (every bound falls as R grows), so the descending R loop skips them.
     cut = np.zeros((n_wb, n_kb, n_hw))
@@ -601,27 +617,26 @@ def _performance_points(
             for h in range(n_hw):
                 fixed = overhead
                 if hardware[h, HW.kind] == WAFER:
-                    fixed = 0.0 if batching == PHYSICS_BATCHING else anchor[h]
+                    fixed = 0.0 if physics else anchor[h]
                 step_min = fixed * (1.0 + drafted_h[h] * ratio_h[h]) / per_step_h[h]
                 reach_h[h] = n_levels - 1
                 if too_slow(least, longest_step, longest_ttft, step_min, ttft_overhead + step_min):
                     reach_h[h] = -1
                 elif binned_by_interactivity and step_min > 0.0:
                     reach_h[h] = np.searchsorted(levels, 1.0 / (step_min * (1.0 - SLACK)), side="right") - 1
+        for h in range(n_hw):
+            for w in range(n_wb):
+                dense_hw[h, w] = F.weight_bytes(total_params - routed + draft_h[h], weight_bits[w])
         if fixed_units:
             units = int(replica)
             for h in range(n_hw):
                 wafer = hardware[h, HW.kind] == WAFER
-                latency, fixed = overhead, overhead
-                if wafer:
-                    fixed, latency = 0.0, anchor[h]
-                    if batching == PHYSICS_BATCHING:
-                        latency = F.wafer_pipeline_latency(
-                            layers, units, parameters[P.wafer_token_latency_s], parameters[P.wafer_layer_latency_s],
-                            parameters[P.wafer_hop_latency_s],
-                        )  # fmt: skip
+                fixed = 0.0 if wafer else overhead
+                latency = step_latency(
+                    wafer, physics, units, overhead, anchor[h], layers, token_latency, layer_latency, hop_latency
+                )
                 for w in range(n_wb):
-                    dense = F.weight_bytes(total_params - routed + draft_h[h], weight_bits[w])
+                    dense = dense_hw[h, w]
                     experts = F.weight_bytes(routed, weight_bits[w])
                     # The weights alone overflow the units (requests_held: not one request fits);
                     # by a margin, so the rounding of units_needed cannot say otherwise.
@@ -706,7 +721,7 @@ def _performance_points(
                         for h in range(n_hw):
                             i = base_index * n_hw + h
                             wafer = hardware[h, HW.kind] == WAFER
-                            dense = F.weight_bytes(total_params - routed + draft_h[h], wbits)
+                            dense = dense_hw[h, w]
                             incumbent = math.inf  # what the point must beat to matter (see the docstring)
                             if fold:
                                 if conc <= cut[w, k, h]:  # known to lose (see cut)
@@ -791,14 +806,10 @@ def _performance_points(
                                     n, t_pre_compute, t_pre_mem, steps_per_turn, t_flop1, verified, drafted, draft_ratio,
                                     t_mem, t_cr,
                                 )  # fmt: skip
-                                latency = overhead
-                                if wafer:
-                                    latency = anchor[h]
-                                    if batching == PHYSICS_BATCHING:
-                                        latency = F.wafer_pipeline_latency(
-                                            layers, units, parameters[P.wafer_token_latency_s],
-                                            parameters[P.wafer_layer_latency_s], parameters[P.wafer_hop_latency_s],
-                                        )  # fmt: skip
+                                latency = step_latency(
+                                    wafer, physics, units, overhead, anchor[h], layers, token_latency, layer_latency,
+                                    hop_latency,
+                                )  # fmt: skip
                                 if fold:
                                     # What the serving of this point is at least: its step and first token,
                                     # from their largest terms; its cost, from the resources' floor.
@@ -853,7 +864,7 @@ def _performance_points(
                                     link = hardware[h, HW.scaleup_link_bw]
                                     t_link1 = F.activation_link_time(units, n, hidden, link)
                                     step1, verify = F.wafer_steps(latency, t_mem, t_flop1, t_link1, verified)
-                                    latency_peak = 0.0 if batching == PHYSICS_BATCHING else latency
+                                    latency_peak = 0.0 if physics else latency
                                     t_comm1_peak = t_comm_peak = t_pre_comm_peak = 0.0
                                     t_fixed, t_links, t_compute = latency, t_link1 * verified, t_flop1 * verified
                                     t_pre = t_pass + latency if prefill_tokens > 0.0 else 0.0
@@ -933,9 +944,8 @@ def _performance_points(
                                             chunks * (experts if wafer_p or chunks == 0.0 else pass_experts), kv_moved, kv_shards,
                                         )  # fmt: skip
                                         fill = F.wafer_pipeline_latency(
-                                            layers, pool_units, parameters[P.wafer_token_latency_s], parameters[P.wafer_layer_latency_s],
-                                            parameters[P.wafer_hop_latency_s],
-                                        )  # fmt: skip
+                                            layers, pool_units, token_latency, layer_latency, hop_latency
+                                        )
                                         together = pool_units + units if own_pool else math.inf
                                         link_p = F.transfer_link(
                                             wafer_p, pre_hw[h, HW.scaleup_link_bw], pre_hw[h, HW.scaleup_domain],

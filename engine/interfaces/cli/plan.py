@@ -104,7 +104,7 @@ def run(args) -> int:
     estimate = serial + rounds * (per_block + encode)
     if plan.spec.reduction is not None:  # chains run side by side, the blocks of each one by one
         work = [per_point * sum(plan.block_points(b) for b in chain) for chain in every_chain(plan)]
-        estimate = serial + makespan(work, workers)
+        estimate, n_chains = serial + makespan(work, workers), len(work)
     shape = ", ".join(f"{d} {n}" for d, n in plan.shape.items())
     chunks = ", ".join(f"{d} {n}" for d, n in plan.chunks.items())
     print(f"sweep {plan.spec.name} -> {output}")
@@ -146,7 +146,6 @@ def run(args) -> int:
     if compiled > 1.0:  # a cold cache: say where this command's own time went, and that it is paid once
         print(f"  compiled      the kernels in {compiled:,.0f} s (cached: later plans and runs skip it)")
     if plan.spec.reduction is not None:
-        n_chains = len(every_chain(plan))
         how = (
             f"then {n_chains:,} chain{'s' if n_chains != 1 else ''} of blocks searched one after another, side by side "
             f"({per_block * 1e3:.1f} ms per block; disk writes and imports add to this)"
