@@ -414,6 +414,17 @@ def gpu_steps(t_mem, t_flop1, t_dequant, t_comm1, t_comm, overhead, verified):
 
 
 @formula
+def stream_terms(t_mem, t_kv, t_flop1, t_link1, streams):
+    """A wafer step's memory, compute and link terms for the requests it serves at once: all R
+    (``streams`` 1), or one of the ``streams`` (``single_stream``: the weights once, its own
+    KV, its own token's FLOPs and activations), from the batch's terms (``t_kv``: the KV's
+    share of ``t_mem``). So R one-request steps do at least the batch step's work, never less."""
+    if streams <= 1.0:
+        return t_mem, t_flop1, t_link1
+    return t_mem - t_kv * (1.0 - 1.0 / streams), t_flop1 / streams, t_link1 / streams
+
+
+@formula
 def wafer_steps(latency, t_mem, t_flop1, t_link1, verified):
     """A wafer decode step, as (one token per request, the target step checking ``verified``): the
     pipeline latency, or the time the compute, SRAM or wafer links need for the R tokens."""
@@ -555,7 +566,8 @@ def disaggregated_turn(ingest, transfer, decode_cycle, scale, step, osl, concurr
     need ``R x ingest / pool`` of the pool and ``R x transfer`` of the link: where either is
     longer than the turn unqueued, turns stretch to it and the difference is time a request
     waits for prefill, before its first token. So no pool or link runs above its capacity and
-    concurrency = throughput x turn.
+    concurrency = throughput x turn. Time per output token is the decode cycle's, over its
+    tokens: a request waits for its prompt before its first token, not between its tokens.
     """
     served = ingest + transfer + decode_cycle
     busy = max(served, concurrency * transfer)
@@ -563,7 +575,7 @@ def disaggregated_turn(ingest, transfer, decode_cycle, scale, step, osl, concurr
         busy = max(busy, concurrency * ingest / pool)
     turn = ttft_overhead + busy
     ttft = ttft_overhead + (busy - served) + ingest + transfer + scale * step
-    return turn, ttft, (turn - ttft + scale * step) / osl
+    return turn, ttft, decode_cycle / osl
 
 
 @formula
@@ -598,7 +610,7 @@ def pool_share(calculator, cached, tokens, prefill_tokens, isl, t_cr, ingest):
 
 @formula
 def roofline_figures(
-    wafer, t_mem, t_flop1, t_link1, t_comm1, t_comm, t_pre_compute, t_pre_mem, t_pre_comm, t_cr, link_s, latency,
+    wafer, t_mem, t_kv, t_flop1, t_link1, t_comm1, t_comm, t_pre_compute, t_pre_mem, t_pre_comm, t_cr, link_s, latency,
     prefill_tokens, verified, drafted, draft_ratio, per_step, conc, isl, osl, stalls, share_of, calculator, speedup,
 ):  # fmt: skip
     """The roofline bound of a turn: (interactivity tokens/s, throughput tokens/s, TTFT s).
@@ -615,7 +627,8 @@ def roofline_figures(
     """
     t_pass = max(t_pre_compute, t_pre_mem)
     if wafer:
-        step1, verify = wafer_steps(latency, t_mem, t_flop1, t_link1, verified)
+        s_mem, s_flop1, s_link1 = stream_terms(t_mem, t_kv, t_flop1, t_link1, share_of)
+        step1, verify = wafer_steps(latency, s_mem, s_flop1, s_link1, verified)
         t_pre = t_pass + latency if prefill_tokens > 0.0 else 0.0
     else:
         step1, verify = gpu_steps(t_mem, t_flop1, 0.0, t_comm1, t_comm, 0.0, verified)

@@ -863,15 +863,19 @@ def _performance_points(
                                 if wafer:
                                     link = hardware[h, HW.scaleup_link_bw]
                                     t_link1 = F.activation_link_time(units, n, hidden, link)
-                                    step1, verify = F.wafer_steps(latency, t_mem, t_flop1, t_link1, verified)
+                                    share_of = n if batching == SINGLE_STREAM else 1.0
+                                    kv_streamed = kv_read_n / units  # the KV's share of what a unit streams per step
+                                    t_step_mem, s_flop1, s_link1 = F.stream_terms(
+                                        t_mem, kv_streamed / unit_bw[h], t_flop1, t_link1, share_of
+                                    )
+                                    step1, verify = F.wafer_steps(latency, t_step_mem, s_flop1, s_link1, verified)
                                     latency_peak = 0.0 if physics else latency
                                     t_comm1_peak = t_comm_peak = t_pre_comm_peak = 0.0
-                                    t_fixed, t_links, t_compute = latency, t_link1 * verified, t_flop1 * verified
+                                    t_fixed, t_links, t_compute = latency, s_link1 * verified, s_flop1 * verified
                                     t_pre = t_pass + latency if prefill_tokens > 0.0 else 0.0
                                     passes = n * (prefill_tokens + steps_per_turn * (verified + drafted))
                                     link_s = F.activation_link_time(units, passes, hidden, link)
                                     stalls = 1.0
-                                    share_of = n if batching == SINGLE_STREAM else 1.0
                                 else:
                                     link = F.link_bandwidth(
                                         hardware[h, HW.scaleup_link_bw], hardware[h, HW.scaleup_domain], units, scaleout
@@ -910,6 +914,7 @@ def _performance_points(
                                     )
                                     t_link1 = latency_peak = 0.0
                                     t_fixed, t_links, t_compute = overhead, t_comm, max(t_flop1 * verified, t_dequant)
+                                    t_step_mem, kv_streamed = t_mem, 0.0
                                     t_pre = t_pass
                                     if prefill_tokens > 0.0:
                                         t_pre += t_pre_comm_peak + collective_latency
@@ -1024,7 +1029,7 @@ def _performance_points(
                                         code = F.disaggregated_resource(
                                             turn - ttft_overhead > served_turn, transfer * pool >= ingest, stretch > 1.0, floor_code,
                                             not calculator and ingest + transfer > stretch * cycle, F.prefill_resource(compute_p, memory_p, load),
-                                            F.step_resource(t_mem, t_compute, t_links, t_fixed),
+                                            F.step_resource(t_step_mem, t_compute, t_links, t_fixed),
                                         )  # fmt: skip
                                         wait = F.queue_wait(turn, conc, n)  # for a KV slot on the decode replica
                                         decode_rate = units * unit_rates[h]
@@ -1034,7 +1039,7 @@ def _performance_points(
                                         bound_i = bound_x = bound_t = math.nan
                                         if bounds:  # the decode replica at peak (no prefill on it), the prompt and transfer at peak
                                             bound_i, peak_x, _ = F.roofline_figures(
-                                                wafer, streamed / peak_bw[h], flops_n / peak, t_link1, t_comm1_peak, t_comm_peak, 0.0,
+                                                wafer, streamed / peak_bw[h], kv_streamed / peak_bw[h], flops_n / peak, t_link1, t_comm1_peak, t_comm_peak, 0.0,
                                                 0.0, 0.0, 0.0, link_s, latency_peak, 0.0, verified, drafted, draft_ratio, per_step, n,
                                                 isl_c, osl_c, 0.0, share_of, False, speedup,
                                             )  # fmt: skip
@@ -1119,7 +1124,7 @@ def _performance_points(
                                     elif not calculator and stalls * ingest > osl_c * step:
                                         code = F.prefill_resource(t_pre_compute, t_pre_mem, t_cr)
                                     else:
-                                        code = F.step_resource(t_mem, t_compute, t_links, t_fixed)
+                                        code = F.step_resource(t_step_mem, t_compute, t_links, t_fixed)
                                     stretched = stretch * share_of
                                     queued = 0.0 if calculator else F.prefills_ahead(stalls, burstiness)
                                     turn, ttft, per_output = F.turn_times(
@@ -1132,7 +1137,7 @@ def _performance_points(
                                     bound_i = bound_x = bound_t = math.nan  # a search that reads no bound skips them
                                     if bounds:
                                         bound_i, bound_x, bound_t = F.roofline_figures(
-                                            wafer, streamed / peak_bw[h], flops_n / peak, t_link1, t_comm1_peak,
+                                            wafer, streamed / peak_bw[h], kv_streamed / peak_bw[h], flops_n / peak, t_link1, t_comm1_peak,
                                             t_comm_peak, prefill_flops / peak, pre_bytes / peak_bw[h],
                                             t_pre_comm_peak if prefill_tokens > 0.0 else 0.0,
                                             t_cr if host_tier else cache_read_bytes / (units * peak_bw[h]), link_s, latency_peak,

@@ -345,13 +345,15 @@ def serve(point: Point, units: int, admitted: float | None = None) -> dict:
         link = (hardware.scaleup_link_gbs_per_dir or 0.0) * 1e9
         latency = wafer_single_stream_latency(model, hardware, units, a)
         t_link1 = F.activation_link_time(units, conc, model.hidden_size, link)
-        step1, verify = F.wafer_steps(latency, t_mem, t_flop1, t_link1, verified)
-        t_fixed, t_links, t_compute = latency, t_link1 * verified, t_flop1 * verified
+        share_of = conc if a.wafer_batching == "single_stream" else 1.0
+        kv_streamed = kv_read / units  # the KV's share of what a unit streams per step
+        t_step_mem, s_flop1, s_link1 = F.stream_terms(t_mem, kv_streamed / unit_bw, t_flop1, t_link1, share_of)
+        step1, verify = F.wafer_steps(latency, t_step_mem, s_flop1, s_link1, verified)
+        t_fixed, t_links, t_compute = latency, s_link1 * verified, s_flop1 * verified
         t_pre = t_pass + latency if prefill_tokens > 0 else 0.0  # the prompt fills the pipeline once
         passes = conc * (prefill_tokens + steps_per_turn * (verified + drafted))
         link_s = F.activation_link_time(units, passes, model.hidden_size, link)
         stalls = 1.0
-        share_of = conc if a.wafer_batching == "single_stream" else 1.0
     else:
         weights_streamed = F.bytes_per_unit(False, layout, units, dense, touched, 0.0, model.kv_shards)
         emulated = F.emulated_format(weight_bits, hardware.fp4_tflops is not None, hardware.fp8_tflops is not None)
@@ -364,6 +366,7 @@ def serve(point: Point, units: int, admitted: float | None = None) -> dict:
         overhead = a.step_overhead_s + model.layers * a.layer_overhead_s
         step1, verify = F.gpu_steps(t_mem, t_flop1, t_dequant, t_comm1, t_comm, overhead, verified)
         t_fixed, t_links, t_compute = overhead, t_comm, max(t_flop1 * verified, t_dequant)
+        t_step_mem, kv_streamed = t_mem, 0.0
         t_pre = t_pass
         if prefill_tokens > 0:
             t_pre += comm_time(model, hardware, a.parallelism, units, prefill_tokens, a)
@@ -396,8 +399,8 @@ def serve(point: Point, units: int, admitted: float | None = None) -> dict:
     if a.serving == "disaggregated":  # prompts prefilled on a pool of their own
         decode = Decode(
             wafer, step, steps_per_turn, t_mem, t_flop1, verified, drafted, draft_ratio, per_step,
-            link if wafer else 0.0, streamed, t_link1, t_comm1_peak, t_comm_peak, latency_peak,
-            t_compute, t_links, t_fixed,
+            link if wafer else 0.0, streamed, kv_streamed, t_link1, t_comm1_peak, t_comm_peak, latency_peak,
+            t_compute, t_links, t_fixed, t_step_mem,
         )  # fmt: skip
         return _disaggregated(point, units, conc, decode)
 
@@ -413,7 +416,7 @@ def serve(point: Point, units: int, admitted: float | None = None) -> dict:
     elif a.prefill_model != "calculator" and stalls * ingest > osl * step:
         code = F.prefill_resource(t_pre_compute, t_pre_mem, t_cr)
     else:
-        code = F.step_resource(t_mem, t_compute, t_links, t_fixed)
+        code = F.step_resource(t_step_mem, t_compute, t_links, t_fixed)
     scale = stretch * share_of
     queued = 0.0 if a.prefill_model == "calculator" else F.prefills_ahead(stalls, a.prefill_burstiness)
     turn, ttft, per_output = F.turn_times(cycle, stretch, share_of, ingest, step, osl, a.ttft_overhead_s, queued)
@@ -422,7 +425,7 @@ def serve(point: Point, units: int, admitted: float | None = None) -> dict:
     # The roofline: the same turn at the hardware's peak, whatever the serving profile.
     cache_read_bytes = kv_bytes_per_request(model, cache_read, kv_bits)
     peak_bound = F.roofline_figures(
-        wafer, streamed / peak_unit_bw, conc * flops_per_token(model, mean_context, decode=True) / peak, t_link1, t_comm1_peak,
+        wafer, streamed / peak_unit_bw, kv_streamed / peak_unit_bw, conc * flops_per_token(model, mean_context, decode=True) / peak, t_link1, t_comm1_peak,
         t_comm_peak, prefill_flops / peak, pre_bytes / peak_unit_bw, t_pre_comm_peak if prefill_tokens > 0 else 0.0,
         cache_read_bytes / (units * peak_unit_bw) if a.cache_tier == "hbm" else t_cr, link_s, latency_peak, prefill_tokens, verified, drafted,
         draft_ratio, per_step, conc, isl, osl, stalls, share_of, a.prefill_model == "calculator", a.cache_read_speedup,
@@ -492,6 +495,7 @@ class Decode(NamedTuple):
     per_step: float
     link: float  # a wafer replica's wafer-to-wafer link (bytes/s)
     streamed: float  # bytes one unit reads per step
+    kv_streamed: float  # the KV's share of them (a wafer's; 0 on a GPU)
     t_link1: float
     t_comm1_peak: float
     t_comm_peak: float
@@ -499,6 +503,7 @@ class Decode(NamedTuple):
     t_compute: float
     t_links: float
     t_fixed: float
+    t_step_mem: float  # the step's memory term (one request's under single_stream)
 
 
 def _disaggregated(point: Point, units: int, conc: float, dec: Decode) -> dict:
@@ -581,14 +586,14 @@ def _disaggregated(point: Point, units: int, conc: float, dec: Decode) -> dict:
     code = F.disaggregated_resource(
         turn - a.ttft_overhead_s > served, transfer * pool >= ingest, stretch > 1.0, floor_code,
         not calculator and ingest + transfer > stretch * cycle, F.prefill_resource(t_pre_compute, t_pre_mem, t_cr),
-        F.step_resource(dec.t_mem, dec.t_compute, dec.t_links, dec.t_fixed),
+        F.step_resource(dec.t_step_mem, dec.t_compute, dec.t_links, dec.t_fixed),
     )  # fmt: skip
     wait = F.queue_wait(turn, requests, conc)  # for a KV slot on the decode replica
     out: dict = {}
     # The roofline: the decode replica's step and cycle at peak (no prefill on it), the pool's
     # prompt and the KV's transfer at peak, the pool as sized (balanced: at peak).
     peak_i, peak_x, _ = F.roofline_figures(
-        dec.wafer, dec.streamed / (hardware.memory_bw_tbs * 1e12),
+        dec.wafer, dec.streamed / (hardware.memory_bw_tbs * 1e12), dec.kv_streamed / (hardware.memory_bw_tbs * 1e12),
         conc * flops_per_token(model, isl + osl / 2.0, decode=True) / (units * compute_peak(hardware, point.weight_bits)),
         dec.t_link1, dec.t_comm1_peak, dec.t_comm_peak, 0.0, 0.0, 0.0, 0.0, link_s, dec.latency_peak, 0.0,
         dec.verified, dec.drafted, dec.draft_ratio, dec.per_step, conc, isl, osl, 0.0, share_of, False,
