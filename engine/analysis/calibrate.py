@@ -56,6 +56,13 @@ F_SCALE = 0.1  # soft-L1: log errors past about 10 % count linearly
 # Plain "fp4" in these sources is NVFP4 (Blackwell); MXFP4 is always named so.
 WEIGHT_BITS = {"mxfp4": 4.25, "fp4": 4.5, "nvfp4": 4.5, "fp8": 8.0, "int8": 8.0, "bf16": 16.0, "fp16": 16.0}
 LENGTH_FACTOR = 0.9  # mean of the benchmark's uniform 0.8-1.0 x nominal lengths
+#: The assumption fitted per serving framework (docs/model.md): how much longer than the
+#: modelled queue its scheduler holds a new request before the first token.
+FRAMEWORK_FACTOR = "ttft_scheduler_factor"
+#: A framework gets a factor of its own only where the data can tell it from the model, the
+#: hardware and the lengths: this many TTFT rows, on configurations another framework also ran.
+MIN_FRAMEWORK_ROWS = 50
+FRAMEWORK_START = 1.0  # and the prior's centre: no hold beyond the modelled queue unless the data show one
 MAX_BATCH = 2048
 #: Random prompts: every input token prefilled (the output share only splits nothing).
 BENCHMARK_MIX = Workload(name="random-prompts", cache_read=0.0, cache_write=0.0, input=0.5, output=0.5)
@@ -244,20 +251,29 @@ def max_batch(row: Row, catalog: Catalog, assumptions: Assumptions) -> float:
     return float(grid[fits].max()) if fits.any() else math.nan
 
 
-def predict(rows: Sequence[Row], catalog: Catalog, assumptions: Assumptions) -> list[dict[str, float]]:
+def predict(
+    rows: Sequence[Row], catalog: Catalog, assumptions: Assumptions, factors: dict[str, float] | None = None
+) -> list[dict[str, float]]:
     """The engine's expected figures for each row, in the rows' metrics.
 
-    Rows that share a replica size and layout are one kernel call over the product of their
-    models, hardware, lengths, concurrencies and bits (vectorised: a fit step over a thousand
-    rows costs a few kernel calls, not one per row).
+    ``factors``: a framework's own ``ttft_scheduler_factor`` for its rows (other rows keep the
+    assumptions' own). Rows that share a replica size, layout and factor are one kernel call
+    over the product of their models, hardware, lengths, concurrencies and bits (vectorised: a
+    fit step over a thousand rows costs a few kernel calls, not one per row).
     """
+    factors = factors or {}
+
+    def row_assumptions(row: Row) -> Assumptions:
+        update = {FRAMEWORK_FACTOR: factors[row.framework]} if row.framework in factors else {}
+        return _assumptions(assumptions, row).model_copy(update=update)
+
     groups: dict[tuple, list[int]] = {}
     concurrency = []
     for i, row in enumerate(rows):
         concurrency.append(
             row.concurrency if row.concurrency is not None else max_batch(row, catalog, _assumptions(assumptions, row))
         )
-        groups.setdefault((row.units, row.parallelism), []).append(i)
+        groups.setdefault((row.units, row.parallelism, factors.get(row.framework)), []).append(i)
     out: list[dict[str, float]] = [dict.fromkeys(r.measured, math.nan) for r in rows]
     for members in groups.values():
         served = [i for i in members if not math.isnan(concurrency[i])]
@@ -275,7 +291,7 @@ def predict(rows: Sequence[Row], catalog: Catalog, assumptions: Assumptions) -> 
         v = evaluate_arrays(
             [catalog.model(m) for m in axes["model"]], [catalog.get_hardware(h) for h in axes["hardware"]],
             [c[0] for c in axes["context"]], [c[1] for c in axes["context"]], axes["concurrency"],
-            axes["weight_bits"], axes["kv_bits"], BENCHMARK_MIX, _assumptions(assumptions, first),
+            axes["weight_bits"], axes["kv_bits"], BENCHMARK_MIX, row_assumptions(first),
             families=["performance"],
         )  # fmt: skip
         dims = ("model", "isl", "concurrency", "weight_bits", "kv_bits", "hardware")
@@ -318,6 +334,8 @@ class Fit:
     cost: float
     standard_errors: dict[str, float] = field(default_factory=dict)
     correlation: dict[str, float] = field(default_factory=dict)
+    #: Each supported framework's own ttft_scheduler_factor (``parameters`` holds the blind one).
+    framework_factors: dict[str, float] = field(default_factory=dict)
 
     def errors(self) -> dict[str, np.ndarray]:
         """|predicted / measured - 1| per metric."""
@@ -339,6 +357,48 @@ def summarise(errors: np.ndarray) -> dict[str, float]:
             "max": float(errors.max())}  # fmt: skip
 
 
+def _configurations(rows: Iterable[Row]) -> set[tuple]:
+    """Distinct measured configurations (a row measured twice counts once)."""
+    return {(r.model, r.hardware, r.isl, r.osl, r.units, r.parallelism, r.concurrency, r.weight_bits, r.kv_bits)
+            for r in rows}  # fmt: skip
+
+
+def supported_frameworks(rows: Sequence[Row]) -> list[str]:
+    """Frameworks the data can give a scheduler factor of their own: at least
+    :data:`MIN_FRAMEWORK_ROWS` distinct configurations with a measured TTFT, on a model and
+    hardware another framework was also measured on (else the factor would absorb the model's
+    or the hardware's error)."""
+    timed = [r for r in rows if "ttft" in r.measured and r.framework]
+    out = []
+    for framework in sorted({r.framework for r in timed}):
+        own = [r for r in timed if r.framework == framework]
+        others = {(r.model, r.hardware) for r in timed if r.framework != framework}
+        if len(_configurations(own)) >= MIN_FRAMEWORK_ROWS and {(r.model, r.hardware) for r in own} & others:
+            out.append(framework)
+    return out
+
+
+def profile_factors(catalog: Catalog, name: str) -> dict[str, float]:
+    """{framework: its ttft_scheduler_factor} of the framework profiles :func:`profile_document`
+    wrote beside profile ``name`` (``name-framework``), as :func:`predict` takes them."""
+    return {
+        p.provenance["framework"]: float(p.parameters[FRAMEWORK_FACTOR])
+        for p in catalog.profiles.values()
+        if p.provenance.get("based_on") == name and FRAMEWORK_FACTOR in p.parameters
+    }
+
+
+def blind_factor(rows: Sequence[Row], factors: dict[str, float]) -> float:
+    """The framework-blind scheduler factor: the geometric mean of the frameworks' own, weighted
+    by their distinct configurations with a TTFT (1 with none): what a row of a framework the
+    data do not describe is predicted with, and the default profile's value."""
+    weights = {f: len(_configurations(r for r in rows if r.framework == f and "ttft" in r.measured)) for f in factors}
+    total = sum(weights.values())
+    if not total:
+        return 1.0
+    return math.exp(sum(w * math.log(factors[f]) for f, w in weights.items()) / total)
+
+
 def fit(
     rows: Sequence[Row],
     catalog: Catalog,
@@ -346,35 +406,47 @@ def fit(
     base: Assumptions | None = None,
     start: dict[str, float] | None = None,
     progress=None,
+    frameworks: Sequence[str] | None = None,
 ) -> Fit:
     """Bounded least squares on log errors (then soft-L1, so a few odd rows do not rule the fit).
 
+    ``frameworks``: those given a ``ttft_scheduler_factor`` of their own (default: the
+    :func:`supported_frameworks` in a fit of the default set, none in a fit of chosen names);
+    the rows of other frameworks take the blind factor (:func:`blind_factor`).
     ``progress(stage, evaluations, cost)`` is called after each evaluation of the model over
     every row (the command line prints it every few seconds: a fit of a large file is minutes)."""
     base = base or Assumptions()
     _check_names(rows, catalog)
+    if frameworks is None:
+        frameworks = supported_frameworks(rows) if tuple(names) == DEFAULT_FIT else []
+    own = [f"{FRAMEWORK_FACTOR}@{f}" for f in frameworks]
     for name in names:
         if name not in AXES or AXES[name].role != "parameter" or AXES[name].integer:
             numeric = [n for n, a in AXES.items() if a.role == "parameter" and not a.integer]
             raise UserError(f"--fit: '{name}' is not a numeric assumption ({did_you_mean(name, numeric)})")
     from scipy.optimize import least_squares
 
-    lows = np.array([AXES[n].low for n in names], dtype=float)
-    highs = np.array([AXES[n].high for n in names], dtype=float)
+    lows = np.array([AXES[n].low for n in names] + [AXES[FRAMEWORK_FACTOR].low] * len(own), dtype=float)
+    highs = np.array([AXES[n].high for n in names] + [AXES[FRAMEWORK_FACTOR].high] * len(own), dtype=float)
     if not set(names) & REPLICA:  # the memory fit does not move: size max-throughput batches once, not per step
         rows = [r if r.concurrency is not None else replace(r, concurrency=max_batch(r, catalog, _assumptions(base, r)))
                 for r in rows]  # fmt: skip
     begin = {**START, **(start or {})}
-    x0 = np.clip([begin.get(n, getattr(base, n)) for n in names], lows, highs)
+    x0 = np.clip([begin.get(n, getattr(base, n)) for n in names] + [FRAMEWORK_START] * len(own), lows, highs)
     scale = np.maximum(np.abs(x0), 1e-6)
     measured = sum(len(r.measured) for r in rows)
     norm = 1.0 / math.sqrt(measured)  # a mean over the measurements: duplicated rows change nothing
 
     def evaluate(x):
-        return base.model_copy(update={n: float(v) for n, v in zip(names, x * scale)})
+        values = x * scale
+        factors = {f: float(v) for f, v in zip(frameworks, values[len(names) :])}
+        update = {n: float(v) for n, v in zip(names, values)}
+        if factors:
+            update[FRAMEWORK_FACTOR] = blind_factor(rows, factors)
+        return base.model_copy(update=update), factors
 
     def residuals(x, robust=False):
-        errors = log_errors(rows, predict(rows, catalog, evaluate(x)))
+        errors = log_errors(rows, predict(rows, catalog, *evaluate(x)))
         data = np.where(np.isfinite(errors), errors, 5.0)  # a row with no replica counts as far off
         if robust:  # soft-L1 on the data only (the prior stays quadratic): sqrt of 2 f^2 (sqrt(1 + (r/f)^2) - 1)
             data = np.sign(data) * F_SCALE * np.sqrt(2.0 * (np.sqrt(1.0 + (data / F_SCALE) ** 2) - 1.0))
@@ -394,10 +466,13 @@ def fit(
     # measurements plus the prior, so the same data (even every row twice) gives the same values.
     first = least_squares(residuals, x0 / scale, bounds=bounds, **tight)
     result = least_squares(residuals, first.x, bounds=bounds, kwargs={"robust": True}, **tight)
-    fitted = evaluate(result.x)
+    fitted, factors = evaluate(result.x)
     values = {n: float(getattr(fitted, n)) for n in names}
-    errors, correlation = _spread(result, names, scale, measured)
-    return Fit(values, list(rows), predict(rows, catalog, fitted), float(result.cost), errors, correlation)
+    if factors:
+        values[FRAMEWORK_FACTOR] = fitted.ttft_scheduler_factor
+    errors, correlation = _spread(result, [*names, *own], scale, measured)
+    predictions = predict(rows, catalog, fitted, factors)
+    return Fit(values, list(rows), predictions, float(result.cost), errors, correlation, factors)
 
 
 def _spread(result, names, scale, measured) -> tuple[dict[str, float], dict[str, float]]:
@@ -451,7 +526,7 @@ def held_out(
         train = [r for r in rows if group_of(r, by) != held]
         test = [r for r in rows if group_of(r, by) == held]
         fitted = fit(train, catalog, names)
-        out[held] = (test, predict(test, catalog, Assumptions(**fitted.parameters)))
+        out[held] = (test, predict(test, catalog, Assumptions(**fitted.parameters), fitted.framework_factors))
     return out
 
 
@@ -503,7 +578,18 @@ def profile_document(
              "parameters": result.parameters, "provenance": provenance}  # fmt: skip
     if uncertainty:
         entry["uncertainty"] = uncertainty
-    return {"profiles": {name: entry}}
+    profiles = {name: entry}
+    for framework, factor in result.framework_factors.items():  # the same profile, one framework's scheduler
+        key = f"{FRAMEWORK_FACTOR}@{framework}"
+        timed = len(_configurations(r for r in rows if r.framework == framework and "ttft" in r.measured))
+        profiles[f"{name}-{framework}"] = {
+            "description": f"{name} with {framework}'s own {FRAMEWORK_FACTOR} (fitted with it, to its {timed} "
+            "configurations with a measured TTFT): for a deployment served by that framework",
+            "parameters": {**result.parameters, FRAMEWORK_FACTOR: factor},
+            "provenance": {"based_on": name, "framework": framework, "configurations": timed,
+                           "standard_error": float(f"{result.standard_errors.get(key, math.nan):.3g}")},
+        }  # fmt: skip
+    return {"profiles": profiles}
 
 
 def with_measured(rows: Sequence[Row], **changes) -> list[Row]:

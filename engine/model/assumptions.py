@@ -100,7 +100,7 @@ def parse_assumptions(values: dict[str, Any], prefix: str) -> Assumptions:
 AT_PEAK: dict[str, float] = {
     name: (1.0 if name in ("memory_bw_efficiency", "mfu_decode", "mfu_prefill") else 0.0)
     for name in sorted(SERVING_EFFICIENCY)
-}
+} | {"ttft_scheduler_factor": 1.0}  # no scheduler holds a request longer than the modelled queue
 
 
 def at_peak(assumptions: Assumptions) -> Assumptions:

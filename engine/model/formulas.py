@@ -467,6 +467,19 @@ def turn_times(cycle, stretch, share_of, ingest, step, osl, ttft_overhead, queue
 
 
 @formula
+def held_by_scheduler(wafer, turn, ttft, factor):
+    """(turn, time to first token) where a GPU serving framework's scheduler holds a new request
+    ``factor`` times its modelled time to first token: the extra wait is before the first token
+    and lengthens the turn by as much, so the time per output token is unchanged and
+    concurrency = throughput x turn still holds (the R requests stay in the batch:
+    conservative). The factor is fitted to GPU frameworks: a wafer replica's stack is not held."""
+    if wafer:
+        return turn, ttft
+    extra = (factor - 1.0) * ttft
+    return turn + extra, ttft + extra
+
+
+@formula
 def prefills_ahead(stalls, burstiness):
     """Prefills of others a request waits for before its own, on average: ``burstiness`` x half
     of the other ``stalls - 1`` (1: arrivals in lockstep, as a closed loop of equal lengths

@@ -520,6 +520,7 @@ def _performance_points(
     dequant = parameters[P.dequant_flops_per_weight]
     ttft_overhead = parameters[P.ttft_overhead_s]
     burstiness = parameters[P.prefill_burstiness]
+    held = parameters[P.ttft_scheduler_factor]
     chunk_budget = parameters[P.prefill_chunk_tokens]
     latency_s = parameters[P.allreduce_latency_s]
     scaleout = parameters[P.scaleout_bw_gbs] * 1e9
@@ -1026,8 +1027,10 @@ def _performance_points(
                                             pool,
                                             ttft_overhead,
                                         )
+                                        paced = turn - ttft_overhead > served_turn  # before the scheduler's hold
+                                        turn, ttft = F.held_by_scheduler(wafer, turn, ttft, held)
                                         code = F.disaggregated_resource(
-                                            turn - ttft_overhead > served_turn, transfer * pool >= ingest, stretch > 1.0, floor_code,
+                                            paced, transfer * pool >= ingest, stretch > 1.0, floor_code,
                                             not calculator and ingest + transfer > stretch * cycle, F.prefill_resource(compute_p, memory_p, load),
                                             F.step_resource(t_step_mem, t_compute, t_links, t_fixed),
                                         )  # fmt: skip
@@ -1130,6 +1133,8 @@ def _performance_points(
                                     turn, ttft, per_output = F.turn_times(
                                         cycle, stretch, share_of, ingest, step, osl_c, ttft_overhead, queued
                                     )
+                                    scheduled = turn
+                                    turn, ttft = F.held_by_scheduler(wafer, turn, ttft, held)
                                     wait = F.queue_wait(turn, conc, n)  # for a KV slot: 0 when all R are held
                                     rate = units * unit_rates[h]
                                     tokens = n * (isl_c + osl_c)
@@ -1151,7 +1156,10 @@ def _performance_points(
                                         t1 = F.cost_per_mtok_of_type(rate, served * time_cache_write, n, cache_write)
                                         t2 = F.cost_per_mtok_of_type(rate, served * time_input, n, fresh)
                                         t3 = F.cost_per_mtok_of_type(
-                                            rate, stretched * osl_c * step + ttft_overhead, n, osl_c
+                                            rate,
+                                            stretched * osl_c * step + ttft_overhead + (turn - scheduled),
+                                            n,
+                                            osl_c,
                                         )
                                     put_figures(
                                         fig, True, units, n, bound_i, bound_x, bound_t, 1.0 / per_output,

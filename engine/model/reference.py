@@ -420,6 +420,8 @@ def serve(point: Point, units: int, admitted: float | None = None) -> dict:
     scale = stretch * share_of
     queued = 0.0 if a.prefill_model == "calculator" else F.prefills_ahead(stalls, a.prefill_burstiness)
     turn, ttft, per_output = F.turn_times(cycle, stretch, share_of, ingest, step, osl, a.ttft_overhead_s, queued)
+    scheduled = turn
+    turn, ttft = F.held_by_scheduler(wafer, turn, ttft, a.ttft_scheduler_factor)
     wait = F.queue_wait(turn, requests, conc)  # for a KV slot, where the replica holds fewer than R
     out: dict = {}
     # The roofline: the same turn at the hardware's peak, whatever the serving profile.
@@ -447,7 +449,7 @@ def serve(point: Point, units: int, admitted: float | None = None) -> dict:
     # By token type: a cycle's time charged to each type (the off-accelerator overhead and
     # decode to output; prefill and cache loads to their types; on a GPU each stall counts R times).
     time = {k: scale * stalls * v for k, v in times.items()}
-    time["output"] = scale * osl * step + a.ttft_overhead_s
+    time["output"] = scale * osl * step + a.ttft_overhead_s + (turn - scheduled)  # off-accelerator times to output
     tokens = {"cache_read": cache_read, "cache_write": cache_write, "input": fresh, "output": osl}
     # NaN for a type absent from the mix
     out["cost_per_mtok_by_type_usd"] = {k: F.cost_per_mtok_of_type(rate, time[k], conc, tokens[k]) for k in TOKEN_TYPES}
@@ -583,8 +585,10 @@ def _disaggregated(point: Point, units: int, conc: float, dec: Decode) -> dict:
     turn, ttft, per_output = F.disaggregated_turn(
         ingest, transfer, stretch * cycle, stretch * share_of, dec.step, osl, conc, pool, a.ttft_overhead_s
     )
+    served_turn = turn  # what the pool and the link pace, before the scheduler's hold
+    turn, ttft = F.held_by_scheduler(dec.wafer, turn, ttft, a.ttft_scheduler_factor)
     code = F.disaggregated_resource(
-        turn - a.ttft_overhead_s > served, transfer * pool >= ingest, stretch > 1.0, floor_code,
+        served_turn - a.ttft_overhead_s > served, transfer * pool >= ingest, stretch > 1.0, floor_code,
         not calculator and ingest + transfer > stretch * cycle, F.prefill_resource(t_pre_compute, t_pre_mem, t_cr),
         F.step_resource(dec.t_step_mem, dec.t_compute, dec.t_links, dec.t_fixed),
     )  # fmt: skip

@@ -92,7 +92,7 @@ GPU_SERVING = frozenset({
 })  # fmt: skip
 #: What the roofline takes at its physical limit (engine.model.assumptions.AT_PEAK sets them).
 SERVING_EFFICIENCY = GPU_SERVING | WAFER_PIPELINE
-SERVING = ROOFLINE | SERVING_EFFICIENCY | {"prefill_burstiness"}
+SERVING = ROOFLINE | SERVING_EFFICIENCY | {"prefill_burstiness", "ttft_scheduler_factor"}
 PRICE = REPLICA | {"amortisation_years", "pue", "usd_per_kwh", "price"}
 COST = SERVING | PRICE
 

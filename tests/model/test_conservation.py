@@ -56,6 +56,7 @@ def settings_(draw):
     # A fixed replica, often smaller than its requests need: it holds what fits, the rest queue.
     spec["replica_units"] = draw(st.sampled_from([0, 0, 1, 2, 4, 8, 16]))
     spec["prefill_burstiness"] = draw(st.floats(0.0, 1.0))
+    spec["ttft_scheduler_factor"] = draw(st.one_of(st.just(1.0), st.floats(1.0, 5.0)))
     mfu = {}
     if draw(st.booleans()):  # any efficiency up to the ideal one
         mfu = {"mfu_decode": draw(st.floats(0.05, 1.0)), "mfu_prefill": draw(st.floats(0.05, 1.0))}
@@ -115,7 +116,10 @@ def implied_rates(point: Point, p: dict) -> tuple[float, float, float]:
     else:
         host_bytes = cache_bytes
     served = p["turn_time_s"] * conc / point.concurrency  # the turn without the wait for a slot
-    turn = served - a.ttft_overhead_s  # the accelerator's share of the turn
+    held = p["ttft_s"] - (p["turn_time_s"] - served)  # its time to first token, held by the scheduler
+    factor = 1.0 if point.hardware.kind == "wafer" else a.ttft_scheduler_factor  # a GPU framework's
+    hold = (1.0 - 1.0 / factor) * held  # the scheduler's extra wait, off the accelerator
+    turn = served - a.ttft_overhead_s - hold  # the accelerator's share of the turn
     return conc * flops_turn / turn, memory_bytes / turn, host_bytes / turn
 
 
@@ -234,3 +238,31 @@ def test_batching_modes_order_the_wafer_throughput(catalog, agentic):
     # one request at a time: output tok/s of the replica = the published speed x the decode share of a turn
     decode_share = 213 / (213 + 96_300 / 10)
     assert math.isclose(turn_share, published * decode_share, rel_tol=0.01)
+
+
+def test_a_scheduler_that_holds_requests_longer_delays_the_first_token_and_the_turn_alike(catalog, agentic):
+    """ttft_scheduler_factor f: f x the modelled time to first token, the turn longer by the
+    same wait, the time per output token unchanged, Little's law kept."""
+    model, h100 = catalog.model("llama-3.1-70b"), catalog.get_hardware("h100-sxm")
+    base = catalog.assumptions("calibrated", {}, "")
+    one, three = (
+        evaluate_point(
+            Point(model, h100, agentic, 8000, 500, 32, 8, 8, base.model_copy(update={"ttft_scheduler_factor": f}))
+        )
+        for f in (1.0, 3.0)
+    )
+    assert one["ttft_s"] > 0.1  # a wait worth holding: 32 prompts of 8k tokens
+    assert math.isclose(three["ttft_s"], 3 * one["ttft_s"], rel_tol=1e-9)
+    assert math.isclose(three["turn_time_s"] - one["turn_time_s"], 2 * one["ttft_s"], rel_tol=1e-9)
+    assert math.isclose(three["decode_step_s"], one["decode_step_s"], rel_tol=1e-12)
+    for p in (one, three):
+        assert math.isclose(p["throughput_tps"] * p["turn_time_s"], 32 * (8000 + 500), rel_tol=1e-9)
+    assert three["cost_per_mtok_usd"] > one["cost_per_mtok_usd"]
+    wse = catalog.get_hardware("wse3")  # the factor is fitted to GPU frameworks: a wafer is not held
+    on_wafer = [
+        evaluate_point(
+            Point(model, wse, agentic, 8000, 500, 32, 8, 8, base.model_copy(update={"ttft_scheduler_factor": f}))
+        )
+        for f in (1.0, 3.0)
+    ]
+    assert on_wafer[0]["ttft_s"] == on_wafer[1]["ttft_s"] and on_wafer[0]["turn_time_s"] == on_wafer[1]["turn_time_s"]

@@ -80,6 +80,13 @@ def run(args) -> int:
     for name, value in result.parameters.items():
         spread = result.standard_errors.get(name)
         print(f"  {name:<28} {value:.4g}" + (f" +- {spread:.2g} (1 standard error)" if spread else ""))
+    for framework, value in result.framework_factors.items():
+        spread = result.standard_errors.get(f"{cal.FRAMEWORK_FACTOR}@{framework}")
+        print(f"  {cal.FRAMEWORK_FACTOR + ' ' + framework:<28} {value:.4g}"
+              + (f" +- {spread:.2g} (1 standard error)" if spread else "") + f" (profile {args.name}-{framework})")  # fmt: skip
+    if result.framework_factors:
+        print(f"  (the other frameworks' rows and profile {args.name}: {result.parameters[cal.FRAMEWORK_FACTOR]:.4g}, "
+              "the frameworks' geometric mean)")  # fmt: skip
     for pair, rho in result.correlation.items():
         print(f"  strongly correlated: {pair} {rho:+.2f} (the prior holds them apart)")
     if args.rows:
@@ -115,7 +122,8 @@ def run(args) -> int:
         document = cal.profile_document(args.name, result, args.data, cv, args.description, uncertainty)
         if wafer_fit is not None:
             entry = document["profiles"][args.name]
-            entry["parameters"].update(wafer_fit.parameters)
+            for profile in document["profiles"].values():
+                profile["parameters"].update(wafer_fit.parameters)
             entry["provenance"]["wafer"] = wafer_provenance(wafer_fit, wafer_files)
         import shlex
 
