@@ -284,12 +284,15 @@ def _performance(
         )
     link = _axis(hardware[:, HW.scaleup_link_bw], 5)
     t_link = np.where((units > 1) & (link > 0), R * hidden * 2.0 / np.where(link > 0, link, 1.0), 0.0)
-    wafer_step = np.maximum(np.maximum(np.maximum(latency, t_mem), t_flop), t_link)
+    # single_stream: a step is one request's (engine.model.formulas.stream_terms)
+    share_of = np.where(wafer & (batching == WaferBatching.single_stream), R, 1.0)
+    t_kv = kv_read / units / unit_bw
+    one_mem = t_mem - t_kv * (1.0 - 1.0 / share_of)
+    wafer_step = np.maximum(np.maximum(np.maximum(latency, one_mem), t_flop / share_of), t_link / share_of)
     step = np.where(wafer, wafer_step, np.maximum(np.maximum(t_mem, t_flop), t_dequant) + comm + overhead)
     prefill6 = _axis(prefill, 1)
     t_pre = np.where(wafer & (prefill6 > 0.0), t_pre + latency, t_pre)
     stalls = np.where(wafer | (int(a[P.prefill_model]) == PrefillModel.calculator), 1.0, R)
-    share_of = np.where(wafer & (batching == WaferBatching.single_stream), R, 1.0)
     speedup = a[P.cache_read_speedup]
     if int(a[P.prefill_model]) == PrefillModel.calculator:
         ingest = isl6 * step / speedup
@@ -316,6 +319,9 @@ def _performance(
     )
     ttft = ttft_overhead + scale * (queued * ingest + ingest + step)
     per_output = (turn - ttft + scale * step) / osl6
+    # A GPU framework's scheduler holds the request (engine.model.formulas.held_by_scheduler).
+    hold = np.where(wafer, 0.0, (a[P.ttft_scheduler_factor] - 1.0) * ttft)
+    turn, ttft = turn + hold, ttft + hold
     tokens = R * (isl6 + osl6)
     mode = int(a[P.price])
     rent = np.full(len(hardware), np.nan)
@@ -331,7 +337,7 @@ def _performance(
     shape = np.broadcast_shapes(turn.shape, rate.shape, fits.shape)
     by_type = []
     for time_t, count in zip(
-        [scale * stalls * t for t in times] + [scale * osl6 * step + ttft_overhead],
+        [scale * stalls * t for t in times] + [scale * osl6 * step + ttft_overhead + hold],
         (cache_read, cache_write, fresh, osl),
     ):
         value = rate * time_t / 3600.0 / (R * _axis(count, 1)) * 1e6

@@ -363,6 +363,12 @@ def _configurations(rows: Iterable[Row]) -> set[tuple]:
             for r in rows}  # fmt: skip
 
 
+def timed_configurations(rows: Iterable[Row]) -> dict[str, int]:
+    """{framework: its distinct configurations with a measured TTFT} (rows naming one)."""
+    timed = [r for r in rows if "ttft" in r.measured and r.framework]
+    return {f: len(_configurations(r for r in timed if r.framework == f)) for f in sorted({r.framework for r in timed})}
+
+
 def supported_frameworks(rows: Sequence[Row]) -> list[str]:
     """Frameworks the data can give a scheduler factor of their own: at least
     :data:`MIN_FRAMEWORK_ROWS` distinct configurations with a measured TTFT, on a model and
@@ -370,10 +376,10 @@ def supported_frameworks(rows: Sequence[Row]) -> list[str]:
     or the hardware's error)."""
     timed = [r for r in rows if "ttft" in r.measured and r.framework]
     out = []
-    for framework in sorted({r.framework for r in timed}):
-        own = [r for r in timed if r.framework == framework]
+    for framework, count in timed_configurations(timed).items():
+        own = {(r.model, r.hardware) for r in timed if r.framework == framework}
         others = {(r.model, r.hardware) for r in timed if r.framework != framework}
-        if len(_configurations(own)) >= MIN_FRAMEWORK_ROWS and {(r.model, r.hardware) for r in own} & others:
+        if count >= MIN_FRAMEWORK_ROWS and own & others:
             out.append(framework)
     return out
 
@@ -388,15 +394,16 @@ def profile_factors(catalog: Catalog, name: str) -> dict[str, float]:
     }
 
 
-def blind_factor(rows: Sequence[Row], factors: dict[str, float]) -> float:
+def blind_factor(rows: Sequence[Row], factors: dict[str, float], weights: dict[str, int] | None = None) -> float:
     """The framework-blind scheduler factor: the geometric mean of the frameworks' own, weighted
-    by their distinct configurations with a TTFT (1 with none): what a row of a framework the
-    data do not describe is predicted with, and the default profile's value."""
-    weights = {f: len(_configurations(r for r in rows if r.framework == f and "ttft" in r.measured)) for f in factors}
-    total = sum(weights.values())
+    by their distinct configurations with a TTFT (``weights``, :func:`timed_configurations` of
+    the rows when not given; 1 with none): what a row of a framework the data do not describe
+    is predicted with, and the default profile's value."""
+    weights = timed_configurations(rows) if weights is None else weights
+    total = sum(weights.get(f, 0) for f in factors)
     if not total:
         return 1.0
-    return math.exp(sum(w * math.log(factors[f]) for f, w in weights.items()) / total)
+    return math.exp(sum(weights.get(f, 0) * math.log(v) for f, v in factors.items()) / total)
 
 
 def fit(
@@ -420,6 +427,7 @@ def fit(
     if frameworks is None:
         frameworks = supported_frameworks(rows) if tuple(names) == DEFAULT_FIT else []
     own = [f"{FRAMEWORK_FACTOR}@{f}" for f in frameworks]
+    weights = timed_configurations(rows)  # the blind factor's weights: the same at every step
     for name in names:
         if name not in AXES or AXES[name].role != "parameter" or AXES[name].integer:
             numeric = [n for n, a in AXES.items() if a.role == "parameter" and not a.integer]
@@ -442,7 +450,7 @@ def fit(
         factors = {f: float(v) for f, v in zip(frameworks, values[len(names) :])}
         update = {n: float(v) for n, v in zip(names, values)}
         if factors:
-            update[FRAMEWORK_FACTOR] = blind_factor(rows, factors)
+            update[FRAMEWORK_FACTOR] = blind_factor(rows, factors, weights)
         return base.model_copy(update=update), factors
 
     def residuals(x, robust=False):
@@ -579,9 +587,10 @@ def profile_document(
     if uncertainty:
         entry["uncertainty"] = uncertainty
     profiles = {name: entry}
+    counts = timed_configurations(rows)
     for framework, factor in result.framework_factors.items():  # the same profile, one framework's scheduler
         key = f"{FRAMEWORK_FACTOR}@{framework}"
-        timed = len(_configurations(r for r in rows if r.framework == framework and "ttft" in r.measured))
+        timed = counts[framework]
         profiles[f"{name}-{framework}"] = {
             "description": f"{name} with {framework}'s own {FRAMEWORK_FACTOR} (fitted with it, to its {timed} "
             "configurations with a measured TTFT): for a deployment served by that framework",

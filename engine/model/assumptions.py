@@ -94,13 +94,14 @@ def parse_assumptions(values: dict[str, Any], prefix: str) -> Assumptions:
         raise UserError(describe_validation_error(err, prefix=prefix)) from None
 
 
-#: The roofline's values of the serving efficiencies: every efficiency at 1, every overhead and
-#: latency at 0 (:data:`engine.model.variables.SERVING_EFFICIENCY`). The bound variables are the
-#: turn at these values whatever the profile; ``at_peak`` gives the assumptions that reproduce them.
+#: The roofline's values of the serving efficiencies: every efficiency at 1, every overhead,
+#: latency and scheduler hold at its registry floor (0 s; a hold of 1 x the modelled TTFT)
+#: (:data:`engine.model.variables.SERVING_EFFICIENCY`). The bound variables are the turn at
+#: these values whatever the profile; ``at_peak`` gives the assumptions that reproduce them.
 AT_PEAK: dict[str, float] = {
-    name: (1.0 if name in ("memory_bw_efficiency", "mfu_decode", "mfu_prefill") else 0.0)
+    name: (1.0 if name in ("memory_bw_efficiency", "mfu_decode", "mfu_prefill") else float(AXES[name].low))
     for name in sorted(SERVING_EFFICIENCY)
-} | {"ttft_scheduler_factor": 1.0}  # no scheduler holds a request longer than the modelled queue
+}
 
 
 def at_peak(assumptions: Assumptions) -> Assumptions:

@@ -90,9 +90,11 @@ GPU_SERVING = frozenset({
     "ttft_overhead_s",
     "allreduce_latency_s",
 })  # fmt: skip
+#: How long a GPU serving framework's scheduler holds a request (fitted per framework).
+SCHEDULER = frozenset({"ttft_scheduler_factor"})
 #: What the roofline takes at its physical limit (engine.model.assumptions.AT_PEAK sets them).
-SERVING_EFFICIENCY = GPU_SERVING | WAFER_PIPELINE
-SERVING = ROOFLINE | SERVING_EFFICIENCY | {"prefill_burstiness", "ttft_scheduler_factor"}
+SERVING_EFFICIENCY = GPU_SERVING | WAFER_PIPELINE | SCHEDULER
+SERVING = ROOFLINE | SERVING_EFFICIENCY | {"prefill_burstiness"}
 PRICE = REPLICA | {"amortisation_years", "pue", "usd_per_kwh", "price"}
 COST = SERVING | PRICE
 

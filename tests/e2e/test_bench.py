@@ -11,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).parents[2]
 
 
@@ -75,3 +77,18 @@ def test_the_search_benchmark_reports_its_figures(tmp_path):
     assert result["parallel_efficiency"] > 0 and result["plan_estimate_s"] > 0
     assert result["draws"]["kernel_seconds_per_draw"] > 0
     assert "parallel efficiency" in printed and printed.strip() == (tmp_path / "search.md").read_text().strip()
+
+
+@pytest.mark.parametrize(
+    "update",
+    [{"wafer_batching": "single_stream"}, {"ttft_scheduler_factor": 3.0}, {"wafer_batching": "calculator"}],
+)
+def test_the_numpy_baseline_computes_the_kernels_model_off_the_defaults(update):
+    """A speed baseline of other work would be no baseline: it equals the kernels (rtol 1e-9)
+    with a wafer served one request at a time and with a framework's scheduler hold too."""
+    from bench.suite import KernelThroughput  # imported: the check is a comparison, not a timing
+    from engine.model.assumptions import Assumptions
+
+    throughput = KernelThroughput("tiny")
+    throughput.grid.assumptions = Assumptions(**update)
+    throughput.check()

@@ -85,7 +85,7 @@ def run(args) -> int:
         print(f"  {cal.FRAMEWORK_FACTOR + ' ' + framework:<28} {value:.4g}"
               + (f" +- {spread:.2g} (1 standard error)" if spread else "") + f" (profile {args.name}-{framework})")  # fmt: skip
     if result.framework_factors:
-        print(f"  (the other frameworks' rows and profile {args.name}: {result.parameters[cal.FRAMEWORK_FACTOR]:.4g}, "
+        print(f"  ({cal.FRAMEWORK_FACTOR} above, for the other frameworks' rows and profile {args.name}: "
               "the frameworks' geometric mean)")  # fmt: skip
     for pair, rho in result.correlation.items():
         print(f"  strongly correlated: {pair} {rho:+.2f} (the prior holds them apart)")
